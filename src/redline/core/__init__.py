@@ -1,0 +1,53 @@
+"""Frozen data types shared by every redline package: units, histograms, results, errors."""
+
+from ._errors import ConnectError as ConnectError
+from ._errors import ConnectTimeoutError as ConnectTimeoutError
+from ._errors import PlanError as PlanError
+from ._errors import ProtocolError as ProtocolError
+from ._errors import ReadTimeoutError as ReadTimeoutError
+from ._errors import RedlineError as RedlineError
+from ._errors import ResponseTooLargeError as ResponseTooLargeError
+from ._errors import RunError as RunError
+from ._errors import TransportError as TransportError
+from ._histogram import COUNTS_LEN as COUNTS_LEN
+from ._histogram import HIGHEST_US as HIGHEST_US
+from ._histogram import Histogram as Histogram
+from ._histogram import bucket_indices as bucket_indices
+from ._result import PERCENTILES as PERCENTILES
+from ._result import EndpointInterval as EndpointInterval
+from ._result import EndpointSummary as EndpointSummary
+from ._result import GeneratorInterval as GeneratorInterval
+from ._result import GeneratorSummary as GeneratorSummary
+from ._result import IntervalSnapshot as IntervalSnapshot
+from ._result import RunResult as RunResult
+from ._units import format_duration as format_duration
+from ._units import parse_duration as parse_duration
+from ._units import parse_rate as parse_rate
+from ._units import parse_size as parse_size
+
+__all__ = [
+    "COUNTS_LEN",
+    "HIGHEST_US",
+    "PERCENTILES",
+    "ConnectError",
+    "ConnectTimeoutError",
+    "EndpointInterval",
+    "EndpointSummary",
+    "GeneratorInterval",
+    "GeneratorSummary",
+    "Histogram",
+    "IntervalSnapshot",
+    "PlanError",
+    "ProtocolError",
+    "ReadTimeoutError",
+    "RedlineError",
+    "ResponseTooLargeError",
+    "RunError",
+    "RunResult",
+    "TransportError",
+    "bucket_indices",
+    "format_duration",
+    "parse_duration",
+    "parse_rate",
+    "parse_size",
+]

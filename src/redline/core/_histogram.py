@@ -1,0 +1,317 @@
+"""An HDR-style log-linear latency histogram with exact merging.
+
+The bucket layout is HdrHistogram's for values from 1 us to 1 h at 3 significant
+digits, so the standard V2 compressed encoding written here is read by every
+HdrHistogram implementation (Java, C, Go, Python's ``hdrhistogram``).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["COUNTS_LEN", "HIGHEST_US", "Histogram", "bucket_indices"]
+
+HIGHEST_US = 3_600_000_000
+"""The highest value the histogram tracks, in microseconds (one hour)."""
+LOWEST_US = 1
+SIGNIFICANT_FIGURES = 3
+
+# HdrHistogram's layout arithmetic for (lowest=1, highest=1h, 3 digits): 2048 sub-buckets
+# per bucket (the smallest power of two >= 2 * 10**3), of which the upper half is used in
+# every bucket but the first.
+_SUB_BUCKET_COUNT = 2048
+_HALF_MAGNITUDE = 10
+_HALF_COUNT = 1 << _HALF_MAGNITUDE
+_SUB_BUCKET_BITS = 11
+
+
+def _bucket_count() -> int:
+    smallest_untrackable = _SUB_BUCKET_COUNT
+    buckets = 1
+    while smallest_untrackable <= HIGHEST_US:
+        smallest_untrackable <<= 1
+        buckets += 1
+    return buckets
+
+
+COUNTS_LEN = (_bucket_count() + 1) * _HALF_COUNT
+"""Length of the dense counts array (23,552 for this layout)."""
+
+_V2_ENCODING_COOKIE = 0x1C849303 | 0x10
+_V2_COMPRESSED_COOKIE = 0x1C849304 | 0x10
+_HEADER = struct.Struct(">iiiiqqd")
+_COMPRESSED_HEADER = struct.Struct(">ii")
+
+IntArray = npt.NDArray[np.int64]
+
+
+def bucket_indices(values_us: npt.ArrayLike) -> IntArray:
+    """Map integer microsecond values to indices in the dense counts array (vectorised).
+
+    Values below 0 count as 0 and values above one hour as one hour, so every sample
+    lands somewhere and totals stay exact.
+    """
+    v = np.clip(np.asarray(values_us, dtype=np.int64), 0, HIGHEST_US)
+    # frexp gives the bit length exactly for integers below 2**53.
+    _, bit_length = np.frexp((v | (_SUB_BUCKET_COUNT - 1)).astype(np.float64))
+    bucket = bit_length.astype(np.int64) - _SUB_BUCKET_BITS
+    sub_bucket = v >> bucket
+    return ((bucket + 1) << _HALF_MAGNITUDE) + sub_bucket - _HALF_COUNT
+
+
+def _index_bounds(indices: IntArray) -> tuple[IntArray, IntArray]:
+    """Return (lowest equivalent value, bucket width) for each counts index."""
+    bucket = (indices >> _HALF_MAGNITUDE) - 1
+    sub_bucket = (indices & (_HALF_COUNT - 1)) + _HALF_COUNT
+    first = bucket < 0
+    sub_bucket = np.where(first, sub_bucket - _HALF_COUNT, sub_bucket)
+    bucket = np.where(first, 0, bucket)
+    return sub_bucket << bucket, np.left_shift(1, bucket)
+
+
+_ALL_LOW, _ALL_WIDTH = _index_bounds(np.arange(COUNTS_LEN, dtype=np.int64))
+_ALL_HIGH = _ALL_LOW + _ALL_WIDTH - 1
+_ALL_MID = _ALL_LOW + (_ALL_WIDTH >> 1)
+
+
+class Histogram:
+    """Counts of microsecond latencies in HdrHistogram buckets.
+
+    Merging adds counts bucket by bucket, so percentiles of a merged histogram are exactly
+    those of one histogram that saw every sample. A histogram is a mutable accumulator;
+    the ones inside results are treated as read-only.
+    """
+
+    __slots__ = ("_counts",)
+
+    def __init__(self, counts: IntArray | None = None) -> None:
+        """Create an empty histogram, or one over a dense ``counts`` array (not copied)."""
+        if counts is None:
+            counts = np.zeros(COUNTS_LEN, dtype=np.int64)
+        elif counts.shape != (COUNTS_LEN,):
+            raise ValueError(f"expected {COUNTS_LEN} counts, got shape {counts.shape}")
+        self._counts = counts
+
+    # -- recording ---------------------------------------------------------------------
+    def record(self, value_us: int, count: int = 1) -> None:
+        """Record one value (in microseconds) ``count`` times."""
+        self._counts[int(bucket_indices(np.int64(value_us)))] += count
+
+    def record_values(self, values_us: npt.ArrayLike) -> None:
+        """Record many values at once (bulk bucketing, no Python object per value)."""
+        indices = bucket_indices(values_us)
+        if indices.size:
+            self._counts += np.bincount(indices, minlength=COUNTS_LEN)
+
+    def merge(self, other: Histogram) -> Histogram:
+        """Add every count of ``other`` to this histogram and return ``self``."""
+        self._counts += other._counts
+        return self
+
+    def reset(self) -> None:
+        """Forget every recorded value."""
+        self._counts.fill(0)
+
+    def copy(self) -> Histogram:
+        """Return an independent copy."""
+        return Histogram(self._counts.copy())
+
+    @classmethod
+    def merged(cls, histograms: Iterable[Histogram]) -> Histogram:
+        """Return a new histogram holding the sum of ``histograms``."""
+        total = cls()
+        for histogram in histograms:
+            total.merge(histogram)
+        return total
+
+    # -- reading -----------------------------------------------------------------------
+    @property
+    def counts(self) -> IntArray:
+        """The dense counts array (read-only view)."""
+        view = self._counts.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def total_count(self) -> int:
+        """How many values were recorded."""
+        return int(self._counts.sum())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Histogram):
+            return NotImplemented
+        return bool(np.array_equal(self._counts, other._counts))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like list
+
+    def __repr__(self) -> str:
+        return f"Histogram(total_count={self.total_count})"
+
+    def value_at_percentile(self, percentile: float) -> int:
+        """Return the value at ``percentile`` (0-100) in microseconds; 0 when empty.
+
+        Follows HdrHistogram: the highest value equivalent to the bucket in which the
+        cumulative count reaches ``percentile`` of the total.
+        """
+        return self.values_at_percentiles([percentile])[0]
+
+    def values_at_percentiles(self, percentiles: Sequence[float]) -> list[int]:
+        """Return the values at several percentiles at once, in microseconds."""
+        total = self.total_count
+        if total == 0:
+            return [0 for _ in percentiles]
+        cumulative = np.cumsum(self._counts)
+        out = []
+        for percentile in percentiles:
+            if not 0 <= percentile <= 100:
+                raise ValueError(f"percentile must be within 0..100, got {percentile}")
+            wanted = max(int(percentile * total / 100 + 0.5), 1)
+            index = int(np.searchsorted(cumulative, wanted, side="left"))
+            out.append(int(_ALL_HIGH[index] if percentile else _ALL_LOW[index]))
+        return out
+
+    @property
+    def min(self) -> int:
+        """The lowest recorded value (lowest equivalent), 0 when empty."""
+        nonzero = np.flatnonzero(self._counts)
+        return int(_ALL_LOW[nonzero[0]]) if nonzero.size else 0
+
+    @property
+    def max(self) -> int:
+        """The highest recorded value (highest equivalent), 0 when empty."""
+        nonzero = np.flatnonzero(self._counts)
+        return int(_ALL_HIGH[nonzero[-1]]) if nonzero.size else 0
+
+    @property
+    def mean(self) -> float:
+        """The mean, taking each value as the middle of its bucket; 0 when empty."""
+        total = self.total_count
+        if total == 0:
+            return 0.0
+        return float(np.dot(self._counts, _ALL_MID)) / total
+
+    @property
+    def stddev(self) -> float:
+        """The standard deviation around :attr:`mean`; 0 when empty."""
+        total = self.total_count
+        if total == 0:
+            return 0.0
+        deviation = _ALL_MID - self.mean
+        return math.sqrt(float(np.dot(self._counts, deviation * deviation)) / total)
+
+    # -- sparse form (cheap to ship between processes) ---------------------------------
+    def to_sparse(self) -> tuple[IntArray, IntArray]:
+        """Return ``(indices, counts)`` of the non-empty buckets."""
+        indices = np.flatnonzero(self._counts).astype(np.int64)
+        return indices, self._counts[indices].copy()
+
+    @classmethod
+    def from_sparse(cls, indices: npt.ArrayLike, counts: npt.ArrayLike) -> Histogram:
+        """Build a histogram from :meth:`to_sparse` output."""
+        histogram = cls()
+        np.add.at(histogram._counts, np.asarray(indices, dtype=np.int64), counts)
+        return histogram
+
+    # -- HdrHistogram V2 compressed encoding -------------------------------------------
+    def encode(self) -> str:
+        """Encode in HdrHistogram's V2 compressed format, base64 text ("HISTFAA...")."""
+        payload = bytearray()
+        nonzero = np.flatnonzero(self._counts)
+        position = 0
+        for index in nonzero.tolist():
+            gap = index - position
+            if gap == 1:
+                payload.append(0)
+            elif gap > 1:
+                _put_zigzag(payload, -gap)
+            _put_zigzag(payload, int(self._counts[index]))
+            position = index + 1
+        header = _HEADER.pack(
+            _V2_ENCODING_COOKIE,
+            len(payload),
+            0,
+            SIGNIFICANT_FIGURES,
+            LOWEST_US,
+            HIGHEST_US,
+            1.0,
+        )
+        compressed = zlib.compress(header + bytes(payload))
+        framed = _COMPRESSED_HEADER.pack(_V2_COMPRESSED_COOKIE, len(compressed)) + compressed
+        return base64.b64encode(framed).decode("ascii")
+
+    @classmethod
+    def decode(cls, text: str | bytes) -> Histogram:
+        """Decode :meth:`encode` output (or any V2 histogram of the same layout).
+
+        Raises:
+            ValueError: when ``text`` is not a V2 compressed histogram of this layout.
+        """
+        try:
+            framed = base64.b64decode(text, validate=True)
+            cookie, length = _COMPRESSED_HEADER.unpack_from(framed)
+            if cookie & ~0xF0 != _V2_COMPRESSED_COOKIE & ~0xF0:
+                raise ValueError(f"not a V2 compressed histogram (cookie {cookie:#x})")
+            raw = zlib.decompress(
+                framed[_COMPRESSED_HEADER.size : _COMPRESSED_HEADER.size + length]
+            )
+            cookie, payload_len, offset, digits, lowest, highest, _ = _HEADER.unpack_from(raw)
+        except (struct.error, zlib.error, ValueError) as exc:
+            raise ValueError(f"cannot decode histogram: {exc}") from exc
+        if cookie & ~0xF0 != _V2_ENCODING_COOKIE & ~0xF0:
+            raise ValueError(f"not a V2 histogram payload (cookie {cookie:#x})")
+        if (digits, lowest, highest, offset) != (SIGNIFICANT_FIGURES, LOWEST_US, HIGHEST_US, 0):
+            raise ValueError(
+                f"histogram layout ({lowest}..{highest}, {digits} digits) differs from "
+                f"redline's ({LOWEST_US}..{HIGHEST_US}, {SIGNIFICANT_FIGURES} digits)"
+            )
+        counts = np.zeros(COUNTS_LEN, dtype=np.int64)
+        data = raw[_HEADER.size : _HEADER.size + payload_len]
+        position = 0
+        index = 0
+        while position < len(data):
+            value, position = _get_zigzag(data, position)
+            if value < 0:
+                index += -value
+                continue
+            if index >= COUNTS_LEN:
+                raise ValueError("histogram payload runs past the counts array")
+            counts[index] = value
+            index += 1
+        return cls(counts)
+
+
+def _put_zigzag(out: bytearray, value: int) -> None:
+    encoded = (value << 1) ^ (value >> 63)
+    encoded &= (1 << 64) - 1
+    for _ in range(8):
+        if encoded < 0x80:
+            out.append(encoded)
+            return
+        out.append((encoded & 0x7F) | 0x80)
+        encoded >>= 7
+    out.append(encoded & 0xFF)  # the ninth byte carries a full 8 bits
+
+
+def _get_zigzag(data: bytes, position: int) -> tuple[int, int]:
+    encoded = 0
+    shift = 0
+    for _ in range(8):
+        if position >= len(data):
+            raise ValueError("truncated histogram payload")
+        byte = data[position]
+        position += 1
+        encoded |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return (encoded >> 1) ^ -(encoded & 1), position
+        shift += 7
+    if position >= len(data):
+        raise ValueError("truncated histogram payload")
+    encoded |= data[position] << 56
+    return (encoded >> 1) ^ -(encoded & 1), position + 1

@@ -1,0 +1,422 @@
+"""Frozen values that describe what a run measured: intervals, summaries, the run result.
+
+These are the only things analysis and reports read. ``RunResult.to_dict`` is the public
+JSON contract documented in ``docs/result-json.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._histogram import Histogram
+
+__all__ = [
+    "PERCENTILES",
+    "EndpointInterval",
+    "EndpointSummary",
+    "GeneratorInterval",
+    "GeneratorSummary",
+    "IntervalSnapshot",
+    "RunResult",
+]
+
+SCHEMA = "redline.run/1"
+PERCENTILES: tuple[tuple[str, float], ...] = (
+    ("p50", 50.0),
+    ("p90", 90.0),
+    ("p95", 95.0),
+    ("p99", 99.0),
+    ("p999", 99.9),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInterval:
+    """What one endpoint did during one interval (or a merge of several).
+
+    ``latency`` is measured from each request's intended start (open model) and
+    ``latency_actual`` from the moment it was actually sent; both in microseconds.
+    ``requests`` counts responses and transport failures alike; ``errors`` counts
+    transport failures and responses with a status of 400 or above.
+    """
+
+    requests: int = 0
+    errors: int = 0
+    status: Mapping[int, int] = field(default_factory=dict)
+    error_classes: Mapping[str, int] = field(default_factory=dict)
+    bytes_in: int = 0
+    bytes_out: int = 0
+    latency: Histogram = field(default_factory=Histogram)
+    latency_actual: Histogram = field(default_factory=Histogram)
+
+    @staticmethod
+    def merged(items: Iterable[EndpointInterval]) -> EndpointInterval:
+        """Return the exact sum of several endpoint intervals."""
+        status: Counter[int] = Counter()
+        classes: Counter[str] = Counter()
+        latency, actual = Histogram(), Histogram()
+        requests = errors = bytes_in = bytes_out = 0
+        for item in items:
+            requests += item.requests
+            errors += item.errors
+            bytes_in += item.bytes_in
+            bytes_out += item.bytes_out
+            status.update(item.status)
+            classes.update(item.error_classes)
+            latency.merge(item.latency)
+            actual.merge(item.latency_actual)
+        return EndpointInterval(
+            requests=requests,
+            errors=errors,
+            status=dict(sorted(status.items())),
+            error_classes=dict(sorted(classes.items())),
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+            latency=latency,
+            latency_actual=actual,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorInterval:
+    """How the load generator itself fared during one interval.
+
+    ``scheduled`` requests fell due (open model), ``sent`` went out, ``late`` were issued
+    more than the lateness threshold after their intended start because the generator
+    was busy, and ``dropped`` were never sent because ``max_in_flight`` was reached.
+    """
+
+    scheduled: int = 0
+    sent: int = 0
+    late: int = 0
+    dropped: int = 0
+    max_lag_ms: float = 0.0
+    cpu_percent: float = 0.0
+    connections: int = 0
+    in_flight: int = 0
+    target_rps: float | None = None
+
+    @staticmethod
+    def merged(items: Iterable[GeneratorInterval]) -> GeneratorInterval:
+        """Combine the workers' views of one interval (sums, maxima; CPU is summed)."""
+        items = list(items)
+        targets = [i.target_rps for i in items if i.target_rps is not None]
+        return GeneratorInterval(
+            scheduled=sum(i.scheduled for i in items),
+            sent=sum(i.sent for i in items),
+            late=sum(i.late for i in items),
+            dropped=sum(i.dropped for i in items),
+            max_lag_ms=max((i.max_lag_ms for i in items), default=0.0),
+            cpu_percent=sum(i.cpu_percent for i in items),
+            connections=sum(i.connections for i in items),
+            in_flight=sum(i.in_flight for i in items),
+            target_rps=sum(targets) if targets else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalSnapshot:
+    """One interval of the run (normally 1 s), all workers merged."""
+
+    index: int
+    start_s: float
+    duration_s: float
+    endpoints: Mapping[str, EndpointInterval]
+    generator: GeneratorInterval
+    warmup: bool = False
+
+    def limited(self, *, late_tolerance: float) -> bool:
+        """Whether the generator could not produce the intended load in this interval."""
+        gen = self.generator
+        return gen.dropped > 0 or gen.late > late_tolerance * max(gen.scheduled, 1)
+
+    def total(self) -> EndpointInterval:
+        """All endpoints of this interval merged."""
+        return EndpointInterval.merged(self.endpoints.values())
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSummary:
+    """Summary statistics of one endpoint (or of all traffic) over the measured time."""
+
+    requests: int
+    errors: int
+    rps: float
+    latency_ms: Mapping[str, float]
+    latency_actual_ms: Mapping[str, float]
+    status: Mapping[int, int]
+    error_classes: Mapping[str, int]
+    bytes_in: int
+    bytes_out: int
+
+    @property
+    def error_rate(self) -> float:
+        """Errors as a fraction of requests (0 when nothing was sent)."""
+        return self.errors / self.requests if self.requests else 0.0
+
+    @classmethod
+    def of(cls, data: EndpointInterval, *, seconds: float) -> EndpointSummary:
+        """Summarise merged interval data that covers ``seconds`` of measurement."""
+        return cls(
+            requests=data.requests,
+            errors=data.errors,
+            rps=data.requests / seconds if seconds > 0 else 0.0,
+            latency_ms=_latency_ms(data.latency),
+            latency_actual_ms=_latency_ms(data.latency_actual),
+            status=dict(data.status),
+            error_classes=dict(data.error_classes),
+            bytes_in=data.bytes_in,
+            bytes_out=data.bytes_out,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (see docs/result-json.md)."""
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "rps": self.rps,
+            "latency_ms": dict(self.latency_ms),
+            "latency_actual_ms": dict(self.latency_actual_ms),
+            "status": {str(code): n for code, n in self.status.items()},
+            "error_classes": dict(self.error_classes),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+        }
+
+
+def _latency_ms(histogram: Histogram) -> dict[str, float]:
+    values = histogram.values_at_percentiles([p for _, p in PERCENTILES])
+    out = {name: value / 1000 for (name, _), value in zip(PERCENTILES, values, strict=True)}
+    out["max"] = histogram.max / 1000
+    out["min"] = histogram.min / 1000
+    out["mean"] = histogram.mean / 1000
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorSummary:
+    """Whether the generator produced the load that was asked for, over measured time."""
+
+    workers: int
+    target_rps: float | None
+    achieved_rps: float
+    scheduled: int
+    sent: int
+    late: int
+    dropped: int
+    limited: bool
+    limited_intervals: int
+    max_lag_ms: float
+    max_cpu_percent: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (see docs/result-json.md)."""
+        return {
+            "workers": self.workers,
+            "target_rps": self.target_rps,
+            "achieved_rps": self.achieved_rps,
+            "scheduled": self.scheduled,
+            "sent": self.sent,
+            "late": self.late,
+            "dropped": self.dropped,
+            "limited": self.limited,
+            "limited_intervals": self.limited_intervals,
+            "max_lag_ms": self.max_lag_ms,
+            "max_cpu_percent": self.max_cpu_percent,
+        }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one run measured. Serialisable; analysis and reports read only this.
+
+    Attributes:
+        id: unique run id.
+        plan: the plan as plain data (``name``, ``target``, ``load`` and more).
+        started_at: ISO 8601 UTC time the measured load started.
+        intervals: per-interval snapshots in order, warm-up ones flagged.
+        workers: number of worker processes that generated load.
+        complete: False when the run was interrupted or a worker failed.
+        stop_reason: ``"completed"``, ``"interrupted"``, ``"worker_failed"`` ...
+        late_tolerance: fraction of late requests above which an interval is limited.
+    """
+
+    id: str
+    plan: Mapping[str, Any]
+    started_at: str
+    intervals: tuple[IntervalSnapshot, ...]
+    workers: int = 1
+    complete: bool = True
+    stop_reason: str = "completed"
+    late_tolerance: float = 0.01
+    open_model: bool = True
+
+    @property
+    def measured(self) -> tuple[IntervalSnapshot, ...]:
+        """The intervals that count for statistics (warm-up excluded)."""
+        return tuple(i for i in self.intervals if not i.warmup)
+
+    @property
+    def duration_s(self) -> float:
+        """Measured seconds (warm-up excluded)."""
+        return sum(i.duration_s for i in self.measured)
+
+    def endpoint_names(self) -> list[str]:
+        """Endpoint names in the order they first appear."""
+        names: dict[str, None] = {}
+        for interval in self.intervals:
+            names.update(dict.fromkeys(interval.endpoints))
+        return list(names)
+
+    def endpoint(self, name: str) -> EndpointSummary:
+        """Summary of one endpoint over the measured intervals."""
+        data = EndpointInterval.merged(
+            i.endpoints[name] for i in self.measured if name in i.endpoints
+        )
+        return EndpointSummary.of(data, seconds=self.duration_s)
+
+    def total(self) -> EndpointSummary:
+        """Summary of all traffic over the measured intervals."""
+        data = EndpointInterval.merged(e for i in self.measured for e in i.endpoints.values())
+        return EndpointSummary.of(data, seconds=self.duration_s)
+
+    def generator(self) -> GeneratorSummary:
+        """How the generator fared over the measured intervals."""
+        measured = self.measured
+        gen = GeneratorInterval.merged(i.generator for i in measured)
+        seconds = self.duration_s
+        limited_intervals = sum(i.limited(late_tolerance=self.late_tolerance) for i in measured)
+        scheduled = gen.scheduled if self.open_model else gen.sent
+        limited = gen.dropped > 0 or gen.late > self.late_tolerance * max(scheduled, 1)
+        return GeneratorSummary(
+            workers=self.workers,
+            target_rps=scheduled / seconds if self.open_model and seconds > 0 else None,
+            achieved_rps=gen.sent / seconds if seconds > 0 else 0.0,
+            scheduled=scheduled,
+            sent=gen.sent,
+            late=gen.late,
+            dropped=gen.dropped,
+            limited=limited,
+            limited_intervals=limited_intervals,
+            max_lag_ms=gen.max_lag_ms,
+            max_cpu_percent=max((i.generator.cpu_percent for i in measured), default=0.0),
+        )
+
+    # -- JSON ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON contract (documented in docs/result-json.md)."""
+        return {
+            "schema": SCHEMA,
+            "id": self.id,
+            "plan": dict(self.plan),
+            "started_at": self.started_at,
+            "duration_s": self.duration_s,
+            "complete": self.complete,
+            "stop_reason": self.stop_reason,
+            "open_model": self.open_model,
+            "late_tolerance": self.late_tolerance,
+            "generator": self.generator().to_dict(),
+            "summary": {
+                "total": self.total().to_dict(),
+                "endpoints": {n: self.endpoint(n).to_dict() for n in self.endpoint_names()},
+            },
+            "histogram_encoding": {
+                "format": "HdrHistogram V2 compressed, base64",
+                "unit": "us",
+                "lowest": 1,
+                "highest": 3_600_000_000,
+                "significant_figures": 3,
+            },
+            "intervals": [_interval_to_dict(i, self.late_tolerance) for i in self.intervals],
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Serialise :meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
+        """Rebuild a result from :meth:`to_dict` output.
+
+        Raises:
+            ValueError: when ``data`` is not a redline run result.
+        """
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"expected a {SCHEMA} document, got schema {data.get('schema')!r}")
+        try:
+            return cls(
+                id=data["id"],
+                plan=data["plan"],
+                started_at=data["started_at"],
+                intervals=tuple(_interval_from_dict(i) for i in data["intervals"]),
+                workers=data["generator"]["workers"],
+                complete=data["complete"],
+                stop_reason=data["stop_reason"],
+                late_tolerance=data["late_tolerance"],
+                open_model=data["open_model"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed run result: missing or wrong {exc}") from exc
+
+
+def _interval_to_dict(interval: IntervalSnapshot, late_tolerance: float) -> dict[str, Any]:
+    gen = interval.generator
+    return {
+        "index": interval.index,
+        "start_s": interval.start_s,
+        "duration_s": interval.duration_s,
+        "warmup": interval.warmup,
+        "limited": interval.limited(late_tolerance=late_tolerance),
+        "generator": {
+            "target_rps": gen.target_rps,
+            "scheduled": gen.scheduled,
+            "sent": gen.sent,
+            "late": gen.late,
+            "dropped": gen.dropped,
+            "max_lag_ms": gen.max_lag_ms,
+            "cpu_percent": gen.cpu_percent,
+            "connections": gen.connections,
+            "in_flight": gen.in_flight,
+        },
+        "endpoints": {
+            name: {
+                "requests": e.requests,
+                "errors": e.errors,
+                "status": {str(k): v for k, v in e.status.items()},
+                "error_classes": dict(e.error_classes),
+                "bytes_in": e.bytes_in,
+                "bytes_out": e.bytes_out,
+                "histogram": e.latency.encode(),
+                "histogram_actual": e.latency_actual.encode(),
+            }
+            for name, e in interval.endpoints.items()
+        },
+    }
+
+
+def _interval_from_dict(data: Mapping[str, Any]) -> IntervalSnapshot:
+    return IntervalSnapshot(
+        index=data["index"],
+        start_s=data["start_s"],
+        duration_s=data["duration_s"],
+        warmup=data["warmup"],
+        generator=GeneratorInterval(**data["generator"]),
+        endpoints={
+            name: EndpointInterval(
+                requests=e["requests"],
+                errors=e["errors"],
+                status={int(k): v for k, v in e["status"].items()},
+                error_classes=e["error_classes"],
+                bytes_in=e["bytes_in"],
+                bytes_out=e["bytes_out"],
+                latency=Histogram.decode(e["histogram"]),
+                latency_actual=Histogram.decode(e["histogram_actual"]),
+            )
+            for name, e in data["endpoints"].items()
+        },
+    )

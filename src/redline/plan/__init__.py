@@ -1,0 +1,29 @@
+"""Load-test plans: YAML or dict, validated into a frozen :class:`Plan`."""
+
+from ._parse import load_plan as load_plan
+from ._parse import plan_from_dict as plan_from_dict
+from ._parse import quick_plan as quick_plan
+from ._spec import ClosedLoad as ClosedLoad
+from ._spec import OpenLoad as OpenLoad
+from ._spec import Plan as Plan
+from ._spec import RequestSpec as RequestSpec
+from ._spec import Stage as Stage
+from ._template import DataSource as DataSource
+from ._template import RenderContext as RenderContext
+from ._template import Template as Template
+from ._template import compile_template as compile_template
+
+__all__ = [
+    "ClosedLoad",
+    "DataSource",
+    "OpenLoad",
+    "Plan",
+    "RenderContext",
+    "RequestSpec",
+    "Stage",
+    "Template",
+    "compile_template",
+    "load_plan",
+    "plan_from_dict",
+    "quick_plan",
+]

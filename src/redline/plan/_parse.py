@@ -1,0 +1,536 @@
+"""Validation of plans written as YAML or as Python dicts, with path-qualified errors."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import yaml
+
+from redline.core import PlanError, parse_duration, parse_rate, parse_size
+
+from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, Stage
+from ._template import DataSource, compile_template
+
+__all__ = ["load_plan", "plan_from_dict", "quick_plan"]
+
+T = TypeVar("T")
+
+_TOP_KEYS = (
+    "name",
+    "target",
+    "data",
+    "requests",
+    "load",
+    "duration",
+    "warmup",
+    "timeouts",
+    "limits",
+    "tls",
+    "workers",
+    "seed",
+    "generator",
+)
+_REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight")
+_LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_MISSING = object()
+
+
+class _Node:
+    """A mapping inside the plan, with its path, for precise error messages."""
+
+    def __init__(self, value: object, path: str, source: str) -> None:
+        self.path = path
+        self.source = source
+        if not isinstance(value, Mapping):
+            self.fail(f"expected a mapping, got {_show(value)}")
+        self.value: Mapping[str, Any] = value
+
+    def fail(self, message: str, key: str | None = None) -> PlanError:
+        path = self.child_path(key) if key is not None else self.path
+        raise PlanError(message, source=self.source, path=path)
+
+    def child_path(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    def check_keys(self, allowed: tuple[str, ...]) -> None:
+        for key in self.value:
+            if key not in allowed:
+                hint = difflib.get_close_matches(str(key), allowed, n=1)
+                suggestion = f'; did you mean "{hint[0]}"?' if hint else ""
+                self.fail(
+                    f"unknown key{suggestion} (expected one of: {', '.join(allowed)})", str(key)
+                )
+
+    def get(self, key: str, convert: Callable[[Any], T], default: object = _MISSING) -> T:
+        if key not in self.value or self.value[key] is None:
+            if default is _MISSING:
+                self.fail("is required", key)
+            return default  # type: ignore[return-value]
+        try:
+            return convert(self.value[key])
+        except PlanError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise PlanError(str(exc), source=self.source, path=self.child_path(key)) from None
+
+    def node(self, key: str) -> _Node | None:
+        if self.value.get(key) is None:
+            return None
+        return _Node(self.value[key], self.child_path(key), self.source)
+
+    def items(self, key: str) -> list[tuple[str, object]]:
+        value = self.value.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(f"expected a list, got {_show(value)}", key)
+        return [(self.child_path(key) + f"[{i}]", item) for i, item in enumerate(value)]
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _positive_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"expected a positive whole number, got {_show(value)}")
+    return value
+
+
+def _non_negative_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a whole number >= 0, got {_show(value)}")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string, got {_show(value)}")
+    return value
+
+
+def _fraction(value: object) -> float:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            number = float(value.strip()[:-1]) / 100
+        except ValueError:
+            number = math.nan
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        number = math.nan
+    if not 0 <= number <= 1:
+        raise ValueError(f'expected a fraction like 0.01 or "1%", got {_show(value)}')
+    return number
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_show(value)}")
+    return value
+
+
+def _duration_positive(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f'expected a positive duration like "10s", got {_show(value)}')
+    return seconds
+
+
+def _target(value: object) -> str:
+    text = _text(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f'expected an http:// or https:// URL like "http://127.0.0.1:8080", got {_show(value)}'
+        )
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError(f"expected a valid port in {_show(value)}") from None
+    return text.rstrip("/")
+
+
+def load_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> Plan:
+    """Read and validate a YAML plan file.
+
+    Args:
+        path: the plan file.
+        overrides: command-line values (``url``, ``rate``, ``vus``, ``duration``) that
+            replace the plan's own.
+
+    Raises:
+        PlanError: naming the file, the path inside it and what was expected.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"cannot read plan: {exc.strerror or exc}", source=source) from exc
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"not UTF-8 text: {exc.reason}", source=source) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PlanError(f"{where}: malformed YAML: {problem}", source=source) from None
+    except RecursionError:
+        raise PlanError("malformed YAML: nested too deeply", source=source) from None
+    return plan_from_dict(data, source=source, base_dir=Path(path).parent, overrides=overrides)
+
+
+def quick_plan(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    body: str | None = None,
+    rate: object = None,
+    vus: object = None,
+    duration: object = "10s",
+) -> Plan:
+    """Build a one-request plan from command-line values (``redline run --url ...``).
+
+    Raises:
+        PlanError: with the offending option named as the path.
+    """
+    try:
+        target = _target(url)
+    except ValueError as exc:
+        raise PlanError(str(exc), source="command line", path="--url") from None
+    parts = urlsplit(target)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    request: dict[str, Any] = {"name": f"{method.upper()} {path}", "method": method, "path": path}
+    if headers:
+        request["headers"] = dict(headers)
+    if body is not None:
+        request["body"] = body
+    data = {"name": "quick", "target": origin, "requests": [request], "duration": duration}
+    return plan_from_dict(
+        data, source="command line", overrides={"rate": rate, "vus": vus} if rate or vus else None
+    )
+
+
+def plan_from_dict(
+    data: object,
+    *,
+    source: str = "<dict>",
+    base_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Plan:
+    """Validate a plan given as plain data (the same structure as the YAML form).
+
+    Raises:
+        PlanError: naming ``source``, the path inside it and what was expected.
+    """
+    if data is None:
+        raise PlanError(
+            "the plan is empty: expected a mapping with target and requests", source=source
+        )
+    root = _Node(data, "", source)
+    root.check_keys(_TOP_KEYS)
+    raw = dict(root.value)
+    if overrides:
+        raw = _apply_overrides(raw, overrides, source)
+        root = _Node(raw, "", source)
+    base_dir = base_dir or Path.cwd()
+
+    target = root.get("target", _target)
+    data_sources = _data_sources(root, base_dir)
+    requests = _requests(root, target, {d.name: d for d in data_sources})
+    load = _load(root)
+    duration = root.get("duration", _duration_positive, None)
+    stages_total = sum(s.duration for s in load.stages)
+    if duration is None:
+        if not load.stages:
+            root.fail(
+                'is required (or give load.stages): expected a duration like "30s"', "duration"
+            )
+        duration = stages_total
+    timeouts = root.node("timeouts")
+    limits = root.node("limits")
+    tls = root.node("tls")
+    generator = root.node("generator")
+    for node, keys in (
+        (timeouts, ("connect", "read")),
+        (limits, ("max_connections", "max_in_flight", "max_response_size")),
+        (tls, ("verify",)),
+        (generator, ("late_threshold", "late_tolerance")),
+    ):
+        if node is not None:
+            node.check_keys(keys)
+    plan = Plan(
+        name=root.get("name", _text, Path(source).stem if base_dir else "plan"),
+        target=target,
+        requests=requests,
+        load=load,
+        duration=duration,
+        warmup=root.get("warmup", parse_duration, 0.0),
+        connect_timeout=timeouts.get("connect", _duration_positive, 5.0) if timeouts else 5.0,
+        read_timeout=timeouts.get("read", _duration_positive, 30.0) if timeouts else 30.0,
+        max_connections=limits.get("max_connections", _positive_int, 1024) if limits else 1024,
+        max_in_flight=limits.get("max_in_flight", _positive_int, 10_000) if limits else 10_000,
+        max_response_size=(
+            limits.get("max_response_size", parse_size, 64 * 1024 * 1024)
+            if limits
+            else 64 * 1024 * 1024
+        ),
+        verify_tls=tls.get("verify", _boolean, True) if tls else True,
+        workers=root.get("workers", _positive_int, None),
+        seed=root.get("seed", _non_negative_int, None),
+        late_threshold=(
+            generator.get("late_threshold", _duration_positive, 0.005) if generator else 0.005
+        ),
+        late_tolerance=generator.get("late_tolerance", _fraction, 0.01) if generator else 0.01,
+        data=tuple(data_sources),
+        source=source,
+    )
+    if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
+        root.fail(
+            f"{load.max_vus} virtual users need as many connections, but "
+            f"limits.max_connections is {plan.max_connections}",
+            "load",
+        )
+    return plan
+
+
+def _apply_overrides(
+    raw: dict[str, Any], overrides: Mapping[str, Any], source: str
+) -> dict[str, Any]:
+    raw = dict(raw)
+    if overrides.get("url"):
+        raw["target"] = overrides["url"]
+    if overrides.get("duration"):
+        raw["duration"] = overrides["duration"]
+    rate, vus = overrides.get("rate"), overrides.get("vus")
+    if rate and vus:
+        raise PlanError(
+            "give --rate (open model) or --vus (closed model), not both", source="command line"
+        )
+    load = dict(raw.get("load") or {}) if isinstance(raw.get("load"), Mapping) else {}
+    if rate:
+        load = {k: v for k, v in load.items() if k in ("arrivals",)}
+        load.update(model="open", rate=rate)
+    if vus:
+        load = {k: v for k, v in load.items() if k in ("think",)}
+        load.update(model="closed", vus=vus)
+    if rate or vus:
+        raw["load"] = load
+    return raw
+
+
+def _data_sources(root: _Node, base_dir: Path) -> list[DataSource]:
+    node = root.node("data")
+    if node is None:
+        return []
+    sources = []
+    for name, value in node.value.items():
+        path = node.child_path(str(name))
+        if not isinstance(value, str):
+            raise PlanError(
+                f'expected a CSV file name like "users.csv", got {_show(value)}',
+                source=root.source,
+                path=path,
+            )
+        file = (base_dir / value).resolve()
+        try:
+            with file.open(newline="", encoding="utf-8") as handle:
+                rows = list(csv.reader(handle))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise PlanError(
+                f"cannot read CSV file {str(file)!r}: {exc}", source=root.source, path=path
+            ) from None
+        if len(rows) < 2:
+            raise PlanError(
+                f"CSV file {str(file)!r} needs a header row and at least one data row",
+                source=root.source,
+                path=path,
+            )
+        header = tuple(c.strip() for c in rows[0])
+        body = tuple(tuple(r) for r in rows[1:] if r)
+        for number, row in enumerate(body, start=2):
+            if len(row) != len(header):
+                raise PlanError(
+                    f"CSV file {str(file)!r} line {number}: "
+                    f"expected {len(header)} columns, got {len(row)}",
+                    source=root.source,
+                    path=path,
+                )
+        sources.append(DataSource(name=str(name), path=str(file), columns=header, rows=body))
+    return sources
+
+
+def _requests(
+    root: _Node, target: str, sources: Mapping[str, DataSource]
+) -> tuple[RequestSpec, ...]:
+    entries = root.items("requests")
+    if not entries:
+        root.fail("expected at least one request, like [{name: home, path: /}]", "requests")
+    target_parts = urlsplit(target)
+    specs: list[RequestSpec] = []
+    names: set[str] = set()
+    for path, value in entries:
+        node = _Node(value, path, root.source)
+        node.check_keys(_REQUEST_KEYS)
+        method = node.get("method", _text, "GET").upper()
+        if method not in _METHODS:
+            node.fail(f"expected one of {', '.join(_METHODS)}, got {_show(method)}", "method")
+        if "path" in node.value and "url" in node.value:
+            node.fail("give path or url, not both")
+        if "url" in node.value:
+            url = node.get("url", _target)
+            parts = urlsplit(url)
+            if (parts.scheme, parts.netloc) != (target_parts.scheme, target_parts.netloc):
+                node.fail(f"expected a URL on the target {target}, got {_show(url)}", "url")
+            request_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        else:
+            request_path = node.get("path", _text, "/")
+            if not request_path.startswith("/"):
+                node.fail(f'expected a path starting with "/", got {_show(request_path)}', "path")
+        name = node.get("name", _text, f"{method} {request_path}")
+        if name in names:
+            node.fail(f"duplicate request name {_show(name)}: names must be unique", "name")
+        names.add(name)
+        if "body" in node.value and "json" in node.value:
+            node.fail("give body or json, not both")
+        headers_node = node.node("headers")
+        header_items: list[tuple[str, str]] = []
+        if headers_node is not None:
+            for key, header_value in headers_node.value.items():
+                if not isinstance(key, str) or not key.strip() or any(c in key for c in ":\r\n "):
+                    headers_node.fail(f"expected a header name, got {_show(key)}", str(key))
+                if not isinstance(header_value, str | int | float) or isinstance(
+                    header_value, bool
+                ):
+                    headers_node.fail(f"expected a header value, got {_show(header_value)}", key)
+                if any(c in str(header_value) for c in "\r\n"):
+                    headers_node.fail("header values cannot contain line breaks", key)
+                header_items.append((key, str(header_value)))
+        body_text: str | None = None
+        if "json" in node.value:
+            try:
+                body_text = json.dumps(node.value["json"], separators=(",", ":"))
+            except (TypeError, ValueError) as exc:
+                node.fail(f"expected JSON-serialisable data: {exc}", "json")
+            if not any(k.lower() == "content-type" for k, _ in header_items):
+                header_items.append(("Content-Type", "application/json"))
+        elif "body" in node.value:
+            body_text = node.get("body", str)
+
+        def compile_at(text: str, key: str, node: _Node = node) -> Any:
+            try:
+                return compile_template(text, sources)
+            except ValueError as exc:
+                raise PlanError(str(exc), source=root.source, path=node.child_path(key)) from None
+
+        specs.append(
+            RequestSpec(
+                name=name,
+                method=method,
+                url=target + request_path,
+                path=compile_at(request_path, "path" if "path" in node.value else "url"),
+                headers=tuple((k, compile_at(v, f"headers.{k}")) for k, v in header_items),
+                body=compile_at(body_text, "json" if "json" in node.value else "body")
+                if body_text is not None
+                else None,
+                weight=node.get("weight", _positive_int, 1),
+            )
+        )
+    return tuple(specs)
+
+
+def _load(root: _Node) -> OpenLoad | ClosedLoad:
+    node = root.node("load")
+    if node is None:
+        root.fail('is required: expected e.g. {rate: "100/s"} or {vus: 10}', "load")
+    node.check_keys(_LOAD_KEYS)
+    model = node.get("model", str, None)
+    is_open = bool({"rate", "start_rate", "arrivals"} & set(node.value))
+    is_closed = bool({"vus", "start_vus", "think"} & set(node.value))
+    if model is None:
+        if is_open and is_closed:
+            node.fail(
+                "mixes open-model keys (rate) with closed-model keys (vus, think); pick one model"
+            )
+        stage_keys = {k for _, s in node.items("stages") if isinstance(s, Mapping) for k in s}
+        model = "closed" if is_closed or "vus" in stage_keys else "open"
+    if model not in ("open", "closed"):
+        node.fail(f'expected "open" or "closed", got {_show(model)}', "model")
+    unit_key = "rate" if model == "open" else "vus"
+    stages = []
+    for path, value in node.items("stages"):
+        stage = _Node(value, path, root.source)
+        stage.check_keys(("duration", unit_key))
+        target = stage.get(unit_key, _stage_rate if model == "open" else _non_negative_int)
+        stages.append(Stage(duration=stage.get("duration", parse_duration), target=float(target)))
+    if model == "open":
+        if "vus" in node.value or "think" in node.value or "start_vus" in node.value:
+            node.fail("vus, start_vus and think belong to the closed model (model: open here)")
+        rate = node.get("rate", parse_rate, None)
+        if rate is None and not stages:
+            node.fail('expected rate (like "500/s") or stages', "rate")
+        if rate is not None and stages:
+            node.fail("give rate (constant) or stages (ramping), not both", "stages")
+        arrivals = node.get("arrivals", str, "constant")
+        if arrivals not in ("constant", "poisson"):
+            node.fail(f'expected "constant" or "poisson", got {_show(arrivals)}', "arrivals")
+        return OpenLoad(
+            rate=rate,
+            stages=tuple(stages),
+            start_rate=node.get("start_rate", _stage_rate, 0.0),
+            arrivals=arrivals,
+        )
+    if "rate" in node.value or "arrivals" in node.value or "start_rate" in node.value:
+        node.fail("rate, start_rate and arrivals belong to the open model (model: closed here)")
+    vus = node.get("vus", _positive_int, None)
+    if vus is None and not stages:
+        node.fail("expected vus (like 50) or stages", "vus")
+    if vus is not None and stages:
+        node.fail("give vus (constant) or stages (ramping), not both", "stages")
+    think_min = think_max = 0.0
+    if "think" in node.value:
+        think = node.value["think"]
+        if isinstance(think, Mapping):
+            think_node = _Node(think, node.child_path("think"), root.source)
+            think_node.check_keys(("min", "max"))
+            think_min = think_node.get("min", parse_duration)
+            think_max = think_node.get("max", parse_duration)
+            if think_max < think_min:
+                think_node.fail("max must be at least min", "max")
+        else:
+            think_min = think_max = node.get("think", parse_duration)
+    return ClosedLoad(
+        vus=vus,
+        stages=tuple(stages),
+        start_vus=node.get("start_vus", _non_negative_int, 0),
+        think_min=think_min,
+        think_max=think_max,
+    )
+
+
+def _stage_rate(value: object) -> float:
+    """A stage's rate may be 0 (ramp down to nothing); otherwise like parse_rate."""
+    if value == 0 or value == "0" or (isinstance(value, str) and value.strip() in ("0/s", "0/m")):
+        return 0.0
+    return parse_rate(value)

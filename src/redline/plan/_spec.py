@@ -1,0 +1,174 @@
+"""The frozen, validated plan: what to send, where, and in what shape of load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ._template import DataSource, Template
+
+__all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "Stage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One stage of a ramping load: reach ``target`` (a rate or a VU count) over ``duration``."""
+
+    duration: float
+    target: float
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLoad:
+    """Open model: requests arrive on a schedule, whatever the target's response times.
+
+    Either ``rate`` (constant) or ``stages`` (ramping, starting from ``start_rate``).
+    ``arrivals`` is ``"constant"`` (evenly spaced) or ``"poisson"`` (exponential gaps).
+    """
+
+    rate: float | None = None
+    stages: tuple[Stage, ...] = ()
+    start_rate: float = 0.0
+    arrivals: Literal["constant", "poisson"] = "constant"
+
+    model: Literal["open"] = "open"
+
+    def rate_at(self, t: float) -> float:
+        """The intended arrival rate (req/s) at ``t`` seconds into the load."""
+        if self.rate is not None:
+            return self.rate
+        previous, elapsed = self.start_rate, 0.0
+        for stage in self.stages:
+            if t < elapsed + stage.duration:
+                fraction = (t - elapsed) / stage.duration if stage.duration else 1.0
+                return previous + (stage.target - previous) * fraction
+            previous, elapsed = stage.target, elapsed + stage.duration
+        return previous
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, as stored in run results."""
+        out: dict[str, Any] = {"model": "open", "arrivals": self.arrivals}
+        if self.rate is not None:
+            out["rate"] = self.rate
+        else:
+            out["start_rate"] = self.start_rate
+            out["stages"] = [{"duration": s.duration, "rate": s.target} for s in self.stages]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedLoad:
+    """Closed model: ``vus`` virtual users each send, wait for the response, think, repeat."""
+
+    vus: int | None = None
+    stages: tuple[Stage, ...] = ()
+    start_vus: int = 0
+    think_min: float = 0.0
+    think_max: float = 0.0
+
+    model: Literal["closed"] = "closed"
+
+    def vus_at(self, t: float) -> int:
+        """The number of virtual users intended at ``t`` seconds into the load."""
+        if self.vus is not None:
+            return self.vus
+        previous, elapsed = float(self.start_vus), 0.0
+        for stage in self.stages:
+            if t < elapsed + stage.duration:
+                fraction = (t - elapsed) / stage.duration if stage.duration else 1.0
+                return round(previous + (stage.target - previous) * fraction)
+            previous, elapsed = stage.target, elapsed + stage.duration
+        return round(previous)
+
+    @property
+    def max_vus(self) -> int:
+        """The most virtual users this load ever asks for."""
+        if self.vus is not None:
+            return self.vus
+        return round(max([self.start_vus, *(s.target for s in self.stages)]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, as stored in run results."""
+        out: dict[str, Any] = {"model": "closed", "think": [self.think_min, self.think_max]}
+        if self.vus is not None:
+            out["vus"] = self.vus
+        else:
+            out["start_vus"] = self.start_vus
+            out["stages"] = [{"duration": s.duration, "vus": s.target} for s in self.stages]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """One kind of request the plan sends, chosen in proportion to ``weight``."""
+
+    name: str
+    method: str
+    url: str
+    path: Template
+    headers: tuple[tuple[str, Template], ...] = ()
+    body: Template | None = None
+    weight: int = 1
+
+    @property
+    def static(self) -> bool:
+        """True when the request's bytes never change (precompiled once)."""
+        return (
+            self.path.static
+            and all(v.static for _, v in self.headers)
+            and (self.body is None or self.body.static)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A validated load-test plan. Build one with :func:`redline.plan.load_plan`."""
+
+    name: str
+    target: str
+    requests: tuple[RequestSpec, ...]
+    load: OpenLoad | ClosedLoad
+    duration: float
+    warmup: float = 0.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_connections: int = 1024
+    max_in_flight: int = 10_000
+    max_response_size: int = 64 * 1024 * 1024
+    verify_tls: bool = True
+    workers: int | None = None
+    seed: int | None = None
+    late_threshold: float = 0.005
+    late_tolerance: float = 0.01
+    data: tuple[DataSource, ...] = field(default=())
+    source: str = "<plan>"
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """``(scheme, host, port)`` of the target."""
+        parts = urlsplit(self.target)
+        scheme = parts.scheme
+        port = parts.port or (443 if scheme == "https" else 80)
+        return scheme, parts.hostname or "", port
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form of the plan, as stored in run results."""
+        return {
+            "name": self.name,
+            "target": self.target,
+            "source": self.source,
+            "load": self.load.to_dict(),
+            "duration_s": self.duration,
+            "warmup_s": self.warmup,
+            "requests": [
+                {"name": r.name, "method": r.method, "path": r.path.text, "weight": r.weight}
+                for r in self.requests
+            ],
+            "timeouts": {"connect": self.connect_timeout, "read": self.read_timeout},
+            "limits": {
+                "max_connections": self.max_connections,
+                "max_in_flight": self.max_in_flight,
+                "max_response_size": self.max_response_size,
+            },
+        }

@@ -1,0 +1,205 @@
+"""Dynamic values inside request paths, headers and bodies: ``${randint(1, 100)}``.
+
+A template is compiled once, when the plan is validated, into literal parts and value
+generators; rendering joins them. Requests without placeholders are never rendered: the
+engine sends their precompiled bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = ["DataSource", "RenderContext", "Template", "compile_template"]
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+_CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$")
+_FIELD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_ -]*?)\s*$")
+FUNCTIONS = ("randint", "choice", "uuid", "seq")
+_SEQ_KEYS = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Rows of a CSV file, read when the plan is validated."""
+
+    name: str
+    path: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+class RenderContext:
+    """Per-worker state for rendering: seeded randomness, sequences and data cursors.
+
+    ``stride``/``offset`` come from the worker's load segment so that sequences and
+    data rows are partitioned exactly between workers (worker ``i`` of ``n`` takes
+    values ``i, i + n, i + 2n, ...``).
+    """
+
+    __slots__ = ("_cursors", "offset", "random", "stride")
+
+    def __init__(self, *, seed: int | None = None, stride: int = 1, offset: int = 0) -> None:
+        """Create a context; ``seed`` makes every rendered value reproducible."""
+        self.random = random.Random(seed)
+        self.stride = stride
+        self.offset = offset
+        self._cursors: dict[int, int] = {}
+
+    def next_index(self, key: int) -> int:
+        """Return this worker's next position in the shared sequence named ``key``."""
+        count = self._cursors.get(key, 0)
+        self._cursors[key] = count + 1
+        return self.offset + count * self.stride
+
+
+Part = str | Callable[[RenderContext, dict[str, tuple[str, ...]]], str]
+
+
+class Template:
+    """A compiled string template. ``static`` is True when it has no placeholders."""
+
+    __slots__ = ("_parts", "_sources", "text")
+
+    def __init__(self, text: str, parts: Sequence[Part], sources: Sequence[DataSource]) -> None:
+        """Build from compiled parts; use :func:`compile_template` instead."""
+        self.text = text
+        self._parts = tuple(parts)
+        self._sources = tuple(sources)
+
+    @property
+    def static(self) -> bool:
+        """True when rendering always gives ``text`` unchanged."""
+        return all(isinstance(p, str) for p in self._parts)
+
+    def render(self, ctx: RenderContext) -> str:
+        """Render once; rows of each data source are drawn once per render."""
+        rows = {s.name: s.rows[ctx.next_index(hash(s.name)) % len(s.rows)] for s in self._sources}
+        return "".join(p if isinstance(p, str) else p(ctx, rows) for p in self._parts)
+
+    def __repr__(self) -> str:
+        return f"Template({self.text!r})"
+
+
+def compile_template(text: str, sources: Mapping[str, DataSource]) -> Template:
+    """Compile ``text`` with ``${...}`` placeholders.
+
+    Supported: ``${randint(a, b)}``, ``${choice(x, y, ...)}``, ``${uuid()}``,
+    ``${seq()}`` or ``${seq(start)}``, and ``${source.column}`` for a CSV data source.
+
+    Raises:
+        ValueError: for an unknown function, bad arguments, or an unknown data column.
+    """
+    parts: list[Part] = []
+    used: dict[str, DataSource] = {}
+    position = 0
+    for match in _PLACEHOLDER.finditer(text):
+        if match.start() > position:
+            parts.append(text[position : match.start()])
+        parts.append(_compile_placeholder(match.group(1), sources, used))
+        position = match.end()
+    if position < len(text):
+        parts.append(text[position:])
+    if "${" in "".join(p for p in parts if isinstance(p, str)):
+        raise ValueError(f"unterminated placeholder in {text!r}: expected ${{...}}")
+    return Template(text, parts, list(used.values()))
+
+
+class _Field:
+    __slots__ = ("col", "source")
+
+    def __init__(self, source: str, col: int) -> None:
+        self.source, self.col = source, col
+
+    def __call__(self, ctx: RenderContext, rows: dict[str, tuple[str, ...]]) -> str:
+        return rows[self.source][self.col]
+
+
+class _RandInt:
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def __call__(self, ctx: RenderContext, rows: dict[str, tuple[str, ...]]) -> str:
+        return str(ctx.random.randint(self.low, self.high))
+
+
+class _Choice:
+    __slots__ = ("options",)
+
+    def __init__(self, options: tuple[str, ...]) -> None:
+        self.options = options
+
+    def __call__(self, ctx: RenderContext, rows: dict[str, tuple[str, ...]]) -> str:
+        return ctx.random.choice(self.options)
+
+
+class _Uuid:
+    __slots__ = ()
+
+    def __call__(self, ctx: RenderContext, rows: dict[str, tuple[str, ...]]) -> str:
+        return str(uuid.UUID(int=ctx.random.getrandbits(128), version=4))
+
+
+class _Seq:
+    __slots__ = ("key", "start")
+
+    def __init__(self, start: int, key: int) -> None:
+        self.start, self.key = start, key
+
+    def __call__(self, ctx: RenderContext, rows: dict[str, tuple[str, ...]]) -> str:
+        return str(self.start + ctx.next_index(self.key))
+
+
+def _compile_placeholder(
+    expression: str, sources: Mapping[str, DataSource], used: dict[str, DataSource]
+) -> Part:
+    if field_match := _FIELD.match(expression):
+        source_name, column = field_match.groups()
+        source = sources.get(source_name)
+        if source is None:
+            known = ", ".join(sorted(sources)) or "none defined"
+            raise ValueError(f"unknown data source {source_name!r} (data sources: {known})")
+        if column not in source.columns:
+            raise ValueError(
+                f"data source {source_name!r} has no column {column!r} "
+                f"(columns: {', '.join(source.columns)})"
+            )
+        used[source_name] = source
+        return _Field(source_name, source.columns.index(column))
+    call = _CALL.match(expression)
+    if call is None:
+        raise ValueError(f"cannot read placeholder ${{{expression}}}: expected a function call")
+    name, raw_args = call.group(1), call.group(2)
+    args = [a.strip() for a in raw_args.split(",")] if raw_args and raw_args.strip() else []
+    if name == "randint":
+        try:
+            low, high = (int(a) for a in args)
+        except ValueError:
+            raise ValueError(f"randint takes two integers, got ${{{expression}}}") from None
+        if low > high:
+            raise ValueError(f"randint needs low <= high, got ${{{expression}}}")
+        return _RandInt(low, high)
+    if name == "choice":
+        if not args:
+            raise ValueError("choice needs at least one value, like ${choice(a, b)}")
+        return _Choice(tuple(args))
+    if name == "uuid":
+        if args:
+            raise ValueError(f"uuid takes no arguments, got ${{{expression}}}")
+        return _Uuid()
+    if name == "seq":
+        try:
+            start = int(args[0]) if args else 0
+        except ValueError:
+            raise ValueError(
+                f"seq takes an optional integer start, got ${{{expression}}}"
+            ) from None
+        return _Seq(start, next(_SEQ_KEYS))
+    known = ", ".join(FUNCTIONS)
+    raise ValueError(f"unknown function {name!r} in ${{{expression}}} (known: {known})")
