@@ -85,43 +85,83 @@ class Histogram:
     """Counts of microsecond latencies in HdrHistogram buckets.
 
     Merging adds counts bucket by bucket, so percentiles of a merged histogram are exactly
-    those of one histogram that saw every sample. A histogram is a mutable accumulator;
-    the ones inside results are treated as read-only.
+    those of one histogram that saw every sample. A histogram is either *dense* (an
+    accumulator being recorded into) or *sparse* (only non-empty buckets, as kept in
+    results and sent between processes); every reading works on either, and recording
+    into a sparse one makes it dense. Histograms inside results are treated as read-only.
     """
 
-    __slots__ = ("_counts",)
+    __slots__ = ("_counts", "_sparse")
 
     def __init__(self, counts: IntArray | None = None) -> None:
         """Create an empty histogram, or one over a dense ``counts`` array (not copied)."""
-        if counts is None:
-            counts = np.zeros(COUNTS_LEN, dtype=np.int64)
-        elif counts.shape != (COUNTS_LEN,):
+        if counts is not None and counts.shape != (COUNTS_LEN,):
             raise ValueError(f"expected {COUNTS_LEN} counts, got shape {counts.shape}")
-        self._counts = counts
+        self._counts: IntArray | None = counts
+        self._sparse: tuple[IntArray, IntArray] | None = None
+        if counts is None:
+            empty = np.zeros(0, dtype=np.int64)
+            self._sparse = (empty, empty)
+
+    def _dense(self) -> IntArray:
+        if self._counts is None:
+            counts = np.zeros(COUNTS_LEN, dtype=np.int64)
+            assert self._sparse is not None
+            indices, values = self._sparse
+            counts[indices] = values
+            self._counts = counts
+        self._sparse = None
+        return self._counts
+
+    def _pairs(self) -> tuple[IntArray, IntArray]:
+        """``(indices, counts)`` of the non-empty buckets, in index order."""
+        if self._sparse is None:
+            assert self._counts is not None
+            indices = np.flatnonzero(self._counts).astype(np.int64)
+            return indices, self._counts[indices]
+        return self._sparse
 
     # -- recording ---------------------------------------------------------------------
     def record(self, value_us: int, count: int = 1) -> None:
         """Record one value (in microseconds) ``count`` times."""
-        self._counts[int(bucket_indices(np.int64(value_us)))] += count
+        self._dense()[int(bucket_indices(np.int64(value_us)))] += count
 
     def record_values(self, values_us: npt.ArrayLike) -> None:
         """Record many values at once (bulk bucketing, no Python object per value)."""
         indices = bucket_indices(values_us)
         if indices.size:
-            self._counts += np.bincount(indices, minlength=COUNTS_LEN)
+            self._dense()[:] += np.bincount(indices, minlength=COUNTS_LEN)
 
     def merge(self, other: Histogram) -> Histogram:
         """Add every count of ``other`` to this histogram and return ``self``."""
-        self._counts += other._counts
+        indices, values = other._pairs()
+        if indices.size:
+            self._dense()[indices] += values  # indices are unique, so this adds exactly
         return self
 
     def reset(self) -> None:
         """Forget every recorded value."""
-        self._counts.fill(0)
+        self._dense().fill(0)
 
     def copy(self) -> Histogram:
-        """Return an independent copy."""
-        return Histogram(self._counts.copy())
+        """Return an independent copy (sparse)."""
+        indices, values = self._pairs()
+        return Histogram._of_pairs(indices.copy(), values.copy())
+
+    def compact(self) -> Histogram:
+        """Switch to the sparse form to save memory; return ``self``."""
+        if self._sparse is None:
+            indices, values = self._pairs()
+            self._sparse = (indices, values.copy())
+            self._counts = None
+        return self
+
+    @classmethod
+    def _of_pairs(cls, indices: IntArray, values: IntArray) -> Histogram:
+        histogram = cls.__new__(cls)
+        histogram._counts = None
+        histogram._sparse = (indices, values)
+        return histogram
 
     @classmethod
     def merged(cls, histograms: Iterable[Histogram]) -> Histogram:
@@ -131,23 +171,31 @@ class Histogram:
             total.merge(histogram)
         return total
 
+    def __reduce__(self) -> tuple[object, ...]:
+        indices, values = self._pairs()
+        return (Histogram.from_sparse, (indices, values))
+
     # -- reading -----------------------------------------------------------------------
     @property
     def counts(self) -> IntArray:
-        """The dense counts array (read-only view)."""
-        view = self._counts.view()
+        """The dense counts array (a read-only copy-free view when dense)."""
+        if self._counts is not None:
+            view = self._counts.view()
+        else:
+            view = Histogram(None).merge(self)._dense().view()
         view.flags.writeable = False
         return view
 
     @property
     def total_count(self) -> int:
         """How many values were recorded."""
-        return int(self._counts.sum())
+        return int(self._pairs()[1].sum())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Histogram):
             return NotImplemented
-        return bool(np.array_equal(self._counts, other._counts))
+        mine, theirs = self._pairs(), other._pairs()
+        return bool(np.array_equal(mine[0], theirs[0]) and np.array_equal(mine[1], theirs[1]))
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like list
 
@@ -164,74 +212,80 @@ class Histogram:
 
     def values_at_percentiles(self, percentiles: Sequence[float]) -> list[int]:
         """Return the values at several percentiles at once, in microseconds."""
-        total = self.total_count
-        if total == 0:
-            return [0 for _ in percentiles]
-        cumulative = np.cumsum(self._counts)
+        indices, values = self._pairs()
+        cumulative = np.cumsum(values)
+        total = int(cumulative[-1]) if cumulative.size else 0
         out = []
         for percentile in percentiles:
             if not 0 <= percentile <= 100:
                 raise ValueError(f"percentile must be within 0..100, got {percentile}")
+            if total == 0:
+                out.append(0)
+                continue
             wanted = max(int(percentile * total / 100 + 0.5), 1)
-            index = int(np.searchsorted(cumulative, wanted, side="left"))
+            index = int(indices[int(np.searchsorted(cumulative, wanted, side="left"))])
             out.append(int(_ALL_HIGH[index] if percentile else _ALL_LOW[index]))
         return out
 
     @property
     def min(self) -> int:
         """The lowest recorded value (lowest equivalent), 0 when empty."""
-        nonzero = np.flatnonzero(self._counts)
-        return int(_ALL_LOW[nonzero[0]]) if nonzero.size else 0
+        indices = self._pairs()[0]
+        return int(_ALL_LOW[indices[0]]) if indices.size else 0
 
     @property
     def max(self) -> int:
         """The highest recorded value (highest equivalent), 0 when empty."""
-        nonzero = np.flatnonzero(self._counts)
-        return int(_ALL_HIGH[nonzero[-1]]) if nonzero.size else 0
+        indices = self._pairs()[0]
+        return int(_ALL_HIGH[indices[-1]]) if indices.size else 0
 
     @property
     def mean(self) -> float:
         """The mean, taking each value as the middle of its bucket; 0 when empty."""
-        total = self.total_count
+        indices, values = self._pairs()
+        total = int(values.sum())
         if total == 0:
             return 0.0
-        return float(np.dot(self._counts, _ALL_MID)) / total
+        return float(np.dot(values, _ALL_MID[indices])) / total
 
     @property
     def stddev(self) -> float:
         """The standard deviation around :attr:`mean`; 0 when empty."""
-        total = self.total_count
+        indices, values = self._pairs()
+        total = int(values.sum())
         if total == 0:
             return 0.0
-        deviation = _ALL_MID - self.mean
-        return math.sqrt(float(np.dot(self._counts, deviation * deviation)) / total)
+        deviation = _ALL_MID[indices] - self.mean
+        return math.sqrt(float(np.dot(values, deviation * deviation)) / total)
 
     # -- sparse form (cheap to ship between processes) ---------------------------------
     def to_sparse(self) -> tuple[IntArray, IntArray]:
-        """Return ``(indices, counts)`` of the non-empty buckets."""
-        indices = np.flatnonzero(self._counts).astype(np.int64)
-        return indices, self._counts[indices].copy()
+        """Return ``(indices, counts)`` of the non-empty buckets (copies)."""
+        indices, values = self._pairs()
+        return indices.copy(), values.copy()
 
     @classmethod
     def from_sparse(cls, indices: npt.ArrayLike, counts: npt.ArrayLike) -> Histogram:
-        """Build a histogram from :meth:`to_sparse` output."""
-        histogram = cls()
-        np.add.at(histogram._counts, np.asarray(indices, dtype=np.int64), counts)
-        return histogram
+        """Build a histogram from :meth:`to_sparse` output (indices may repeat)."""
+        dense = np.zeros(COUNTS_LEN, dtype=np.int64)
+        np.add.at(dense, np.asarray(indices, dtype=np.int64), np.asarray(counts, dtype=np.int64))
+        return cls(dense).compact()
 
     # -- HdrHistogram V2 compressed encoding -------------------------------------------
     def encode(self) -> str:
         """Encode in HdrHistogram's V2 compressed format, base64 text ("HISTFAA...")."""
         payload = bytearray()
-        nonzero = np.flatnonzero(self._counts)
+        indices, values = self._pairs()
         position = 0
-        for index in nonzero.tolist():
+        for index, count in zip(indices.tolist(), values.tolist(), strict=True):
+            if count == 0:
+                continue
             gap = index - position
             if gap == 1:
                 payload.append(0)
             elif gap > 1:
                 _put_zigzag(payload, -gap)
-            _put_zigzag(payload, int(self._counts[index]))
+            _put_zigzag(payload, count)
             position = index + 1
         header = _HEADER.pack(
             _V2_ENCODING_COOKIE,
@@ -284,7 +338,7 @@ class Histogram:
                 raise ValueError("histogram payload runs past the counts array")
             counts[index] = value
             index += 1
-        return cls(counts)
+        return cls(counts).compact()
 
 
 def _put_zigzag(out: bytearray, value: int) -> None:

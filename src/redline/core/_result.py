@@ -244,6 +244,9 @@ class RunResult:
         complete: False when the run was interrupted or a worker failed.
         stop_reason: ``"completed"``, ``"interrupted"``, ``"worker_failed"`` ...
         late_tolerance: fraction of late requests above which an interval is limited.
+        open_model: whether load followed an arrival schedule (latency corrected for
+            coordinated omission) or virtual users.
+        notes: messages for people (a worker's traceback, for example).
     """
 
     id: str
@@ -255,6 +258,7 @@ class RunResult:
     stop_reason: str = "completed"
     late_tolerance: float = 0.01
     open_model: bool = True
+    notes: tuple[str, ...] = ()
 
     @property
     def measured(self) -> tuple[IntervalSnapshot, ...]:
@@ -320,6 +324,7 @@ class RunResult:
             "stop_reason": self.stop_reason,
             "open_model": self.open_model,
             "late_tolerance": self.late_tolerance,
+            "notes": list(self.notes),
             "generator": self.generator().to_dict(),
             "summary": {
                 "total": self.total().to_dict(),
@@ -359,6 +364,7 @@ class RunResult:
                 stop_reason=data["stop_reason"],
                 late_tolerance=data["late_tolerance"],
                 open_model=data["open_model"],
+                notes=tuple(data.get("notes", ())),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed run result: missing or wrong {exc}") from exc

@@ -39,7 +39,7 @@ _TOP_KEYS = (
 )
 _REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight")
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _MISSING = object()
 
 

@@ -1,0 +1,21 @@
+"""The load engine: schedules, workers, recorder and the coordinator that runs them."""
+
+from ._coordinator import check_reachable as check_reachable
+from ._coordinator import default_workers as default_workers
+from ._coordinator import run_plan as run_plan
+from ._recorder import Recorder as Recorder
+from ._requests import weighted_cycle as weighted_cycle
+from ._schedule import ArrivalSchedule as ArrivalSchedule
+from ._segments import Segment as Segment
+from ._segments import split as split
+
+__all__ = [
+    "ArrivalSchedule",
+    "Recorder",
+    "Segment",
+    "check_reachable",
+    "default_workers",
+    "run_plan",
+    "split",
+    "weighted_cycle",
+]

@@ -1,0 +1,276 @@
+"""The coordinator: starts workers, merges their intervals, stops them, builds the result.
+
+Whatever happens (the load ends, Ctrl-C, a worker crashes), every interval that reached
+the coordinator ends up in the :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection, wait
+
+from redline.core import EndpointInterval, GeneratorInterval, IntervalSnapshot, RunError, RunResult
+from redline.plan import ClosedLoad, Plan
+
+from ._segments import split
+from ._worker import WorkerInterval, WorkerSpec, worker_main
+
+__all__ = ["check_reachable", "default_workers", "run_plan"]
+
+_READY_TIMEOUT = 60.0
+_STOP_TIMEOUT = 10.0
+
+
+_RATE_PER_WORKER = 25_000
+
+
+def default_workers(plan: Plan) -> int:
+    """The plan's own choice, or one worker per core, but no more than the load needs.
+
+    Open model: one worker per 25,000 req/s of peak rate (a worker waits out the time to
+    its next arrival precisely, which costs CPU that a co-located target may need).
+    Closed model: never more workers than virtual users.
+    """
+    if plan.workers:
+        return plan.workers
+    cores = os.cpu_count() or 1
+    if isinstance(plan.load, ClosedLoad):
+        return max(1, min(cores, plan.load.max_vus))
+    load = plan.load
+    peak = (
+        load.rate
+        if load.rate is not None
+        else max([load.start_rate, *(s.target for s in load.stages)])
+    )
+    return max(1, min(cores, math.ceil(peak / _RATE_PER_WORKER)))
+
+
+def check_reachable(plan: Plan) -> None:
+    """Open (and close) one TCP connection to the target.
+
+    Raises:
+        RunError: the target cannot be reached, so there is nothing to measure.
+    """
+    _, host, port = plan.origin
+    try:
+        with socket.create_connection((host, port), timeout=plan.connect_timeout):
+            pass
+    except OSError as exc:
+        raise RunError(f"target {plan.target} is unreachable: {exc.strerror or exc}") from exc
+
+
+def run_plan(
+    plan: Plan,
+    *,
+    workers: int | None = None,
+    on_interval: Callable[[IntervalSnapshot], None] | None = None,
+    stop: threading.Event | None = None,
+    check_target: bool = True,
+) -> RunResult:
+    """Run ``plan`` and return what it measured.
+
+    Args:
+        plan: the validated plan.
+        workers: worker processes (default: :func:`default_workers`).
+        on_interval: called in this thread with each merged interval, as it completes.
+        stop: set it (from a signal handler, say) to stop early; the result keeps every
+            interval measured and is marked incomplete.
+        check_target: connect once before starting and fail fast when unreachable.
+
+    Raises:
+        RunError: the target was unreachable at start, or the workers did not start.
+    """
+    if check_target:
+        check_reachable(plan)
+    count = workers or default_workers(plan)
+    if isinstance(plan.load, ClosedLoad):
+        count = max(1, min(count, plan.load.max_vus))
+    seed = plan.seed if plan.seed is not None else secrets.randbits(32)
+    context = multiprocessing.get_context("spawn")
+    pipes: dict[int, Connection] = {}
+    processes: list[multiprocessing.process.BaseProcess] = []
+    for index, segment in enumerate(split(count)):
+        parent, child = context.Pipe()
+        spec = WorkerSpec(plan=plan, index=index, segment=segment, workers=count, seed=seed + index)
+        process = context.Process(
+            target=worker_main, args=(spec, child), name=f"redline-worker-{index}", daemon=True
+        )
+        process.start()
+        child.close()
+        pipes[index] = parent
+        processes.append(process)
+    merger = _Merger(plan, count, on_interval)
+    try:
+        _await_ready(pipes, processes, merger)
+        started_at = datetime.now(UTC)
+        start_ns = time.monotonic_ns() + 100_000_000
+        for pipe in pipes.values():
+            pipe.send(("start", start_ns))
+        _collect(pipes, merger, stop)
+    finally:
+        for process in processes:
+            process.join(timeout=_STOP_TIMEOUT)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for pipe in pipes.values():
+            pipe.close()
+    return merger.result(started_at)
+
+
+def _await_ready(
+    pipes: dict[int, Connection],
+    processes: list[multiprocessing.process.BaseProcess],
+    merger: _Merger,
+) -> None:
+    waiting = set(pipes)
+    deadline = time.monotonic() + _READY_TIMEOUT
+    while waiting:
+        ready = wait([pipes[i] for i in waiting], timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise RunError(f"workers {sorted(waiting)} did not start within {_READY_TIMEOUT:.0f}s")
+        for pipe in ready:
+            index = next(i for i, p in pipes.items() if p is pipe)
+            try:
+                message = pipe.recv()
+            except EOFError:
+                raise RunError(f"worker {index} exited while starting") from None
+            if message[0] == "error":
+                raise RunError(f"worker {index} failed while starting:\n{message[1]}")
+            waiting.discard(index)
+
+
+def _collect(pipes: dict[int, Connection], merger: _Merger, stop: threading.Event | None) -> None:
+    live = dict(pipes)
+    stop_sent_at: float | None = None
+    while live:
+        if stop is not None and stop.is_set() and stop_sent_at is None:
+            stop_sent_at = time.monotonic()
+            merger.stop_reason = "interrupted"
+            for pipe in live.values():
+                # A worker that is already gone shows up as EOF below.
+                with contextlib.suppress(OSError):
+                    pipe.send(("stop",))
+        if stop_sent_at is not None and time.monotonic() - stop_sent_at > _STOP_TIMEOUT:
+            merger.fail(f"workers {sorted(live)} did not stop within {_STOP_TIMEOUT:.0f}s")
+            break
+        for pipe in wait(list(live.values()), timeout=0.1):
+            index = next(i for i, p in live.items() if p is pipe)
+            try:
+                message = pipe.recv()
+            except (EOFError, OSError):
+                merger.fail(f"worker {index} exited without finishing")
+                merger.finish(index)
+                del live[index]
+                continue
+            kind = message[0]
+            if kind == "interval":
+                merger.add(message[1])
+            elif kind == "done":
+                merger.finish(index)
+                del live[index]
+            elif kind == "error":
+                merger.fail(f"worker {index} crashed:\n{message[1]}")
+                merger.finish(index)
+                del live[index]
+                if stop is None:
+                    stop = threading.Event()
+                stop.set()  # the rest stop too: a partial load would mislead
+    merger.drain()
+
+
+class _Merger:
+    """Merges worker intervals into run intervals, in order, as they complete."""
+
+    def __init__(
+        self, plan: Plan, workers: int, on_interval: Callable[[IntervalSnapshot], None] | None
+    ) -> None:
+        self.plan = plan
+        self.workers = workers
+        self.on_interval = on_interval
+        self.pending: dict[int, dict[int, WorkerInterval]] = {}
+        self.finished: dict[int, int] = {}  # worker -> last interval index reported
+        self.last_seen: dict[int, int] = {}
+        self.intervals: list[IntervalSnapshot] = []
+        self.next_index = 0
+        self.stop_reason = "completed"
+        self.notes: list[str] = []
+
+    def add(self, item: WorkerInterval) -> None:
+        self.pending.setdefault(item.index, {})[item.worker] = item
+        self.last_seen[item.worker] = item.index
+        self._emit_ready()
+
+    def finish(self, worker: int) -> None:
+        self.finished[worker] = self.last_seen.get(worker, -1)
+        self._emit_ready()
+
+    def fail(self, note: str) -> None:
+        self.notes.append(note)
+        self.stop_reason = "worker_failed"
+
+    def _expected(self, index: int) -> int:
+        return sum(
+            1 for w in range(self.workers) if w not in self.finished or self.finished[w] >= index
+        )
+
+    def _emit_ready(self) -> None:
+        while self.next_index in self.pending and len(
+            self.pending[self.next_index]
+        ) >= self._expected(self.next_index):
+            self._emit(self.pending.pop(self.next_index))
+
+    def drain(self) -> None:
+        for index in sorted(self.pending):
+            self.next_index = index
+            self._emit(self.pending.pop(index))
+
+    def _emit(self, parts: dict[int, WorkerInterval]) -> None:
+        items = list(parts.values())
+        names: dict[str, None] = {}
+        for item in items:
+            names.update(dict.fromkeys(item.endpoints))
+        endpoints = {
+            name: EndpointInterval.merged(i.endpoints[name] for i in items if name in i.endpoints)
+            for name in names
+        }
+        for data in endpoints.values():
+            data.latency.compact()
+            data.latency_actual.compact()
+        start = min(i.start_s for i in items)
+        snapshot = IntervalSnapshot(
+            index=self.next_index,
+            start_s=start,
+            duration_s=max(i.duration_s for i in items),
+            endpoints=endpoints,
+            generator=GeneratorInterval.merged(i.generator for i in items),
+            warmup=start + 1e-9 < self.plan.warmup,
+        )
+        self.intervals.append(snapshot)
+        self.next_index += 1
+        if self.on_interval is not None:
+            self.on_interval(snapshot)
+
+    def result(self, started_at: datetime) -> RunResult:
+        stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
+        return RunResult(
+            id=f"{stamp}-{secrets.token_hex(3)}",
+            plan=self.plan.to_dict(),
+            started_at=started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            intervals=tuple(self.intervals),
+            workers=self.workers,
+            complete=self.stop_reason == "completed",
+            stop_reason=self.stop_reason,
+            late_tolerance=self.plan.late_tolerance,
+            open_model=not isinstance(self.plan.load, ClosedLoad),
+            notes=tuple(self.notes),
+        )

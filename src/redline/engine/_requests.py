@@ -1,0 +1,71 @@
+"""Turning a plan's requests into bytes: precompiled when static, rendered when dynamic."""
+
+from __future__ import annotations
+
+import math
+from functools import reduce
+
+from redline.http import encode_request
+from redline.plan import Plan, RenderContext, RequestSpec
+
+__all__ = ["RequestMix", "weighted_cycle"]
+
+
+def weighted_cycle(weights: list[int]) -> list[int]:
+    """A smooth weighted round-robin order of indices (nginx's algorithm).
+
+    Over one cycle each index appears exactly ``weight / gcd`` times, spread evenly.
+    """
+    divisor = reduce(math.gcd, weights)
+    reduced = [w // divisor for w in weights]
+    total = sum(reduced)
+    current = [0] * len(reduced)
+    order = []
+    for _ in range(total):
+        for i, w in enumerate(reduced):
+            current[i] += w
+        best = max(range(len(reduced)), key=current.__getitem__)
+        current[best] -= total
+        order.append(best)
+    return order
+
+
+class RequestMix:
+    """Picks the next request in weighted order and returns its bytes."""
+
+    __slots__ = ("_ctx", "_cycle", "_host", "_position", "_specs", "_static", "names")
+
+    def __init__(self, plan: Plan, ctx: RenderContext) -> None:
+        """Precompile ``plan``'s static requests; dynamic ones render with ``ctx``."""
+        scheme, host, port = plan.origin
+        default_port = 443 if scheme == "https" else 80
+        self._host = host if port == default_port else f"{host}:{port}"
+        if ":" in host and not host.startswith("["):
+            self._host = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+        self._specs = plan.requests
+        self._ctx = ctx
+        self.names = [r.name for r in plan.requests]
+        self._static = [self._encode(r) if r.static else None for r in plan.requests]
+        self._cycle = weighted_cycle([r.weight for r in plan.requests])
+        self._position = ctx.offset
+
+    def _encode(self, spec: RequestSpec) -> bytes:
+        ctx = self._ctx
+        body = spec.body.render(ctx).encode() if spec.body is not None else None
+        return encode_request(
+            spec.method,
+            spec.path.render(ctx),
+            host=self._host,
+            headers=[(k, v.render(ctx)) for k, v in spec.headers],
+            body=body,
+        )
+
+    def next(self) -> tuple[int, bytes]:
+        """Return ``(endpoint index, request bytes)`` for the next request."""
+        cycle = self._cycle
+        index = cycle[self._position % len(cycle)]
+        self._position += 1
+        data = self._static[index]
+        if data is None:
+            data = self._encode(self._specs[index])
+        return index, data

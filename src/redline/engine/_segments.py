@@ -1,0 +1,63 @@
+"""Exact rational shares of the load, one per worker (like k6's execution segments).
+
+The whole load is the interval [0, 1). A worker owns a segment [start, end). Arrivals
+are numbered globally; in every block of ``denominator`` consecutive arrivals, a
+segment owns the positions ``start * D .. end * D - 1``. So the workers' arrivals are,
+together, exactly the global schedule: nothing is lost or doubled by rounding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+__all__ = ["Segment", "split"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """The share ``[start, end)`` of the whole load owned by one worker."""
+
+    start: Fraction
+    end: Fraction
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end <= 1:
+            raise ValueError(
+                f"a segment needs 0 <= start < end <= 1, got [{self.start}, {self.end})"
+            )
+
+    @property
+    def share(self) -> Fraction:
+        """The fraction of the load this segment owns."""
+        return self.end - self.start
+
+    @property
+    def denominator(self) -> int:
+        """The block length over which ownership repeats."""
+        return math.lcm(self.start.denominator, self.end.denominator)
+
+    def positions(self) -> tuple[int, tuple[int, ...]]:
+        """``(block, owned)``: arrival ``k`` is ours when ``k % block`` is in ``owned``."""
+        block = self.denominator
+        first = int(self.start * block)
+        last = int(self.end * block)
+        return block, tuple(range(first, last))
+
+    def scale(self, count: int) -> int:
+        """Return this segment's whole-number share of ``count`` (VUs, for example).
+
+        ``floor(count * end) - floor(count * start)``: the shares of segments that
+        partition [0, 1) add up to exactly ``count``.
+        """
+        return math.floor(count * self.end) - math.floor(count * self.start)
+
+
+def split(workers: int) -> list[Segment]:
+    """Split the load into ``workers`` equal segments."""
+    if workers < 1:
+        raise ValueError(f"need at least one worker, got {workers}")
+    bounds = [Fraction(i, workers) for i in range(workers + 1)]
+    return [Segment(a, b) for a, b in itertools.pairwise(bounds)]

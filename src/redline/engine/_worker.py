@@ -1,0 +1,467 @@
+"""One load-generating worker: an event loop, a connection pool, a schedule, a recorder.
+
+A worker runs in its own process (see ``_coordinator``). It reports one
+:class:`WorkerInterval` per second over a pipe and stops by itself at the end of the
+load, or earlier when told to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import ssl
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from redline.core import EndpointInterval, GeneratorInterval
+from redline.http import ClientConnection, ConnectionPool
+from redline.plan import ClosedLoad, OpenLoad, Plan, RenderContext
+
+from ._recorder import Recorder
+from ._requests import RequestMix
+from ._schedule import ArrivalSchedule
+from ._segments import Segment
+
+__all__ = ["WorkerInterval", "WorkerSpec", "worker_main"]
+
+_SPIN_NS = 1_500_000  # closer than this to the next arrival, poll instead of sleeping
+_SLEEP_SLACK_NS = 80_000  # time.sleep may overshoot by the kernel's timer slack (50 us)
+_DRAIN_GRACE = 5.0  # seconds to wait for in-flight responses at the end
+_STOP_GRACE = 1.0  # the same when stopped early (Ctrl-C)
+_CONNECT_RETRY = 0.01
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process needs (picklable)."""
+
+    plan: Plan
+    index: int
+    segment: Segment
+    workers: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class WorkerInterval:
+    """One worker's measurements for one interval."""
+
+    worker: int
+    index: int
+    start_s: float
+    duration_s: float
+    endpoints: dict[str, EndpointInterval]
+    generator: GeneratorInterval
+
+
+def worker_main(spec: WorkerSpec, pipe: Connection) -> None:
+    """Process entry point: run the worker, reporting over ``pipe``."""
+    # The coordinator owns Ctrl-C and SIGTERM; it tells workers to stop over the pipe,
+    # so that each one can flush what it measured.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        runner = asyncio.run
+    try:
+        runner(_Worker(spec, pipe).run())
+    except Exception:  # report any crash to the coordinator instead of dying silently
+        with contextlib.suppress(OSError):
+            pipe.send(("error", traceback.format_exc()))
+        raise
+
+
+class _Worker:
+    """The engine inside one worker process (implements PoolListener)."""
+
+    def __init__(self, spec: WorkerSpec, pipe: Connection) -> None:
+        plan = spec.plan
+        self.plan = plan
+        self.spec = spec
+        self.pipe = pipe
+        self.total = plan.warmup + plan.duration
+        self.is_open = isinstance(plan.load, OpenLoad)
+        ctx = RenderContext(seed=spec.seed, stride=spec.workers, offset=spec.index)
+        self.mix = RequestMix(plan, ctx)
+        self.recorder = Recorder(self.mix.names)
+        self.random = random.Random(spec.seed)
+        self.late_ns = int(plan.late_threshold * 1e9)
+        self.stopping = False
+        self.queue: deque[tuple[int, int, bytes, bool]] = deque()
+        self.in_flight = 0
+        # Per-interval generator counters.
+        self.scheduled = self.sent = self.late = self.dropped = 0
+        self.max_lag_ns = 0
+        self.t0 = 0
+        self.interval_index = 0
+        self.interval_start_ns = 0
+        self.cpu_mark = 0.0
+        self.wall_mark = 0
+        self.arrivals: list[int] = []
+        self.arrival_pos = 0
+        self.schedule: ArrivalSchedule | None = None
+        self.vus_target = 0
+        self.drained: asyncio.Event | None = None
+        self.finished = asyncio.Event()
+        self.stop_requested: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        scheme, host, port = plan.origin
+        tls = None
+        if scheme == "https":
+            tls = ssl.create_default_context()
+            if not plan.verify_tls:
+                tls.check_hostname = False
+                tls.verify_mode = ssl.CERT_NONE
+        self.pool = ConnectionPool(
+            self,
+            host=host,
+            port=port,
+            tls=tls,
+            max_connections=plan.max_connections,
+            connect_timeout=plan.connect_timeout,
+            read_timeout=plan.read_timeout,
+            max_response_size=plan.max_response_size,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        loop.set_exception_handler(self._on_loop_error)
+        self.drained = asyncio.Event()
+        self.stop_requested = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.pipe.send(("ready", self.spec.index))
+        # Block (briefly, before any load) for the start time chosen by the coordinator.
+        message = await loop.run_in_executor(None, self.pipe.recv)
+        if message[0] != "start":
+            return
+        self.t0 = message[1]
+        loop.add_reader(self.pipe.fileno(), self._on_pipe)
+        if self.is_open:
+            assert isinstance(self.plan.load, OpenLoad)
+            self.schedule = ArrivalSchedule(
+                self.plan.load,
+                total=self.total,
+                segment=self.spec.segment,
+                seed=self.plan.seed if self.plan.seed is not None else self.spec.seed,
+            )
+        await self._sleep_until(self.t0)
+        self.interval_start_ns = self.t0
+        self.cpu_mark, self.wall_mark = time.process_time(), time.monotonic_ns()
+        loop.call_soon(self._interval_tick)
+        loop.call_soon(self._sweep)
+        if self.is_open:
+            self._refill()
+            loop.call_soon(self._tick)
+        else:
+            self._adjust_vus()
+            loop.call_later(self.total - (time.monotonic_ns() - self.t0) / 1e9, self.finished.set)
+        finished = loop.create_task(self.finished.wait())
+        stopped = loop.create_task(self.stop_requested.wait())
+        # The open model ends when its last arrival has been sent (timers are too coarse
+        # to end it on time without losing the last one); a generous deadline backs it up.
+        deadline = self.total - (time.monotonic_ns() - self.t0) / 1e9 + 1.0
+        await asyncio.wait(
+            {finished, stopped}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED
+        )
+        finished.cancel()
+        stopped.cancel()
+        early = self.stop_requested.is_set()
+        self.stopping = True
+        if self.in_flight:
+            self.drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.drained.wait(), _STOP_GRACE if early else _DRAIN_GRACE)
+        self._abandon_unfinished()
+        self._report(final=True)
+        loop.remove_reader(self.pipe.fileno())
+        await self.pool.aclose()
+        self.pipe.send(("done", self.spec.index))
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # A bug in a callback must not leave a half-working generator producing numbers
+        # nobody should trust: report it and stop; the coordinator keeps what was measured.
+        exc = context.get("exception")
+        text = "".join(traceback.format_exception(exc)) if exc else str(context.get("message"))
+        with contextlib.suppress(OSError):
+            self.pipe.send(("error", text))
+        assert self.stop_requested is not None
+        self.stop_requested.set()
+
+    async def _sleep_until(self, t_ns: int) -> None:
+        delay = (t_ns - time.monotonic_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _on_pipe(self) -> None:
+        assert self.stop_requested is not None
+        try:
+            while self.pipe.poll():
+                if self.pipe.recv()[0] == "stop":
+                    self.stop_requested.set()
+        except (EOFError, OSError):
+            # The coordinator is gone: stop rather than load a target nobody watches.
+            assert self.loop is not None
+            self.loop.remove_reader(self.pipe.fileno())
+            self.stop_requested.set()
+
+    def _abandon_unfinished(self) -> None:
+        """Count requests still queued or in flight after the grace period."""
+        for endpoint, _, _, _ in self.queue:
+            self.recorder.record_error(endpoint, "unfinished")
+        self.queue.clear()
+        for conn in list(self.pool.connections):
+            if conn.busy:
+                endpoint = conn.tag[0]  # type: ignore[index]
+                conn.busy = False
+                self.in_flight -= 1
+                self.recorder.record_error(endpoint, "unfinished")
+
+    # -- reporting -------------------------------------------------------------------------
+    def _interval_tick(self) -> None:
+        if self.stopping:
+            return
+        self._report(final=False)
+        assert self.loop is not None
+        next_boundary = self.t0 + (self.interval_index + 1) * 1_000_000_000
+        if (next_boundary - self.t0) / 1e9 >= self.total:
+            return  # the last, possibly partial, interval is reported at the end
+        self.loop.call_later(
+            max(0.0, (next_boundary - time.monotonic_ns()) / 1e9), self._interval_tick
+        )
+
+    def _report(self, *, final: bool) -> None:
+        now = time.monotonic_ns()
+        if not final and now < self.t0 + (self.interval_index + 1) * 1_000_000_000 - 2_000_000:
+            return  # the first call, at t0: nothing to report yet
+        start_s = self.interval_index
+        end_s = min(self.total, (now - self.t0) / 1e9) if final else start_s + 1.0
+        cpu = time.process_time()
+        wall = max(now - self.wall_mark, 1)
+        share = float(self.spec.segment.share)
+        target = None
+        if self.is_open:
+            assert isinstance(self.plan.load, OpenLoad)
+            target = self.plan.load.rate_at(start_s + 0.5) * share
+        generator = GeneratorInterval(
+            scheduled=self.scheduled if self.is_open else self.sent,
+            sent=self.sent,
+            late=self.late,
+            dropped=self.dropped,
+            max_lag_ms=self.max_lag_ns / 1e6,
+            cpu_percent=100.0 * (cpu - self.cpu_mark) / (wall / 1e9),
+            connections=self.pool.size,
+            in_flight=self.in_flight,
+            target_rps=target,
+        )
+        self.pipe.send(
+            (
+                "interval",
+                WorkerInterval(
+                    worker=self.spec.index,
+                    index=self.interval_index,
+                    start_s=float(start_s),
+                    duration_s=max(end_s - start_s, 1e-9),
+                    endpoints=self.recorder.take(),
+                    generator=generator,
+                ),
+            )
+        )
+        self.scheduled = self.sent = self.late = self.dropped = 0
+        self.max_lag_ns = 0
+        self.cpu_mark, self.wall_mark = cpu, now
+        self.interval_index += 1
+
+    def _sweep(self) -> None:
+        if self.stopping:
+            return
+        self.pool.sweep_timeouts()
+        if not self.is_open:
+            self._adjust_vus()
+        assert self.loop is not None
+        self.loop.call_later(0.1, self._sweep)
+
+    # -- open model ------------------------------------------------------------------------
+    def _refill(self) -> None:
+        assert self.schedule is not None
+        t0 = self.t0
+        self.arrivals = [t0 + offset for offset in self.schedule.next_batch()]
+        self.arrival_pos = 0
+
+    def _tick(self) -> None:
+        if self.stopping:
+            return
+        self._pump()
+        assert self.loop is not None
+        if self.arrival_pos >= len(self.arrivals):
+            self.finished.set()  # schedule exhausted
+            return
+        delay = self.arrivals[self.arrival_pos] - time.monotonic_ns()
+        if delay > _SPIN_NS:
+            self.loop.call_later((delay - 1_000_000) / 1e9, self._tick)
+            return
+        # Event-loop timers have millisecond resolution, and latency is measured from the
+        # intended start, so the last stretch is waited out precisely: asleep when nothing
+        # is in flight (no response can be timestamped late), polling the loop otherwise.
+        if delay > _SLEEP_SLACK_NS and not self.in_flight and not self.pool.connecting:
+            time.sleep((delay - _SLEEP_SLACK_NS) / 1e9)
+        self.loop.call_soon(self._tick)
+
+    def _pump(self) -> None:
+        """Issue every arrival that is due."""
+        arrivals = self.arrivals
+        pos = self.arrival_pos
+        if pos >= len(arrivals) or self.stopping:
+            return
+        now = time.monotonic_ns()
+        if arrivals[pos] > now:
+            return
+        idle = self.pool.idle
+        queue = self.queue
+        limit = self.plan.max_in_flight
+        mix = self.mix
+        while arrivals[pos] <= now:
+            intended = arrivals[pos]
+            pos += 1
+            self.scheduled += 1
+            lag = now - intended
+            if lag > self.max_lag_ns:
+                self.max_lag_ns = lag
+            if lag > self.late_ns:
+                self.late += 1
+            if self.in_flight + len(queue) >= limit:
+                self.dropped += 1
+            else:
+                endpoint, data = mix.next()
+                if idle and not queue:
+                    self._send(idle.pop(), endpoint, intended, data, now)
+                else:
+                    capped = self.pool.size >= self.pool.max_connections
+                    queue.append((endpoint, intended, data, capped))
+                    if self.pool.connecting < len(queue):
+                        self.pool.grow()
+            if pos >= len(arrivals):
+                self._refill()
+                arrivals, pos = self.arrivals, 0
+                if not arrivals:
+                    break
+        self.arrival_pos = pos
+
+    def _send(
+        self, conn: ClientConnection, endpoint: int, intended: int, data: bytes, now: int
+    ) -> None:
+        self.in_flight += 1
+        self.sent += 1
+        self.recorder.record_sent(endpoint, len(data))
+        conn.send(data, (endpoint, intended, now), now)
+
+    def _free(self, conn: ClientConnection) -> None:
+        """``conn`` is idle: give it the oldest queued request, or park it."""
+        if self.stopping:
+            return
+        if not conn.reusable:
+            if self.queue and self.pool.connecting < len(self.queue):
+                self.pool.grow()
+            return
+        if self.queue:
+            endpoint, intended, data, capped = self.queue.popleft()
+            now = time.monotonic_ns()
+            if capped and now - intended > self.late_ns:
+                self.late += 1  # waited for a connection because max_connections was reached
+            self._send(conn, endpoint, intended, data, now)
+        else:
+            self.pool.idle.append(conn)
+
+    # -- closed model ----------------------------------------------------------------------
+    def _adjust_vus(self) -> None:
+        assert isinstance(self.plan.load, ClosedLoad)
+        elapsed = (time.monotonic_ns() - self.t0) / 1e9
+        self.vus_target = self.spec.segment.scale(self.plan.load.vus_at(elapsed))
+        while self.pool.size < self.vus_target and self.pool.grow():
+            pass
+
+    def _vu_continue(self, conn: ClientConnection) -> None:
+        if self.stopping:
+            return
+        if not conn.reusable:
+            self._adjust_vus()
+            return
+        if self.pool.size > self.vus_target:
+            conn.fail("retired")  # not busy, so nothing is recorded
+            return
+        load = self.plan.load
+        assert isinstance(load, ClosedLoad)
+        if load.think_max > 0:
+            think = self.random.uniform(load.think_min, load.think_max)
+            assert self.loop is not None
+            self.loop.call_later(think, self._vu_send, conn)
+        else:
+            self._vu_send(conn)
+
+    def _vu_send(self, conn: ClientConnection) -> None:
+        if self.stopping:
+            return
+        if not conn.reusable:
+            self._adjust_vus()
+            return
+        endpoint, data = self.mix.next()
+        now = time.monotonic_ns()
+        self._send(conn, endpoint, now, data, now)
+
+    # -- PoolListener ----------------------------------------------------------------------
+    def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
+        now = time.monotonic_ns()
+        endpoint, intended, sent = conn.tag  # type: ignore[misc]
+        self.recorder.record(endpoint, now - intended, now - sent, status, nbytes)
+        self.in_flight -= 1
+        if self.is_open:
+            self._free(conn)
+            self._pump()
+        else:
+            self._vu_continue(conn)
+        if self.stopping and not self.in_flight:
+            assert self.drained is not None
+            self.drained.set()
+
+    def request_failed(self, conn: ClientConnection, error_class: str) -> None:
+        endpoint = conn.tag[0]  # type: ignore[index]
+        self.recorder.record_error(endpoint, error_class)
+        self.in_flight -= 1
+        if self.is_open:
+            self._free(conn)
+        else:
+            self._adjust_vus()
+        if self.stopping and not self.in_flight:
+            assert self.drained is not None
+            self.drained.set()
+
+    def connection_ready(self, conn: ClientConnection) -> None:
+        if self.is_open:
+            self._free(conn)
+        else:
+            self._vu_continue(conn)
+
+    def connect_failed(self, error_class: str) -> None:
+        if self.stopping:
+            return
+        assert self.loop is not None
+        if self.is_open:
+            if self.queue:
+                endpoint = self.queue.popleft()[0]
+                self.recorder.record_error(endpoint, error_class)
+            if self.queue and self.pool.connecting < len(self.queue):
+                self.pool.grow()
+        else:
+            endpoint, _ = self.mix.next()
+            self.recorder.record_error(endpoint, error_class)
+            self.loop.call_later(_CONNECT_RETRY, self._adjust_vus)

@@ -1,0 +1,243 @@
+"""Keep-alive client connections driven by callbacks, and the pool that owns them.
+
+The hot path is one ``data_received`` callback per response: no coroutine, no future,
+no per-request allocation beyond what the parser returns. Whoever drives the pool (the
+engine) implements :class:`PoolListener` and decides what to send next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ssl
+import time
+from typing import Protocol, cast
+
+from redline.core import TransportError
+
+from ._protocol import ResponseParser
+
+__all__ = ["ClientConnection", "ConnectionPool", "PoolListener", "classify_os_error"]
+
+
+class PoolListener(Protocol):
+    """What a :class:`ConnectionPool` reports to its driver."""
+
+    def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
+        """A response to ``conn``'s request completed."""
+
+    def request_failed(self, conn: ClientConnection, error_class: str) -> None:
+        """``conn``'s in-flight request failed; the connection is gone."""
+
+    def connection_ready(self, conn: ClientConnection) -> None:
+        """A new connection is open and idle."""
+
+    def connect_failed(self, error_class: str) -> None:
+        """Opening a connection failed."""
+
+
+def classify_os_error(exc: BaseException | None) -> str:
+    """Map an OS-level failure to a stable error class name."""
+    if exc is None:
+        return "closed"
+    if isinstance(exc, TransportError):
+        return exc.error_class
+    if isinstance(exc, ConnectionRefusedError):
+        return "connect_refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "reset"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"
+    if isinstance(exc, TimeoutError):
+        return "connect_timeout"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "unreachable"
+    return "connect_error" if isinstance(exc, OSError) else "closed"
+
+
+class ClientConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with at most one request in flight."""
+
+    __slots__ = (
+        "busy",
+        "bytes_in",
+        "parser",
+        "pool",
+        "reusable",
+        "sent_ns",
+        "tag",
+        "transport",
+    )
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        """Create a connection owned by ``pool`` (the event loop calls the rest)."""
+        self.pool = pool
+        self.parser = ResponseParser(max_size=pool.max_response_size)
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+        self.reusable = True
+        self.tag: object = None
+        self.sent_ns = 0
+        self.bytes_in = 0
+
+    def send(self, data: bytes, tag: object, sent_ns: int) -> None:
+        """Write one request; ``tag`` is the driver's token for it."""
+        self.busy = True
+        self.tag = tag
+        self.sent_ns = sent_ns
+        self.bytes_in = 0
+        assert self.transport is not None
+        self.transport.write(data)
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        try:
+            completed = self.parser.feed(data)
+        except TransportError as exc:
+            self.fail(exc.error_class)
+            return
+        if not completed:
+            return
+        if len(completed) > 1 or not self.busy:
+            self.fail("protocol")  # a response nobody asked for
+            return
+        status, keep_alive = completed[0]
+        self.busy = False
+        if not keep_alive:
+            self.reusable = False
+            self._close()
+        self.pool.listener.response_complete(self, status, self.bytes_in)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
+        self.pool.forget(self)
+        if self.busy:
+            self.busy = False
+            self.pool.listener.request_failed(self, classify_os_error(exc))
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost reports an in-flight request
+
+    # -- failure ---------------------------------------------------------------------------
+    def fail(self, error_class: str) -> None:
+        """Abort the connection, reporting ``error_class`` for an in-flight request."""
+        self.reusable = False
+        was_busy, self.busy = self.busy, False
+        self._close(abort=True)
+        self.pool.forget(self)
+        if was_busy:
+            self.pool.listener.request_failed(self, error_class)
+
+    def _close(self, *, abort: bool = False) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+
+class ConnectionPool:
+    """Opens and tracks up to ``max_connections`` connections to one origin."""
+
+    def __init__(
+        self,
+        listener: PoolListener,
+        *,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None = None,
+        max_connections: int = 1024,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_response_size: int = 64 * 1024 * 1024,
+    ) -> None:
+        """Create an empty pool; connections open on :meth:`grow`."""
+        self.listener = listener
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.max_connections = max_connections
+        self.connect_timeout = connect_timeout
+        self.read_timeout_ns = int(read_timeout * 1e9)
+        self.max_response_size = max_response_size
+        self.idle: list[ClientConnection] = []
+        self.connections: set[ClientConnection] = set()
+        self.connecting = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        """Open connections plus those being opened."""
+        return len(self.connections) + self.connecting
+
+    def grow(self) -> bool:
+        """Start opening one more connection unless the pool is full."""
+        if self._closed or self.size >= self.max_connections:
+            return False
+        self.connecting += 1
+        task = asyncio.get_running_loop().create_task(self._open())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                _, conn = await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: ClientConnection(self),
+                        self.host,
+                        self.port,
+                        ssl=self.tls,
+                        server_hostname=self.host if self.tls else None,
+                    ),
+                    self.connect_timeout,
+                )
+            finally:
+                self.connecting -= 1
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            if not self._closed:
+                self.listener.connect_failed(classify_os_error(exc))
+            return
+        if self._closed:
+            conn._close(abort=True)
+            return
+        self.connections.add(conn)
+        self.listener.connection_ready(conn)
+
+    def forget(self, conn: ClientConnection) -> None:
+        """Drop a connection that closed or failed."""
+        self.connections.discard(conn)
+        if conn in self.idle:
+            self.idle.remove(conn)
+
+    def sweep_timeouts(self) -> int:
+        """Fail every request in flight longer than the read timeout; return how many."""
+        deadline = time.perf_counter_ns() - self.read_timeout_ns
+        expired = [c for c in self.connections if c.busy and c.sent_ns < deadline]
+        for conn in expired:
+            conn.fail("read_timeout")
+        return len(expired)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not yet answered."""
+        return sum(1 for c in self.connections if c.busy)
+
+    async def aclose(self) -> None:
+        """Close every connection and cancel connection attempts."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for conn in list(self.connections):
+            conn._close(abort=True)
+        self.connections.clear()
+        self.idle.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,90 @@
+"""Sans-IO HTTP/1.1: request encoding and incremental response parsing (httptools).
+
+Nothing here touches a socket, so the parser can be fuzzed and tested on bytes alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httptools
+
+from redline import __version__
+from redline.core import ProtocolError, ResponseTooLargeError
+
+__all__ = ["ResponseParser", "encode_request"]
+
+USER_AGENT = f"redline/{__version__}"
+
+
+def encode_request(
+    method: str,
+    path: str,
+    *,
+    host: str,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes | None = None,
+) -> bytes:
+    """Encode one HTTP/1.1 request with keep-alive, ready to write to a socket.
+
+    A ``Host`` and ``User-Agent`` are added unless given; a body always gets a
+    ``Content-Length``.
+    """
+    lines = [f"{method} {path} HTTP/1.1"]
+    names = set()
+    for name, value in headers:
+        names.add(name.lower())
+        lines.append(f"{name}: {value}")
+    if "host" not in names:
+        lines.insert(1, f"Host: {host}")
+    if "user-agent" not in names:
+        lines.append(f"User-Agent: {USER_AGENT}")
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body or b'')}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + body if body else head
+
+
+class ResponseParser:
+    """Incremental parser of HTTP/1.1 responses on one connection.
+
+    :meth:`feed` returns the ``(status, keep_alive)`` of each response completed by
+    the bytes given. Bodies are counted, never kept, so a load test's memory does not
+    grow with response size; a response larger than ``max_size`` is an error.
+    """
+
+    __slots__ = ("_completed", "_max_size", "_parser", "_size")
+
+    def __init__(self, *, max_size: int = 64 * 1024 * 1024) -> None:
+        """Create a parser for one connection's responses."""
+        self._parser = httptools.HttpResponseParser(self)
+        self._completed: list[tuple[int, bool]] = []
+        self._max_size = max_size
+        self._size = 0
+
+    # httptools calls these by name; only the callbacks defined are paid for.
+    def on_message_complete(self) -> None:
+        """Record the response that just completed (called by httptools)."""
+        self._completed.append((self._parser.get_status_code(), self._parser.should_keep_alive()))
+        self._size = 0
+
+    def feed(self, data: bytes) -> list[tuple[int, bool]]:
+        """Parse ``data``; return the responses it completed (often none or one).
+
+        Raises:
+            ProtocolError: the bytes are not a valid HTTP/1.1 response stream.
+            ResponseTooLargeError: a response exceeded ``max_size`` bytes.
+        """
+        self._size += len(data)
+        if self._size > self._max_size:
+            raise ResponseTooLargeError(f"response larger than {self._max_size} bytes")
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            raise ProtocolError("unexpected protocol upgrade in response") from exc
+        except httptools.HttpParserError as exc:
+            raise ProtocolError(f"invalid HTTP/1.1 response: {exc}") from exc
+        completed = self._completed
+        if completed:
+            self._completed = []
+        return completed

@@ -1,0 +1,354 @@
+"""A programmable HTTP/1.1 test server on loopback, for tests and benchmarks.
+
+It answers with programmable latency (fixed or from a distribution), periodic stalls
+(the whole server freezes, like a stop-the-world pause), status codes and error rates,
+and misbehaviour (never answering, closing mid-response), and counts requests exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Literal, cast
+
+import httptools
+
+__all__ = ["Behaviour", "Latency", "TestServer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """A response-time distribution, in seconds.
+
+    ``fixed`` uses ``value``; ``uniform`` draws from [``low``, ``high``]; ``exponential``
+    has mean ``value``; ``lognormal`` has median ``value`` and shape ``sigma``.
+    """
+
+    kind: Literal["fixed", "uniform", "exponential", "lognormal"] = "fixed"
+    value: float = 0.0
+    low: float = 0.0
+    high: float = 0.0
+    sigma: float = 1.0
+
+    def sample(self, rng: random.Random) -> float:
+        """Draw one response time."""
+        if self.kind == "fixed":
+            return self.value
+        if self.kind == "uniform":
+            return rng.uniform(self.low, self.high)
+        if self.kind == "exponential":
+            return rng.expovariate(1.0 / self.value) if self.value > 0 else 0.0
+        return rng.lognormvariate(math.log(self.value), self.sigma) if self.value > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """How the server answers a request (for every path, or for one path prefix).
+
+    Attributes:
+        latency: seconds before answering (a number or a :class:`Latency`).
+        status: the status of normal answers.
+        error_rate: fraction of answers that get ``error_status`` instead (seeded).
+        error_status: the status of error answers.
+        body_size: bytes of body in each answer.
+        chunked: send the body with chunked transfer encoding.
+        close: ask the client to close the connection after each answer.
+        hang: never answer.
+        close_mid_response: send the head and half the body, then close.
+    """
+
+    latency: float | Latency = 0.0
+    status: int = 200
+    error_rate: float = 0.0
+    error_status: int = 500
+    body_size: int = 2
+    chunked: bool = False
+    close: bool = False
+    hang: bool = False
+    close_mid_response: bool = False
+
+    def _latency(self) -> Latency:
+        if isinstance(self.latency, Latency):
+            return self.latency
+        return Latency("fixed", float(self.latency))
+
+
+def _response(status: int, body_size: int, *, chunked: bool, close: bool) -> bytes:
+    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Status"
+    body = (b"ok" * (body_size // 2 + 1))[:body_size]
+    head = [f"HTTP/1.1 {status} {reason}", "Content-Type: text/plain", "Server: redline-testing"]
+    if close:
+        head.append("Connection: close")
+    if chunked:
+        head.append("Transfer-Encoding: chunked")
+        payload = (f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b"") + b"0\r\n\r\n"
+    else:
+        head.append(f"Content-Length: {len(body)}")
+        payload = body
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+@dataclass
+class _Compiled:
+    behaviour: Behaviour
+    latency: Latency
+    ok: bytes
+    error: bytes
+
+
+class _ServerConnection(asyncio.Protocol):
+    def __init__(self, server: TestServer) -> None:
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.pending: deque[list[Any]] = deque()  # [ready, payload, close, mid_close]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.server._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            assert self.transport is not None
+            self.transport.write(_response(400, 0, chunked=False, close=True))
+            self.transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_message_complete(self) -> None:
+        path = httptools.parse_url(self.url).path.decode("latin-1") if self.url else "/"
+        self.url = b""
+        server = self.server
+        server.requests_total += 1
+        server.requests_by_path[path] += 1
+        compiled = server._route(path)
+        behaviour = compiled.behaviour
+        if behaviour.hang:
+            return
+        error = behaviour.error_rate > 0 and server._rng.random() < behaviour.error_rate
+        payload = compiled.error if error else compiled.ok
+        close = behaviour.close or not self.parser.should_keep_alive()
+        entry = [False, payload, close, behaviour.close_mid_response]
+        self.pending.append(entry)
+        delay = compiled.latency.sample(server._rng)
+        assert server._loop is not None
+        if delay > 0:
+            server._loop.call_later(delay, self._ready, entry)
+        else:
+            self._ready(entry)
+
+    def _ready(self, entry: list[Any]) -> None:
+        entry[0] = True
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        while self.pending and self.pending[0][0]:
+            _, payload, close, mid_close = self.pending.popleft()
+            if mid_close:
+                transport.write(payload[: max(len(payload) - 1, len(payload) // 2)])
+                transport.close()
+                return
+            transport.write(payload)
+            self.server.responses_total += 1
+            if close:
+                transport.close()
+                return
+
+
+class TestServer:
+    """An HTTP/1.1 server on loopback with programmable behaviour and exact counters.
+
+    Use it as ``async with TestServer(...) as server`` inside an event loop, as
+    ``with TestServer(...).running() as server`` from synchronous code (it runs in a
+    thread of its own), or with the ``redline_server`` pytest fixture.
+
+    Attributes:
+        requests_total: requests received (complete request heads and bodies).
+        responses_total: responses written in full.
+        requests_by_path: requests received per path.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(
+        self,
+        behaviour: Behaviour | None = None,
+        *,
+        routes: Mapping[str, Behaviour] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        stall_every: float = 0.0,
+        stall_for: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        """Configure the server; nothing listens until it is started.
+
+        Args:
+            behaviour: the default behaviour.
+            routes: behaviours for path prefixes (the longest matching prefix wins).
+            host: address to listen on (loopback by default).
+            port: port to listen on (0 picks a free one).
+            stall_every: every this many seconds the whole server freezes...
+            stall_for: ...for this many seconds (answers nothing, accepts nothing).
+            seed: makes latency draws and error answers reproducible.
+        """
+        if stall_every and not 0 < stall_for < stall_every:
+            raise ValueError("stall_for must be positive and shorter than stall_every")
+        self.host = host
+        self.port = port
+        self.stall_every = stall_every
+        self.stall_for = stall_for
+        self._rng = random.Random(seed)
+        self._default = self._compile(behaviour or Behaviour())
+        self._routes = sorted(
+            ((prefix, self._compile(b)) for prefix, b in (routes or {}).items()),
+            key=lambda item: -len(item[0]),
+        )
+        self.requests_total = 0
+        self.responses_total = 0
+        self.requests_by_path: Counter[str] = Counter()
+        self.stalls = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connections: set[_ServerConnection] = set()
+        self._stall_handle: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def _compile(behaviour: Behaviour) -> _Compiled:
+        return _Compiled(
+            behaviour=behaviour,
+            latency=behaviour._latency(),
+            ok=_response(
+                behaviour.status,
+                behaviour.body_size,
+                chunked=behaviour.chunked,
+                close=behaviour.close,
+            ),
+            error=_response(
+                behaviour.error_status,
+                behaviour.body_size,
+                chunked=behaviour.chunked,
+                close=behaviour.close,
+            ),
+        )
+
+    def _route(self, path: str) -> _Compiled:
+        for prefix, compiled in self._routes:
+            if path.startswith(prefix):
+                return compiled
+        return self._default
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:43121``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # -- running inside an event loop ------------------------------------------------------
+    async def start(self) -> None:
+        """Start listening on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._server = await self._loop.create_server(
+            lambda: _ServerConnection(self), self.host, self.port, backlog=4096
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        if self.stall_every:
+            self._stall_handle = self._loop.call_later(self.stall_every, self._stall)
+
+    def _stall(self) -> None:
+        # Freeze the whole event loop, as a stop-the-world pause would: nothing is read,
+        # written or accepted until it ends.
+        time.sleep(self.stall_for)
+        self.stalls += 1
+        assert self._loop is not None
+        self._stall_handle = self._loop.call_later(self.stall_every - self.stall_for, self._stall)
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection."""
+        if self._stall_handle is not None:
+            self._stall_handle.cancel()
+        if self._server is not None:
+            self._server.close()
+            for conn in list(self._connections):
+                if conn.transport is not None:
+                    conn.transport.abort()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> TestServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- running in a thread of its own ----------------------------------------------------
+    @contextlib.contextmanager
+    def running(self) -> Iterator[TestServer]:
+        """Run the server in a background thread for the duration of the ``with`` block."""
+        started = threading.Event()
+        stopping: list[asyncio.Event] = []
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            try:
+                await self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                raise
+            stop_event = asyncio.Event()
+            stopping.append(stop_event)
+            started.set()
+            await stop_event.wait()
+            await self.stop()
+
+        thread = threading.Thread(
+            target=_run_loop, args=(main,), name="redline-test-server", daemon=True
+        )
+        thread.start()
+        started.wait()
+        if failure:
+            thread.join()
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(stopping[0].set)
+            thread.join(timeout=10)
+
+    def serve_forever(self) -> None:
+        """Run in the current thread until interrupted (``redline testserver``)."""
+
+        async def main() -> None:
+            await self.start()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            _run_loop(main)
+
+
+def _run_loop(main: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        asyncio.run(main())
