@@ -7,12 +7,14 @@ from ._recorder import Recorder as Recorder
 from ._requests import weighted_cycle as weighted_cycle
 from ._schedule import ArrivalSchedule as ArrivalSchedule
 from ._segments import Segment as Segment
+from ._segments import block_of as block_of
 from ._segments import split as split
 
 __all__ = [
     "ArrivalSchedule",
     "Recorder",
     "Segment",
+    "block_of",
     "check_reachable",
     "default_workers",
     "run_plan",

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection, wait
 from redline.core import EndpointInterval, GeneratorInterval, IntervalSnapshot, RunError, RunResult
 from redline.plan import ClosedLoad, Plan
 
-from ._segments import split
+from ._segments import block_of, split
 from ._worker import WorkerInterval, WorkerSpec, worker_main
 
 __all__ = ["check_reachable", "default_workers", "run_plan"]
@@ -98,9 +98,13 @@ def run_plan(
     context = multiprocessing.get_context("spawn")
     pipes: dict[int, Connection] = {}
     processes: list[multiprocessing.process.BaseProcess] = []
-    for index, segment in enumerate(split(count)):
+    segments = split(count)
+    block = block_of(segments)
+    for index, segment in enumerate(segments):
         parent, child = context.Pipe()
-        spec = WorkerSpec(plan=plan, index=index, segment=segment, workers=count, seed=seed + index)
+        spec = WorkerSpec(
+            plan=plan, index=index, segment=segment, block=block, workers=count, seed=seed + index
+        )
         process = context.Process(
             target=worker_main, args=(spec, child), name=f"redline-worker-{index}", daemon=True
         )

@@ -1,8 +1,10 @@
-"""The per-worker recorder: latencies into preallocated buffers, bucketed in bulk.
+"""The per-worker recorder: samples into preallocated buffers, bucketed in bulk.
 
-Per request the hot path stores four integers into typed arrays; once per interval (or
-when a buffer fills) the buffers are bucketed into histograms with numpy. No Python
-object is kept per request.
+Per request the hot path stores a few integers into typed arrays; when an interval is
+taken (or a buffer fills) the buffers are bucketed into histograms with numpy. No
+Python object is kept per request. Every sample carries its completion time, so an
+interval holds exactly what completed before its boundary even when the timer that
+closes it fires late.
 """
 
 from __future__ import annotations
@@ -16,25 +18,27 @@ from redline.core import EndpointInterval, Histogram
 
 __all__ = ["Recorder"]
 
+# Status codes below 100 never come from HTTP; they stand for transport error classes.
+_MAX_ERROR_CLASSES = 99
+
 
 class Recorder:
-    """Accumulates one interval of measurements for every endpoint of one worker."""
+    """Accumulates measurements for every endpoint of one worker, interval by interval."""
 
     __slots__ = (
         "_actual",
-        "_bytes_in",
+        "_bytes",
         "_bytes_out",
         "_capacity",
+        "_class_codes",
+        "_class_names",
+        "_done",
         "_endpoint",
-        "_error_classes",
-        "_hist",
-        "_hist_actual",
         "_latency",
         "_names",
+        "_pending",
         "_size",
         "_status",
-        "_status_counts",
-        "_transport_errors",
     )
 
     def __init__(self, endpoints: list[str], *, capacity: int = 1 << 16) -> None:
@@ -45,18 +49,22 @@ class Recorder:
         self._status = array("H", bytes(2 * capacity))
         self._latency = array("q", bytes(8 * capacity))
         self._actual = array("q", bytes(8 * capacity))
+        self._done = array("q", bytes(8 * capacity))
+        self._bytes = array("q", bytes(8 * capacity))
         self._size = 0
-        n = len(endpoints)
-        self._bytes_in = [0] * n
-        self._bytes_out = [0] * n
-        self._error_classes: list[Counter[str]] = [Counter() for _ in range(n)]
-        self._transport_errors = [0] * n
-        self._status_counts: list[Counter[int]] = [Counter() for _ in range(n)]
-        self._hist = [Histogram() for _ in range(n)]
-        self._hist_actual = [Histogram() for _ in range(n)]
+        self._bytes_out = [0] * len(endpoints)
+        self._class_codes: dict[str, int] = {}
+        self._class_names: list[str] = []
+        self._pending: _Accumulator | None = None
 
     def record(
-        self, endpoint: int, latency_ns: int, actual_ns: int, status: int, nbytes_in: int
+        self,
+        endpoint: int,
+        latency_ns: int,
+        actual_ns: int,
+        status: int,
+        nbytes_in: int,
+        done_ns: int,
     ) -> None:
         """Record one response (hot path).
 
@@ -66,71 +74,147 @@ class Recorder:
             actual_ns: from the actual send to the end of the response.
             status: the HTTP status code.
             nbytes_in: bytes received for the response.
+            done_ns: when the response completed (monotonic ns).
         """
         i = self._size
         self._endpoint[i] = endpoint
         self._status[i] = status
         self._latency[i] = latency_ns
         self._actual[i] = actual_ns
-        self._bytes_in[endpoint] += nbytes_in
+        self._bytes[i] = nbytes_in
+        self._done[i] = done_ns
         self._size = i + 1
         if i + 1 == self._capacity:
-            self.flush()
+            self._spill()
+
+    def record_error(self, endpoint: int, error_class: str, done_ns: int) -> None:
+        """Record a request that failed below HTTP (it has no latency)."""
+        code = self._class_codes.get(error_class)
+        if code is None:
+            if len(self._class_names) >= _MAX_ERROR_CLASSES:
+                error_class, code = "other", self._class_codes.get("other", 0)
+            if not code:
+                self._class_names.append(error_class)
+                code = len(self._class_names)
+                self._class_codes[error_class] = code
+        self.record(endpoint, 0, 0, code, 0, done_ns)
 
     def record_sent(self, endpoint: int, nbytes_out: int) -> None:
         """Count bytes written for a request."""
         self._bytes_out[endpoint] += nbytes_out
 
-    def record_error(self, endpoint: int, error_class: str) -> None:
-        """Record a request that failed below HTTP (no latency is recorded for it)."""
-        self._transport_errors[endpoint] += 1
-        self._error_classes[endpoint][error_class] += 1
+    def _spill(self) -> None:
+        """The buffer is full: bucket all of it into the current interval now.
 
-    def flush(self) -> None:
-        """Bucket the buffered samples into the interval's histograms."""
-        n = self._size
-        if n == 0:
-            return
-        endpoints = np.frombuffer(self._endpoint, dtype=np.uint16, count=n)
-        statuses = np.frombuffer(self._status, dtype=np.uint16, count=n)
-        latency_us = np.frombuffer(self._latency, dtype=np.int64, count=n) // 1000
-        actual_us = np.frombuffer(self._actual, dtype=np.int64, count=n) // 1000
-        for index in np.unique(endpoints).tolist():
-            mask = endpoints == index
-            self._hist[index].record_values(latency_us[mask])
-            self._hist_actual[index].record_values(actual_us[mask])
-            codes, counts = np.unique(statuses[mask], return_counts=True)
-            self._status_counts[index].update(
-                dict(zip(codes.tolist(), counts.tolist(), strict=True))
-            )
+        Only at more than ``capacity`` responses per second can a spill happen in the
+        millisecond between a boundary and the late timer that closes the interval, and
+        then a few samples land one interval early; their latencies are unaffected.
+        """
+        self._accumulator().add(self, self._size, self._classes())
         self._size = 0
 
-    def take(self) -> dict[str, EndpointInterval]:
-        """Return the interval's data per endpoint (only those with activity) and reset."""
-        self.flush()
+    def _accumulator(self) -> _Accumulator:
+        if self._pending is None:
+            self._pending = _Accumulator(len(self._names))
+        return self._pending
+
+    def _classes(self) -> list[str]:
+        return ["", *self._class_names]
+
+    def take(self, boundary_ns: int | None = None) -> dict[str, EndpointInterval]:
+        """Return what completed before ``boundary_ns`` (everything when None), per endpoint.
+
+        Samples after the boundary stay buffered for the next interval.
+        """
+        n = self._size
+        keep = 0
+        if boundary_ns is not None and n:
+            done = np.frombuffer(self._done, dtype=np.int64, count=n)
+            before = int(np.searchsorted(done, boundary_ns, side="left"))
+            if not np.all(done[:before] < boundary_ns) or not np.all(done[before:] >= boundary_ns):
+                before = int(np.count_nonzero(done < boundary_ns))  # out of order: rare
+                self._partition(done < boundary_ns)
+            keep = n - before
+            n = before
+        accumulator = self._accumulator()
+        accumulator.add(self, n, self._classes())
+        if keep:
+            for buffer in (
+                self._endpoint,
+                self._status,
+                self._latency,
+                self._actual,
+                self._bytes,
+                self._done,
+            ):
+                buffer[0:keep] = buffer[n : n + keep]
+        self._size = keep
+        self._pending = None
+        return accumulator.result(self._names, self._bytes_out)
+
+    def _partition(self, mask: np.ndarray) -> None:
+        order = np.concatenate([np.flatnonzero(mask), np.flatnonzero(~mask)])
+        n = self._size
+        for buffer, dtype in (
+            (self._endpoint, np.uint16),
+            (self._status, np.uint16),
+            (self._latency, np.int64),
+            (self._actual, np.int64),
+            (self._bytes, np.int64),
+            (self._done, np.int64),
+        ):
+            view = np.frombuffer(buffer, dtype=dtype, count=n)
+            view[:] = view[order]
+
+
+class _Accumulator:
+    """One interval's histograms and counters, filled in bulk from the buffers."""
+
+    def __init__(self, endpoints: int) -> None:
+        self.hist = [Histogram() for _ in range(endpoints)]
+        self.actual = [Histogram() for _ in range(endpoints)]
+        self.status: list[Counter[int]] = [Counter() for _ in range(endpoints)]
+        self.classes: list[Counter[str]] = [Counter() for _ in range(endpoints)]
+        self.bytes_in = [0] * endpoints
+
+    def add(self, recorder: Recorder, n: int, class_names: list[str]) -> None:
+        if n == 0:
+            return
+        endpoints = np.frombuffer(recorder._endpoint, dtype=np.uint16, count=n)
+        statuses = np.frombuffer(recorder._status, dtype=np.uint16, count=n)
+        latency_us = np.frombuffer(recorder._latency, dtype=np.int64, count=n) // 1000
+        actual_us = np.frombuffer(recorder._actual, dtype=np.int64, count=n) // 1000
+        nbytes = np.frombuffer(recorder._bytes, dtype=np.int64, count=n)
+        for index in np.unique(endpoints).tolist():
+            mine = endpoints == index
+            codes, counts = np.unique(statuses[mine], return_counts=True)
+            for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+                if code < 100:
+                    self.classes[index][class_names[code]] += count
+                else:
+                    self.status[index][code] += count
+            responses = mine & (statuses >= 100)
+            self.hist[index].record_values(latency_us[responses])
+            self.actual[index].record_values(actual_us[responses])
+            self.bytes_in[index] += int(nbytes[mine].sum())
+
+    def result(self, names: list[str], bytes_out: list[int]) -> dict[str, EndpointInterval]:
         out: dict[str, EndpointInterval] = {}
-        for index, name in enumerate(self._names):
-            status = self._status_counts[index]
-            transport_errors = self._transport_errors[index]
+        for index, name in enumerate(names):
+            status, classes = self.status[index], self.classes[index]
+            transport_errors = sum(classes.values())
             responses = sum(status.values())
-            if not responses and not transport_errors and not self._bytes_out[index]:
+            if not responses and not transport_errors and not bytes_out[index]:
                 continue
-            http_errors = sum(n for code, n in status.items() if code >= 400)
             out[name] = EndpointInterval(
                 requests=responses + transport_errors,
-                errors=http_errors + transport_errors,
+                errors=sum(n for code, n in status.items() if code >= 400) + transport_errors,
                 status=dict(sorted(status.items())),
-                error_classes=dict(sorted(self._error_classes[index].items())),
-                bytes_in=self._bytes_in[index],
-                bytes_out=self._bytes_out[index],
-                latency=self._hist[index].copy(),
-                latency_actual=self._hist_actual[index].copy(),
+                error_classes=dict(sorted(classes.items())),
+                bytes_in=self.bytes_in[index],
+                bytes_out=bytes_out[index],
+                latency=self.hist[index].compact(),
+                latency_actual=self.actual[index].compact(),
             )
-            self._hist[index].reset()
-            self._hist_actual[index].reset()
-            status.clear()
-            self._error_classes[index].clear()
-            self._transport_errors[index] = 0
-            self._bytes_in[index] = 0
-            self._bytes_out[index] = 0
+            bytes_out[index] = 0
         return out

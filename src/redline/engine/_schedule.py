@@ -25,11 +25,22 @@ class ArrivalSchedule:
     """Intended start offsets (ns from the run's start) of one worker's arrivals."""
 
     def __init__(
-        self, load: OpenLoad, *, total: float, segment: Segment, seed: int | None = None
+        self,
+        load: OpenLoad,
+        *,
+        total: float,
+        segment: Segment,
+        block: int | None = None,
+        seed: int | None = None,
     ) -> None:
-        """Plan arrivals for ``total`` seconds of ``load`` owned by ``segment``."""
+        """Plan arrivals for ``total`` seconds of ``load`` owned by ``segment``.
+
+        ``block`` is the block length common to all segments of the run (default: the
+        segment's own, which is right when the segments are an equal split).
+        """
         self._total = total
-        self._block, owned = segment.positions()
+        self._block = block or segment.denominator
+        owned = segment.positions(self._block)
         self._owned = np.asarray(owned, dtype=np.int64)
         self._poisson = load.arrivals == "poisson"
         self._rng = np.random.default_rng(seed)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Segment", "split"]
+__all__ = ["Segment", "block_of", "split"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +37,19 @@ class Segment:
 
     @property
     def denominator(self) -> int:
-        """The block length over which ownership repeats."""
+        """The smallest block length over which this segment's ownership repeats."""
         return math.lcm(self.start.denominator, self.end.denominator)
 
-    def positions(self) -> tuple[int, tuple[int, ...]]:
-        """``(block, owned)``: arrival ``k`` is ours when ``k % block`` is in ``owned``."""
-        block = self.denominator
-        first = int(self.start * block)
-        last = int(self.end * block)
-        return block, tuple(range(first, last))
+    def positions(self, block: int) -> tuple[int, ...]:
+        """The positions this segment owns in each ``block`` of consecutive arrivals.
+
+        ``block`` must be common to every segment of the sequence (see :func:`block_of`),
+        or two segments could own the same arrival. Arrival ``k`` is ours when
+        ``k % block`` is among the positions returned.
+        """
+        if block % self.denominator:
+            raise ValueError(f"block {block} is not a multiple of {self.denominator}")
+        return tuple(range(int(self.start * block), int(self.end * block)))
 
     def scale(self, count: int) -> int:
         """Return this segment's whole-number share of ``count`` (VUs, for example).
@@ -53,6 +58,11 @@ class Segment:
         partition [0, 1) add up to exactly ``count``.
         """
         return math.floor(count * self.end) - math.floor(count * self.start)
+
+
+def block_of(segments: Sequence[Segment]) -> int:
+    """The block length common to ``segments`` (the lcm of their denominators)."""
+    return math.lcm(*(s.denominator for s in segments))
 
 
 def split(workers: int) -> list[Segment]:

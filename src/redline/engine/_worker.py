@@ -44,6 +44,7 @@ class WorkerSpec:
     plan: Plan
     index: int
     segment: Segment
+    block: int
     workers: int
     seed: int
 
@@ -96,10 +97,17 @@ class _Worker:
         self.random = random.Random(spec.seed)
         self.late_ns = int(plan.late_threshold * 1e9)
         self.stopping = False
+        self.closed = False
         self.queue: deque[tuple[int, int, bytes, bool]] = deque()
         self.in_flight = 0
-        # Per-interval generator counters.
-        self.scheduled = self.sent = self.late = self.dropped = 0
+        # Per-interval generator counters, as [before, after] the interval's boundary: the
+        # timer that closes an interval can fire a little late, and nothing may be counted
+        # in the wrong interval because of it.
+        self.scheduled = [0, 0]
+        self.sent = [0, 0]
+        self.late = [0, 0]
+        self.dropped = [0, 0]
+        self.boundary = 0
         self.max_lag_ns = 0
         self.t0 = 0
         self.interval_index = 0
@@ -153,10 +161,12 @@ class _Worker:
                 self.plan.load,
                 total=self.total,
                 segment=self.spec.segment,
+                block=self.spec.block,
                 seed=self.plan.seed if self.plan.seed is not None else self.spec.seed,
             )
         await self._sleep_until(self.t0)
         self.interval_start_ns = self.t0
+        self.boundary = self.t0 + 1_000_000_000
         self.cpu_mark, self.wall_mark = time.process_time(), time.monotonic_ns()
         loop.call_soon(self._interval_tick)
         loop.call_soon(self._sweep)
@@ -178,13 +188,14 @@ class _Worker:
         stopped.cancel()
         early = self.stop_requested.is_set()
         self.stopping = True
-        if self.in_flight:
+        if self.in_flight or self.queue:
             self.drained.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.drained.wait(), _STOP_GRACE if early else _DRAIN_GRACE)
         self._abandon_unfinished()
         self._report(final=True)
         loop.remove_reader(self.pipe.fileno())
+        self.closed = True
         await self.pool.aclose()
         self.pipe.send(("done", self.spec.index))
 
@@ -218,14 +229,14 @@ class _Worker:
     def _abandon_unfinished(self) -> None:
         """Count requests still queued or in flight after the grace period."""
         for endpoint, _, _, _ in self.queue:
-            self.recorder.record_error(endpoint, "unfinished")
+            self.recorder.record_error(endpoint, "unfinished", time.monotonic_ns())
         self.queue.clear()
         for conn in list(self.pool.connections):
             if conn.busy:
                 endpoint = conn.tag[0]  # type: ignore[index]
                 conn.busy = False
                 self.in_flight -= 1
-                self.recorder.record_error(endpoint, "unfinished")
+                self.recorder.record_error(endpoint, "unfinished", time.monotonic_ns())
 
     # -- reporting -------------------------------------------------------------------------
     def _interval_tick(self) -> None:
@@ -253,11 +264,14 @@ class _Worker:
         if self.is_open:
             assert isinstance(self.plan.load, OpenLoad)
             target = self.plan.load.rate_at(start_s + 0.5) * share
+        sent = sum(self.sent) if final else self.sent[0]
         generator = GeneratorInterval(
-            scheduled=self.scheduled if self.is_open else self.sent,
-            sent=self.sent,
-            late=self.late,
-            dropped=self.dropped,
+            scheduled=(sum(self.scheduled) if final else self.scheduled[0])
+            if self.is_open
+            else sent,
+            sent=sent,
+            late=sum(self.late) if final else self.late[0],
+            dropped=sum(self.dropped) if final else self.dropped[0],
             max_lag_ms=self.max_lag_ns / 1e6,
             cpu_percent=100.0 * (cpu - self.cpu_mark) / (wall / 1e9),
             connections=self.pool.size,
@@ -272,21 +286,24 @@ class _Worker:
                     index=self.interval_index,
                     start_s=float(start_s),
                     duration_s=max(end_s - start_s, 1e-9),
-                    endpoints=self.recorder.take(),
+                    endpoints=self.recorder.take(None if final else self.boundary),
                     generator=generator,
                 ),
             )
         )
-        self.scheduled = self.sent = self.late = self.dropped = 0
+        for counter in (self.scheduled, self.sent, self.late, self.dropped):
+            counter[0], counter[1] = counter[1], 0
+        self.boundary += 1_000_000_000
         self.max_lag_ns = 0
         self.cpu_mark, self.wall_mark = cpu, now
         self.interval_index += 1
 
     def _sweep(self) -> None:
-        if self.stopping:
+        # Read timeouts still apply while draining at the end; only a closed pool stops it.
+        if self.closed:
             return
         self.pool.sweep_timeouts()
-        if not self.is_open:
+        if not self.is_open and not self.stopping:
             self._adjust_vus()
         assert self.loop is not None
         self.loop.call_later(0.1, self._sweep)
@@ -330,17 +347,19 @@ class _Worker:
         queue = self.queue
         limit = self.plan.max_in_flight
         mix = self.mix
+        boundary = self.boundary
         while arrivals[pos] <= now:
             intended = arrivals[pos]
             pos += 1
-            self.scheduled += 1
+            after = intended >= boundary
+            self.scheduled[after] += 1
             lag = now - intended
             if lag > self.max_lag_ns:
                 self.max_lag_ns = lag
             if lag > self.late_ns:
-                self.late += 1
+                self.late[after] += 1
             if self.in_flight + len(queue) >= limit:
-                self.dropped += 1
+                self.dropped[after] += 1
             else:
                 endpoint, data = mix.next()
                 if idle and not queue:
@@ -361,14 +380,14 @@ class _Worker:
         self, conn: ClientConnection, endpoint: int, intended: int, data: bytes, now: int
     ) -> None:
         self.in_flight += 1
-        self.sent += 1
+        self.sent[now >= self.boundary] += 1
         self.recorder.record_sent(endpoint, len(data))
         conn.send(data, (endpoint, intended, now), now)
 
     def _free(self, conn: ClientConnection) -> None:
         """``conn`` is idle: give it the oldest queued request, or park it."""
-        if self.stopping:
-            return
+        if self.stopping and not self.queue:
+            return  # draining: requests already due are still served, nothing new
         if not conn.reusable:
             if self.queue and self.pool.connecting < len(self.queue):
                 self.pool.grow()
@@ -377,7 +396,9 @@ class _Worker:
             endpoint, intended, data, capped = self.queue.popleft()
             now = time.monotonic_ns()
             if capped and now - intended > self.late_ns:
-                self.late += 1  # waited for a connection because max_connections was reached
+                self.late[intended >= self.boundary] += (
+                    1  # waited for a connection because max_connections was reached
+                )
             self._send(conn, endpoint, intended, data, now)
         else:
             self.pool.idle.append(conn)
@@ -418,32 +439,33 @@ class _Worker:
         now = time.monotonic_ns()
         self._send(conn, endpoint, now, data, now)
 
+    def _check_drained(self) -> None:
+        if self.stopping and not self.in_flight and not self.queue:
+            assert self.drained is not None
+            self.drained.set()
+
     # -- PoolListener ----------------------------------------------------------------------
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
         now = time.monotonic_ns()
         endpoint, intended, sent = conn.tag  # type: ignore[misc]
-        self.recorder.record(endpoint, now - intended, now - sent, status, nbytes)
+        self.recorder.record(endpoint, now - intended, now - sent, status, nbytes, now)
         self.in_flight -= 1
         if self.is_open:
             self._free(conn)
             self._pump()
         else:
             self._vu_continue(conn)
-        if self.stopping and not self.in_flight:
-            assert self.drained is not None
-            self.drained.set()
+        self._check_drained()
 
     def request_failed(self, conn: ClientConnection, error_class: str) -> None:
         endpoint = conn.tag[0]  # type: ignore[index]
-        self.recorder.record_error(endpoint, error_class)
+        self.recorder.record_error(endpoint, error_class, time.monotonic_ns())
         self.in_flight -= 1
         if self.is_open:
             self._free(conn)
         else:
             self._adjust_vus()
-        if self.stopping and not self.in_flight:
-            assert self.drained is not None
-            self.drained.set()
+        self._check_drained()
 
     def connection_ready(self, conn: ClientConnection) -> None:
         if self.is_open:
@@ -452,16 +474,15 @@ class _Worker:
             self._vu_continue(conn)
 
     def connect_failed(self, error_class: str) -> None:
-        if self.stopping:
-            return
         assert self.loop is not None
         if self.is_open:
             if self.queue:
                 endpoint = self.queue.popleft()[0]
-                self.recorder.record_error(endpoint, error_class)
+                self.recorder.record_error(endpoint, error_class, time.monotonic_ns())
             if self.queue and self.pool.connecting < len(self.queue):
                 self.pool.grow()
-        else:
+            self._check_drained()
+        elif not self.stopping:
             endpoint, _ = self.mix.next()
-            self.recorder.record_error(endpoint, error_class)
+            self.recorder.record_error(endpoint, error_class, time.monotonic_ns())
             self.loop.call_later(_CONNECT_RETRY, self._adjust_vus)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import random
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -195,6 +196,7 @@ class TestServer:
         stall_every: float = 0.0,
         stall_for: float = 0.0,
         seed: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """Configure the server; nothing listens until it is started.
 
@@ -206,6 +208,7 @@ class TestServer:
             stall_every: every this many seconds the whole server freezes...
             stall_for: ...for this many seconds (answers nothing, accepts nothing).
             seed: makes latency draws and error answers reproducible.
+            tls: serve HTTPS with this server-side context.
         """
         if stall_every and not 0 < stall_for < stall_every:
             raise ValueError("stall_for must be positive and shorter than stall_every")
@@ -213,6 +216,7 @@ class TestServer:
         self.port = port
         self.stall_every = stall_every
         self.stall_for = stall_for
+        self.tls = tls
         self._rng = random.Random(seed)
         self._default = self._compile(behaviour or Behaviour())
         self._routes = sorted(
@@ -257,14 +261,14 @@ class TestServer:
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:43121``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     # -- running inside an event loop ------------------------------------------------------
     async def start(self) -> None:
         """Start listening on the running event loop."""
         self._loop = asyncio.get_running_loop()
         self._server = await self._loop.create_server(
-            lambda: _ServerConnection(self), self.host, self.port, backlog=4096
+            lambda: _ServerConnection(self), self.host, self.port, backlog=4096, ssl=self.tls
         )
         self.port = self._server.sockets[0].getsockname()[1]
         if self.stall_every:

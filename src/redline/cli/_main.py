@@ -1,0 +1,41 @@
+"""The ``redline`` command: parse arguments, dispatch, return an exit code."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from redline import __version__
+
+from ._demo import add_demo_parser
+from ._run import add_run_parser
+from ._testserver import add_testserver_parser
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="redline",
+        description="Performance engineering as code: honest load tests and what to do next.",
+        epilog="Exit codes: 0 ok, 2 bad plan or usage, 3 run not carried out, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"redline {__version__}")
+    subparsers = parser.add_subparsers(metavar="COMMAND")
+    add_run_parser(subparsers)
+    add_demo_parser(subparsers)
+    add_testserver_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``redline`` command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    code: int = handler(args)
+    return code

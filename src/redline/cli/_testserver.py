@@ -1,0 +1,53 @@
+"""``redline testserver``: the programmable test server, for benchmarks and experiments."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from redline.core import parse_duration, parse_size
+from redline.testing import Behaviour, TestServer
+
+from . import _exit
+
+__all__ = ["add_testserver_parser"]
+
+
+def add_testserver_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``redline testserver``."""
+    parser = subparsers.add_parser("testserver", help="serve the programmable test server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--latency", default="0s", help='fixed response time, e.g. "1ms"')
+    parser.add_argument("--stall-every", default="0s", help="freeze the server this often...")
+    parser.add_argument("--stall-for", default="0s", help="...for this long")
+    parser.add_argument("--status", type=int, default=200)
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--body-size", default="2", help='response body size, e.g. "1KiB"')
+    parser.set_defaults(handler=testserver_command)
+
+
+def testserver_command(args: argparse.Namespace) -> int:
+    """Carry out ``redline testserver`` (until Ctrl-C)."""
+    err = Console(stderr=True)
+    try:
+        behaviour = Behaviour(
+            latency=parse_duration(args.latency),
+            status=args.status,
+            error_rate=args.error_rate,
+            body_size=parse_size(args.body_size),
+        )
+        server = TestServer(
+            behaviour,
+            host=args.host,
+            port=args.port,
+            stall_every=parse_duration(args.stall_every),
+            stall_for=parse_duration(args.stall_for),
+        )
+    except ValueError as exc:
+        err.print(f"redline: testserver: {exc}", highlight=False)
+        return _exit.USAGE
+    err.print(f"test server on http://{args.host}:{args.port} (Ctrl-C stops)", highlight=False)
+    server.serve_forever()
+    return _exit.OK

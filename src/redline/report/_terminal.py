@@ -1,0 +1,164 @@
+"""Terminal output: the live view during a run and the final summary."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from redline.core import EndpointSummary, IntervalSnapshot, RunResult, format_duration
+
+__all__ = ["LiveView", "render_summary"]
+
+_NON_TTY_EVERY = 5  # intervals between progress lines when output is not a terminal
+
+
+def _ms(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:.2f}s"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+class LiveView:
+    """Shows elapsed time, achieved vs target rate, last-interval latency and errors.
+
+    On a terminal it redraws in place; elsewhere (CI logs) it prints a line every few
+    seconds. Use it as a context manager and pass :meth:`update` as ``on_interval``.
+    """
+
+    def __init__(self, console: Console, *, total: float, warmup: float = 0.0) -> None:
+        """Prepare a view of a run that lasts ``total`` seconds (warm-up included)."""
+        self.console = console
+        self.total = total
+        self.warmup = warmup
+        self._live: Live | None = None
+        self._started = time.monotonic()
+        self._errors = 0
+        self._requests = 0
+
+    def __enter__(self) -> LiveView:
+        if self.console.is_terminal:
+            self._live = Live(Text("starting workers..."), console=self.console, transient=True)
+            self._live.__enter__()
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def update(self, interval: IntervalSnapshot) -> None:
+        """Show one more completed interval."""
+        total = interval.total()
+        gen = interval.generator
+        self._requests += total.requests
+        self._errors += total.errors
+        elapsed = interval.start_s + interval.duration_s
+        p50, p99 = total.latency.values_at_percentiles([50, 99])
+        target = f"{gen.target_rps:,.0f}" if gen.target_rps is not None else "closed"
+        rate = total.requests / interval.duration_s if interval.duration_s else 0.0
+        phase = " warm-up" if interval.warmup else ""
+        flags = " LIMITED" if gen.dropped or gen.late else ""
+        line = (
+            f"{format_duration(elapsed):>6} / {format_duration(self.total)}{phase}  "
+            f"rate {rate:,.0f}/s (target {target})  p50 {_ms(p50 / 1000)} ms  "
+            f"p99 {_ms(p99 / 1000)} ms  errors {self._errors:,} of {self._requests:,}  "
+            f"in flight {gen.in_flight:,}{flags}"
+        )
+        if self._live is not None:
+            self._live.update(Text(line))
+        elif interval.index % _NON_TTY_EVERY == _NON_TTY_EVERY - 1:
+            self.console.print(line, highlight=False)
+
+
+def _endpoint_row(name: str, summary: EndpointSummary) -> list[str]:
+    lat = summary.latency_ms
+    return [
+        name,
+        _count(summary.requests),
+        f"{summary.rps:,.1f}",
+        f"{summary.error_rate:.2%}" if summary.requests else "-",
+        *(_ms(lat[k]) for k in ("p50", "p90", "p95", "p99", "p999", "max")),
+    ]
+
+
+def render_summary(result: RunResult) -> Group:
+    """Build the final summary of a run as a rich renderable."""
+    table = Table(
+        title=f"run {result.id} (latency in ms, from intended start)"
+        if result.open_model
+        else f"run {result.id} (latency in ms)",
+        title_justify="left",
+        expand=False,
+        padding=(0, 1),
+    )
+    table.add_column("endpoint", overflow="fold", min_width=8)
+    for column in ("requests", "req/s", "errors", "p50", "p90", "p95", "p99", "p99.9", "max"):
+        table.add_column(column, justify="right", no_wrap=True)
+    names = result.endpoint_names()
+    for name in names:
+        table.add_row(*_endpoint_row(name, result.endpoint(name)))
+    total = result.total()
+    if len(names) > 1:
+        table.add_row(*_endpoint_row("total", total), style="bold")
+    lines: list[Text | Table] = [table]
+    if total.status:
+        codes = ", ".join(f"{code}: {n:,}" for code, n in total.status.items())
+        lines.append(Text(f"status      {codes}"))
+    if total.error_classes:
+        classes = ", ".join(f"{name}: {n:,}" for name, n in total.error_classes.items())
+        lines.append(Text(f"failures    {classes}", style="red"))
+    lines.append(
+        Text(
+            f"bytes       {total.bytes_in:,} in, {total.bytes_out:,} out "
+            f"over {format_duration(result.duration_s)}"
+        )
+    )
+    gen = result.generator()
+    target = (
+        f"{gen.target_rps:,.1f} req/s target, " if gen.target_rps is not None else "closed model, "
+    )
+    lines.append(
+        Text(
+            f"generator   {target}{gen.achieved_rps:,.1f} req/s sent by {gen.workers} worker(s); "
+            f"late {gen.late:,}, dropped {gen.dropped:,}, max lag {gen.max_lag_ms:.2f} ms"
+        )
+    )
+    if gen.limited:
+        lines.append(
+            Text(
+                f"GENERATOR-LIMITED: {gen.limited_intervals} interval(s) could not carry the "
+                "intended load; their percentiles understate the truth. "
+                "Add workers or lower the rate.",
+                style="bold red",
+            )
+        )
+    if not result.open_model:
+        lines.append(
+            Text(
+                "note: closed model; latency is measured from each actual send, so a stalled "
+                "target slows the senders and hides the stall (use an arrival rate to see it).",
+                style="dim",
+            )
+        )
+    if not result.complete:
+        lines.append(
+            Text(
+                f"INCOMPLETE run ({result.stop_reason}): the intervals measured are kept.",
+                style="bold yellow",
+            )
+        )
+    for note in result.notes:
+        lines.append(Text(note, style="red"))
+    return Group(*lines)
