@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.table import Table
 
 from redline.core import RunError, RunResult, parse_duration
@@ -18,6 +17,7 @@ from redline.report import render_summary
 from redline.testing import Behaviour, Latency, TestServer
 
 from . import _exit
+from ._console import error, stdout_console
 from ._run import execute, exit_code
 
 __all__ = ["add_demo_parser"]
@@ -32,11 +32,11 @@ def add_demo_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 def demo_command(args: argparse.Namespace) -> int:
     """Carry out ``redline demo``."""
-    console = Console()
+    console = stdout_console()
     try:
         duration = parse_duration(args.duration)
     except ValueError as exc:
-        Console(stderr=True).print(f"redline: --duration: {exc}", highlight=False)
+        error(f"--duration: {exc}")
         return _exit.USAGE
     server = TestServer(
         Behaviour(latency=Latency("lognormal", value=0.002, sigma=0.4)),
@@ -67,7 +67,7 @@ def demo_command(args: argparse.Namespace) -> int:
             try:
                 result = execute(plan, console=console)
             except RunError as exc:
-                Console(stderr=True).print(f"redline: demo run failed: {exc}", highlight=False)
+                error(f"demo run failed: {exc}")
                 return _exit.NOT_CARRIED_OUT
             console.print(render_summary(result))
             results[label.split(":")[0]] = result

@@ -18,6 +18,7 @@ from redline.plan import Plan, load_plan, quick_plan
 from redline.report import LiveView, render_summary, write_json
 
 from . import _exit
+from ._console import error, stdout_console
 
 __all__ = ["add_run_parser", "execute", "run_command"]
 
@@ -128,33 +129,26 @@ def exit_code(result: RunResult) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Carry out ``redline run``."""
-    console = Console()
-    err = Console(stderr=True)
+    console = stdout_console()
     try:
         plan = _plan_from_args(args)
     except PlanError as exc:
-        err.print(f"redline: {exc}", highlight=False, markup=False)
+        error(str(exc))
         return _exit.USAGE
     if args.out is not None and not args.out.parent.resolve().is_dir():
-        err.print(
-            f"redline: --out: directory {str(args.out.parent)!r} does not exist", highlight=False
-        )
+        error(f"--out: directory {str(args.out.parent)!r} does not exist")
         return _exit.USAGE
     try:
         result = execute(plan, console=console, workers=args.workers, quiet=args.quiet)
     except RunError as exc:
-        err.print(
-            f"redline: the run could not be carried out: {exc}", highlight=False, markup=False
-        )
+        error(f"the run could not be carried out: {exc}")
         return _exit.NOT_CARRIED_OUT
     console.print(render_summary(result))
     if args.out is not None:
         try:
             write_json(result, args.out)
         except OSError as exc:
-            err.print(
-                f"redline: --out: cannot write {str(args.out)!r}: {exc.strerror}", highlight=False
-            )
+            error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
             return _exit.USAGE
         console.print(f"result written to {args.out}", highlight=False)
     return exit_code(result)

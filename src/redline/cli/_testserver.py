@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
 from redline.core import parse_duration, parse_size
 from redline.testing import Behaviour, TestServer
 
 from . import _exit
+from ._console import error
 
 __all__ = ["add_testserver_parser"]
 
@@ -30,7 +29,6 @@ def add_testserver_parser(subparsers: argparse._SubParsersAction[argparse.Argume
 
 def testserver_command(args: argparse.Namespace) -> int:
     """Carry out ``redline testserver`` (until Ctrl-C)."""
-    err = Console(stderr=True)
     try:
         behaviour = Behaviour(
             latency=parse_duration(args.latency),
@@ -46,8 +44,8 @@ def testserver_command(args: argparse.Namespace) -> int:
             stall_for=parse_duration(args.stall_for),
         )
     except ValueError as exc:
-        err.print(f"redline: testserver: {exc}", highlight=False)
+        error(f"testserver: {exc}")
         return _exit.USAGE
-    err.print(f"test server on http://{args.host}:{args.port} (Ctrl-C stops)", highlight=False)
+    print(f"test server on {server.url} (Ctrl-C stops)", flush=True)
     server.serve_forever()
     return _exit.OK

@@ -121,11 +121,11 @@ def run_plan(
             pipe.send(("start", start_ns))
         _collect(pipes, merger, stop)
     finally:
-        for process in processes:
-            process.join(timeout=_STOP_TIMEOUT)
-            if process.is_alive():
-                process.kill()
-                process.join()
+        for worker in processes:
+            worker.join(timeout=_STOP_TIMEOUT)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
         for pipe in pipes.values():
             pipe.close()
     return merger.result(started_at)
@@ -142,10 +142,10 @@ def _await_ready(
         ready = wait([pipes[i] for i in waiting], timeout=max(0.0, deadline - time.monotonic()))
         if not ready:
             raise RunError(f"workers {sorted(waiting)} did not start within {_READY_TIMEOUT:.0f}s")
-        for pipe in ready:
-            index = next(i for i, p in pipes.items() if p is pipe)
+        for item in ready:
+            index = next(i for i, p in pipes.items() if p is item)
             try:
-                message = pipe.recv()
+                message = pipes[index].recv()
             except EOFError:
                 raise RunError(f"worker {index} exited while starting") from None
             if message[0] == "error":
@@ -167,10 +167,10 @@ def _collect(pipes: dict[int, Connection], merger: _Merger, stop: threading.Even
         if stop_sent_at is not None and time.monotonic() - stop_sent_at > _STOP_TIMEOUT:
             merger.fail(f"workers {sorted(live)} did not stop within {_STOP_TIMEOUT:.0f}s")
             break
-        for pipe in wait(list(live.values()), timeout=0.1):
-            index = next(i for i, p in live.items() if p is pipe)
+        for ready in wait(list(live.values()), timeout=0.1):
+            index = next(i for i, p in live.items() if p is ready)
             try:
-                message = pipe.recv()
+                message = live[index].recv()
             except (EOFError, OSError):
                 merger.fail(f"worker {index} exited without finishing")
                 merger.finish(index)

@@ -82,10 +82,12 @@ class ArrivalSchedule:
                 self._done = True
             mine = inside & np.isin(k % self._block, self._owned)
             if mine.any():
-                return (times[mine] * 1e9).astype(np.int64).tolist()
+                offsets: list[int] = (times[mine] * 1e9).astype(np.int64).tolist()
+                return offsets
         return []
 
     def _targets(self, count: int) -> npt.NDArray[np.float64]:
+        u: npt.NDArray[np.float64]
         if self._poisson:
             gaps = self._rng.exponential(1.0, count)
             u = self._next_u + np.cumsum(gaps) - gaps[0]

@@ -17,7 +17,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 from redline.core import EndpointInterval, GeneratorInterval
 from redline.http import ClientConnection, ConnectionPool
@@ -447,7 +447,7 @@ class _Worker:
     # -- PoolListener ----------------------------------------------------------------------
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
         now = time.monotonic_ns()
-        endpoint, intended, sent = conn.tag  # type: ignore[misc]
+        endpoint, intended, sent = cast(tuple[int, int, int], conn.tag)
         self.recorder.record(endpoint, now - intended, now - sent, status, nbytes, now)
         self.in_flight -= 1
         if self.is_open:

@@ -8,7 +8,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar, cast
 from urllib.parse import urlsplit
 
 import yaml
@@ -53,7 +53,7 @@ class _Node:
             self.fail(f"expected a mapping, got {_show(value)}")
         self.value: Mapping[str, Any] = value
 
-    def fail(self, message: str, key: str | None = None) -> PlanError:
+    def fail(self, message: str, key: str | None = None) -> NoReturn:
         path = self.child_path(key) if key is not None else self.path
         raise PlanError(message, source=self.source, path=path)
 
@@ -499,7 +499,7 @@ def _load(root: _Node) -> OpenLoad | ClosedLoad:
             rate=rate,
             stages=tuple(stages),
             start_rate=node.get("start_rate", _stage_rate, 0.0),
-            arrivals=arrivals,
+            arrivals=cast(Literal["constant", "poisson"], arrivals),
         )
     if "rate" in node.value or "arrivals" in node.value or "start_rate" in node.value:
         node.fail("rate, start_rate and arrivals belong to the open model (model: closed here)")
