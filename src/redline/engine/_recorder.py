@@ -28,7 +28,6 @@ class Recorder:
     __slots__ = (
         "_actual",
         "_bytes",
-        "_bytes_out",
         "_capacity",
         "_class_codes",
         "_class_names",
@@ -39,6 +38,7 @@ class Recorder:
         "_pending",
         "_size",
         "_status",
+        "bytes_out",
     )
 
     def __init__(self, endpoints: list[str], *, capacity: int = 1 << 16) -> None:
@@ -52,7 +52,8 @@ class Recorder:
         self._done = array("q", bytes(8 * capacity))
         self._bytes = array("q", bytes(8 * capacity))
         self._size = 0
-        self._bytes_out = [0] * len(endpoints)
+        self.bytes_out = [0] * len(endpoints)
+        """Bytes written per endpoint this interval (the engine adds to it directly)."""
         self._class_codes: dict[str, int] = {}
         self._class_names: list[str] = []
         self._pending: _Accumulator | None = None
@@ -101,7 +102,7 @@ class Recorder:
 
     def record_sent(self, endpoint: int, nbytes_out: int) -> None:
         """Count bytes written for a request."""
-        self._bytes_out[endpoint] += nbytes_out
+        self.bytes_out[endpoint] += nbytes_out
 
     def _spill(self) -> None:
         """The buffer is full: bucket all of it into the current interval now.
@@ -110,21 +111,18 @@ class Recorder:
         millisecond between a boundary and the late timer that closes the interval, and
         then a few samples land one interval early; their latencies are unaffected.
         """
-        self._accumulator().add(self, self._size, self._classes())
-        self._size = 0
+        self.fold()
 
     def _accumulator(self) -> _Accumulator:
         if self._pending is None:
             self._pending = _Accumulator(len(self._names))
         return self._pending
 
-    def _classes(self) -> list[str]:
-        return ["", *self._class_names]
+    def fold(self, boundary_ns: int | None = None) -> None:
+        """Bucket buffered samples that completed before ``boundary_ns`` (all when None).
 
-    def take(self, boundary_ns: int | None = None) -> dict[str, EndpointInterval]:
-        """Return what completed before ``boundary_ns`` (everything when None), per endpoint.
-
-        Samples after the boundary stay buffered for the next interval.
+        Folding a little at a time (the worker does it every 100 ms) keeps each pause of
+        the event loop short; samples after the boundary stay buffered.
         """
         n = self._size
         keep = 0
@@ -132,38 +130,39 @@ class Recorder:
             done = np.frombuffer(self._done, dtype=np.int64, count=n)
             before = int(np.searchsorted(done, boundary_ns, side="left"))
             if not np.all(done[:before] < boundary_ns) or not np.all(done[before:] >= boundary_ns):
-                before = int(np.count_nonzero(done < boundary_ns))  # out of order: rare
-                self._partition(done < boundary_ns)
+                mask = done < boundary_ns  # completions out of order: rare
+                before = int(np.count_nonzero(mask))
+                self._partition(mask)
             keep = n - before
             n = before
+        if n:
+            self._accumulator().add(self, n, ["", *self._class_names])
+            if keep:
+                # Same-length slice copies: the buffers never resize (numpy views forbid it).
+                for buffer in self._buffers():
+                    buffer[0:keep] = buffer[n : n + keep]
+            self._size = keep
+
+    def _buffers(self) -> tuple[array[int], ...]:
+        return (self._endpoint, self._status, self._latency, self._actual, self._bytes, self._done)
+
+    def take(self, boundary_ns: int | None = None) -> dict[str, EndpointInterval]:
+        """Return what completed before ``boundary_ns`` (everything when None), per endpoint.
+
+        Samples after the boundary stay buffered for the next interval.
+        """
+        self.fold(boundary_ns)
         accumulator = self._accumulator()
-        accumulator.add(self, n, self._classes())
-        if keep:
-            for buffer in (
-                self._endpoint,
-                self._status,
-                self._latency,
-                self._actual,
-                self._bytes,
-                self._done,
-            ):
-                buffer[0:keep] = buffer[n : n + keep]
-        self._size = keep
         self._pending = None
-        return accumulator.result(self._names, self._bytes_out)
+        return accumulator.result(self._names, self.bytes_out)
 
     def _partition(self, mask: np.ndarray) -> None:
         order = np.concatenate([np.flatnonzero(mask), np.flatnonzero(~mask)])
         n = self._size
-        for buffer, dtype in (
-            (self._endpoint, np.uint16),
-            (self._status, np.uint16),
-            (self._latency, np.int64),
-            (self._actual, np.int64),
-            (self._bytes, np.int64),
-            (self._done, np.int64),
-        ):
-            view = np.frombuffer(buffer, dtype=dtype, count=n)
+        for buffer in self._buffers():
+            view = np.frombuffer(
+                buffer, dtype=np.uint16 if buffer.typecode == "H" else np.int64, count=n
+            )
             view[:] = view[order]
 
 

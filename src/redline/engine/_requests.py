@@ -33,7 +33,7 @@ def weighted_cycle(weights: list[int]) -> list[int]:
 class RequestMix:
     """Picks the next request in weighted order and returns its bytes."""
 
-    __slots__ = ("_ctx", "_cycle", "_host", "_position", "_specs", "_static", "names")
+    __slots__ = ("_ctx", "_cycle", "_host", "_position", "_specs", "_static", "fixed", "names")
 
     def __init__(self, plan: Plan, ctx: RenderContext) -> None:
         """Precompile ``plan``'s static requests; dynamic ones render with ``ctx``."""
@@ -48,6 +48,11 @@ class RequestMix:
         self._static = [self._encode(r) if r.static else None for r in plan.requests]
         self._cycle = weighted_cycle([r.weight for r in plan.requests])
         self._position = ctx.offset
+        only = self._static[0]
+        self.fixed: tuple[int, bytes] | None = (
+            (0, only) if len(self._static) == 1 and only else None
+        )
+        """``(0, bytes)`` when every request is the same precompiled one, else None."""
 
     def _encode(self, spec: RequestSpec) -> bytes:
         ctx = self._ctx

@@ -18,7 +18,7 @@ from ._segments import Segment
 
 __all__ = ["ArrivalSchedule"]
 
-_CHUNK = 8192
+_CHUNK = 2048  # arrivals generated at a time: small enough to be a short pause
 
 
 class ArrivalSchedule:
@@ -78,7 +78,7 @@ class ArrivalSchedule:
             times = self._invert(u)
             k = np.arange(self._next_k - _CHUNK, self._next_k, dtype=np.int64)
             inside = times < self._total
-            if not inside.all():
+            if not inside[-1]:  # times ascend: once one is past the end, all later ones are
                 self._done = True
             mine = inside & np.isin(k % self._block, self._owned)
             if mine.any():
@@ -115,6 +115,7 @@ class ArrivalSchedule:
                 root = np.sqrt(np.maximum(r0 * r0 + 2 * slope * du, 0.0))
                 with np.errstate(divide="ignore", invalid="ignore"):
                     offset = np.where(r0 + root > 0, 2 * du / (r0 + root), np.inf)
+                offset = np.where(du <= 0, 0.0, offset)  # 0/0 at the start of a ramp from 0
             offset = np.where(offset <= duration, offset, np.inf)
             out[sel] = t0 + offset
         return out

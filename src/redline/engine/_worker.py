@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import signal
 import ssl
@@ -17,7 +18,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, cast
+from typing import Any
 
 from redline.core import EndpointInterval, GeneratorInterval
 from redline.http import ClientConnection, ConnectionPool
@@ -94,6 +95,16 @@ class _Worker:
         ctx = RenderContext(seed=spec.seed, stride=spec.workers, offset=spec.index)
         self.mix = RequestMix(plan, ctx)
         self.recorder = Recorder(self.mix.names)
+        self.record = self.recorder.record
+        self.bytes_out = self.recorder.bytes_out
+        load = plan.load
+        self.think_min = load.think_min if isinstance(load, ClosedLoad) else 0.0
+        self.think_max = load.think_max if isinstance(load, ClosedLoad) else 0.0
+        self.fixed_request = self.mix.fixed
+        # True while a finished virtual user may go straight on (see _adjust_vus).
+        self.fast_loop = not self.is_open and self.think_max == 0
+        if not self.is_open:
+            self.response_complete = self._closed_response_complete  # type: ignore[method-assign]
         self.random = random.Random(spec.seed)
         self.late_ns = int(plan.late_threshold * 1e9)
         self.stopping = False
@@ -148,6 +159,12 @@ class _Worker:
         self.drained = asyncio.Event()
         self.stop_requested = asyncio.Event()
         self.finished = asyncio.Event()
+        # The hot path allocates short-lived tuples only, but a full collection would walk
+        # every object numpy and friends brought in, pausing sends for milliseconds: move
+        # everything that exists now out of the collector's sight.
+        self._warm_up()
+        gc.collect()
+        gc.freeze()
         self.pipe.send(("ready", self.spec.index))
         # Block (briefly, before any load) for the start time chosen by the coordinator.
         message = await loop.run_in_executor(None, self.pipe.recv)
@@ -199,6 +216,15 @@ class _Worker:
         await self.pool.aclose()
         self.pipe.send(("done", self.spec.index))
 
+    def _warm_up(self) -> None:
+        """Run the recorder's numpy paths once before the load: their first call is slow."""
+        warm = Recorder(self.mix.names)
+        for i in range(64):
+            warm.record(0, 1000 + i, 1000, 200, 10, i)
+        warm.record_error(0, "warm", 64)
+        warm.take(32)
+        warm.take()
+
     def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # A bug in a callback must not leave a half-working generator producing numbers
         # nobody should trust: report it and stop; the coordinator keeps what was measured.
@@ -233,10 +259,9 @@ class _Worker:
         self.queue.clear()
         for conn in list(self.pool.connections):
             if conn.busy:
-                endpoint = conn.tag[0]  # type: ignore[index]
                 conn.busy = False
                 self.in_flight -= 1
-                self.recorder.record_error(endpoint, "unfinished", time.monotonic_ns())
+                self.recorder.record_error(conn.tag, "unfinished", time.monotonic_ns())
 
     # -- reporting -------------------------------------------------------------------------
     def _interval_tick(self) -> None:
@@ -303,6 +328,7 @@ class _Worker:
         if self.closed:
             return
         self.pool.sweep_timeouts()
+        self.recorder.fold(self.boundary)
         if not self.is_open and not self.stopping:
             self._adjust_vus()
         assert self.loop is not None
@@ -381,8 +407,8 @@ class _Worker:
     ) -> None:
         self.in_flight += 1
         self.sent[now >= self.boundary] += 1
-        self.recorder.record_sent(endpoint, len(data))
-        conn.send(data, (endpoint, intended, now), now)
+        self.bytes_out[endpoint] += len(data)
+        conn.send(data, endpoint, intended, now)
 
     def _free(self, conn: ClientConnection) -> None:
         """``conn`` is idle: give it the oldest queued request, or park it."""
@@ -396,9 +422,8 @@ class _Worker:
             endpoint, intended, data, capped = self.queue.popleft()
             now = time.monotonic_ns()
             if capped and now - intended > self.late_ns:
-                self.late[intended >= self.boundary] += (
-                    1  # waited for a connection because max_connections was reached
-                )
+                # It waited for a connection because max_connections was reached.
+                self.late[intended >= self.boundary] += 1
             self._send(conn, endpoint, intended, data, now)
         else:
             self.pool.idle.append(conn)
@@ -410,8 +435,10 @@ class _Worker:
         self.vus_target = self.spec.segment.scale(self.plan.load.vus_at(elapsed))
         while self.pool.size < self.vus_target and self.pool.grow():
             pass
+        # Ramping down retires users as they finish, which the fast path does not check.
+        self.fast_loop = self.think_max == 0 and self.pool.size <= self.vus_target
 
-    def _vu_continue(self, conn: ClientConnection) -> None:
+    def _vu_continue(self, conn: ClientConnection, now: int) -> None:
         if self.stopping:
             return
         if not conn.reusable:
@@ -420,14 +447,13 @@ class _Worker:
         if self.pool.size > self.vus_target:
             conn.fail("retired")  # not busy, so nothing is recorded
             return
-        load = self.plan.load
-        assert isinstance(load, ClosedLoad)
-        if load.think_max > 0:
-            think = self.random.uniform(load.think_min, load.think_max)
+        if self.think_max > 0:
+            think = self.random.uniform(self.think_min, self.think_max)
             assert self.loop is not None
             self.loop.call_later(think, self._vu_send, conn)
         else:
-            self._vu_send(conn)
+            endpoint, data = self.mix.next()
+            self._send(conn, endpoint, now, data, now)
 
     def _vu_send(self, conn: ClientConnection) -> None:
         if self.stopping:
@@ -446,20 +472,34 @@ class _Worker:
 
     # -- PoolListener ----------------------------------------------------------------------
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
+        # The open model's hot path: one call per response.
         now = time.monotonic_ns()
-        endpoint, intended, sent = cast(tuple[int, int, int], conn.tag)
-        self.recorder.record(endpoint, now - intended, now - sent, status, nbytes, now)
+        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now)
         self.in_flight -= 1
-        if self.is_open:
-            self._free(conn)
-            self._pump()
-        else:
-            self._vu_continue(conn)
-        self._check_drained()
+        self._free(conn)
+        self._pump()
+        if self.stopping:
+            self._check_drained()
+
+    def _closed_response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
+        # The closed model's hot path. In the common case (keep-alive, no think time, not
+        # ramping down) the same virtual user sends its next request right here.
+        now = time.monotonic_ns()
+        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now)
+        if self.fast_loop and conn.reusable and not self.stopping:
+            fixed = self.fixed_request
+            endpoint, data = fixed if fixed is not None else self.mix.next()
+            self.sent[now >= self.boundary] += 1
+            self.bytes_out[endpoint] += len(data)
+            conn.send(data, endpoint, now, now)
+            return
+        self.in_flight -= 1
+        self._vu_continue(conn, now)
+        if self.stopping:
+            self._check_drained()
 
     def request_failed(self, conn: ClientConnection, error_class: str) -> None:
-        endpoint = conn.tag[0]  # type: ignore[index]
-        self.recorder.record_error(endpoint, error_class, time.monotonic_ns())
+        self.recorder.record_error(conn.tag, error_class, time.monotonic_ns())
         self.in_flight -= 1
         if self.is_open:
             self._free(conn)
@@ -471,7 +511,7 @@ class _Worker:
         if self.is_open:
             self._free(conn)
         else:
-            self._vu_continue(conn)
+            self._vu_continue(conn, time.monotonic_ns())
 
     def connect_failed(self, error_class: str) -> None:
         assert self.loop is not None

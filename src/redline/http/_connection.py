@@ -11,6 +11,7 @@ import asyncio
 import errno
 import ssl
 import time
+from collections.abc import Callable
 from typing import Protocol, cast
 
 from redline.core import TransportError
@@ -56,11 +57,18 @@ def classify_os_error(exc: BaseException | None) -> str:
 
 
 class ClientConnection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection with at most one request in flight."""
+    """One keep-alive HTTP/1.1 connection with at most one request in flight.
+
+    ``tag`` and ``intended_ns`` belong to the driver: which request this is and when it
+    was meant to start (for latency corrected for coordinated omission).
+    """
 
     __slots__ = (
+        "_complete",
+        "_write",
         "busy",
         "bytes_in",
+        "intended_ns",
         "parser",
         "pool",
         "reusable",
@@ -72,45 +80,47 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, pool: ConnectionPool) -> None:
         """Create a connection owned by ``pool`` (the event loop calls the rest)."""
         self.pool = pool
-        self.parser = ResponseParser(max_size=pool.max_response_size)
+        self.parser = ResponseParser(max_size=pool.max_response_size, on_response=self._on_response)
         self.transport: asyncio.Transport | None = None
+        self._write: Callable[[bytes], object] | None = None
+        self._complete = pool.listener.response_complete
         self.busy = False
         self.reusable = True
-        self.tag: object = None
+        self.tag = 0
+        self.intended_ns = 0
         self.sent_ns = 0
         self.bytes_in = 0
 
-    def send(self, data: bytes, tag: object, sent_ns: int) -> None:
-        """Write one request; ``tag`` is the driver's token for it."""
+    def send(self, data: bytes, tag: int, intended_ns: int, sent_ns: int) -> None:
+        """Write one request; ``tag`` and ``intended_ns`` are kept for the driver."""
         self.busy = True
         self.tag = tag
+        self.intended_ns = intended_ns
         self.sent_ns = sent_ns
         self.bytes_in = 0
-        assert self.transport is not None
-        self.transport.write(data)
+        self._write(data)  # type: ignore[misc]  # set in connection_made, before any send
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._write = self.transport.write
 
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
         try:
-            completed = self.parser.feed(data)
+            self.parser.feed(data)
         except TransportError as exc:
             self.fail(exc.error_class)
-            return
-        if not completed:
-            return
-        if len(completed) > 1 or not self.busy:
+
+    def _on_response(self, status: int, keep_alive: bool) -> None:
+        if not self.busy:
             self.fail("protocol")  # a response nobody asked for
             return
-        status, keep_alive = completed[0]
         self.busy = False
         if not keep_alive:
             self.reusable = False
             self._close()
-        self.pool.listener.response_complete(self, status, self.bytes_in)
+        self._complete(self, status, self.bytes_in)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False

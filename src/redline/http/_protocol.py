@@ -5,7 +5,7 @@ Nothing here touches a socket, so the parser can be fuzzed and tested on bytes a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import httptools
 
@@ -49,27 +49,39 @@ class ResponseParser:
     """Incremental parser of HTTP/1.1 responses on one connection.
 
     :meth:`feed` returns the ``(status, keep_alive)`` of each response completed by
-    the bytes given. Bodies are counted, never kept, so a load test's memory does not
-    grow with response size; a response larger than ``max_size`` is an error.
+    the bytes given; or, when ``on_response`` is given, calls it for each instead (the
+    connection's hot path, which then allocates nothing per response). Bodies are
+    counted, never kept, so a load test's memory does not grow with response size; a
+    response larger than ``max_size`` is an error.
     """
 
-    __slots__ = ("_completed", "_max_size", "_parser", "_size")
+    __slots__ = ("_completed", "_max_size", "_on_response", "_parser", "_size")
 
-    def __init__(self, *, max_size: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        *,
+        max_size: int = 64 * 1024 * 1024,
+        on_response: Callable[[int, bool], None] | None = None,
+    ) -> None:
         """Create a parser for one connection's responses."""
         self._parser = httptools.HttpResponseParser(self)
         self._completed: list[tuple[int, bool]] = []
+        self._on_response = on_response
         self._max_size = max_size
         self._size = 0
 
     # httptools calls these by name; only the callbacks defined are paid for.
     def on_message_complete(self) -> None:
-        """Record the response that just completed (called by httptools)."""
-        self._completed.append((self._parser.get_status_code(), self._parser.should_keep_alive()))
+        """Report the response that just completed (called by httptools)."""
         self._size = 0
+        parser = self._parser
+        if self._on_response is not None:
+            self._on_response(parser.get_status_code(), parser.should_keep_alive())
+        else:
+            self._completed.append((parser.get_status_code(), parser.should_keep_alive()))
 
     def feed(self, data: bytes) -> list[tuple[int, bool]]:
-        """Parse ``data``; return the responses it completed (often none or one).
+        """Parse ``data``; return the responses it completed (always empty with a callback).
 
         Raises:
             ProtocolError: the bytes are not a valid HTTP/1.1 response stream.

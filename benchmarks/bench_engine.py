@@ -1,0 +1,157 @@
+"""redline's engine side by side with wrk, hey and Locust against one pinned nginx.
+
+    python benchmarks/bench_engine.py [--duration 10] [--repeat 3]
+
+Prints medians over ``--repeat`` runs, ratios to wrk, CPU per request, the open model at
+20,000 req/s, and what each tool reports for a server that stalls 200 ms every 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import median, pinned_nginx, pinned_testserver, require, run_pinned, table
+
+LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class Get(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def get(self):
+        self.client.get("/")
+"""
+
+
+def redline(url: str, duration: int, *load: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        timed = run_pinned(
+            [sys.executable, "-m", "redline", "run", "--url", url, *load, "--duration", f"{duration}s",
+             "--workers", "1", "--quiet", "--out", str(out)]
+        )
+        data = json.loads(out.read_text())
+    total = data["summary"]["total"]
+    return {
+        "requests": total["requests"],
+        "rps": total["rps"],
+        "cpu_s": timed.cpu_s,
+        "p50_ms": total["latency_ms"]["p50"],
+        "p99_ms": total["latency_ms"]["p99"],
+        "generator": data["generator"],
+        "errors": total["errors"],
+    }
+
+
+def wrk(url: str, duration: int, connections: int = 50) -> dict:
+    timed = run_pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url])
+    requests = int(re.search(r"(\d+) requests in", timed.stdout).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", timed.stdout)
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
+    return {
+        "requests": requests,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", timed.stdout).group(1)),
+        "cpu_s": timed.cpu_s,
+        "p99_ms": float(p99.group(1)) * scale,
+    }
+
+
+def hey(url: str, duration: int) -> dict:
+    timed = run_pinned(["hey", "-z", f"{duration}s", "-c", "50", url])
+    responses = sum(int(n) for n in re.findall(r"\[\d+\]\s+(\d+) responses", timed.stdout))
+    return {
+        "requests": responses,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", timed.stdout).group(1)),
+        "cpu_s": timed.cpu_s,
+    }
+
+
+def locust(url: str, duration: int, binary: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        locustfile = Path(tmp) / "locustfile.py"
+        locustfile.write_text(LOCUSTFILE)
+        prefix = Path(tmp) / "stats"
+        timed = run_pinned(
+            [binary, "-f", str(locustfile), "--headless", "-u", "50", "-r", "50", "-t", f"{duration}s",
+             "--host", url.rstrip("/"), "--only-summary", "--csv", str(prefix), "--loglevel", "ERROR"]
+        )
+        rows = (Path(f"{prefix}_stats.csv").read_text()).splitlines()
+    header = rows[0].split(",")
+    aggregated = next(r.split(",") for r in rows if ",Aggregated," in r)
+    requests = int(aggregated[header.index("Request Count")])
+    return {
+        "requests": requests,
+        "rps": float(aggregated[header.index("Requests/s")]),
+        "cpu_s": timed.cpu_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--locust", default=shutil.which("locust"), help="the locust executable")
+    parser.add_argument("--skip", action="append", default=[], help="closed, open, stall")
+    args = parser.parse_args()
+    require("nginx", "wrk", "hey", "taskset")
+    d = args.duration
+
+    if "closed" not in args.skip:
+        print(f"\n== closed model, 50 connections, {d} s, one process each, nginx and tool on separate cores")
+        tools = {
+            "redline": lambda url: redline(url, d, "--vus", "50"),
+            "wrk": lambda url: wrk(url, d),
+            "hey": lambda url: hey(url, d),
+        }
+        if args.locust:
+            tools["locust (FastHttpUser)"] = lambda url: locust(url, d, args.locust)
+        results: dict[str, list[dict]] = {name: [] for name in tools}
+        with pinned_nginx() as url:
+            for _ in range(args.repeat):
+                for name, tool in tools.items():  # interleaved, so drift hits every tool alike
+                    results[name].append(tool(url))
+        wrk_rps = median([r["rps"] for r in results["wrk"]])
+        redline_rps = median([r["rps"] for r in results["redline"]])
+        rows = []
+        for name, runs in results.items():
+            rps = median([r["rps"] for r in runs])
+            cpu_us = median([r["cpu_s"] / r["requests"] * 1e6 for r in runs])
+            rows.append([name, f"{rps:,.0f}", f"{rps / wrk_rps:.2f}", f"{redline_rps / rps:.1f}", f"{cpu_us:.1f}"])
+        print(table(rows, ["tool", "req/s (median)", "x wrk", "redline / tool", "CPU us per request"]))
+
+    if "open" not in args.skip:
+        print(f"\n== open model at 20,000 req/s for {d} s against the same nginx (redline, one worker)")
+        with pinned_nginx() as url:
+            runs = [redline(url, d, "--rate", "20000/s") for _ in range(args.repeat)]
+        rows = []
+        for i, r in enumerate(runs, 1):
+            gen = r["generator"]
+            rows.append([i, f"{gen['achieved_rps']:,.1f}", f"{gen['achieved_rps'] / 20000 - 1:+.3%}", gen["dropped"],
+                         gen["late"], f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['cpu_s'] / r['requests'] * 1e6:.1f}"])
+        print(table(rows, ["run", "achieved req/s", "vs target", "dropped", "late", "p50 ms", "p99 ms", "CPU us/req"]))
+
+    if "stall" not in args.skip:
+        print(f"\n== a server that stalls 200 ms every 2 s, {d} s (redline's test server, pinned)")
+        with pinned_testserver("--stall-every", "2s", "--stall-for", "200ms") as url:
+            open_run = redline(url, d, "--rate", "1000/s")
+            closed_run = redline(url, d, "--vus", "50")
+            wrk_run = wrk(url, d)
+        print(table(
+            [
+                ["redline, open model 1,000 req/s", f"{open_run['rps']:,.0f}", f"{open_run['p99_ms']:.1f}"],
+                ["redline, closed model 50 VUs", f"{closed_run['rps']:,.0f}", f"{closed_run['p99_ms']:.1f}"],
+                ["wrk, 50 connections", f"{wrk_run['rps']:,.0f}", f"{wrk_run['p99_ms']:.1f}"],
+            ],
+            ["measured by", "req/s", "p99 ms"],
+        ))
+
+
+if __name__ == "__main__":
+    main()
