@@ -45,7 +45,9 @@ http {{
 def require(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        sys.exit(f"benchmark needs {', '.join(missing)} (Debian: apt-get install nginx-light wrk hey)")
+        sys.exit(
+            f"benchmark needs {', '.join(missing)} (Debian: apt-get install nginx-light wrk hey)"
+        )
 
 
 def free_port() -> int:
@@ -57,7 +59,10 @@ def free_port() -> int:
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.2),
+        ):
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
@@ -89,7 +94,18 @@ def pinned_testserver(*args: str) -> Iterator[str]:
     """redline's test server in its own process, pinned to the target core."""
     port = free_port()
     process = subprocess.Popen(
-        ["taskset", "-c", TARGET_CORE, sys.executable, "-m", "redline", "testserver", "--port", str(port), *args],
+        [
+            "taskset",
+            "-c",
+            TARGET_CORE,
+            sys.executable,
+            "-m",
+            "redline",
+            "testserver",
+            "--port",
+            str(port),
+            *args,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

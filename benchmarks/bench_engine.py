@@ -34,8 +34,22 @@ def redline(url: str, duration: int, *load: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
         timed = run_pinned(
-            [sys.executable, "-m", "redline", "run", "--url", url, *load, "--duration", f"{duration}s",
-             "--workers", "1", "--quiet", "--out", str(out)]
+            [
+                sys.executable,
+                "-m",
+                "redline",
+                "run",
+                "--url",
+                url,
+                *load,
+                "--duration",
+                f"{duration}s",
+                "--workers",
+                "1",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
         )
         data = json.loads(out.read_text())
     total = data["summary"]["total"]
@@ -79,8 +93,25 @@ def locust(url: str, duration: int, binary: str) -> dict:
         locustfile.write_text(LOCUSTFILE)
         prefix = Path(tmp) / "stats"
         timed = run_pinned(
-            [binary, "-f", str(locustfile), "--headless", "-u", "50", "-r", "50", "-t", f"{duration}s",
-             "--host", url.rstrip("/"), "--only-summary", "--csv", str(prefix), "--loglevel", "ERROR"]
+            [
+                binary,
+                "-f",
+                str(locustfile),
+                "--headless",
+                "-u",
+                "50",
+                "-r",
+                "50",
+                "-t",
+                f"{duration}s",
+                "--host",
+                url.rstrip("/"),
+                "--only-summary",
+                "--csv",
+                str(prefix),
+                "--loglevel",
+                "ERROR",
+            ]
         )
         rows = (Path(f"{prefix}_stats.csv").read_text()).splitlines()
     header = rows[0].split(",")
@@ -104,7 +135,10 @@ def main() -> None:
     d = args.duration
 
     if "closed" not in args.skip:
-        print(f"\n== closed model, 50 connections, {d} s, one process each, nginx and tool on separate cores")
+        print(
+            f"\n== closed model, 50 connections, {d} s, one process each, "
+            "nginx and tool on separate cores"
+        )
         tools = {
             "redline": lambda url: redline(url, d, "--vus", "50"),
             "wrk": lambda url: wrk(url, d),
@@ -123,19 +157,56 @@ def main() -> None:
         for name, runs in results.items():
             rps = median([r["rps"] for r in runs])
             cpu_us = median([r["cpu_s"] / r["requests"] * 1e6 for r in runs])
-            rows.append([name, f"{rps:,.0f}", f"{rps / wrk_rps:.2f}", f"{redline_rps / rps:.1f}", f"{cpu_us:.1f}"])
-        print(table(rows, ["tool", "req/s (median)", "x wrk", "redline / tool", "CPU us per request"]))
+            rows.append(
+                [
+                    name,
+                    f"{rps:,.0f}",
+                    f"{rps / wrk_rps:.2f}",
+                    f"{redline_rps / rps:.1f}",
+                    f"{cpu_us:.1f}",
+                ]
+            )
+        print(
+            table(rows, ["tool", "req/s (median)", "x wrk", "redline / tool", "CPU us per request"])
+        )
 
     if "open" not in args.skip:
-        print(f"\n== open model at 20,000 req/s for {d} s against the same nginx (redline, one worker)")
+        print(
+            f"\n== open model at 20,000 req/s for {d} s against the same nginx "
+            "(redline, one worker)"
+        )
         with pinned_nginx() as url:
             runs = [redline(url, d, "--rate", "20000/s") for _ in range(args.repeat)]
         rows = []
         for i, r in enumerate(runs, 1):
             gen = r["generator"]
-            rows.append([i, f"{gen['achieved_rps']:,.1f}", f"{gen['achieved_rps'] / 20000 - 1:+.3%}", gen["dropped"],
-                         gen["late"], f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['cpu_s'] / r['requests'] * 1e6:.1f}"])
-        print(table(rows, ["run", "achieved req/s", "vs target", "dropped", "late", "p50 ms", "p99 ms", "CPU us/req"]))
+            rows.append(
+                [
+                    i,
+                    f"{gen['achieved_rps']:,.1f}",
+                    f"{gen['achieved_rps'] / 20000 - 1:+.3%}",
+                    gen["dropped"],
+                    gen["late"],
+                    f"{r['p50_ms']:.3f}",
+                    f"{r['p99_ms']:.3f}",
+                    f"{r['cpu_s'] / r['requests'] * 1e6:.1f}",
+                ]
+            )
+        print(
+            table(
+                rows,
+                [
+                    "run",
+                    "achieved req/s",
+                    "vs target",
+                    "dropped",
+                    "late",
+                    "p50 ms",
+                    "p99 ms",
+                    "CPU us/req",
+                ],
+            )
+        )
 
     if "stall" not in args.skip:
         print(f"\n== a server that stalls 200 ms every 2 s, {d} s (redline's test server, pinned)")
@@ -143,14 +214,24 @@ def main() -> None:
             open_run = redline(url, d, "--rate", "1000/s")
             closed_run = redline(url, d, "--vus", "50")
             wrk_run = wrk(url, d)
-        print(table(
-            [
-                ["redline, open model 1,000 req/s", f"{open_run['rps']:,.0f}", f"{open_run['p99_ms']:.1f}"],
-                ["redline, closed model 50 VUs", f"{closed_run['rps']:,.0f}", f"{closed_run['p99_ms']:.1f}"],
-                ["wrk, 50 connections", f"{wrk_run['rps']:,.0f}", f"{wrk_run['p99_ms']:.1f}"],
-            ],
-            ["measured by", "req/s", "p99 ms"],
-        ))
+        print(
+            table(
+                [
+                    [
+                        "redline, open model 1,000 req/s",
+                        f"{open_run['rps']:,.0f}",
+                        f"{open_run['p99_ms']:.1f}",
+                    ],
+                    [
+                        "redline, closed model 50 VUs",
+                        f"{closed_run['rps']:,.0f}",
+                        f"{closed_run['p99_ms']:.1f}",
+                    ],
+                    ["wrk, 50 connections", f"{wrk_run['rps']:,.0f}", f"{wrk_run['p99_ms']:.1f}"],
+                ],
+                ["measured by", "req/s", "p99 ms"],
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -137,8 +137,9 @@ def test_generator_limited_run_exits_3(
     assert "GENERATOR-LIMITED" in capsys.readouterr().out
 
 
-def test_ctrl_c_stops_gracefully_and_keeps_intervals(
-    redline_server: Server, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_gracefully_and_keeps_intervals(
+    redline_server: Server, tmp_path: Path, signum: signal.Signals
 ) -> None:
     server = redline_server()
     out = tmp_path / "r.json"
@@ -166,7 +167,7 @@ def test_ctrl_c_stops_gracefully_and_keeps_intervals(
     deadline = time.monotonic() + 30
     while server.requests_total < 250 and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert "INCOMPLETE" in stdout

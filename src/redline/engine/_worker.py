@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import random
 import signal
 import ssl
@@ -171,6 +172,7 @@ class _Worker:
         if message[0] != "start":
             return
         self.t0 = message[1]
+        share = float(self.spec.segment.share)
         loop.add_reader(self.pipe.fileno(), self._on_pipe)
         if self.is_open:
             assert isinstance(self.plan.load, OpenLoad)
@@ -181,6 +183,14 @@ class _Worker:
                 block=self.spec.block,
                 seed=self.plan.seed if self.plan.seed is not None else self.spec.seed,
             )
+        if self.is_open:
+            # Open a few connections before the first arrival, so the start is not a
+            # burst of connection attempts that delays the first requests.
+            assert isinstance(self.plan.load, OpenLoad)
+            load = self.plan.load
+            peak = load.rate if load.rate is not None else max(s.target for s in load.stages)
+            for _ in range(min(self.pool.max_connecting, math.ceil(peak * share / 1000) + 1)):
+                self.pool.grow()
         await self._sleep_until(self.t0)
         self.interval_start_ns = self.t0
         self.boundary = self.t0 + 1_000_000_000

@@ -164,8 +164,13 @@ class ConnectionPool:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_response_size: int = 64 * 1024 * 1024,
+        max_connecting: int = 32,
     ) -> None:
-        """Create an empty pool; connections open on :meth:`grow`."""
+        """Create an empty pool; connections open on :meth:`grow`.
+
+        At most ``max_connecting`` connection attempts run at once: opening connections
+        costs the client CPU, and a burst of attempts would delay the requests it sends.
+        """
         self.listener = listener
         self.host = host
         self.port = port
@@ -174,6 +179,7 @@ class ConnectionPool:
         self.connect_timeout = connect_timeout
         self.read_timeout_ns = int(read_timeout * 1e9)
         self.max_response_size = max_response_size
+        self.max_connecting = max_connecting
         self.idle: list[ClientConnection] = []
         self.connections: set[ClientConnection] = set()
         self.connecting = 0
@@ -186,8 +192,12 @@ class ConnectionPool:
         return len(self.connections) + self.connecting
 
     def grow(self) -> bool:
-        """Start opening one more connection unless the pool is full."""
-        if self._closed or self.size >= self.max_connections:
+        """Start opening one more connection unless the pool is full or busy opening."""
+        if (
+            self._closed
+            or self.size >= self.max_connections
+            or self.connecting >= self.max_connecting
+        ):
             return False
         self.connecting += 1
         task = asyncio.get_running_loop().create_task(self._open())

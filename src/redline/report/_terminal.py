@@ -69,7 +69,11 @@ class LiveView:
         target = f"{gen.target_rps:,.0f}" if gen.target_rps is not None else "closed"
         rate = total.requests / interval.duration_s if interval.duration_s else 0.0
         phase = " warm-up" if interval.warmup else ""
-        flags = " LIMITED" if gen.dropped or gen.late else ""
+        flags = "".join(
+            f"  {name} {count:,}"
+            for name, count in (("late", gen.late), ("dropped", gen.dropped))
+            if count
+        )
         line = (
             f"{format_duration(elapsed):>6} / {format_duration(self.total)}{phase}  "
             f"rate {rate:,.0f}/s (target {target})  p50 {_ms(p50 / 1000)} ms  "
