@@ -69,43 +69,10 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def pinned_nginx() -> Iterator[str]:
-    """nginx serving a 3-byte response, pinned to the target core."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=tmp, port=port))
-        process = subprocess.Popen(
-            ["taskset", "-c", TARGET_CORE, nginx, "-c", str(conf), "-p", tmp],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(port)
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def pinned_testserver(*args: str) -> Iterator[str]:
-    """redline's test server in its own process, pinned to the target core."""
-    port = free_port()
+def _serve_pinned(argv: Sequence[str], port: int) -> Iterator[str]:
+    """Run a server on the target core until the block ends; yield its URL."""
     process = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            TARGET_CORE,
-            sys.executable,
-            "-m",
-            "redline",
-            "testserver",
-            "--port",
-            str(port),
-            *args,
-        ],
+        ["taskset", "-c", TARGET_CORE, *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -115,6 +82,35 @@ def pinned_testserver(*args: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def pinned_nginx() -> Iterator[str]:
+    """nginx serving a 3-byte response, pinned to the target core."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=tmp, port=port))
+        with _serve_pinned([nginx, "-c", str(conf), "-p", tmp], port) as url:
+            yield url
+
+
+@contextlib.contextmanager
+def pinned_testserver(*args: str) -> Iterator[str]:
+    """redline's test server in its own process, pinned to the target core."""
+    port = free_port()
+    argv = [sys.executable, "-m", "redline", "testserver", "--port", str(port), *args]
+    with _serve_pinned(argv, port) as url:
+        yield url
+
+
+def redline_argv(url: str, *load: str, seconds: float, out: Path) -> list[str]:
+    """``redline run`` with one worker, no live view, and the result written to ``out``."""
+    return [
+        sys.executable, "-m", "redline", "run", "--url", url, *load,
+        "--duration", f"{seconds}s", "--workers", "1", "--quiet", "--out", str(out),
+    ]  # fmt: skip
 
 
 @dataclass

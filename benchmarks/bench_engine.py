@@ -12,11 +12,18 @@ import argparse
 import json
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from _common import median, pinned_nginx, pinned_testserver, require, run_pinned, table
+from _common import (
+    median,
+    pinned_nginx,
+    pinned_testserver,
+    redline_argv,
+    require,
+    run_pinned,
+    table,
+)
 
 LOCUSTFILE = """
 from locust import FastHttpUser, constant, task
@@ -33,24 +40,7 @@ class Get(FastHttpUser):
 def redline(url: str, duration: int, *load: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        timed = run_pinned(
-            [
-                sys.executable,
-                "-m",
-                "redline",
-                "run",
-                "--url",
-                url,
-                *load,
-                "--duration",
-                f"{duration}s",
-                "--workers",
-                "1",
-                "--quiet",
-                "--out",
-                str(out),
-            ]
-        )
+        timed = run_pinned(redline_argv(url, *load, seconds=duration, out=out))
         data = json.loads(out.read_text())
     total = data["summary"]["total"]
     return {

@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import LOAD_CORE, pinned_nginx, require
+from _common import LOAD_CORE, pinned_nginx, redline_argv, require
 
 
 def rss_kib(pid: int) -> int:
@@ -51,21 +50,7 @@ def main() -> None:
                 "taskset",
                 "-c",
                 LOAD_CORE,
-                sys.executable,
-                "-m",
-                "redline",
-                "run",
-                "--url",
-                url,
-                "--rate",
-                f"{args.rate}/s",
-                "--duration",
-                f"{seconds}s",
-                "--workers",
-                "1",
-                "--quiet",
-                "--out",
-                str(out),
+                *redline_argv(url, "--rate", f"{args.rate}/s", seconds=seconds, out=out),
             ],
             stdout=subprocess.DEVNULL,
         )

@@ -159,7 +159,8 @@ def _collect(pipes: dict[int, Connection], merger: _Merger, stop: threading.Even
     while live:
         if stop is not None and stop.is_set() and stop_sent_at is None:
             stop_sent_at = time.monotonic()
-            merger.stop_reason = "interrupted"
+            if merger.stop_reason == "completed":  # not when a failure asked for the stop
+                merger.stop_reason = "interrupted"
             for pipe in live.values():
                 # A worker that is already gone shows up as EOF below.
                 with contextlib.suppress(OSError):
@@ -183,12 +184,13 @@ def _collect(pipes: dict[int, Connection], merger: _Merger, stop: threading.Even
                 merger.finish(index)
                 del live[index]
             elif kind == "error":
-                merger.fail(f"worker {index} crashed:\n{message[1]}")
-                merger.finish(index)
-                del live[index]
+                # Keep reading this worker: it flushes what it measured before it exits
+                # (or its pipe closes, handled above). The rest stop too: a partial load
+                # would mislead.
+                merger.fail(f"worker {index} failed:\n{message[1]}")
                 if stop is None:
                     stop = threading.Event()
-                stop.set()  # the rest stop too: a partial load would mislead
+                stop.set()
     merger.drain()
 
 

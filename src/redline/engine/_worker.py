@@ -123,16 +123,16 @@ class _Worker:
         self.max_lag_ns = 0
         self.t0 = 0
         self.interval_index = 0
-        self.interval_start_ns = 0
         self.cpu_mark = 0.0
         self.wall_mark = 0
         self.arrivals: list[int] = []
         self.arrival_pos = 0
         self.schedule: ArrivalSchedule | None = None
         self.vus_target = 0
-        self.drained: asyncio.Event | None = None
+        # Events bind to the running loop on first use, so they can be made here.
+        self.drained = asyncio.Event()
         self.finished = asyncio.Event()
-        self.stop_requested: asyncio.Event | None = None
+        self.stop_requested = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         scheme, host, port = plan.origin
         tls = None
@@ -157,9 +157,6 @@ class _Worker:
         loop = asyncio.get_running_loop()
         self.loop = loop
         loop.set_exception_handler(self._on_loop_error)
-        self.drained = asyncio.Event()
-        self.stop_requested = asyncio.Event()
-        self.finished = asyncio.Event()
         # The hot path allocates short-lived tuples only, but a full collection would walk
         # every object numpy and friends brought in, pausing sends for milliseconds: move
         # everything that exists now out of the collector's sight.
@@ -183,19 +180,16 @@ class _Worker:
                 block=self.spec.block,
                 seed=self.plan.seed if self.plan.seed is not None else self.spec.seed,
             )
-        if self.is_open:
             # Open a few connections before the first arrival, so the start is not a
             # burst of connection attempts that delays the first requests.
-            assert isinstance(self.plan.load, OpenLoad)
             load = self.plan.load
             peak = load.rate if load.rate is not None else max(s.target for s in load.stages)
             for _ in range(min(self.pool.max_connecting, math.ceil(peak * share / 1000) + 1)):
                 self.pool.grow()
         await self._sleep_until(self.t0)
-        self.interval_start_ns = self.t0
         self.boundary = self.t0 + 1_000_000_000
         self.cpu_mark, self.wall_mark = time.process_time(), time.monotonic_ns()
-        loop.call_soon(self._interval_tick)
+        self._schedule_tick()
         loop.call_soon(self._sweep)
         if self.is_open:
             self._refill()
@@ -242,7 +236,6 @@ class _Worker:
         text = "".join(traceback.format_exception(exc)) if exc else str(context.get("message"))
         with contextlib.suppress(OSError):
             self.pipe.send(("error", text))
-        assert self.stop_requested is not None
         self.stop_requested.set()
 
     async def _sleep_until(self, t_ns: int) -> None:
@@ -251,7 +244,6 @@ class _Worker:
             await asyncio.sleep(delay)
 
     def _on_pipe(self) -> None:
-        assert self.stop_requested is not None
         try:
             while self.pipe.poll():
                 if self.pipe.recv()[0] == "stop":
@@ -277,19 +269,26 @@ class _Worker:
     def _interval_tick(self) -> None:
         if self.stopping:
             return
-        self._report(final=False)
         assert self.loop is not None
-        next_boundary = self.t0 + (self.interval_index + 1) * 1_000_000_000
-        if (next_boundary - self.t0) / 1e9 >= self.total:
-            return  # the last, possibly partial, interval is reported at the end
-        self.loop.call_later(
-            max(0.0, (next_boundary - time.monotonic_ns()) / 1e9), self._interval_tick
-        )
+        now = time.monotonic_ns()
+        if now < self.boundary:
+            # The loop's clock is cached at millisecond resolution, so a timer can fire a
+            # little early; an interval is closed only once its boundary has passed.
+            self.loop.call_later((self.boundary - now) / 1e9, self._interval_tick)
+            return
+        self._report(final=False)
+        self._schedule_tick()
+
+    def _schedule_tick(self) -> None:
+        """Close the current interval at its boundary, unless it is the run's last."""
+        if (self.boundary - self.t0) / 1e9 < self.total:
+            assert self.loop is not None
+            delay = max(0.0, (self.boundary - time.monotonic_ns()) / 1e9)
+            self.loop.call_later(delay, self._interval_tick)
+        # The last, possibly partial, interval is reported when the run ends.
 
     def _report(self, *, final: bool) -> None:
         now = time.monotonic_ns()
-        if not final and now < self.t0 + (self.interval_index + 1) * 1_000_000_000 - 2_000_000:
-            return  # the first call, at t0: nothing to report yet
         start_s = self.interval_index
         end_s = min(self.total, (now - self.t0) / 1e9) if final else start_s + 1.0
         cpu = time.process_time()
@@ -477,7 +476,6 @@ class _Worker:
 
     def _check_drained(self) -> None:
         if self.stopping and not self.in_flight and not self.queue:
-            assert self.drained is not None
             self.drained.set()
 
     # -- PoolListener ----------------------------------------------------------------------
