@@ -2,7 +2,7 @@
 
 For now it shows the first thing redline gets right: a service that stalls for 150 ms
 every 2 s, measured by an open-model test (the stall shows in p99) and by a closed-model
-test (the stall hides, as it does in wrk or Locust).
+test (the stall hides, as it does in Locust or hey).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def demo_command(args: argparse.Namespace) -> int:
         console.print(f"service on {server.url}: ~2 ms per request, frozen 150 ms every 2 s\n")
         for label, load in (
             ("open model: 400 requests/s, whatever the service does", {"rate": "400/s"}),
-            ("closed model: 1 virtual user in a loop (how wrk and Locust measure)", {"vus": 1}),
+            ("closed model: 1 virtual user in a loop (how hey and Locust measure)", {"vus": 1}),
         ):
             console.rule(label)
             plan = plan_from_dict(
