@@ -184,3 +184,20 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0
     assert "redline" in capsys.readouterr().out
     assert main([]) == 2
+
+
+def test_insecure_accepts_a_self_signed_target(tmp_path: Path) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with TestServer(tls=context).running() as server:
+        base = ["run", "--url", server.url, "--rate", "20/s", "--duration", "1s", "--quiet"]
+        trusted, untrusted = tmp_path / "ok.json", tmp_path / "no.json"
+        assert main([*base, "--insecure", "--out", str(trusted)]) == 0
+        assert main([*base, "--out", str(untrusted)]) == 0  # carried out; every request failed
+    assert json.loads(trusted.read_text())["summary"]["total"]["status"] == {"200": 20}
+    assert json.loads(untrusted.read_text())["summary"]["total"]["error_classes"] == {"tls": 20}

@@ -105,6 +105,7 @@ def test_errors_are_counted_by_status(redline_server: Server) -> None:
     [
         (Behaviour(hang=True), "read_timeout", {"timeouts": {"read": "300ms"}}),
         (Behaviour(close_mid_response=True, body_size=100), "closed", {}),
+        (Behaviour(reset=True), "reset", {}),
         (Behaviour(body_size=5000), "too_large", {"limits": {"max_response_size": 1000}}),
     ],
 )

@@ -46,6 +46,9 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     )
     parser.add_argument("--body", help="request body (without a plan)")
     parser.add_argument("--workers", type=int, help="worker processes (default: as the load needs)")
+    parser.add_argument(
+        "--insecure", action="store_true", help="accept any TLS certificate (https targets)"
+    )
     parser.add_argument("--out", type=Path, help="write the whole result as JSON to this file")
     parser.add_argument("--quiet", action="store_true", help="no live view")
     parser.set_defaults(handler=run_command)
@@ -57,7 +60,13 @@ def _plan_from_args(args: argparse.Namespace) -> Plan:
             raise PlanError(
                 "--method, --header and --body apply only without a plan", source="command line"
             )
-        overrides = {"url": args.url, "rate": args.rate, "vus": args.vus, "duration": args.duration}
+        overrides = {
+            "url": args.url,
+            "rate": args.rate,
+            "vus": args.vus,
+            "duration": args.duration,
+            "insecure": args.insecure,
+        }
         return load_plan(args.plan, overrides=overrides)
     if not args.url:
         raise PlanError("give a plan file or --url", source="command line")
@@ -79,6 +88,7 @@ def _plan_from_args(args: argparse.Namespace) -> Plan:
         rate=args.rate,
         vus=args.vus,
         duration=args.duration or "10s",
+        verify_tls=not args.insecure,
     )
 
 

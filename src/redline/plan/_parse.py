@@ -206,6 +206,7 @@ def quick_plan(
     rate: object = None,
     vus: object = None,
     duration: object = "10s",
+    verify_tls: bool = True,
 ) -> Plan:
     """Build a one-request plan from command-line values (``redline run --url ...``).
 
@@ -226,7 +227,13 @@ def quick_plan(
         request["headers"] = dict(headers)
     if body is not None:
         request["body"] = body
-    data = {"name": "quick", "target": origin, "requests": [request], "duration": duration}
+    data: dict[str, Any] = {
+        "name": "quick",
+        "target": origin,
+        "requests": [request],
+        "duration": duration,
+        "tls": {"verify": verify_tls},
+    }
     return plan_from_dict(
         data, source="command line", overrides={"rate": rate, "vus": vus} if rate or vus else None
     )
@@ -323,6 +330,9 @@ def _apply_overrides(
         raw["target"] = overrides["url"]
     if overrides.get("duration"):
         raw["duration"] = overrides["duration"]
+    if overrides.get("insecure"):
+        tls = raw.get("tls")
+        raw["tls"] = {**(tls if isinstance(tls, Mapping) else {}), "verify": False}
     rate, vus = overrides.get("rate"), overrides.get("vus")
     if rate and vus:
         raise PlanError(

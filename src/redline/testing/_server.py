@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import math
 import random
+import socket
 import ssl
+import struct
 import threading
 import time
 from collections import Counter, deque
@@ -64,6 +66,7 @@ class Behaviour:
         close: ask the client to close the connection after each answer.
         hang: never answer.
         close_mid_response: send the head and half the body, then close.
+        reset: answer nothing and reset the connection (a TCP RST).
     """
 
     latency: float | Latency = 0.0
@@ -75,6 +78,7 @@ class Behaviour:
     close: bool = False
     hang: bool = False
     close_mid_response: bool = False
+    reset: bool = False
 
     def _latency(self) -> Latency:
         if isinstance(self.latency, Latency):
@@ -140,6 +144,13 @@ class _ServerConnection(asyncio.Protocol):
         compiled = server._route(path)
         behaviour = compiled.behaviour
         if behaviour.hang:
+            return
+        if behaviour.reset:
+            assert self.transport is not None
+            sock = self.transport.get_extra_info("socket")
+            # Linger 0: closing sends RST instead of FIN.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
             return
         error = behaviour.error_rate > 0 and server._rng.random() < behaviour.error_rate
         payload = compiled.error if error else compiled.ok
