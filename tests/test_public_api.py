@@ -14,6 +14,7 @@ PACKAGES = [
     "redline.engine",
     "redline.report",
     "redline.testing",
+    "redline.scenario",
     "redline.cli",
 ]
 

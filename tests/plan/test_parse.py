@@ -189,12 +189,10 @@ def test_quick_plan_from_url() -> None:
 def test_csv_errors_name_the_source(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("a,b\n1\n")
     path = write(tmp_path, yaml.safe_dump(with_(data={"rows": "bad.csv"})))
-    with pytest.raises(
-        PlanError, match=r"data.rows: CSV file .* line 2: expected 2 columns, got 1"
-    ):
+    with pytest.raises(PlanError, match=r"data.rows: .*bad.csv' line 2: expected 2 columns, got 1"):
         load_plan(path)
     path = write(tmp_path, yaml.safe_dump(with_(data={"rows": "missing.csv"})))
-    with pytest.raises(PlanError, match=r"data.rows: cannot read CSV file"):
+    with pytest.raises(PlanError, match=r"data.rows: cannot read"):
         load_plan(path)
 
 

@@ -2,6 +2,7 @@
 
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectTimeoutError as ConnectTimeoutError
+from ._errors import DataExhaustedError as DataExhaustedError
 from ._errors import PlanError as PlanError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import ReadTimeoutError as ReadTimeoutError
@@ -20,6 +21,7 @@ from ._result import GeneratorInterval as GeneratorInterval
 from ._result import GeneratorSummary as GeneratorSummary
 from ._result import IntervalSnapshot as IntervalSnapshot
 from ._result import RunResult as RunResult
+from ._result import StepSummary as StepSummary
 from ._units import format_duration as format_duration
 from ._units import parse_duration as parse_duration
 from ._units import parse_rate as parse_rate
@@ -31,6 +33,7 @@ __all__ = [
     "PERCENTILES",
     "ConnectError",
     "ConnectTimeoutError",
+    "DataExhaustedError",
     "EndpointInterval",
     "EndpointSummary",
     "GeneratorInterval",
@@ -44,6 +47,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RunError",
     "RunResult",
+    "StepSummary",
     "TransportError",
     "bucket_indices",
     "format_duration",

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ConnectError",
     "ConnectTimeoutError",
+    "DataExhaustedError",
     "PlanError",
     "ProtocolError",
     "ReadTimeoutError",
@@ -74,3 +75,9 @@ class ResponseTooLargeError(TransportError):
     """The response exceeded the configured maximum size."""
 
     error_class = "too_large"
+
+
+class DataExhaustedError(RedlineError):
+    """A data source with ``mode: unique`` has no unused row left."""
+
+    error_class = "data_exhausted"

@@ -22,6 +22,7 @@ __all__ = [
     "GeneratorSummary",
     "IntervalSnapshot",
     "RunResult",
+    "StepSummary",
 ]
 
 SCHEMA = "redline.run/1"
@@ -120,7 +121,13 @@ class GeneratorInterval:
 
 @dataclass(frozen=True, slots=True)
 class IntervalSnapshot:
-    """One interval of the run (normally 1 s), all workers merged."""
+    """One interval of the run (normally 1 s), all workers merged.
+
+    Scenario runs add ``groups`` and ``scenarios`` (iterations), measured like
+    endpoints (``requests`` counts executions, ``errors`` failures and
+    ``error_classes`` their exception types), ``checks`` as ``(passes, fails)`` and
+    ``exceptions`` per scenario and exception type.
+    """
 
     index: int
     start_s: float
@@ -128,6 +135,10 @@ class IntervalSnapshot:
     endpoints: Mapping[str, EndpointInterval]
     generator: GeneratorInterval
     warmup: bool = False
+    groups: Mapping[str, EndpointInterval] = field(default_factory=dict)
+    scenarios: Mapping[str, EndpointInterval] = field(default_factory=dict)
+    checks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    exceptions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def limited(self, *, late_tolerance: float) -> bool:
         """Whether the generator could not produce the intended load in this interval."""
@@ -186,6 +197,38 @@ class EndpointSummary:
             "error_classes": dict(self.error_classes),
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StepSummary:
+    """Summary of a group or of a scenario's iterations over the measured time."""
+
+    count: int
+    failures: int
+    rate: float
+    latency_ms: Mapping[str, float]
+    failure_types: Mapping[str, int]
+
+    @classmethod
+    def of(cls, data: EndpointInterval, *, seconds: float) -> StepSummary:
+        """Summarise merged step data that covers ``seconds`` of measurement."""
+        return cls(
+            count=data.requests,
+            failures=data.errors,
+            rate=data.requests / seconds if seconds > 0 else 0.0,
+            latency_ms=_latency_ms(data.latency),
+            failure_types=dict(data.error_classes),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (see docs/result-json.md)."""
+        return {
+            "count": self.count,
+            "failures": self.failures,
+            "rate": self.rate,
+            "latency_ms": dict(self.latency_ms),
+            "failure_types": dict(self.failure_types),
         }
 
 
@@ -259,6 +302,7 @@ class RunResult:
     late_tolerance: float = 0.01
     open_model: bool = True
     notes: tuple[str, ...] = ()
+    tracebacks: tuple[str, ...] = ()
 
     @property
     def measured(self) -> tuple[IntervalSnapshot, ...]:
@@ -288,6 +332,45 @@ class RunResult:
         """Summary of all traffic over the measured intervals."""
         data = EndpointInterval.merged(e for i in self.measured for e in i.endpoints.values())
         return EndpointSummary.of(data, seconds=self.duration_s)
+
+    def _steps(self, kind: str) -> dict[str, StepSummary]:
+        names: dict[str, None] = {}
+        for interval in self.measured:
+            names.update(dict.fromkeys(getattr(interval, kind)))
+        return {
+            name: StepSummary.of(
+                EndpointInterval.merged(
+                    getattr(i, kind)[name] for i in self.measured if name in getattr(i, kind)
+                ),
+                seconds=self.duration_s,
+            )
+            for name in names
+        }
+
+    def groups(self) -> dict[str, StepSummary]:
+        """Summary of every group over the measured intervals."""
+        return self._steps("groups")
+
+    def scenarios(self) -> dict[str, StepSummary]:
+        """Summary of every scenario's iterations over the measured intervals."""
+        return self._steps("scenarios")
+
+    def checks(self) -> dict[str, tuple[int, int]]:
+        """``(passes, fails)`` of every named check over the measured intervals."""
+        out: dict[str, tuple[int, int]] = {}
+        for interval in self.measured:
+            for name, (passes, fails) in interval.checks.items():
+                before = out.get(name, (0, 0))
+                out[name] = (before[0] + passes, before[1] + fails)
+        return out
+
+    def exceptions(self) -> dict[str, dict[str, int]]:
+        """Exceptions raised in scenarios, per scenario and type, over the whole run."""
+        out: dict[str, Counter[str]] = {}
+        for interval in self.intervals:
+            for scenario, types in interval.exceptions.items():
+                out.setdefault(scenario, Counter()).update(types)
+        return {name: dict(types) for name, types in out.items()}
 
     def generator(self) -> GeneratorSummary:
         """How the generator fared over the measured intervals."""
@@ -329,7 +412,12 @@ class RunResult:
             "summary": {
                 "total": self.total().to_dict(),
                 "endpoints": {n: self.endpoint(n).to_dict() for n in self.endpoint_names()},
+                "groups": {n: s.to_dict() for n, s in self.groups().items()},
+                "scenarios": {n: s.to_dict() for n, s in self.scenarios().items()},
+                "checks": {n: {"passes": p, "fails": f} for n, (p, f) in self.checks().items()},
+                "exceptions": self.exceptions(),
             },
+            "tracebacks": list(self.tracebacks),
             "histogram_encoding": {
                 "format": "HdrHistogram V2 compressed, base64",
                 "unit": "us",
@@ -365,14 +453,41 @@ class RunResult:
                 late_tolerance=data["late_tolerance"],
                 open_model=data["open_model"],
                 notes=tuple(data.get("notes", ())),
+                tracebacks=tuple(data.get("tracebacks", ())),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed run result: missing or wrong {exc}") from exc
 
 
+def _measured_to_dict(data: EndpointInterval) -> dict[str, Any]:
+    return {
+        "requests": data.requests,
+        "errors": data.errors,
+        "status": {str(k): v for k, v in data.status.items()},
+        "error_classes": dict(data.error_classes),
+        "bytes_in": data.bytes_in,
+        "bytes_out": data.bytes_out,
+        "histogram": data.latency.encode(),
+        "histogram_actual": data.latency_actual.encode(),
+    }
+
+
+def _measured_from_dict(data: Mapping[str, Any]) -> EndpointInterval:
+    return EndpointInterval(
+        requests=data["requests"],
+        errors=data["errors"],
+        status={int(k): v for k, v in data["status"].items()},
+        error_classes=data["error_classes"],
+        bytes_in=data["bytes_in"],
+        bytes_out=data["bytes_out"],
+        latency=Histogram.decode(data["histogram"]),
+        latency_actual=Histogram.decode(data["histogram_actual"]),
+    )
+
+
 def _interval_to_dict(interval: IntervalSnapshot, late_tolerance: float) -> dict[str, Any]:
     gen = interval.generator
-    return {
+    out: dict[str, Any] = {
         "index": interval.index,
         "start_s": interval.start_s,
         "duration_s": interval.duration_s,
@@ -389,20 +504,14 @@ def _interval_to_dict(interval: IntervalSnapshot, late_tolerance: float) -> dict
             "connections": gen.connections,
             "in_flight": gen.in_flight,
         },
-        "endpoints": {
-            name: {
-                "requests": e.requests,
-                "errors": e.errors,
-                "status": {str(k): v for k, v in e.status.items()},
-                "error_classes": dict(e.error_classes),
-                "bytes_in": e.bytes_in,
-                "bytes_out": e.bytes_out,
-                "histogram": e.latency.encode(),
-                "histogram_actual": e.latency_actual.encode(),
-            }
-            for name, e in interval.endpoints.items()
-        },
+        "endpoints": {name: _measured_to_dict(e) for name, e in interval.endpoints.items()},
     }
+    if interval.groups or interval.scenarios or interval.checks or interval.exceptions:
+        out["groups"] = {name: _measured_to_dict(g) for name, g in interval.groups.items()}
+        out["scenarios"] = {name: _measured_to_dict(g) for name, g in interval.scenarios.items()}
+        out["checks"] = {name: list(pf) for name, pf in interval.checks.items()}
+        out["exceptions"] = {name: dict(types) for name, types in interval.exceptions.items()}
+    return out
 
 
 def _interval_from_dict(data: Mapping[str, Any]) -> IntervalSnapshot:
@@ -412,17 +521,9 @@ def _interval_from_dict(data: Mapping[str, Any]) -> IntervalSnapshot:
         duration_s=data["duration_s"],
         warmup=data["warmup"],
         generator=GeneratorInterval(**data["generator"]),
-        endpoints={
-            name: EndpointInterval(
-                requests=e["requests"],
-                errors=e["errors"],
-                status={int(k): v for k, v in e["status"].items()},
-                error_classes=e["error_classes"],
-                bytes_in=e["bytes_in"],
-                bytes_out=e["bytes_out"],
-                latency=Histogram.decode(e["histogram"]),
-                latency_actual=Histogram.decode(e["histogram_actual"]),
-            )
-            for name, e in data["endpoints"].items()
-        },
+        endpoints={name: _measured_from_dict(e) for name, e in data["endpoints"].items()},
+        groups={name: _measured_from_dict(g) for name, g in data.get("groups", {}).items()},
+        scenarios={name: _measured_from_dict(g) for name, g in data.get("scenarios", {}).items()},
+        checks={name: (int(pf[0]), int(pf[1])) for name, pf in data.get("checks", {}).items()},
+        exceptions={name: dict(t) for name, t in data.get("exceptions", {}).items()},
     )

@@ -9,11 +9,15 @@ from ._schedule import ArrivalSchedule as ArrivalSchedule
 from ._segments import Segment as Segment
 from ._segments import block_of as block_of
 from ._segments import split as split
+from ._session import Response as Response
+from ._session import Session as Session
 
 __all__ = [
     "ArrivalSchedule",
     "Recorder",
+    "Response",
     "Segment",
+    "Session",
     "block_of",
     "check_reachable",
     "default_workers",

@@ -14,14 +14,17 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 
 from redline.core import EndpointInterval, GeneratorInterval, IntervalSnapshot, RunError, RunResult
 from redline.plan import ClosedLoad, Plan
 
+from ._hooks import run_hook
 from ._segments import block_of, split
+from ._session import MAX_TRACEBACKS
 from ._worker import WorkerInterval, WorkerSpec, worker_main
 
 __all__ = ["check_reachable", "default_workers", "run_plan"]
@@ -91,6 +94,7 @@ def run_plan(
     """
     if check_target:
         check_reachable(plan)
+    shared = run_hook(plan, "setup") if plan.has_setup else None
     count = workers or default_workers(plan)
     if isinstance(plan.load, ClosedLoad):
         count = max(1, min(count, plan.load.max_vus))
@@ -103,7 +107,13 @@ def run_plan(
     for index, segment in enumerate(segments):
         parent, child = context.Pipe()
         spec = WorkerSpec(
-            plan=plan, index=index, segment=segment, block=block, workers=count, seed=seed + index
+            plan=plan,
+            index=index,
+            segment=segment,
+            block=block,
+            workers=count,
+            seed=seed + index,
+            shared=shared,
         )
         process = context.Process(
             target=worker_main, args=(spec, child), name=f"redline-worker-{index}", daemon=True
@@ -128,6 +138,11 @@ def run_plan(
                 worker.join()
         for pipe in pipes.values():
             pipe.close()
+    if plan.has_teardown:
+        try:
+            run_hook(plan, "teardown", shared)
+        except RunError as exc:
+            merger.notes.append(str(exc))
     return merger.result(started_at)
 
 
@@ -210,6 +225,7 @@ class _Merger:
         self.next_index = 0
         self.stop_reason = "completed"
         self.notes: list[str] = []
+        self.tracebacks: list[str] = []
 
     def add(self, item: WorkerInterval) -> None:
         self.pending.setdefault(item.index, {})[item.worker] = item
@@ -249,9 +265,21 @@ class _Merger:
             name: EndpointInterval.merged(i.endpoints[name] for i in items if name in i.endpoints)
             for name in names
         }
-        for data in endpoints.values():
+        groups = _merged_steps(item.groups for item in items)
+        scenarios = _merged_steps(item.scenarios for item in items)
+        for data in (*endpoints.values(), *groups.values(), *scenarios.values()):
             data.latency.compact()
             data.latency_actual.compact()
+        checks: dict[str, tuple[int, int]] = {}
+        exceptions: dict[str, Counter[str]] = {}
+        for item in items:
+            for name, (passes, fails) in item.checks.items():
+                before = checks.get(name, (0, 0))
+                checks[name] = (before[0] + passes, before[1] + fails)
+            for scenario, types in item.exceptions.items():
+                exceptions.setdefault(scenario, Counter()).update(types)
+            room = MAX_TRACEBACKS - len(self.tracebacks)
+            self.tracebacks.extend(item.tracebacks[: max(room, 0)])
         start = min(i.start_s for i in items)
         snapshot = IntervalSnapshot(
             index=self.next_index,
@@ -260,6 +288,10 @@ class _Merger:
             endpoints=endpoints,
             generator=GeneratorInterval.merged(i.generator for i in items),
             warmup=start + 1e-9 < self.plan.warmup,
+            groups=groups,
+            scenarios=scenarios,
+            checks=checks,
+            exceptions={name: dict(types) for name, types in exceptions.items()},
         )
         self.intervals.append(snapshot)
         self.next_index += 1
@@ -279,4 +311,14 @@ class _Merger:
             late_tolerance=self.plan.late_tolerance,
             open_model=not isinstance(self.plan.load, ClosedLoad),
             notes=tuple(self.notes),
+            tracebacks=tuple(self.tracebacks),
         )
+
+
+def _merged_steps(parts: Iterable[dict[str, EndpointInterval]]) -> dict[str, EndpointInterval]:
+    """Groups or scenario iterations of several workers, merged by name."""
+    by_name: dict[str, list[EndpointInterval]] = {}
+    for part in parts:
+        for name, data in part.items():
+            by_name.setdefault(name, []).append(data)
+    return {name: EndpointInterval.merged(items) for name, items in by_name.items()}

@@ -11,19 +11,29 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
 from redline.core import EndpointInterval, Histogram
 
-__all__ = ["Recorder"]
+__all__ = ["EXPECTED", "UNEXPECTED", "Recorder"]
 
 # Status codes below 100 never come from HTTP; they stand for transport error classes.
 _MAX_ERROR_CLASSES = 99
+EXPECTED = 0x4000
+"""Or-ed into a status: the caller expected it, so it is no error whatever its value."""
+UNEXPECTED = 0x8000
+"""Or-ed into a status: the caller did not expect it; an error of class unexpected_status."""
+_STATUS_MASK = 0x3FFF
 
 
 class Recorder:
-    """Accumulates measurements for every endpoint of one worker, interval by interval."""
+    """Accumulates measurements for every endpoint of one worker, interval by interval.
+
+    Endpoints are identified by keys (request names, or anything hashable) and indexed by
+    position; :meth:`index` registers new ones as they appear.
+    """
 
     __slots__ = (
         "_actual",
@@ -33,17 +43,19 @@ class Recorder:
         "_class_names",
         "_done",
         "_endpoint",
+        "_keys",
         "_latency",
-        "_names",
         "_pending",
+        "_positions",
         "_size",
         "_status",
         "bytes_out",
     )
 
-    def __init__(self, endpoints: list[str], *, capacity: int = 1 << 16) -> None:
+    def __init__(self, endpoints: Sequence[Hashable], *, capacity: int = 1 << 16) -> None:
         """Create a recorder for ``endpoints`` (indexed by position)."""
-        self._names = list(endpoints)
+        self._keys = list(endpoints)
+        self._positions = {key: i for i, key in enumerate(self._keys)}
         self._capacity = capacity
         self._endpoint = array("H", bytes(2 * capacity))
         self._status = array("H", bytes(2 * capacity))
@@ -52,11 +64,21 @@ class Recorder:
         self._done = array("q", bytes(8 * capacity))
         self._bytes = array("q", bytes(8 * capacity))
         self._size = 0
-        self.bytes_out = [0] * len(endpoints)
+        self.bytes_out = [0] * len(self._keys)
         """Bytes written per endpoint this interval (the engine adds to it directly)."""
         self._class_codes: dict[str, int] = {}
         self._class_names: list[str] = []
         self._pending: _Accumulator | None = None
+
+    def index(self, key: Hashable) -> int:
+        """The index of endpoint ``key``, registering it on first use."""
+        position = self._positions.get(key)
+        if position is None:
+            position = len(self._keys)
+            self._keys.append(key)
+            self._positions[key] = position
+            self.bytes_out.append(0)
+        return position
 
     def record(
         self,
@@ -73,7 +95,8 @@ class Recorder:
             endpoint: index of the endpoint.
             latency_ns: from the intended start to the end of the response.
             actual_ns: from the actual send to the end of the response.
-            status: the HTTP status code.
+            status: the HTTP status code, optionally or-ed with :data:`EXPECTED` or
+                :data:`UNEXPECTED`.
             nbytes_in: bytes received for the response.
             done_ns: when the response completed (monotonic ns).
         """
@@ -115,7 +138,7 @@ class Recorder:
 
     def _accumulator(self) -> _Accumulator:
         if self._pending is None:
-            self._pending = _Accumulator(len(self._names))
+            self._pending = _Accumulator()
         return self._pending
 
     def fold(self, boundary_ns: int | None = None) -> None:
@@ -146,7 +169,7 @@ class Recorder:
     def _buffers(self) -> tuple[array[int], ...]:
         return (self._endpoint, self._status, self._latency, self._actual, self._bytes, self._done)
 
-    def take(self, boundary_ns: int | None = None) -> dict[str, EndpointInterval]:
+    def take(self, boundary_ns: int | None = None) -> dict[Hashable, EndpointInterval]:
         """Return what completed before ``boundary_ns`` (everything when None), per endpoint.
 
         Samples after the boundary stay buffered for the next interval.
@@ -154,7 +177,7 @@ class Recorder:
         self.fold(boundary_ns)
         accumulator = self._accumulator()
         self._pending = None
-        return accumulator.result(self._names, self.bytes_out)
+        return accumulator.result(self._keys, self.bytes_out)
 
     def _partition(self, mask: np.ndarray) -> None:
         order = np.concatenate([np.flatnonzero(mask), np.flatnonzero(~mask)])
@@ -169,12 +192,13 @@ class Recorder:
 class _Accumulator:
     """One interval's histograms and counters, filled in bulk from the buffers."""
 
-    def __init__(self, endpoints: int) -> None:
-        self.hist = [Histogram() for _ in range(endpoints)]
-        self.actual = [Histogram() for _ in range(endpoints)]
-        self.status: list[Counter[int]] = [Counter() for _ in range(endpoints)]
-        self.classes: list[Counter[str]] = [Counter() for _ in range(endpoints)]
-        self.bytes_in = [0] * endpoints
+    def __init__(self) -> None:
+        self.hist: dict[int, Histogram] = {}
+        self.actual: dict[int, Histogram] = {}
+        self.status: dict[int, Counter[int]] = {}
+        self.classes: dict[int, Counter[str]] = {}
+        self.errors: Counter[int] = Counter()
+        self.bytes_in: Counter[int] = Counter()
 
     def add(self, recorder: Recorder, n: int, class_names: list[str]) -> None:
         if n == 0:
@@ -186,34 +210,46 @@ class _Accumulator:
         nbytes = np.frombuffer(recorder._bytes, dtype=np.int64, count=n)
         for index in np.unique(endpoints).tolist():
             mine = endpoints == index
+            status = self.status.setdefault(index, Counter())
+            classes = self.classes.setdefault(index, Counter())
             codes, counts = np.unique(statuses[mine], return_counts=True)
-            for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+            for raw, count in zip(codes.tolist(), counts.tolist(), strict=True):
+                code = raw & _STATUS_MASK
                 if code < 100:
-                    self.classes[index][class_names[code]] += count
-                else:
-                    self.status[index][code] += count
-            responses = mine & (statuses >= 100)
-            self.hist[index].record_values(latency_us[responses])
-            self.actual[index].record_values(actual_us[responses])
+                    classes[class_names[code]] += count
+                    self.errors[index] += count
+                    continue
+                status[code] += count
+                if raw & UNEXPECTED:
+                    classes["unexpected_status"] += count
+                    self.errors[index] += count
+                elif code >= 400 and not raw & EXPECTED:
+                    self.errors[index] += count
+            responses = mine & ((statuses & _STATUS_MASK) >= 100)
+            self.hist.setdefault(index, Histogram()).record_values(latency_us[responses])
+            self.actual.setdefault(index, Histogram()).record_values(actual_us[responses])
             self.bytes_in[index] += int(nbytes[mine].sum())
 
-    def result(self, names: list[str], bytes_out: list[int]) -> dict[str, EndpointInterval]:
-        out: dict[str, EndpointInterval] = {}
-        for index, name in enumerate(names):
-            status, classes = self.status[index], self.classes[index]
-            transport_errors = sum(classes.values())
+    def result(
+        self, keys: list[Hashable], bytes_out: list[int]
+    ) -> dict[Hashable, EndpointInterval]:
+        out: dict[Hashable, EndpointInterval] = {}
+        for index, key in enumerate(keys):
+            status = self.status.get(index, Counter())
+            classes = self.classes.get(index, Counter())
+            transport_errors = sum(n for name, n in classes.items() if name != "unexpected_status")
             responses = sum(status.values())
             if not responses and not transport_errors and not bytes_out[index]:
                 continue
-            out[name] = EndpointInterval(
+            out[key] = EndpointInterval(
                 requests=responses + transport_errors,
-                errors=sum(n for code, n in status.items() if code >= 400) + transport_errors,
+                errors=self.errors[index],
                 status=dict(sorted(status.items())),
                 error_classes=dict(sorted(classes.items())),
                 bytes_in=self.bytes_in[index],
                 bytes_out=bytes_out[index],
-                latency=self.hist[index].compact(),
-                latency_actual=self.actual[index].compact(),
+                latency=self.hist.get(index, Histogram()).compact(),
+                latency_actual=self.actual.get(index, Histogram()).compact(),
             )
             bytes_out[index] = 0
         return out

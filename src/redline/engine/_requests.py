@@ -5,10 +5,20 @@ from __future__ import annotations
 import math
 from functools import reduce
 
+from redline.core import DataExhaustedError
 from redline.http import encode_request
 from redline.plan import Plan, RenderContext, RequestSpec
 
-__all__ = ["RequestMix", "weighted_cycle"]
+__all__ = ["RequestMix", "host_header", "weighted_cycle"]
+
+
+def host_header(plan: Plan) -> str:
+    """The Host header for the plan's target (the port only when not the default)."""
+    scheme, host, port = plan.origin
+    default_port = 443 if scheme == "https" else 80
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return host if port == default_port else f"{host}:{port}"
 
 
 def weighted_cycle(weights: list[int]) -> list[int]:
@@ -37,21 +47,15 @@ class RequestMix:
 
     def __init__(self, plan: Plan, ctx: RenderContext) -> None:
         """Precompile ``plan``'s static requests; dynamic ones render with ``ctx``."""
-        scheme, host, port = plan.origin
-        default_port = 443 if scheme == "https" else 80
-        self._host = host if port == default_port else f"{host}:{port}"
-        if ":" in host and not host.startswith("["):
-            self._host = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+        self._host = host_header(plan)
         self._specs = plan.requests
         self._ctx = ctx
         self.names = [r.name for r in plan.requests]
         self._static = [self._encode(r) if r.static else None for r in plan.requests]
-        self._cycle = weighted_cycle([r.weight for r in plan.requests])
+        self._cycle = weighted_cycle([r.weight for r in plan.requests]) if plan.requests else []
         self._position = ctx.offset
-        only = self._static[0]
-        self.fixed: tuple[int, bytes] | None = (
-            (0, only) if len(self._static) == 1 and only else None
-        )
+        only = self._static[0] if len(self._static) == 1 else None
+        self.fixed: tuple[int, bytes] | None = (0, only) if only else None
         """``(0, bytes)`` when every request is the same precompiled one, else None."""
 
     def _encode(self, spec: RequestSpec) -> bytes:
@@ -65,12 +69,18 @@ class RequestMix:
             body=body,
         )
 
-    def next(self) -> tuple[int, bytes]:
-        """Return ``(endpoint index, request bytes)`` for the next request."""
+    def next(self) -> tuple[int, bytes | None]:
+        """Return ``(endpoint index, request bytes)`` for the next request.
+
+        The bytes are None when a ``unique`` data source has run out of rows.
+        """
         cycle = self._cycle
         index = cycle[self._position % len(cycle)]
         self._position += 1
         data = self._static[index]
         if data is None:
-            data = self._encode(self._specs[index])
+            try:
+                data = self._encode(self._specs[index])
+            except DataExhaustedError:
+                return index, None
         return index, data

@@ -17,7 +17,7 @@ import ssl
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -49,6 +49,8 @@ class WorkerSpec:
     block: int
     workers: int
     seed: int
+    shared: Any = None
+    """What the plan's ``setup()`` returned, for scenarios."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,31 @@ class WorkerInterval:
     duration_s: float
     endpoints: dict[str, EndpointInterval]
     generator: GeneratorInterval
+    groups: dict[str, EndpointInterval] = field(default_factory=dict)
+    scenarios: dict[str, EndpointInterval] = field(default_factory=dict)
+    checks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    exceptions: dict[str, dict[str, int]] = field(default_factory=dict)
+    tracebacks: list[str] = field(default_factory=list)
+
+
+def pool_options(plan: Plan) -> dict[str, Any]:
+    """:class:`ConnectionPool` arguments (but the listener) for ``plan``'s target."""
+    scheme, host, port = plan.origin
+    tls = None
+    if scheme == "https":
+        tls = ssl.create_default_context()
+        if not plan.verify_tls:
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
+    return {
+        "host": host,
+        "port": port,
+        "tls": tls,
+        "max_connections": plan.max_connections,
+        "connect_timeout": plan.connect_timeout,
+        "read_timeout": plan.read_timeout,
+        "max_response_size": plan.max_response_size,
+    }
 
 
 def worker_main(spec: WorkerSpec, pipe: Connection) -> None:
@@ -76,7 +103,12 @@ def worker_main(spec: WorkerSpec, pipe: Connection) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
         runner = asyncio.run
     try:
-        runner(_Worker(spec, pipe).run())
+        if spec.plan.scenarios:
+            from ._scenario_worker import ScenarioWorker  # it builds on _Worker
+
+            runner(ScenarioWorker(spec, pipe).run())
+        else:
+            runner(_Worker(spec, pipe).run())
     except Exception:  # report any crash to the coordinator instead of dying silently
         with contextlib.suppress(OSError):
             pipe.send(("error", traceback.format_exc()))
@@ -110,6 +142,7 @@ class _Worker:
         self.late_ns = int(plan.late_threshold * 1e9)
         self.stopping = False
         self.closed = False
+        self.data_exhausted = False
         self.queue: deque[tuple[int, int, bytes, bool]] = deque()
         self.in_flight = 0
         # Per-interval generator counters, as [before, after] the interval's boundary: the
@@ -134,23 +167,8 @@ class _Worker:
         self.finished = asyncio.Event()
         self.stop_requested = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
-        scheme, host, port = plan.origin
-        tls = None
-        if scheme == "https":
-            tls = ssl.create_default_context()
-            if not plan.verify_tls:
-                tls.check_hostname = False
-                tls.verify_mode = ssl.CERT_NONE
-        self.pool = ConnectionPool(
-            self,
-            host=host,
-            port=port,
-            tls=tls,
-            max_connections=plan.max_connections,
-            connect_timeout=plan.connect_timeout,
-            read_timeout=plan.read_timeout,
-            max_response_size=plan.max_response_size,
-        )
+        self.ctx = ctx
+        self.pool = ConnectionPool(self, **pool_options(plan))
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -213,6 +231,7 @@ class _Worker:
             self.drained.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.drained.wait(), _STOP_GRACE if early else _DRAIN_GRACE)
+        await self._cancel_unfinished()
         self._abandon_unfinished()
         self._report(final=True)
         loop.remove_reader(self.pipe.fileno())
@@ -253,6 +272,9 @@ class _Worker:
             assert self.loop is not None
             self.loop.remove_reader(self.pipe.fileno())
             self.stop_requested.set()
+
+    async def _cancel_unfinished(self) -> None:
+        """Stop work still running after the grace period (scenario workers have some)."""
 
     def _abandon_unfinished(self) -> None:
         """Count requests still queued or in flight after the grace period."""
@@ -312,6 +334,15 @@ class _Worker:
             in_flight=self.in_flight,
             target_rps=target,
         )
+        measured = self.recorder.take(None if final else self.boundary)
+        steps: dict[str, dict[str, EndpointInterval]] = {"group": {}, "scenario": {}}
+        endpoints: dict[str, EndpointInterval] = {}
+        for key, data in measured.items():
+            if isinstance(key, tuple):
+                steps[key[0]][key[1]] = data
+            else:
+                endpoints[str(key)] = data
+        checks, exceptions, tracebacks = self._take_counters()
         self.pipe.send(
             (
                 "interval",
@@ -320,8 +351,13 @@ class _Worker:
                     index=self.interval_index,
                     start_s=float(start_s),
                     duration_s=max(end_s - start_s, 1e-9),
-                    endpoints=self.recorder.take(None if final else self.boundary),
+                    endpoints=endpoints,
                     generator=generator,
+                    groups=steps["group"],
+                    scenarios=steps["scenario"],
+                    checks=checks,
+                    exceptions=exceptions,
+                    tracebacks=tracebacks,
                 ),
             )
         )
@@ -331,6 +367,12 @@ class _Worker:
         self.max_lag_ns = 0
         self.cpu_mark, self.wall_mark = cpu, now
         self.interval_index += 1
+
+    def _take_counters(
+        self,
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, dict[str, int]], list[str]]:
+        """Checks, exceptions and tracebacks of the interval (scenario workers have them)."""
+        return {}, {}, []
 
     def _sweep(self) -> None:
         # Read timeouts still apply while draining at the end; only a closed pool stops it.
@@ -378,10 +420,9 @@ class _Worker:
         now = time.monotonic_ns()
         if arrivals[pos] > now:
             return
-        idle = self.pool.idle
         queue = self.queue
         limit = self.plan.max_in_flight
-        mix = self.mix
+        start = self._start
         boundary = self.boundary
         while arrivals[pos] <= now:
             intended = arrivals[pos]
@@ -396,20 +437,28 @@ class _Worker:
             if self.in_flight + len(queue) >= limit:
                 self.dropped[after] += 1
             else:
-                endpoint, data = mix.next()
-                if idle and not queue:
-                    self._send(idle.pop(), endpoint, intended, data, now)
-                else:
-                    capped = self.pool.size >= self.pool.max_connections
-                    queue.append((endpoint, intended, data, capped))
-                    if self.pool.connecting < len(queue):
-                        self.pool.grow()
+                start(intended, now)
             if pos >= len(arrivals):
                 self._refill()
                 arrivals, pos = self.arrivals, 0
                 if not arrivals:
                     break
         self.arrival_pos = pos
+
+    def _start(self, intended: int, now: int) -> None:
+        """Send the request of one arrival, or queue it for a connection."""
+        endpoint, data = self.mix.next()
+        if data is None:
+            self.recorder.record_error(endpoint, "data_exhausted", now)
+            return
+        queue = self.queue
+        if self.pool.idle and not queue:
+            self._send(self.pool.idle.pop(), endpoint, intended, data, now)
+        else:
+            capped = self.pool.size >= self.pool.max_connections
+            queue.append((endpoint, intended, data, capped))
+            if self.pool.connecting < len(queue):
+                self.pool.grow()
 
     def _send(
         self, conn: ClientConnection, endpoint: int, intended: int, data: bytes, now: int
@@ -442,13 +491,13 @@ class _Worker:
         assert isinstance(self.plan.load, ClosedLoad)
         elapsed = (time.monotonic_ns() - self.t0) / 1e9
         self.vus_target = self.spec.segment.scale(self.plan.load.vus_at(elapsed))
-        while self.pool.size < self.vus_target and self.pool.grow():
+        while not self.data_exhausted and self.pool.size < self.vus_target and self.pool.grow():
             pass
         # Ramping down retires users as they finish, which the fast path does not check.
         self.fast_loop = self.think_max == 0 and self.pool.size <= self.vus_target
 
     def _vu_continue(self, conn: ClientConnection, now: int) -> None:
-        if self.stopping:
+        if self.stopping or self.data_exhausted:
             return
         if not conn.reusable:
             self._adjust_vus()
@@ -462,6 +511,9 @@ class _Worker:
             self.loop.call_later(think, self._vu_send, conn)
         else:
             endpoint, data = self.mix.next()
+            if data is None:
+                self._exhausted(conn, endpoint, now)
+                return
             self._send(conn, endpoint, now, data, now)
 
     def _vu_send(self, conn: ClientConnection) -> None:
@@ -472,7 +524,17 @@ class _Worker:
             return
         endpoint, data = self.mix.next()
         now = time.monotonic_ns()
+        if data is None:
+            self._exhausted(conn, endpoint, now)
+            return
         self._send(conn, endpoint, now, data, now)
+
+    def _exhausted(self, conn: ClientConnection, endpoint: int, now: int) -> None:
+        """A virtual user's unique data ran out: count it, and the user stops."""
+        self.recorder.record_error(endpoint, "data_exhausted", now)
+        self.fast_loop = False
+        self.data_exhausted = True
+        conn.fail("retired")
 
     def _check_drained(self) -> None:
         if self.stopping and not self.in_flight and not self.queue:
@@ -497,6 +559,10 @@ class _Worker:
         if self.fast_loop and conn.reusable and not self.stopping:
             fixed = self.fixed_request
             endpoint, data = fixed if fixed is not None else self.mix.next()
+            if data is None:
+                self.in_flight -= 1
+                self._exhausted(conn, endpoint, now)
+                return
             self.sent[now >= self.boundary] += 1
             self.bytes_out[endpoint] += len(data)
             conn.send(data, endpoint, now, now)

@@ -16,7 +16,7 @@ from typing import Protocol, cast
 
 from redline.core import TransportError
 
-from ._protocol import ResponseParser
+from ._protocol import CapturingResponseParser, ResponseParser
 
 __all__ = ["ClientConnection", "ConnectionPool", "PoolListener", "classify_os_error"]
 
@@ -66,8 +66,10 @@ class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "_complete",
         "_write",
+        "body",
         "busy",
         "bytes_in",
+        "head",
         "intended_ns",
         "parser",
         "pool",
@@ -80,7 +82,17 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, pool: ConnectionPool) -> None:
         """Create a connection owned by ``pool`` (the event loop calls the rest)."""
         self.pool = pool
-        self.parser = ResponseParser(max_size=pool.max_response_size, on_response=self._on_response)
+        self.parser: ResponseParser
+        if pool.capture:
+            self.parser = CapturingResponseParser(
+                max_size=pool.max_response_size, on_response=self._on_captured
+            )
+        else:
+            self.parser = ResponseParser(
+                max_size=pool.max_response_size, on_response=self._on_response
+            )
+        self.head = b""
+        self.body = b""
         self.transport: asyncio.Transport | None = None
         self._write: Callable[[bytes], object] | None = None
         self._complete = pool.listener.response_complete
@@ -121,6 +133,11 @@ class ClientConnection(asyncio.Protocol):
             self.reusable = False
             self._close()
         self._complete(self, status, self.bytes_in)
+
+    def _on_captured(self, status: int, keep_alive: bool, head: bytes, body: bytes) -> None:
+        self.head = head
+        self.body = body
+        self._on_response(status, keep_alive)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
@@ -165,11 +182,14 @@ class ConnectionPool:
         read_timeout: float = 30.0,
         max_response_size: int = 64 * 1024 * 1024,
         max_connecting: int = 32,
+        capture: bool = False,
     ) -> None:
         """Create an empty pool; connections open on :meth:`grow`.
 
         At most ``max_connecting`` connection attempts run at once: opening connections
         costs the client CPU, and a burst of attempts would delay the requests it sends.
+        With ``capture``, each response's head and body are kept on the connection
+        (``conn.head``, ``conn.body``) for the listener to read.
         """
         self.listener = listener
         self.host = host
@@ -180,6 +200,7 @@ class ConnectionPool:
         self.read_timeout_ns = int(read_timeout * 1e9)
         self.max_response_size = max_response_size
         self.max_connecting = max_connecting
+        self.capture = capture
         self.idle: list[ClientConnection] = []
         self.connections: set[ClientConnection] = set()
         self.connecting = 0

@@ -12,7 +12,7 @@ import httptools
 from redline import __version__
 from redline.core import ProtocolError, ResponseTooLargeError
 
-__all__ = ["ResponseParser", "encode_request"]
+__all__ = ["CapturingResponseParser", "ResponseParser", "encode_request", "parse_head"]
 
 USER_AGENT = f"redline/{__version__}"
 
@@ -100,3 +100,57 @@ class ResponseParser:
         if completed:
             self._completed = []
         return completed
+
+
+class CapturingResponseParser(ResponseParser):
+    """A :class:`ResponseParser` that keeps each response's head and body (up to ``max_size``).
+
+    ``on_response(status, keep_alive, head, body)`` receives the raw head (status line and
+    headers, for :func:`parse_head`) and the body, de-chunked. Responses on a connection
+    never overlap (no pipelining), so everything fed since the last response belongs to
+    the current one.
+    """
+
+    __slots__ = ("_body", "_on_captured", "_raw")
+
+    def __init__(
+        self,
+        *,
+        max_size: int = 64 * 1024 * 1024,
+        on_response: Callable[[int, bool, bytes, bytes], None],
+    ) -> None:
+        """Create a capturing parser for one connection's responses."""
+        super().__init__(max_size=max_size)
+        self._on_captured = on_response
+        self._raw: list[bytes] = []
+        self._body: list[bytes] = []
+
+    def on_body(self, body: bytes) -> None:
+        """Keep a piece of the body (called by httptools)."""
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        """Report the completed response with its head and body (called by httptools)."""
+        self._size = 0
+        raw = b"".join(self._raw)
+        head = raw[: raw.find(b"\r\n\r\n")]
+        body = b"".join(self._body)
+        self._raw = []
+        self._body = []
+        parser = self._parser
+        self._on_captured(parser.get_status_code(), parser.should_keep_alive(), head, body)
+
+    def feed(self, data: bytes) -> list[tuple[int, bool]]:
+        """Parse ``data``, keeping it for the head of the current response."""
+        self._raw.append(data)
+        return super().feed(data)
+
+
+def parse_head(head: bytes) -> list[tuple[str, str]]:
+    """The header fields of a raw response head (the status line is skipped)."""
+    fields = []
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields.append((name.strip(), value.strip()))
+    return fields

@@ -3,10 +3,13 @@
 from ._parse import load_plan as load_plan
 from ._parse import plan_from_dict as plan_from_dict
 from ._parse import quick_plan as quick_plan
+from ._python import import_plan_module as import_plan_module
+from ._python import scenario as scenario
 from ._spec import ClosedLoad as ClosedLoad
 from ._spec import OpenLoad as OpenLoad
 from ._spec import Plan as Plan
 from ._spec import RequestSpec as RequestSpec
+from ._spec import ScenarioSpec as ScenarioSpec
 from ._spec import Stage as Stage
 from ._template import DataSource as DataSource
 from ._template import RenderContext as RenderContext
@@ -20,10 +23,13 @@ __all__ = [
     "Plan",
     "RenderContext",
     "RequestSpec",
+    "ScenarioSpec",
     "Stage",
     "Template",
     "compile_template",
+    "import_plan_module",
     "load_plan",
     "plan_from_dict",
     "quick_plan",
+    "scenario",
 ]

@@ -6,7 +6,7 @@ import csv
 import difflib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar, cast
 from urllib.parse import urlsplit
@@ -15,7 +15,7 @@ import yaml
 
 from redline.core import PlanError, parse_duration, parse_rate, parse_size
 
-from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, Stage
+from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage
 from ._template import DataSource, compile_template
 
 __all__ = ["load_plan", "plan_from_dict", "quick_plan"]
@@ -168,7 +168,7 @@ def _target(value: object) -> str:
 
 
 def load_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> Plan:
-    """Read and validate a YAML plan file.
+    """Read and validate a plan file: YAML, or Python (``.py``) with scenarios.
 
     Args:
         path: the plan file.
@@ -179,6 +179,10 @@ def load_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -
         PlanError: naming the file, the path inside it and what was expected.
     """
     source = str(path)
+    if Path(path).suffix == ".py":
+        from ._python import load_python_plan  # a cycle at import time otherwise
+
+        return load_python_plan(path, overrides=overrides)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -245,8 +249,14 @@ def plan_from_dict(
     source: str = "<dict>",
     base_dir: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
+    scenarios: Sequence[ScenarioSpec] = (),
+    module: str | None = None,
+    hooks: tuple[bool, bool] = (False, False),
 ) -> Plan:
     """Validate a plan given as plain data (the same structure as the YAML form).
+
+    ``scenarios`` (with the ``module`` that defines them and whether it has setup and
+    teardown hooks) stand in for ``requests`` in Python plans.
 
     Raises:
         PlanError: naming ``source``, the path inside it and what was expected.
@@ -265,7 +275,9 @@ def plan_from_dict(
 
     target = root.get("target", _target)
     data_sources = _data_sources(root, base_dir)
-    requests = _requests(root, target, {d.name: d for d in data_sources})
+    if scenarios and "requests" in root.value:
+        root.fail("a plan with scenarios sends what they send: remove requests", "requests")
+    requests = _requests(root, target, {d.name: d for d in data_sources}) if not scenarios else ()
     load = _load(root)
     duration = root.get("duration", _duration_positive, None)
     stages_total = sum(s.duration for s in load.stages)
@@ -312,6 +324,10 @@ def plan_from_dict(
         late_tolerance=generator.get("late_tolerance", _fraction, 0.01) if generator else 0.01,
         data=tuple(data_sources),
         source=source,
+        scenarios=tuple(scenarios),
+        module=module,
+        has_setup=hooks[0],
+        has_teardown=hooks[1],
     )
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
         root.fail(
@@ -357,38 +373,88 @@ def _data_sources(root: _Node, base_dir: Path) -> list[DataSource]:
     sources = []
     for name, value in node.value.items():
         path = node.child_path(str(name))
+        mode, recycle = "sequential", False
+        if isinstance(value, Mapping):
+            entry = _Node(value, path, root.source)
+            entry.check_keys(("file", "mode", "recycle"))
+            value = entry.get("file", _text)
+            mode = entry.get("mode", str, "sequential")
+            if mode not in ("sequential", "random", "unique"):
+                entry.fail(
+                    f'expected "sequential", "random" or "unique", got {_show(mode)}', "mode"
+                )
+            recycle = entry.get("recycle", _boolean, False)
+            path = entry.child_path("file")
         if not isinstance(value, str):
             raise PlanError(
-                f'expected a CSV file name like "users.csv", got {_show(value)}',
+                'expected a file name like "users.csv" or {file: ..., mode: ...}, '
+                f"got {_show(value)}",
                 source=root.source,
                 path=path,
             )
         file = (base_dir / value).resolve()
         try:
-            with file.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.reader(handle))
+            columns, rows = _read_rows(file)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise PlanError(
-                f"cannot read CSV file {str(file)!r}: {exc}", source=root.source, path=path
+                f"cannot read {str(file)!r}: {exc}", source=root.source, path=path
             ) from None
-        if len(rows) < 2:
-            raise PlanError(
-                f"CSV file {str(file)!r} needs a header row and at least one data row",
-                source=root.source,
-                path=path,
+        except ValueError as exc:
+            raise PlanError(f"{str(file)!r} {exc}", source=root.source, path=path) from None
+        sources.append(
+            DataSource(
+                name=str(name),
+                path=str(file),
+                columns=columns,
+                rows=rows,
+                mode=cast(Literal["sequential", "random", "unique"], mode),
+                recycle=recycle,
             )
-        header = tuple(c.strip() for c in rows[0])
-        body = tuple(tuple(r) for r in rows[1:] if r)
-        for number, row in enumerate(body, start=2):
-            if len(row) != len(header):
-                raise PlanError(
-                    f"CSV file {str(file)!r} line {number}: "
-                    f"expected {len(header)} columns, got {len(row)}",
-                    source=root.source,
-                    path=path,
-                )
-        sources.append(DataSource(name=str(name), path=str(file), columns=header, rows=body))
+        )
     return sources
+
+
+def _read_rows(file: Path) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+    """Columns and rows of a CSV (header row first) or JSON-lines (one object a line) file.
+
+    Raises:
+        ValueError: naming the line where the file is malformed.
+    """
+    if file.suffix.lower() in (".jsonl", ".ndjson"):
+        columns: tuple[str, ...] = ()
+        rows: list[tuple[Any, ...]] = []
+        with file.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"line {number}: not valid JSON: {exc.msg}") from None
+                if not isinstance(item, dict):
+                    raise ValueError(f"line {number}: expected a JSON object, got {_show(item)}")
+                if not columns:
+                    columns = tuple(str(k) for k in item)
+                missing = [c for c in columns if c not in item]
+                if missing:
+                    raise ValueError(
+                        f"line {number}: missing column {missing[0]!r} "
+                        f"(columns: {', '.join(columns)})"
+                    )
+                rows.append(tuple(item[c] for c in columns))
+        if not rows:
+            raise ValueError("has no rows: expected one JSON object a line")
+        return columns, tuple(rows)
+    with file.open(newline="", encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    if len(table) < 2:
+        raise ValueError("needs a header row and at least one data row")
+    header = tuple(c.strip() for c in table[0])
+    body = tuple(tuple(r) for r in table[1:] if r)
+    for number, row in enumerate(table[1:], start=2):
+        if row and len(row) != len(header):
+            raise ValueError(f"line {number}: expected {len(header)} columns, got {len(row)}")
+    return header, body
 
 
 def _requests(

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ._template import DataSource, Template
 
-__all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "Stage"]
+__all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "ScenarioSpec", "Stage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +122,15 @@ class RequestSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ScenarioSpec:
+    """A scenario of a Python plan: the async function ``function`` of the plan's module."""
+
+    name: str
+    function: str
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """A validated load-test plan. Build one with :func:`redline.plan.load_plan`."""
 
@@ -143,6 +152,11 @@ class Plan:
     late_tolerance: float = 0.01
     data: tuple[DataSource, ...] = field(default=())
     source: str = "<plan>"
+    scenarios: tuple[ScenarioSpec, ...] = ()
+    module: str | None = None
+    """The Python plan file that defines ``scenarios`` (and ``setup``/``teardown``)."""
+    has_setup: bool = False
+    has_teardown: bool = False
 
     @property
     def origin(self) -> tuple[str, str, int]:
@@ -165,6 +179,7 @@ class Plan:
                 {"name": r.name, "method": r.method, "path": r.path.text, "weight": r.weight}
                 for r in self.requests
             ],
+            "scenarios": [{"name": s.name, "weight": s.weight} for s in self.scenarios],
             "timeouts": {"connect": self.connect_timeout, "read": self.read_timeout},
             "limits": {
                 "max_connections": self.max_connections,

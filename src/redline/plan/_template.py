@@ -8,13 +8,17 @@ engine sends their precompiled bytes.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
-__all__ = ["DataSource", "RenderContext", "Template", "compile_template"]
+from redline.core import DataExhaustedError
+
+__all__ = ["DataSource", "RenderContext", "Template", "compile_template", "text_of"]
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$")
@@ -25,12 +29,39 @@ _SEQ_KEYS = itertools.count(1)
 
 @dataclass(frozen=True)
 class DataSource:
-    """Rows of a CSV file, read when the plan is validated."""
+    """Rows of a CSV or JSON-lines file, read when the plan is validated.
+
+    ``mode`` says how rows are drawn: ``sequential`` (in order, cycling), ``random``, or
+    ``unique`` (each row at most once in the whole run; when they run out a request fails
+    with ``data_exhausted``, unless ``recycle`` starts over). Workers take disjoint rows.
+    """
 
     name: str
     path: str
     columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
+    rows: tuple[tuple[Any, ...], ...]
+    mode: Literal["sequential", "random", "unique"] = "sequential"
+    recycle: bool = False
+
+    def draw(self, ctx: RenderContext) -> tuple[Any, ...]:
+        """The next row for this worker.
+
+        Raises:
+            DataExhaustedError: ``unique`` rows ran out and ``recycle`` is off.
+        """
+        if self.mode == "random":
+            return self.rows[ctx.random.randrange(len(self.rows))]
+        position = ctx.next_index(hash(self.name))
+        if position >= len(self.rows) and self.mode == "unique" and not self.recycle:
+            raise DataExhaustedError(
+                f"data source {self.name!r} ran out of unique rows ({len(self.rows)} rows)"
+            )
+        return self.rows[position % len(self.rows)]
+
+
+def text_of(value: Any) -> str:
+    """A data value as text for a template (JSON for anything but strings)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 class RenderContext:
@@ -77,8 +108,12 @@ class Template:
         return all(isinstance(p, str) for p in self._parts)
 
     def render(self, ctx: RenderContext) -> str:
-        """Render once; rows of each data source are drawn once per render."""
-        rows = {s.name: s.rows[ctx.next_index(hash(s.name)) % len(s.rows)] for s in self._sources}
+        """Render once; rows of each data source are drawn once per render.
+
+        Raises:
+            DataExhaustedError: a ``unique`` data source ran out of rows.
+        """
+        rows = {s.name: s.draw(ctx) for s in self._sources}
         return "".join(p if isinstance(p, str) else p(ctx, rows) for p in self._parts)
 
     def __repr__(self) -> str:
@@ -116,7 +151,7 @@ class _Field:
         self.source, self.col = source, col
 
     def __call__(self, ctx: RenderContext, rows: dict[str, tuple[str, ...]]) -> str:
-        return rows[self.source][self.col]
+        return text_of(rows[self.source][self.col])
 
 
 class _RandInt:

@@ -67,6 +67,11 @@ class Behaviour:
         hang: never answer.
         close_mid_response: send the head and half the body, then close.
         reset: answer nothing and reset the connection (a TCP RST).
+        body: the exact body to answer with (overrides ``body_size``).
+        content_type: the Content-Type of answers.
+        require_headers: header values a request must carry (names in any case);
+            a request without them is answered 401.
+        set_cookie: a Set-Cookie value sent with every normal answer.
     """
 
     latency: float | Latency = 0.0
@@ -79,6 +84,10 @@ class Behaviour:
     hang: bool = False
     close_mid_response: bool = False
     reset: bool = False
+    body: bytes | None = None
+    content_type: str = "text/plain"
+    require_headers: Mapping[str, str] | None = None
+    set_cookie: str | None = None
 
     def _latency(self) -> Latency:
         if isinstance(self.latency, Latency):
@@ -86,12 +95,28 @@ class Behaviour:
         return Latency("fixed", float(self.latency))
 
 
-def _response(status: int, body_size: int, *, chunked: bool, close: bool) -> bytes:
+def _response(
+    status: int,
+    body_size: int,
+    *,
+    chunked: bool,
+    close: bool,
+    body: bytes | None = None,
+    content_type: str = "text/plain",
+    set_cookie: str | None = None,
+) -> bytes:
     reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Status"
-    body = (b"ok" * (body_size // 2 + 1))[:body_size]
-    head = [f"HTTP/1.1 {status} {reason}", "Content-Type: text/plain", "Server: redline-testing"]
+    if body is None:
+        body = (b"ok" * (body_size // 2 + 1))[:body_size]
+    head = [
+        f"HTTP/1.1 {status} {reason}",
+        f"Content-Type: {content_type}",
+        "Server: redline-testing",
+    ]
     if close:
         head.append("Connection: close")
+    if set_cookie:
+        head.append(f"Set-Cookie: {set_cookie}")
     if chunked:
         head.append("Transfer-Encoding: chunked")
         payload = (f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b"") + b"0\r\n\r\n"
@@ -107,6 +132,8 @@ class _Compiled:
     latency: Latency
     ok: bytes
     error: bytes
+    unauthorized: bytes
+    required: dict[str, str]
 
 
 class _ServerConnection(asyncio.Protocol):
@@ -115,6 +142,7 @@ class _ServerConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
+        self.headers: dict[str, str] = {}
         self.pending: deque[list[Any]] = deque()  # [ready, payload, close, mid_close]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -135,9 +163,13 @@ class _ServerConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self.url += url
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
     def on_message_complete(self) -> None:
         path = httptools.parse_url(self.url).path.decode("latin-1") if self.url else "/"
         self.url = b""
+        headers, self.headers = self.headers, {}
         server = self.server
         server.requests_total += 1
         server.requests_by_path[path] += 1
@@ -154,6 +186,10 @@ class _ServerConnection(asyncio.Protocol):
             return
         error = behaviour.error_rate > 0 and server._rng.random() < behaviour.error_rate
         payload = compiled.error if error else compiled.ok
+        if any(headers.get(k) != v for k, v in compiled.required.items()):
+            payload = compiled.unauthorized
+        status = int(payload[9:12])
+        server.responses_by_status[status] += 1
         close = behaviour.close or not self.parser.should_keep_alive()
         entry = [False, payload, close, behaviour.close_mid_response]
         self.pending.append(entry)
@@ -193,6 +229,7 @@ class TestServer:
         requests_total: requests received (complete request heads and bodies).
         responses_total: responses written in full.
         requests_by_path: requests received per path.
+        responses_by_status: answers decided per status code (hangs and resets aside).
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -237,6 +274,7 @@ class TestServer:
         self.requests_total = 0
         self.responses_total = 0
         self.requests_by_path: Counter[str] = Counter()
+        self.responses_by_status: Counter[int] = Counter()
         self.stalls = 0
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -253,7 +291,12 @@ class TestServer:
                 behaviour.body_size,
                 chunked=behaviour.chunked,
                 close=behaviour.close,
+                body=behaviour.body,
+                content_type=behaviour.content_type,
+                set_cookie=behaviour.set_cookie,
             ),
+            unauthorized=_response(401, 0, chunked=False, close=behaviour.close),
+            required={k.lower(): v for k, v in (behaviour.require_headers or {}).items()},
             error=_response(
                 behaviour.error_status,
                 behaviour.body_size,

@@ -1,0 +1,411 @@
+"""Sessions for Python scenarios: requests as awaitables on top of the callback client.
+
+A :class:`SessionRuntime` lends connections from one pool to many sessions. A request
+writes its bytes, parks a future, and the connection's completion callback records the
+measurement and resolves the future with the response; the scenario's coroutine resumes
+with a :class:`Response`. One runtime serves a worker's whole load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import traceback
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from http.cookies import SimpleCookie
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+from redline.core import (
+    ConnectError,
+    ConnectTimeoutError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseTooLargeError,
+    TransportError,
+)
+from redline.http import ClientConnection, ConnectionPool, encode_request, parse_head
+from redline.plan import DataSource, RenderContext
+
+from ._recorder import EXPECTED, UNEXPECTED, Recorder
+
+__all__ = ["Response", "Session", "SessionRuntime"]
+
+_ERRORS: dict[str, type[TransportError]] = {
+    "connect_refused": ConnectError,
+    "connect_error": ConnectError,
+    "unreachable": ConnectError,
+    "connect_timeout": ConnectTimeoutError,
+    "read_timeout": ReadTimeoutError,
+    "protocol": ProtocolError,
+    "too_large": ResponseTooLargeError,
+}
+MAX_TRACEBACKS = 5
+
+
+def _failure(error_class: str, what: str) -> TransportError:
+    error = _ERRORS.get(error_class, TransportError)(f"{what}: {error_class}")
+    error.error_class = error_class
+    return error
+
+
+class Response:
+    """A response as a scenario sees it.
+
+    Attributes:
+        status: the HTTP status code.
+        content: the body as bytes (de-chunked).
+        elapsed: seconds from sending the request to the end of the response.
+    """
+
+    __slots__ = ("_head", "_headers", "content", "elapsed", "status")
+
+    def __init__(self, status: int, head: bytes, content: bytes, elapsed: float) -> None:
+        """Wrap a completed response (built by the session)."""
+        self.status = status
+        self.content = content
+        self.elapsed = elapsed
+        self._head = head
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Header fields with lower-case names; repeated fields are joined with ", "."""
+        if self._headers is None:
+            headers: dict[str, str] = {}
+            for name, value in parse_head(self._head):
+                key = name.lower()
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            self._headers = headers
+        return self._headers
+
+    @property
+    def ok(self) -> bool:
+        """True for a status below 400."""
+        return self.status < 400
+
+    @property
+    def text(self) -> str:
+        """The body decoded (the charset of Content-Type, else UTF-8)."""
+        charset = "utf-8"
+        for part in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip('"')
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON.
+
+        Raises:
+            ValueError: the body is not JSON.
+        """
+        return json.loads(self.content)
+
+    def set_cookies(self) -> list[tuple[str, str]]:
+        """``(name, value)`` of every Set-Cookie field."""
+        out = []
+        for name, value in parse_head(self._head):
+            if name.lower() == "set-cookie":
+                for morsel in SimpleCookie(value).values():
+                    out.append((morsel.key, morsel.value))
+        return out
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status}, {len(self.content)} bytes>"
+
+
+class SessionRuntime:
+    """Connections, recording and shared counters behind every session of a worker.
+
+    It is the pool's listener: completions resolve the futures sessions wait on.
+    """
+
+    def __init__(
+        self,
+        pool_options: Mapping[str, Any],
+        *,
+        host_header: str,
+        recorder: Recorder,
+        data: Iterable[DataSource] = (),
+        ctx: RenderContext | None = None,
+        shared: Any = None,
+    ) -> None:
+        """Create the runtime; ``pool_options`` are :class:`ConnectionPool` arguments."""
+        self.pool = ConnectionPool(self, capture=True, **pool_options)
+        self.host_header = host_header
+        self.recorder = recorder
+        self.data = {source.name: source for source in data}
+        self.ctx = ctx or RenderContext()
+        self.shared = shared
+        self.waiting: dict[ClientConnection, tuple[asyncio.Future[Any], frozenset[int] | None]] = {}
+        self.acquirers: deque[asyncio.Future[ClientConnection]] = deque()
+        self.checks: dict[str, list[int]] = {}
+        self.exceptions: dict[str, Counter[str]] = {}
+        self.tracebacks: list[str] = []
+        self.requests_in_flight = 0
+
+    # -- connections -----------------------------------------------------------------------
+    async def acquire(self) -> ClientConnection:
+        """A free connection, opening one when none is idle.
+
+        Raises:
+            TransportError: connecting failed.
+        """
+        idle = self.pool.idle
+        while idle:
+            conn = idle.pop()
+            if conn.reusable:
+                return conn
+        waiter: asyncio.Future[ClientConnection] = asyncio.get_running_loop().create_future()
+        self.acquirers.append(waiter)
+        if self.pool.connecting < len(self.acquirers):
+            self.pool.grow()
+        return await waiter
+
+    def _release(self, conn: ClientConnection) -> None:
+        if not conn.reusable:
+            if self.acquirers and self.pool.connecting < len(self.acquirers):
+                self.pool.grow()
+            return
+        while self.acquirers:
+            waiter = self.acquirers.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self.pool.idle.append(conn)
+
+    # -- PoolListener ----------------------------------------------------------------------
+    def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
+        now = time.monotonic_ns()
+        future, expect = self.waiting.pop(conn)
+        flag = 0 if expect is None else (EXPECTED if status in expect else UNEXPECTED)
+        self.recorder.record(
+            conn.tag, now - conn.sent_ns, now - conn.sent_ns, status | flag, nbytes, now
+        )
+        self.requests_in_flight -= 1
+        if not future.done():
+            future.set_result((status, conn.head, conn.body, now))
+        self._release(conn)
+
+    def request_failed(self, conn: ClientConnection, error_class: str) -> None:
+        self.recorder.record_error(conn.tag, error_class, time.monotonic_ns())
+        self.requests_in_flight -= 1
+        entry = self.waiting.pop(conn, None)
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(_failure(error_class, "request failed"))
+        self._release(conn)
+
+    def connection_ready(self, conn: ClientConnection) -> None:
+        self._release(conn)
+
+    def connect_failed(self, error_class: str) -> None:
+        while self.acquirers:
+            waiter = self.acquirers.popleft()
+            if not waiter.done():
+                waiter.set_exception(_failure(error_class, "connect failed"))
+                break
+        if self.acquirers and self.pool.connecting < len(self.acquirers):
+            self.pool.grow()
+
+    # -- scenario outcomes -----------------------------------------------------------------
+    def count_exception(self, scenario: str, exc: BaseException) -> None:
+        """Count an exception a scenario raised; keep the first few tracebacks."""
+        self.exceptions.setdefault(scenario, Counter())[type(exc).__name__] += 1
+        if len(self.tracebacks) < MAX_TRACEBACKS:
+            text = "".join(traceback.format_exception(exc))
+            self.tracebacks.append(f"scenario {scenario!r}: {text}")
+
+    def take_counters(
+        self,
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, dict[str, int]], list[str]]:
+        """Checks, exceptions and new tracebacks since the last call; resets them."""
+        checks = {name: (pf[0], pf[1]) for name, pf in self.checks.items()}
+        exceptions = {name: dict(types) for name, types in self.exceptions.items()}
+        tracebacks = self.tracebacks
+        self.checks, self.exceptions, self.tracebacks = {}, {}, []
+        return checks, exceptions, tracebacks
+
+
+class _DataRows(Mapping[str, Mapping[str, Any]]):
+    """``session.data[name]``: this session's row of a data source, drawn on first use."""
+
+    def __init__(self, runtime: SessionRuntime) -> None:
+        self._runtime = runtime
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, name: str) -> Mapping[str, Any]:
+        row = self._rows.get(name)
+        if row is None:
+            source = self._runtime.data.get(name)
+            if source is None:
+                known = ", ".join(self._runtime.data) or "none defined"
+                raise KeyError(f"no data source {name!r} (data sources: {known})")
+            row = dict(zip(source.columns, source.draw(self._runtime.ctx), strict=True))
+            self._rows[name] = row
+        return row
+
+    def __iter__(self) -> Any:
+        return iter(self._runtime.data)
+
+    def __len__(self) -> int:
+        return len(self._runtime.data)
+
+
+class _Group:
+    __slots__ = ("_index", "_runtime", "_start")
+
+    def __init__(self, runtime: SessionRuntime, name: str) -> None:
+        self._runtime = runtime
+        self._index = runtime.recorder.index(("group", name))
+        self._start = 0
+
+    async def __aenter__(self) -> None:
+        self._start = time.monotonic_ns()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        now = time.monotonic_ns()
+        recorder = self._runtime.recorder
+        if kind is None:
+            recorder.record(self._index, now - self._start, now - self._start, 200, 0, now)
+        elif not issubclass(kind, asyncio.CancelledError):
+            recorder.record_error(self._index, kind.__name__, now)
+
+
+class Session:
+    """One user's view of the target in a scenario: requests, cookies, checks, groups.
+
+    In the open model every iteration gets a new session; in the closed model a virtual
+    user keeps its session (and its cookies and data rows) across iterations.
+
+    Attributes:
+        headers: default headers sent with every request (e.g. Authorization).
+        cookies: cookies set by responses, sent back with later requests.
+        shared: what the plan's ``setup()`` returned (None without one).
+        data: rows of the plan's data sources, ``session.data["users"]["name"]``.
+    """
+
+    def __init__(self, runtime: SessionRuntime) -> None:
+        """Create a session on ``runtime`` (the engine does this)."""
+        self._runtime = runtime
+        self.headers: dict[str, str] = {}
+        self.cookies: dict[str, str] = {}
+        self.shared = runtime.shared
+        self.data: Mapping[str, Mapping[str, Any]] = _DataRows(runtime)
+        self._random = runtime.ctx.random
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, Any] | None = None,
+        json: Any = None,
+        body: bytes | str | None = None,
+        expect: int | Iterable[int] | None = None,
+    ) -> Response:
+        """Send one request and wait for its response.
+
+        Args:
+            method: the HTTP method.
+            path: the path on the target, starting with "/".
+            name: the endpoint name in results (default: ``"METHOD path"`` without query).
+            headers: headers for this request (over the session's defaults).
+            query: query parameters, URL-encoded onto the path.
+            json: a body to send as JSON.
+            body: a raw body.
+            expect: status codes that count as success; any other is an error of class
+                ``unexpected_status``. Default: any status below 400.
+
+        Raises:
+            TransportError: the request failed below HTTP (its error class is recorded).
+        """
+        runtime = self._runtime
+        method = method.upper()
+        endpoint = runtime.recorder.index(name or f"{method} {path.split('?', 1)[0]}")
+        target = path
+        if query:
+            target += ("&" if "?" in path else "?") + urlencode(query, doseq=True)
+        fields = dict(self.headers)
+        payload: bytes | None = None
+        if json is not None:
+            payload = _json_dumps(json)
+            fields.setdefault("Content-Type", "application/json")
+        elif body is not None:
+            payload = body.encode() if isinstance(body, str) else body
+        if headers:
+            fields.update(headers)
+        if self.cookies:
+            fields["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        data = encode_request(
+            method, target, host=runtime.host_header, headers=fields.items(), body=payload
+        )
+        expected = (
+            None if expect is None else frozenset([expect] if isinstance(expect, int) else expect)
+        )
+        try:
+            conn = await runtime.acquire()
+        except TransportError as exc:
+            runtime.recorder.record_error(endpoint, exc.error_class, time.monotonic_ns())
+            raise
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        runtime.waiting[conn] = (future, expected)
+        runtime.requests_in_flight += 1
+        runtime.recorder.bytes_out[endpoint] += len(data)
+        sent = time.monotonic_ns()
+        conn.send(data, endpoint, sent, sent)
+        status, head, content, done = await future
+        response = Response(status, head, content, (done - sent) / 1e9)
+        if b"et-cookie" in head or b"ET-COOKIE" in head:
+            self.cookies.update(response.set_cookies())
+        return response
+
+    async def get(self, path: str, **options: Any) -> Response:
+        """``request("GET", path, ...)``."""
+        return await self.request("GET", path, **options)
+
+    async def post(self, path: str, **options: Any) -> Response:
+        """``request("POST", path, ...)``."""
+        return await self.request("POST", path, **options)
+
+    async def put(self, path: str, **options: Any) -> Response:
+        """``request("PUT", path, ...)``."""
+        return await self.request("PUT", path, **options)
+
+    async def patch(self, path: str, **options: Any) -> Response:
+        """``request("PATCH", path, ...)``."""
+        return await self.request("PATCH", path, **options)
+
+    async def delete(self, path: str, **options: Any) -> Response:
+        """``request("DELETE", path, ...)``."""
+        return await self.request("DELETE", path, **options)
+
+    def check(self, name: str, condition: object) -> bool:
+        """Count a named check as passed or failed; the scenario goes on either way."""
+        passed = bool(condition)
+        counts = self._runtime.checks.setdefault(name, [0, 0])
+        counts[0 if passed else 1] += 1
+        return passed
+
+    def group(self, name: str) -> _Group:
+        """``async with session.group("checkout"):`` measures the block as a whole."""
+        return _Group(self._runtime, name)
+
+    async def think(self, minimum: float, maximum: float | None = None) -> None:
+        """Pause like a user: ``minimum`` seconds, or uniformly up to ``maximum``."""
+        delay = minimum if maximum is None else self._random.uniform(minimum, maximum)
+        await asyncio.sleep(delay)
+
+
+def _json_dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
