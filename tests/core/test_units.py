@@ -58,3 +58,5 @@ def test_format_duration_is_compact() -> None:
     assert format_duration(0.25) == "250ms"
     assert format_duration(90) == "1m30s"
     assert format_duration(5) == "5s"
+    assert format_duration(0.99999) == "1s"  # not "1e+03ms"
+    assert format_duration(0.0009999) == "1ms"

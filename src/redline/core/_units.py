@@ -106,11 +106,12 @@ def parse_size(value: object) -> int:
 
 def format_duration(seconds: float) -> str:
     """Format seconds compactly for people: ``"250ms"``, ``"1.5s"``, ``"2m30s"``."""
-    if seconds < 1e-3:
+    # Thresholds sit where rounding to 3 digits would carry into the next unit.
+    if seconds < 0.0009995:
         return f"{seconds * 1e6:.0f}us"
-    if seconds < 1:
+    if seconds < 0.9995:
         return f"{seconds * 1e3:.3g}ms"
-    if seconds < 60:
+    if seconds < 59.95:
         return f"{seconds:.3g}s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m{rest}s" if rest else f"{minutes}m"

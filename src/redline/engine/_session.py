@@ -366,7 +366,7 @@ class Session:
         conn.send(data, endpoint, sent, sent)
         status, head, content, done = await future
         response = Response(status, head, content, (done - sent) / 1e9)
-        if b"et-cookie" in head or b"ET-COOKIE" in head:
+        if b"ookie:" in head or b"OOKIE:" in head:  # Set-Cookie in any case; cheap to test
             self.cookies.update(response.set_cookies())
         return response
 

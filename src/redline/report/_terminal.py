@@ -117,6 +117,38 @@ def render_summary(result: RunResult) -> Group:
     if len(names) > 1:
         table.add_row(*_endpoint_row("total", total), style="bold")
     lines: list[Text | Table] = [table]
+    steps = [("scenario", result.scenarios()), ("group", result.groups())]
+    if any(summaries for _, summaries in steps):
+        step_table = Table(title="scenarios and groups (latency in ms)", title_justify="left")
+        step_table.add_column("name", overflow="fold", min_width=8)
+        for column in ("count", "per s", "failed", "p50", "p95", "p99", "max"):
+            step_table.add_column(column, justify="right", no_wrap=True)
+        for kind, summaries in steps:
+            for name, step in summaries.items():
+                lat = step.latency_ms
+                step_table.add_row(
+                    f"{kind} {name}",
+                    _count(step.count),
+                    f"{step.rate:,.1f}",
+                    _count(step.failures),
+                    *(
+                        _ms(lat[k]) if step.count > step.failures else "-"
+                        for k in ("p50", "p95", "p99", "max")
+                    ),
+                )
+        lines.append(step_table)
+    for name, (passes, fails) in result.checks().items():
+        total_checks = passes + fails
+        style = "red" if fails else "green"
+        lines.append(
+            Text(f"check       {name}: {passes:,} of {total_checks:,} passed", style=style)
+        )
+    for scenario, types in result.exceptions().items():
+        kinds = ", ".join(f"{kind}: {n:,}" for kind, n in types.items())
+        lines.append(Text(f"exceptions  scenario {scenario}: {kinds}", style="red"))
+    if result.tracebacks:
+        lines.append(Text(f"first traceback of {len(result.tracebacks)} kept:", style="dim"))
+        lines.append(Text(result.tracebacks[0].rstrip(), style="dim"))
     if total.status:
         codes = ", ".join(f"{code}: {n:,}" for code, n in total.status.items())
         lines.append(Text(f"status      {codes}"))
