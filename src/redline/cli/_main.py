@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from redline import __version__
 
 from ._demo import add_demo_parser
+from ._import import add_import_parser
 from ._run import add_run_parser
 from ._testserver import add_testserver_parser
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
+    add_import_parser(subparsers)
     return parser
 
 

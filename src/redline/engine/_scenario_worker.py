@@ -15,7 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 
-from redline.plan import ClosedLoad, import_plan_module
+from redline.plan import (
+    ClosedLoad,
+    RenderContext,
+    RequestSpec,
+    ThinkStep,
+    import_plan_module,
+)
 
 from ._requests import host_header, weighted_cycle
 from ._session import Session, SessionRuntime
@@ -26,6 +32,23 @@ __all__ = ["ScenarioWorker"]
 Scenario = Callable[[Session], Awaitable[None]]
 
 
+async def run_steps(
+    session: Session, *, steps: tuple[RequestSpec | ThinkStep, ...], ctx: RenderContext
+) -> None:
+    """A flow of a YAML plan: its requests in order, with its think times."""
+    for step in steps:
+        if isinstance(step, ThinkStep):
+            await session.think(step.minimum, step.maximum)
+            continue
+        await session.request(
+            step.method,
+            step.path.render(ctx),
+            name=step.name,
+            headers={name: value.render(ctx) for name, value in step.headers},
+            body=step.body.render(ctx) if step.body is not None else None,
+        )
+
+
 class ScenarioWorker(_Worker):
     """Runs a Python plan's scenarios in one worker process."""
 
@@ -33,9 +56,13 @@ class ScenarioWorker(_Worker):
         """Import the plan's module and set up the session runtime."""
         super().__init__(spec, pipe)
         plan = spec.plan
-        assert plan.module is not None
-        module = import_plan_module(plan.module)
-        self.functions: list[Scenario] = [getattr(module, s.function) for s in plan.scenarios]
+        module = import_plan_module(plan.module) if plan.module else None
+        self.functions: list[Scenario] = [
+            getattr(module, s.function)
+            if s.function
+            else functools.partial(run_steps, steps=s.steps, ctx=self.ctx)
+            for s in plan.scenarios
+        ]
         self.names = [s.name for s in plan.scenarios]
         self.keys = [self.recorder.index(("scenario", s.name)) for s in plan.scenarios]
         self.order = weighted_cycle([s.weight for s in plan.scenarios])

@@ -1,5 +1,9 @@
 """Load-test plans: YAML or dict, validated into a frozen :class:`Plan`."""
 
+from ._importers import dump_plan as dump_plan
+from ._importers import plan_from_access_log as plan_from_access_log
+from ._importers import plan_from_har as plan_from_har
+from ._importers import plan_from_openapi as plan_from_openapi
 from ._parse import load_plan as load_plan
 from ._parse import plan_from_dict as plan_from_dict
 from ._parse import quick_plan as quick_plan
@@ -11,6 +15,7 @@ from ._spec import Plan as Plan
 from ._spec import RequestSpec as RequestSpec
 from ._spec import ScenarioSpec as ScenarioSpec
 from ._spec import Stage as Stage
+from ._spec import ThinkStep as ThinkStep
 from ._template import DataSource as DataSource
 from ._template import RenderContext as RenderContext
 from ._template import Template as Template
@@ -26,10 +31,15 @@ __all__ = [
     "ScenarioSpec",
     "Stage",
     "Template",
+    "ThinkStep",
     "compile_template",
+    "dump_plan",
     "import_plan_module",
     "load_plan",
+    "plan_from_access_log",
     "plan_from_dict",
+    "plan_from_har",
+    "plan_from_openapi",
     "quick_plan",
     "scenario",
 ]

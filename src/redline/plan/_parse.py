@@ -15,7 +15,7 @@ import yaml
 
 from redline.core import PlanError, parse_duration, parse_rate, parse_size
 
-from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage
+from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage, ThinkStep
 from ._template import DataSource, compile_template
 
 __all__ = ["load_plan", "plan_from_dict", "quick_plan"]
@@ -27,6 +27,7 @@ _TOP_KEYS = (
     "target",
     "data",
     "requests",
+    "flows",
     "load",
     "duration",
     "warmup",
@@ -275,9 +276,15 @@ def plan_from_dict(
 
     target = root.get("target", _target)
     data_sources = _data_sources(root, base_dir)
+    by_name = {d.name: d for d in data_sources}
+    if "flows" in root.value:
+        if scenarios:
+            root.fail("a Python plan's scenarios are its flows: remove flows", "flows")
+        scenarios = _flows(root, target, by_name)
     if scenarios and "requests" in root.value:
-        root.fail("a plan with scenarios sends what they send: remove requests", "requests")
-    requests = _requests(root, target, {d.name: d for d in data_sources}) if not scenarios else ()
+        where = "flows" if "flows" in root.value else "scenarios"
+        root.fail(f"a plan with {where} sends what they send: remove requests", "requests")
+    requests = _requests(root, target, by_name) if not scenarios else ()
     load = _load(root)
     duration = root.get("duration", _duration_positive, None)
     stages_total = sum(s.duration for s in load.stages)
@@ -463,77 +470,119 @@ def _requests(
     entries = root.items("requests")
     if not entries:
         root.fail("expected at least one request, like [{name: home, path: /}]", "requests")
-    target_parts = urlsplit(target)
     specs: list[RequestSpec] = []
     names: set[str] = set()
     for path, value in entries:
         node = _Node(value, path, root.source)
-        node.check_keys(_REQUEST_KEYS)
-        method = node.get("method", _text, "GET").upper()
-        if method not in _METHODS:
-            node.fail(f"expected one of {', '.join(_METHODS)}, got {_show(method)}", "method")
-        if "path" in node.value and "url" in node.value:
-            node.fail("give path or url, not both")
-        if "url" in node.value:
-            url = node.get("url", _target)
-            parts = urlsplit(url)
-            if (parts.scheme, parts.netloc) != (target_parts.scheme, target_parts.netloc):
-                node.fail(f"expected a URL on the target {target}, got {_show(url)}", "url")
-            request_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        else:
-            request_path = node.get("path", _text, "/")
-            if not request_path.startswith("/"):
-                node.fail(f'expected a path starting with "/", got {_show(request_path)}', "path")
-        name = node.get("name", _text, f"{method} {request_path}")
-        if name in names:
-            node.fail(f"duplicate request name {_show(name)}: names must be unique", "name")
-        names.add(name)
-        if "body" in node.value and "json" in node.value:
-            node.fail("give body or json, not both")
-        headers_node = node.node("headers")
-        header_items: list[tuple[str, str]] = []
-        if headers_node is not None:
-            for key, header_value in headers_node.value.items():
-                if not isinstance(key, str) or not key.strip() or any(c in key for c in ":\r\n "):
-                    headers_node.fail(f"expected a header name, got {_show(key)}", str(key))
-                if not isinstance(header_value, str | int | float) or isinstance(
-                    header_value, bool
-                ):
-                    headers_node.fail(f"expected a header value, got {_show(header_value)}", key)
-                if any(c in str(header_value) for c in "\r\n"):
-                    headers_node.fail("header values cannot contain line breaks", key)
-                header_items.append((key, str(header_value)))
-        body_text: str | None = None
-        if "json" in node.value:
-            try:
-                body_text = json.dumps(node.value["json"], separators=(",", ":"))
-            except (TypeError, ValueError) as exc:
-                node.fail(f"expected JSON-serialisable data: {exc}", "json")
-            if not any(k.lower() == "content-type" for k, _ in header_items):
-                header_items.append(("Content-Type", "application/json"))
-        elif "body" in node.value:
-            body_text = node.get("body", str)
-
-        def compile_at(text: str, key: str, node: _Node = node) -> Any:
-            try:
-                return compile_template(text, sources)
-            except ValueError as exc:
-                raise PlanError(str(exc), source=root.source, path=node.child_path(key)) from None
-
-        specs.append(
-            RequestSpec(
-                name=name,
-                method=method,
-                url=target + request_path,
-                path=compile_at(request_path, "path" if "path" in node.value else "url"),
-                headers=tuple((k, compile_at(v, f"headers.{k}")) for k, v in header_items),
-                body=compile_at(body_text, "json" if "json" in node.value else "body")
-                if body_text is not None
-                else None,
-                weight=node.get("weight", _positive_int, 1),
-            )
-        )
+        spec = _request(node, target, sources)
+        if spec.name in names:
+            node.fail(f"duplicate request name {_show(spec.name)}: names must be unique", "name")
+        names.add(spec.name)
+        specs.append(spec)
     return tuple(specs)
+
+
+def _request(node: _Node, target: str, sources: Mapping[str, DataSource]) -> RequestSpec:
+    """One request: of ``requests``, or a step of a flow."""
+    node.check_keys(_REQUEST_KEYS)
+    target_parts = urlsplit(target)
+    method = node.get("method", _text, "GET").upper()
+    if method not in _METHODS:
+        node.fail(f"expected one of {', '.join(_METHODS)}, got {_show(method)}", "method")
+    if "path" in node.value and "url" in node.value:
+        node.fail("give path or url, not both")
+    if "url" in node.value:
+        url = node.get("url", _target)
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != (target_parts.scheme, target_parts.netloc):
+            node.fail(f"expected a URL on the target {target}, got {_show(url)}", "url")
+        request_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    else:
+        request_path = node.get("path", _text, "/")
+        if not request_path.startswith("/"):
+            node.fail(f'expected a path starting with "/", got {_show(request_path)}', "path")
+    name = node.get("name", _text, f"{method} {request_path}")
+    if "body" in node.value and "json" in node.value:
+        node.fail("give body or json, not both")
+    headers_node = node.node("headers")
+    header_items: list[tuple[str, str]] = []
+    if headers_node is not None:
+        for key, header_value in headers_node.value.items():
+            if not isinstance(key, str) or not key.strip() or any(c in key for c in ":\r\n "):
+                headers_node.fail(f"expected a header name, got {_show(key)}", str(key))
+            if not isinstance(header_value, str | int | float) or isinstance(header_value, bool):
+                headers_node.fail(f"expected a header value, got {_show(header_value)}", key)
+            if any(c in str(header_value) for c in "\r\n"):
+                headers_node.fail("header values cannot contain line breaks", key)
+            header_items.append((key, str(header_value)))
+    body_text: str | None = None
+    if "json" in node.value:
+        try:
+            body_text = json.dumps(node.value["json"], separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            node.fail(f"expected JSON-serialisable data: {exc}", "json")
+        if not any(k.lower() == "content-type" for k, _ in header_items):
+            header_items.append(("Content-Type", "application/json"))
+    elif "body" in node.value:
+        body_text = node.get("body", str)
+
+    def compile_at(text: str, key: str) -> Any:
+        try:
+            return compile_template(text, sources)
+        except ValueError as exc:
+            raise PlanError(str(exc), source=node.source, path=node.child_path(key)) from None
+
+    return RequestSpec(
+        name=name,
+        method=method,
+        url=target + request_path,
+        path=compile_at(request_path, "path" if "path" in node.value else "url"),
+        headers=tuple((k, compile_at(v, f"headers.{k}")) for k, v in header_items),
+        body=compile_at(body_text, "json" if "json" in node.value else "body")
+        if body_text is not None
+        else None,
+        weight=node.get("weight", _positive_int, 1),
+    )
+
+
+def _flows(root: _Node, target: str, sources: Mapping[str, DataSource]) -> list[ScenarioSpec]:
+    """``flows``: declarative journeys, each an ordered list of requests and think times."""
+    flows: list[ScenarioSpec] = []
+    names: set[str] = set()
+    for path, value in root.items("flows"):
+        node = _Node(value, path, root.source)
+        node.check_keys(("name", "weight", "steps"))
+        name = node.get("name", _text, f"flow {len(flows) + 1}")
+        if name in names:
+            node.fail(f"duplicate flow name {_show(name)}: names must be unique", "name")
+        names.add(name)
+        steps: list[RequestSpec | ThinkStep] = []
+        for step_path, step in node.items("steps"):
+            step_node = _Node(step, step_path, root.source)
+            if "think" in step_node.value:
+                step_node.check_keys(("think",))
+                steps.append(_think(step_node))
+            else:
+                steps.append(_request(step_node, target, sources))
+        if not any(isinstance(step, RequestSpec) for step in steps):
+            node.fail("expected steps with at least one request", "steps")
+        weight = node.get("weight", _positive_int, 1)
+        flows.append(ScenarioSpec(name=name, function="", weight=weight, steps=tuple(steps)))
+    return flows
+
+
+def _think(node: _Node) -> ThinkStep:
+    think = node.value["think"]
+    if isinstance(think, Mapping):
+        think_node = _Node(think, node.child_path("think"), node.source)
+        think_node.check_keys(("min", "max"))
+        low = think_node.get("min", parse_duration)
+        high = think_node.get("max", parse_duration)
+        if high < low:
+            think_node.fail("max must be at least min", "max")
+        return ThinkStep(low, high)
+    seconds = node.get("think", parse_duration)
+    return ThinkStep(seconds, seconds)
 
 
 def _load(root: _Node) -> OpenLoad | ClosedLoad:

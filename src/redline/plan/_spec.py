@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ._template import DataSource, Template
 
-__all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "ScenarioSpec", "Stage"]
+__all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "ScenarioSpec", "Stage", "ThinkStep"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +122,21 @@ class RequestSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ThinkStep:
+    """A pause in a flow: ``minimum`` seconds, or uniformly up to ``maximum``."""
+
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioSpec:
-    """A scenario of a Python plan: the async function ``function`` of the plan's module."""
+    """A journey: the async ``function`` of a Python plan's module, or a flow's ``steps``."""
 
     name: str
     function: str
     weight: int = 1
+    steps: tuple[RequestSpec | ThinkStep, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
