@@ -150,3 +150,24 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "-|-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def run_locust(url: str, seconds: int, binary: str, locustfile: str) -> tuple[Timed, int, float]:
+    """Run Locust headless with 50 users pinned to the load core.
+
+    Returns the timing, the request count and the requests per second it reports.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "locustfile.py"
+        path.write_text(locustfile)
+        prefix = Path(tmp) / "stats"
+        timed = run_pinned(
+            [binary, "-f", str(path), "--headless", "-u", "50", "-r", "50", "-t", f"{seconds}s",
+             "--host", url.rstrip("/"), "--only-summary", "--csv", str(prefix),
+             "--loglevel", "ERROR"]
+        )  # fmt: skip
+        rows = Path(f"{prefix}_stats.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    aggregated = next(r.split(",") for r in rows if ",Aggregated," in r)
+    requests = int(aggregated[header.index("Request Count")])
+    return timed, requests, float(aggregated[header.index("Requests/s")])

@@ -21,6 +21,7 @@ from _common import (
     pinned_testserver,
     redline_argv,
     require,
+    run_locust,
     run_pinned,
     table,
 )
@@ -78,40 +79,8 @@ def hey(url: str, duration: int) -> dict:
 
 
 def locust(url: str, duration: int, binary: str) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        locustfile = Path(tmp) / "locustfile.py"
-        locustfile.write_text(LOCUSTFILE)
-        prefix = Path(tmp) / "stats"
-        timed = run_pinned(
-            [
-                binary,
-                "-f",
-                str(locustfile),
-                "--headless",
-                "-u",
-                "50",
-                "-r",
-                "50",
-                "-t",
-                f"{duration}s",
-                "--host",
-                url.rstrip("/"),
-                "--only-summary",
-                "--csv",
-                str(prefix),
-                "--loglevel",
-                "ERROR",
-            ]
-        )
-        rows = (Path(f"{prefix}_stats.csv").read_text()).splitlines()
-    header = rows[0].split(",")
-    aggregated = next(r.split(",") for r in rows if ",Aggregated," in r)
-    requests = int(aggregated[header.index("Request Count")])
-    return {
-        "requests": requests,
-        "rps": float(aggregated[header.index("Requests/s")]),
-        "cpu_s": timed.cpu_s,
-    }
+    timed, requests, rps = run_locust(url, duration, binary, LOCUSTFILE)
+    return {"requests": requests, "rps": rps, "cpu_s": timed.cpu_s}
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ _ERRORS: dict[str, type[TransportError]] = {
     "too_large": ResponseTooLargeError,
 }
 MAX_TRACEBACKS = 5
+_ENCODED_CACHE = 4096  # distinct bodiless requests whose bytes are kept per worker
 
 
 def _failure(error_class: str, what: str) -> TransportError:
@@ -150,6 +151,15 @@ class SessionRuntime:
         self.exceptions: dict[str, Counter[str]] = {}
         self.tracebacks: list[str] = []
         self.requests_in_flight = 0
+        self.encoded: dict[tuple[Any, ...], tuple[int, bytes]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running event loop (looked up once)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     # -- connections -----------------------------------------------------------------------
     async def acquire(self) -> ClientConnection:
@@ -163,7 +173,7 @@ class SessionRuntime:
             conn = idle.pop()
             if conn.reusable:
                 return conn
-        waiter: asyncio.Future[ClientConnection] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[ClientConnection] = self.loop.create_future()
         self.acquirers.append(waiter)
         if self.pool.connecting < len(self.acquirers):
             self.pool.grow()
@@ -332,24 +342,45 @@ class Session:
         """
         runtime = self._runtime
         method = method.upper()
-        endpoint = runtime.recorder.index(name or f"{method} {path.split('?', 1)[0]}")
         target = path
         if query:
             target += ("&" if "?" in path else "?") + urlencode(query, doseq=True)
-        fields = dict(self.headers)
         payload: bytes | None = None
         if json is not None:
             payload = _json_dumps(json)
-            fields.setdefault("Content-Type", "application/json")
         elif body is not None:
             payload = body.encode() if isinstance(body, str) else body
-        if headers:
-            fields.update(headers)
-        if self.cookies:
-            fields["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        data = encode_request(
-            method, target, host=runtime.host_header, headers=fields.items(), body=payload
-        )
+        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items()) if self.cookies else ""
+        # Bodiless requests repeat: their bytes are cached by everything that shapes them.
+        key = None
+        if payload is None:
+            key = (
+                method,
+                target,
+                name,
+                tuple(self.headers.items()) if self.headers else (),
+                tuple(headers.items()) if headers else (),
+                cookie,
+            )
+            cached = runtime.encoded.get(key)
+        else:
+            cached = None
+        if cached is None:
+            fields = dict(self.headers)
+            if json is not None:
+                fields.setdefault("Content-Type", "application/json")
+            if headers:
+                fields.update(headers)
+            if cookie:
+                fields["Cookie"] = cookie
+            data = encode_request(
+                method, target, host=runtime.host_header, headers=fields.items(), body=payload
+            )
+            endpoint = runtime.recorder.index(name or f"{method} {path.split('?', 1)[0]}")
+            if key is not None and len(runtime.encoded) < _ENCODED_CACHE:
+                runtime.encoded[key] = (endpoint, data)
+        else:
+            endpoint, data = cached
         expected = (
             None if expect is None else frozenset([expect] if isinstance(expect, int) else expect)
         )
@@ -358,7 +389,7 @@ class Session:
         except TransportError as exc:
             runtime.recorder.record_error(endpoint, exc.error_class, time.monotonic_ns())
             raise
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = runtime.loop.create_future()
         runtime.waiting[conn] = (future, expected)
         runtime.requests_in_flight += 1
         runtime.recorder.bytes_out[endpoint] += len(data)

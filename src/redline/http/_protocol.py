@@ -80,13 +80,7 @@ class ResponseParser:
         else:
             self._completed.append((parser.get_status_code(), parser.should_keep_alive()))
 
-    def feed(self, data: bytes) -> list[tuple[int, bool]]:
-        """Parse ``data``; return the responses it completed (always empty with a callback).
-
-        Raises:
-            ProtocolError: the bytes are not a valid HTTP/1.1 response stream.
-            ResponseTooLargeError: a response exceeded ``max_size`` bytes.
-        """
+    def _parse(self, data: bytes) -> None:
         self._size += len(data)
         if self._size > self._max_size:
             raise ResponseTooLargeError(f"response larger than {self._max_size} bytes")
@@ -96,6 +90,15 @@ class ResponseParser:
             raise ProtocolError("unexpected protocol upgrade in response") from exc
         except httptools.HttpParserError as exc:
             raise ProtocolError(f"invalid HTTP/1.1 response: {exc}") from exc
+
+    def feed(self, data: bytes) -> list[tuple[int, bool]]:
+        """Parse ``data``; return the responses it completed (always empty with a callback).
+
+        Raises:
+            ProtocolError: the bytes are not a valid HTTP/1.1 response stream.
+            ResponseTooLargeError: a response exceeded ``max_size`` bytes.
+        """
+        self._parse(data)
         completed = self._completed
         if completed:
             self._completed = []
@@ -143,7 +146,8 @@ class CapturingResponseParser(ResponseParser):
     def feed(self, data: bytes) -> list[tuple[int, bool]]:
         """Parse ``data``, keeping it for the head of the current response."""
         self._raw.append(data)
-        return super().feed(data)
+        self._parse(data)
+        return []  # responses go to on_response
 
 
 def parse_head(head: bytes) -> list[tuple[str, str]]:

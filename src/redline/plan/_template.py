@@ -94,18 +94,15 @@ Part = str | Callable[[RenderContext, dict[str, tuple[str, ...]]], str]
 class Template:
     """A compiled string template. ``static`` is True when it has no placeholders."""
 
-    __slots__ = ("_parts", "_sources", "text")
+    __slots__ = ("_parts", "_sources", "static", "text")
 
     def __init__(self, text: str, parts: Sequence[Part], sources: Sequence[DataSource]) -> None:
         """Build from compiled parts; use :func:`compile_template` instead."""
         self.text = text
         self._parts = tuple(parts)
         self._sources = tuple(sources)
-
-    @property
-    def static(self) -> bool:
+        self.static = all(isinstance(p, str) for p in self._parts)
         """True when rendering always gives ``text`` unchanged."""
-        return all(isinstance(p, str) for p in self._parts)
 
     def render(self, ctx: RenderContext) -> str:
         """Render once; rows of each data source are drawn once per render.
@@ -113,6 +110,8 @@ class Template:
         Raises:
             DataExhaustedError: a ``unique`` data source ran out of rows.
         """
+        if self.static:
+            return self.text
         rows = {s.name: s.draw(ctx) for s in self._sources}
         return "".join(p if isinstance(p, str) else p(ctx, rows) for p in self._parts)
 
