@@ -8,13 +8,15 @@ import pytest
 
 from redline.plan import load_plan
 
-EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+EXAMPLES = sorted(
+    p for p in (Path(__file__).parents[2] / "examples").iterdir() if p.suffix in (".yaml", ".py")
+)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_plan_is_valid(path: Path) -> None:
     plan = load_plan(path)
-    assert plan.requests
+    assert plan.requests or plan.scenarios
     assert plan.duration > 0
 
 

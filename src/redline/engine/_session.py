@@ -13,10 +13,10 @@ import json
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from http.cookies import SimpleCookie
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from redline.core import (
@@ -44,6 +44,7 @@ _ERRORS: dict[str, type[TransportError]] = {
     "too_large": ResponseTooLargeError,
 }
 MAX_TRACEBACKS = 5
+_Waiter = tuple["asyncio.Future[Any]", frozenset[int] | None]
 _ENCODED_CACHE = 4096  # distinct bodiless requests whose bytes are kept per worker
 
 
@@ -145,7 +146,6 @@ class SessionRuntime:
         self.data = {source.name: source for source in data}
         self.ctx = ctx or RenderContext()
         self.shared = shared
-        self.waiting: dict[ClientConnection, tuple[asyncio.Future[Any], frozenset[int] | None]] = {}
         self.acquirers: deque[asyncio.Future[ClientConnection]] = deque()
         self.checks: dict[str, list[int]] = {}
         self.exceptions: dict[str, Counter[str]] = {}
@@ -194,7 +194,8 @@ class SessionRuntime:
     # -- PoolListener ----------------------------------------------------------------------
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
         now = time.monotonic_ns()
-        future, expect = self.waiting.pop(conn)
+        future, expect = cast(_Waiter, conn.token)
+        conn.token = None
         flag = 0 if expect is None else (EXPECTED if status in expect else UNEXPECTED)
         self.recorder.record(
             conn.tag, now - conn.sent_ns, now - conn.sent_ns, status | flag, nbytes, now
@@ -207,7 +208,7 @@ class SessionRuntime:
     def request_failed(self, conn: ClientConnection, error_class: str) -> None:
         self.recorder.record_error(conn.tag, error_class, time.monotonic_ns())
         self.requests_in_flight -= 1
-        entry = self.waiting.pop(conn, None)
+        entry, conn.token = cast(_Waiter | None, conn.token), None
         if entry is not None and not entry[0].done():
             entry[0].set_exception(_failure(error_class, "request failed"))
         self._release(conn)
@@ -390,7 +391,7 @@ class Session:
             runtime.recorder.record_error(endpoint, exc.error_class, time.monotonic_ns())
             raise
         future: asyncio.Future[Any] = runtime.loop.create_future()
-        runtime.waiting[conn] = (future, expected)
+        conn.token = (future, expected)
         runtime.requests_in_flight += 1
         runtime.recorder.bytes_out[endpoint] += len(data)
         sent = time.monotonic_ns()
@@ -401,25 +402,25 @@ class Session:
             self.cookies.update(response.set_cookies())
         return response
 
-    async def get(self, path: str, **options: Any) -> Response:
-        """``request("GET", path, ...)``."""
-        return await self.request("GET", path, **options)
+    def get(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``request("GET", path, ...)`` (await it)."""
+        return self.request("GET", path, **options)
 
-    async def post(self, path: str, **options: Any) -> Response:
-        """``request("POST", path, ...)``."""
-        return await self.request("POST", path, **options)
+    def post(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``request("POST", path, ...)`` (await it)."""
+        return self.request("POST", path, **options)
 
-    async def put(self, path: str, **options: Any) -> Response:
-        """``request("PUT", path, ...)``."""
-        return await self.request("PUT", path, **options)
+    def put(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``request("PUT", path, ...)`` (await it)."""
+        return self.request("PUT", path, **options)
 
-    async def patch(self, path: str, **options: Any) -> Response:
-        """``request("PATCH", path, ...)``."""
-        return await self.request("PATCH", path, **options)
+    def patch(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``request("PATCH", path, ...)`` (await it)."""
+        return self.request("PATCH", path, **options)
 
-    async def delete(self, path: str, **options: Any) -> Response:
-        """``request("DELETE", path, ...)``."""
-        return await self.request("DELETE", path, **options)
+    def delete(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``request("DELETE", path, ...)`` (await it)."""
+        return self.request("DELETE", path, **options)
 
     def check(self, name: str, condition: object) -> bool:
         """Count a named check as passed or failed; the scenario goes on either way."""

@@ -60,7 +60,8 @@ class ClientConnection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection with at most one request in flight.
 
     ``tag`` and ``intended_ns`` belong to the driver: which request this is and when it
-    was meant to start (for latency corrected for coordinated omission).
+    was meant to start (for latency corrected for coordinated omission); so does
+    ``token``, anything else the driver keeps with the request in flight.
     """
 
     __slots__ = (
@@ -76,6 +77,7 @@ class ClientConnection(asyncio.Protocol):
         "reusable",
         "sent_ns",
         "tag",
+        "token",
         "transport",
     )
 
@@ -99,6 +101,7 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False
         self.reusable = True
         self.tag = 0
+        self.token: object = None
         self.intended_ns = 0
         self.sent_ns = 0
         self.bytes_in = 0
@@ -188,8 +191,8 @@ class ConnectionPool:
 
         At most ``max_connecting`` connection attempts run at once: opening connections
         costs the client CPU, and a burst of attempts would delay the requests it sends.
-        With ``capture``, each response's head and body are kept on the connection
-        (``conn.head``, ``conn.body``) for the listener to read.
+        With ``capture``, each response's raw bytes (head first) and body are kept on the
+        connection (``conn.head``, ``conn.body``) for the listener to read.
         """
         self.listener = listener
         self.host = host

@@ -108,8 +108,8 @@ class ResponseParser:
 class CapturingResponseParser(ResponseParser):
     """A :class:`ResponseParser` that keeps each response's head and body (up to ``max_size``).
 
-    ``on_response(status, keep_alive, head, body)`` receives the raw head (status line and
-    headers, for :func:`parse_head`) and the body, de-chunked. Responses on a connection
+    ``on_response(status, keep_alive, raw, body)`` receives the response's raw bytes (head
+    first, for :func:`parse_head`) and its body, de-chunked. Responses on a connection
     never overlap (no pipelining), so everything fed since the last response belongs to
     the current one.
     """
@@ -133,15 +133,15 @@ class CapturingResponseParser(ResponseParser):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        """Report the completed response with its head and body (called by httptools)."""
+        """Report the completed response with its raw bytes and body (called by httptools)."""
         self._size = 0
-        raw = b"".join(self._raw)
-        head = raw[: raw.find(b"\r\n\r\n")]
-        body = b"".join(self._body)
+        raw, body = self._raw, self._body
+        data = raw[0] if len(raw) == 1 else b"".join(raw)
+        content = (body[0] if len(body) == 1 else b"".join(body)) if body else b""
         self._raw = []
         self._body = []
         parser = self._parser
-        self._on_captured(parser.get_status_code(), parser.should_keep_alive(), head, body)
+        self._on_captured(parser.get_status_code(), parser.should_keep_alive(), data, content)
 
     def feed(self, data: bytes) -> list[tuple[int, bool]]:
         """Parse ``data``, keeping it for the head of the current response."""
@@ -150,8 +150,10 @@ class CapturingResponseParser(ResponseParser):
         return []  # responses go to on_response
 
 
-def parse_head(head: bytes) -> list[tuple[str, str]]:
-    """The header fields of a raw response head (the status line is skipped)."""
+def parse_head(raw: bytes) -> list[tuple[str, str]]:
+    """The header fields of a raw response (the status line and the body are skipped)."""
+    end = raw.find(b"\r\n\r\n")
+    head = raw if end < 0 else raw[:end]
     fields = []
     for line in head.decode("latin-1").split("\r\n")[1:]:
         name, sep, value = line.partition(":")
