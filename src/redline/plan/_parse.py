@@ -572,6 +572,7 @@ def _flows(root: _Node, target: str, sources: Mapping[str, DataSource]) -> list[
 
 
 def _think(node: _Node) -> ThinkStep:
+    """``think``: a duration, or a uniform range ``{min, max}`` (in load or a flow step)."""
     think = node.value["think"]
     if isinstance(think, Mapping):
         think_node = _Node(think, node.child_path("think"), node.source)
@@ -633,18 +634,8 @@ def _load(root: _Node) -> OpenLoad | ClosedLoad:
         node.fail("expected vus (like 50) or stages", "vus")
     if vus is not None and stages:
         node.fail("give vus (constant) or stages (ramping), not both", "stages")
-    think_min = think_max = 0.0
-    if "think" in node.value:
-        think = node.value["think"]
-        if isinstance(think, Mapping):
-            think_node = _Node(think, node.child_path("think"), root.source)
-            think_node.check_keys(("min", "max"))
-            think_min = think_node.get("min", parse_duration)
-            think_max = think_node.get("max", parse_duration)
-            if think_max < think_min:
-                think_node.fail("max must be at least min", "max")
-        else:
-            think_min = think_max = node.get("think", parse_duration)
+    think = _think(node) if "think" in node.value else ThinkStep(0.0, 0.0)
+    think_min, think_max = think.minimum, think.maximum
     return ClosedLoad(
         vus=vus,
         stages=tuple(stages),
