@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-import csv
-import difflib
 import json
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NoReturn, TypeVar, cast
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import yaml
 
 from redline.core import PlanError, parse_duration, parse_rate, parse_size
 
+from ._data import _data_sources
+from ._node import (
+    _boolean,
+    _duration_positive,
+    _fraction,
+    _Node,
+    _non_negative_int,
+    _positive_int,
+    _show,
+    _target,
+    _text,
+)
 from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage, ThinkStep
 from ._template import DataSource, compile_template
 
 __all__ = ["load_plan", "plan_from_dict", "quick_plan"]
-
-T = TypeVar("T")
 
 _TOP_KEYS = (
     "name",
@@ -41,131 +48,6 @@ _TOP_KEYS = (
 _REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight")
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-_MISSING = object()
-
-
-class _Node:
-    """A mapping inside the plan, with its path, for precise error messages."""
-
-    def __init__(self, value: object, path: str, source: str) -> None:
-        self.path = path
-        self.source = source
-        if not isinstance(value, Mapping):
-            self.fail(f"expected a mapping, got {_show(value)}")
-        self.value: Mapping[str, Any] = value
-
-    def fail(self, message: str, key: str | None = None) -> NoReturn:
-        path = self.child_path(key) if key is not None else self.path
-        raise PlanError(message, source=self.source, path=path)
-
-    def child_path(self, key: str | int) -> str:
-        if isinstance(key, int):
-            return f"{self.path}[{key}]"
-        return f"{self.path}.{key}" if self.path else key
-
-    def check_keys(self, allowed: tuple[str, ...]) -> None:
-        for key in self.value:
-            if key not in allowed:
-                hint = difflib.get_close_matches(str(key), allowed, n=1)
-                suggestion = f'; did you mean "{hint[0]}"?' if hint else ""
-                self.fail(
-                    f"unknown key{suggestion} (expected one of: {', '.join(allowed)})", str(key)
-                )
-
-    def get(self, key: str, convert: Callable[[Any], T], default: object = _MISSING) -> T:
-        if key not in self.value or self.value[key] is None:
-            if default is _MISSING:
-                self.fail("is required", key)
-            return default  # type: ignore[return-value]
-        try:
-            return convert(self.value[key])
-        except PlanError:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise PlanError(str(exc), source=self.source, path=self.child_path(key)) from None
-
-    def node(self, key: str) -> _Node | None:
-        if self.value.get(key) is None:
-            return None
-        return _Node(self.value[key], self.child_path(key), self.source)
-
-    def items(self, key: str) -> list[tuple[str, object]]:
-        value = self.value.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(f"expected a list, got {_show(value)}", key)
-        return [(self.child_path(key) + f"[{i}]", item) for i, item in enumerate(value)]
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-def _positive_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"expected a positive whole number, got {_show(value)}")
-    return value
-
-
-def _non_negative_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"expected a whole number >= 0, got {_show(value)}")
-    return value
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string, got {_show(value)}")
-    return value
-
-
-def _fraction(value: object) -> float:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            number = float(value.strip()[:-1]) / 100
-        except ValueError:
-            number = math.nan
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        number = math.nan
-    if not 0 <= number <= 1:
-        raise ValueError(f'expected a fraction like 0.01 or "1%", got {_show(value)}')
-    return number
-
-
-def _boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {_show(value)}")
-    return value
-
-
-def _duration_positive(value: object) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f'expected a positive duration like "10s", got {_show(value)}')
-    return seconds
-
-
-def _target(value: object) -> str:
-    text = _text(value)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f'expected an http:// or https:// URL like "http://127.0.0.1:8080", got {_show(value)}'
-        )
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ValueError(f"expected a valid port in {_show(value)}") from None
-    return text.rstrip("/")
 
 
 def load_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> Plan:
@@ -371,97 +253,6 @@ def _apply_overrides(
     if rate or vus:
         raw["load"] = load
     return raw
-
-
-def _data_sources(root: _Node, base_dir: Path) -> list[DataSource]:
-    node = root.node("data")
-    if node is None:
-        return []
-    sources = []
-    for name, value in node.value.items():
-        path = node.child_path(str(name))
-        mode, recycle = "sequential", False
-        if isinstance(value, Mapping):
-            entry = _Node(value, path, root.source)
-            entry.check_keys(("file", "mode", "recycle"))
-            value = entry.get("file", _text)
-            mode = entry.get("mode", str, "sequential")
-            if mode not in ("sequential", "random", "unique"):
-                entry.fail(
-                    f'expected "sequential", "random" or "unique", got {_show(mode)}', "mode"
-                )
-            recycle = entry.get("recycle", _boolean, False)
-            path = entry.child_path("file")
-        if not isinstance(value, str):
-            raise PlanError(
-                'expected a file name like "users.csv" or {file: ..., mode: ...}, '
-                f"got {_show(value)}",
-                source=root.source,
-                path=path,
-            )
-        file = (base_dir / value).resolve()
-        try:
-            columns, rows = _read_rows(file)
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise PlanError(
-                f"cannot read {str(file)!r}: {exc}", source=root.source, path=path
-            ) from None
-        except ValueError as exc:
-            raise PlanError(f"{str(file)!r} {exc}", source=root.source, path=path) from None
-        sources.append(
-            DataSource(
-                name=str(name),
-                path=str(file),
-                columns=columns,
-                rows=rows,
-                mode=cast(Literal["sequential", "random", "unique"], mode),
-                recycle=recycle,
-            )
-        )
-    return sources
-
-
-def _read_rows(file: Path) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
-    """Columns and rows of a CSV (header row first) or JSON-lines (one object a line) file.
-
-    Raises:
-        ValueError: naming the line where the file is malformed.
-    """
-    if file.suffix.lower() in (".jsonl", ".ndjson"):
-        columns: tuple[str, ...] = ()
-        rows: list[tuple[Any, ...]] = []
-        with file.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"line {number}: not valid JSON: {exc.msg}") from None
-                if not isinstance(item, dict):
-                    raise ValueError(f"line {number}: expected a JSON object, got {_show(item)}")
-                if not columns:
-                    columns = tuple(str(k) for k in item)
-                missing = [c for c in columns if c not in item]
-                if missing:
-                    raise ValueError(
-                        f"line {number}: missing column {missing[0]!r} "
-                        f"(columns: {', '.join(columns)})"
-                    )
-                rows.append(tuple(item[c] for c in columns))
-        if not rows:
-            raise ValueError("has no rows: expected one JSON object a line")
-        return columns, tuple(rows)
-    with file.open(newline="", encoding="utf-8") as handle:
-        table = list(csv.reader(handle))
-    if len(table) < 2:
-        raise ValueError("needs a header row and at least one data row")
-    header = tuple(c.strip() for c in table[0])
-    body = tuple(tuple(r) for r in table[1:] if r)
-    for number, row in enumerate(table[1:], start=2):
-        if row and len(row) != len(header):
-            raise ValueError(f"line {number}: expected {len(header)} columns, got {len(row)}")
-    return header, body
 
 
 def _requests(
