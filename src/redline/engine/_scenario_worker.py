@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 
+from redline.http import ConnectionPool
 from redline.plan import (
     ClosedLoad,
     RenderContext,
@@ -67,17 +68,20 @@ class ScenarioWorker(_Worker):
         self.keys = [self.recorder.index(("scenario", s.name)) for s in plan.scenarios]
         self.order = weighted_cycle([s.weight for s in plan.scenarios])
         self.position = spec.index
-        self.runtime = SessionRuntime(
-            pool_options(plan),
-            host_header=host_header(plan),
-            recorder=self.recorder,
-            data=plan.data,
-            ctx=self.ctx,
-            shared=spec.shared,
-        )
-        self.pool = self.runtime.pool
         self.tasks: set[asyncio.Task[None]] = set()
         self.vus: dict[int, asyncio.Task[None]] = {}
+
+    def _make_pool(self) -> ConnectionPool:
+        # Sessions share one pool; the runtime listens to it instead of the worker.
+        self.runtime = SessionRuntime(
+            pool_options(self.plan),
+            host_header=host_header(self.plan),
+            recorder=self.recorder,
+            data=self.plan.data,
+            ctx=self.ctx,
+            shared=self.spec.shared,
+        )
+        return self.runtime.pool
 
     def _next_scenario(self) -> int:
         index = self.order[self.position % len(self.order)]

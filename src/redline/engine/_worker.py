@@ -168,7 +168,11 @@ class _Worker:
         self.stop_requested = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ctx = ctx
-        self.pool = ConnectionPool(self, **pool_options(plan))
+        self.pool = self._make_pool()
+
+    def _make_pool(self) -> ConnectionPool:
+        """The pool this worker sends through, with the worker as its listener."""
+        return ConnectionPool(self, **pool_options(self.plan))
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
