@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import gc
 import math
+import os
 import random
 import signal
 import ssl
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -30,7 +32,7 @@ from ._requests import RequestMix
 from ._schedule import ArrivalSchedule
 from ._segments import Segment
 
-__all__ = ["WorkerInterval", "WorkerSpec", "worker_main"]
+__all__ = ["WorkerInterval", "WorkerSpec", "watch_pipe", "worker_main"]
 
 _SPIN_NS = 1_500_000  # closer than this to the next arrival, poll instead of sleeping
 _SLEEP_SLACK_NS = 80_000  # time.sleep may overshoot by the kernel's timer slack (50 us)
@@ -88,6 +90,19 @@ def pool_options(plan: Plan) -> dict[str, Any]:
         "read_timeout": plan.read_timeout,
         "max_response_size": plan.max_response_size,
     }
+
+
+def watch_pipe(
+    loop: asyncio.AbstractEventLoop, pipe: Connection, callback: Callable[[], None]
+) -> None:
+    """Call ``callback`` whenever ``pipe`` is readable, keeping the pipe in blocking mode.
+
+    uvloop (libuv) switches a watched descriptor to non-blocking. An interval message
+    larger than the socket buffer would then fail half-written whenever the coordinator
+    reads slowly, and the coordinator would find a corrupt stream. Sends must block.
+    """
+    loop.add_reader(pipe.fileno(), callback)
+    os.set_blocking(pipe.fileno(), True)
 
 
 def worker_main(spec: WorkerSpec, pipe: Connection) -> None:
@@ -192,7 +207,7 @@ class _Worker:
             return
         self.t0 = message[1]
         share = float(self.spec.segment.share)
-        loop.add_reader(self.pipe.fileno(), self._on_pipe)
+        watch_pipe(loop, self.pipe, self._on_pipe)
         if self.is_open:
             assert isinstance(self.plan.load, OpenLoad)
             self.schedule = ArrivalSchedule(
