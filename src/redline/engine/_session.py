@@ -385,11 +385,15 @@ class Session:
         expected = (
             None if expect is None else frozenset([expect] if isinstance(expect, int) else expect)
         )
-        try:
-            conn = await runtime.acquire()
-        except TransportError as exc:
-            runtime.recorder.record_error(endpoint, exc.error_class, time.monotonic_ns())
-            raise
+        # An idle connection is taken here; only waiting for one needs the coroutine.
+        idle = runtime.pool.idle
+        conn = idle.pop() if idle else None
+        if conn is None or not conn.reusable:
+            try:
+                conn = await runtime.acquire()
+            except TransportError as exc:
+                runtime.recorder.record_error(endpoint, exc.error_class, time.monotonic_ns())
+                raise
         future: asyncio.Future[Any] = runtime.loop.create_future()
         conn.token = (future, expected)
         runtime.requests_in_flight += 1
