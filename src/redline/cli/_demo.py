@@ -65,7 +65,7 @@ def demo_command(args: argparse.Namespace) -> int:
                 source="demo",
             )
             try:
-                result = execute(plan, console=console)
+                result, _ = execute(plan, console=console)
             except RunError as exc:
                 error(f"demo run failed: {exc}")
                 return _exit.NOT_CARRIED_OUT

@@ -1,7 +1,9 @@
 """Exit codes of the ``redline`` command (documented in docs/cli.md)."""
 
 OK = 0
-"""The run was carried out and its result is trustworthy."""
+"""The run was carried out and every objective passed (or none was set)."""
+FAILED = 1
+"""An objective failed, or an abort rule stopped the run."""
 USAGE = 2
 """Bad plan, bad option, or an output file that cannot be written."""
 NOT_CARRIED_OUT = 3

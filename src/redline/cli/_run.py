@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 
-from redline.core import PlanError, RunError, RunResult
+from redline.analysis import AbortMonitor, abort_window, evaluate
+from redline.core import FAIL, PlanError, RunError, RunResult, Verdict
 from redline.engine import run_plan
-from redline.plan import Plan, load_plan, quick_plan
-from redline.report import LiveView, render_summary, write_json
+from redline.plan import Plan, check_slos, load_plan, load_slos, quick_plan
+from redline.report import (
+    LiveView,
+    junit_xml,
+    render_summary,
+    render_verdicts,
+    summary_markdown,
+    write_json,
+    write_text,
+)
 
 from . import _exit
 from ._console import error, stdout_console
@@ -49,12 +59,30 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument(
         "--insecure", action="store_true", help="accept any TLS certificate (https targets)"
     )
+    parser.add_argument(
+        "--slo", type=Path, metavar="FILE", help="objectives from this file (replace the plan's)"
+    )
     parser.add_argument("--out", type=Path, help="write the whole result as JSON to this file")
+    parser.add_argument(
+        "--junit", type=Path, metavar="FILE", help="write one JUnit test case per objective"
+    )
+    parser.add_argument(
+        "--summary-md", type=Path, metavar="FILE", help="write a Markdown summary (for a PR)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no live view")
     parser.set_defaults(handler=run_command)
 
 
 def _plan_from_args(args: argparse.Namespace) -> Plan:
+    plan = _load(args)
+    if args.slo is not None:
+        objectives = load_slos(args.slo)
+        check_slos(plan, objectives)
+        plan = dataclasses.replace(plan, slos=objectives)
+    return plan
+
+
+def _load(args: argparse.Namespace) -> Plan:
     if args.plan:
         if args.method != "GET" or args.header or args.body is not None:
             raise PlanError(
@@ -114,26 +142,40 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> Iterator[None]:
 
 def execute(
     plan: Plan, *, console: Console, workers: int | None = None, quiet: bool = False
-) -> RunResult:
-    """Run ``plan`` with the live view and signal handling of the command line.
+) -> tuple[RunResult, list[Verdict]]:
+    """Run ``plan`` with the live view, abort rules and signal handling of the command line.
+
+    Returns:
+        the result and the verdict on each of the plan's objectives.
 
     Raises:
         RunError: the run could not be carried out.
     """
     stop = threading.Event()
+    monitor = AbortMonitor(plan.slos, window_s=abort_window(plan.duration))
+    judge = monitor if monitor.rules else None
     with _stop_on_signals(stop, console):
         if quiet:
-            return run_plan(plan, workers=workers, stop=stop)
-        with LiveView(console, total=plan.warmup + plan.duration, warmup=plan.warmup) as view:
-            return run_plan(plan, workers=workers, on_interval=view.update, stop=stop)
+            result = run_plan(plan, workers=workers, stop=stop, judge=judge)
+        else:
+            total = plan.warmup + plan.duration
+            with LiveView(console, total=total, warmup=plan.warmup) as view:
+                result = run_plan(
+                    plan, workers=workers, on_interval=view.update, stop=stop, judge=judge
+                )
+    return result, evaluate(result, plan.slos, aborted=monitor.breach)
 
 
-def exit_code(result: RunResult) -> int:
-    """Map a finished run to the documented exit code."""
+def exit_code(result: RunResult, verdicts: Sequence[Verdict] = ()) -> int:
+    """Map a finished run and its verdicts to the documented exit code."""
     if result.stop_reason == "interrupted":
         return _exit.INTERRUPTED
+    if result.stop_reason == "aborted":
+        return _exit.FAILED
     if not result.complete or result.generator().limited:
         return _exit.NOT_CARRIED_OUT
+    if any(v.outcome == FAIL for v in verdicts):
+        return _exit.FAILED
     return _exit.OK
 
 
@@ -145,20 +187,31 @@ def run_command(args: argparse.Namespace) -> int:
     except PlanError as exc:
         error(str(exc))
         return _exit.USAGE
-    if args.out is not None and not args.out.parent.resolve().is_dir():
-        error(f"--out: directory {str(args.out.parent)!r} does not exist")
-        return _exit.USAGE
+    outputs = {"--out": args.out, "--junit": args.junit, "--summary-md": args.summary_md}
+    for option, path in outputs.items():
+        if path is not None and not path.parent.resolve().is_dir():
+            error(f"{option}: directory {str(path.parent)!r} does not exist")
+            return _exit.USAGE
     try:
-        result = execute(plan, console=console, workers=args.workers, quiet=args.quiet)
+        result, verdicts = execute(plan, console=console, workers=args.workers, quiet=args.quiet)
     except RunError as exc:
         error(f"the run could not be carried out: {exc}")
         return _exit.NOT_CARRIED_OUT
     console.print(render_summary(result))
-    if args.out is not None:
+    if verdicts:
+        console.print(render_verdicts(verdicts))
+    writers = {
+        "--out": lambda path: write_json(result, path),
+        "--junit": lambda path: write_text(junit_xml(result, verdicts), path),
+        "--summary-md": lambda path: write_text(summary_markdown(result, verdicts), path),
+    }
+    for option, path in outputs.items():
+        if path is None:
+            continue
         try:
-            write_json(result, args.out)
+            writers[option](path)
         except OSError as exc:
-            error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
+            error(f"{option}: cannot write {str(path)!r}: {exc.strerror}")
             return _exit.USAGE
-        console.print(f"result written to {args.out}", highlight=False)
-    return exit_code(result)
+        console.print(f"{option.lstrip('-')} written to {path}", highlight=False)
+    return exit_code(result, verdicts)

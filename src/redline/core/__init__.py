@@ -22,6 +22,13 @@ from ._result import GeneratorSummary as GeneratorSummary
 from ._result import IntervalSnapshot as IntervalSnapshot
 from ._result import RunResult as RunResult
 from ._result import StepSummary as StepSummary
+from ._slo import FAIL as FAIL
+from ._slo import INCONCLUSIVE as INCONCLUSIVE
+from ._slo import PASS as PASS
+from ._slo import SCOPES as SCOPES
+from ._slo import Objective as Objective
+from ._slo import Verdict as Verdict
+from ._slo import parse_objective as parse_objective
 from ._units import format_duration as format_duration
 from ._units import parse_duration as parse_duration
 from ._units import parse_rate as parse_rate
@@ -29,8 +36,12 @@ from ._units import parse_size as parse_size
 
 __all__ = [
     "COUNTS_LEN",
+    "FAIL",
     "HIGHEST_US",
+    "INCONCLUSIVE",
+    "PASS",
     "PERCENTILES",
+    "SCOPES",
     "ConnectError",
     "ConnectTimeoutError",
     "DataExhaustedError",
@@ -40,6 +51,7 @@ __all__ = [
     "GeneratorSummary",
     "Histogram",
     "IntervalSnapshot",
+    "Objective",
     "PlanError",
     "ProtocolError",
     "ReadTimeoutError",
@@ -49,9 +61,11 @@ __all__ = [
     "RunResult",
     "StepSummary",
     "TransportError",
+    "Verdict",
     "bucket_indices",
     "format_duration",
     "parse_duration",
+    "parse_objective",
     "parse_rate",
     "parse_size",
 ]

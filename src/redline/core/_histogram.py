@@ -227,6 +227,15 @@ class Histogram:
             out.append(int(_ALL_HIGH[index] if percentile else _ALL_LOW[index]))
         return out
 
+    def count_at_or_below(self, value_us: int) -> int:
+        """How many recorded values are certainly at most ``value_us``.
+
+        A bucket that straddles ``value_us`` counts as above it, so the count errs low
+        by at most one bucket's width (0.1% of the value).
+        """
+        indices, values = self._pairs()
+        return int(values[_ALL_HIGH[indices] <= value_us].sum())
+
     @property
     def min(self) -> int:
         """The lowest recorded value (lowest equivalent), 0 when empty."""

@@ -78,6 +78,7 @@ def run_plan(
     on_interval: Callable[[IntervalSnapshot], None] | None = None,
     stop: threading.Event | None = None,
     check_target: bool = True,
+    judge: Callable[[IntervalSnapshot], str | None] | None = None,
 ) -> RunResult:
     """Run ``plan`` and return what it measured.
 
@@ -88,6 +89,9 @@ def run_plan(
         stop: set it (from a signal handler, say) to stop early; the result keeps every
             interval measured and is marked incomplete.
         check_target: connect once before starting and fail fast when unreachable.
+        judge: called with each merged interval after ``on_interval``; when it returns a
+            reason (an abort rule breached), the run stops early with stop reason
+            ``"aborted"`` and the reason in its notes.
 
     Raises:
         RunError: the target was unreachable at start, or the workers did not start.
@@ -122,7 +126,8 @@ def run_plan(
         child.close()
         pipes[index] = parent
         processes.append(process)
-    merger = _Merger(plan, count, on_interval)
+    stop = stop or threading.Event()
+    merger = _Merger(plan, count, on_interval, judge=judge, stop=stop)
     try:
         _await_ready(pipes, processes, merger)
         started_at = datetime.now(UTC)
@@ -213,9 +218,17 @@ class _Merger:
     """Merges worker intervals into run intervals, in order, as they complete."""
 
     def __init__(
-        self, plan: Plan, workers: int, on_interval: Callable[[IntervalSnapshot], None] | None
+        self,
+        plan: Plan,
+        workers: int,
+        on_interval: Callable[[IntervalSnapshot], None] | None,
+        *,
+        judge: Callable[[IntervalSnapshot], str | None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.plan = plan
+        self.judge = judge
+        self.stop = stop
         self.workers = workers
         self.on_interval = on_interval
         self.pending: dict[int, dict[int, WorkerInterval]] = {}
@@ -297,6 +310,13 @@ class _Merger:
         self.next_index += 1
         if self.on_interval is not None:
             self.on_interval(snapshot)
+        if self.judge is not None and self.stop_reason == "completed":
+            reason = self.judge(snapshot)
+            if reason is not None:
+                self.stop_reason = "aborted"
+                self.notes.append(f"aborted: {reason}")
+                if self.stop is not None:
+                    self.stop.set()
 
     def result(self, started_at: datetime) -> RunResult:
         stamp = started_at.strftime("%Y%m%dT%H%M%SZ")

@@ -9,6 +9,9 @@ from ._parse import plan_from_dict as plan_from_dict
 from ._parse import quick_plan as quick_plan
 from ._python import import_plan_module as import_plan_module
 from ._python import scenario as scenario
+from ._slo import check_slos as check_slos
+from ._slo import load_slos as load_slos
+from ._slo import slos_from_data as slos_from_data
 from ._spec import ClosedLoad as ClosedLoad
 from ._spec import OpenLoad as OpenLoad
 from ._spec import Plan as Plan
@@ -32,14 +35,17 @@ __all__ = [
     "Stage",
     "Template",
     "ThinkStep",
+    "check_slos",
     "compile_template",
     "dump_plan",
     "import_plan_module",
     "load_plan",
+    "load_slos",
     "plan_from_access_log",
     "plan_from_dict",
     "plan_from_har",
     "plan_from_openapi",
     "quick_plan",
     "scenario",
+    "slos_from_data",
 ]

@@ -24,6 +24,7 @@ from ._node import (
     _target,
     _text,
 )
+from ._slo import check_slos, slos_from_data
 from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage, ThinkStep
 from ._template import DataSource, compile_template
 
@@ -31,6 +32,7 @@ __all__ = ["load_plan", "plan_from_dict", "quick_plan"]
 
 _TOP_KEYS = (
     "name",
+    "slo",
     "target",
     "data",
     "requests",
@@ -217,7 +219,9 @@ def plan_from_dict(
         module=module,
         has_setup=hooks[0],
         has_teardown=hooks[1],
+        slos=slos_from_data(raw.get("slo"), source=source),
     )
+    check_slos(plan, plan.slos)
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
         root.fail(
             f"{load.max_vus} virtual users need as many connections, but "

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from redline.core import Objective
+
 from ._template import DataSource, Template
 
 __all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "ScenarioSpec", "Stage", "ThinkStep"]
@@ -166,6 +168,8 @@ class Plan:
     """The Python plan file that defines ``scenarios`` (and ``setup``/``teardown``)."""
     has_setup: bool = False
     has_teardown: bool = False
+    slos: tuple[Objective, ...] = ()
+    """The plan's objectives (its ``slo:`` section, or a ``--slo`` file's)."""
 
     @property
     def origin(self) -> tuple[str, str, int]:
@@ -189,6 +193,7 @@ class Plan:
                 for r in self.requests
             ],
             "scenarios": [{"name": s.name, "weight": s.weight} for s in self.scenarios],
+            "slo": [o.to_dict() for o in self.slos],
             "timeouts": {"connect": self.connect_timeout, "read": self.read_timeout},
             "limits": {
                 "max_connections": self.max_connections,

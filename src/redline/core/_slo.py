@@ -1,0 +1,369 @@
+"""Service level objectives and the verdicts judged on them.
+
+An :class:`Objective` is parsed from one line of text such as ``p99 < 250ms``,
+``error_rate < 0.1%``, ``rps >= 900``, ``checks >= 99%`` or the SRE form
+``99% of requests under 250ms``; k6's ``p(99)<250`` (milliseconds) is accepted too.
+A :class:`Verdict` is what evaluating an objective on a run gives: a value, not an
+exception.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._errors import PlanError
+from ._units import parse_duration
+
+__all__ = [
+    "FAIL",
+    "INCONCLUSIVE",
+    "PASS",
+    "SCOPES",
+    "Objective",
+    "Verdict",
+    "parse_objective",
+]
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+SCOPES = ("endpoint", "group", "scenario", "check")
+LATENCY = ("percentile", "mean", "min", "max")
+_OPS = ("<=", ">=", "<", ">")
+_NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
+_SRE = re.compile(
+    rf"^{_NUMBER}\s*%\s*(?:of\s+requests\s+)?(?:under|within|below|<=|<)\s*(.+)$", re.IGNORECASE
+)
+_COMPARISON = re.compile(r"^([A-Za-z_][\w.]*(?:\(\s*[\d.]+\s*\))?)\s*(<=|>=|<|>|==)\s*(.+)$")
+_PERCENTILE = re.compile(rf"^p{_NUMBER}$|^p\(\s*{_NUMBER}\s*\)$")
+_K6 = re.compile(r"\(|^(avg|med|min|max)$")  # k6 spellings: unit-less values are ms
+_METRICS = {
+    "mean": "mean",
+    "avg": "mean",
+    "med": "percentile",
+    "median": "percentile",
+    "min": "min",
+    "max": "max",
+    "error_rate": "error_rate",
+    "errors": "error_rate",
+    "rps": "rps",
+    "throughput": "rps",
+    "checks": "check_rate",
+    "check_rate": "check_rate",
+}
+_DIRECTION = {"error_rate": "<", "check_rate": ">", "rps": ">", "good_ratio": ">"}
+_KNOWN = "p50, p(99), mean, avg, med, min, max, error_rate, rps, checks"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective of an SLO, ready to evaluate.
+
+    Attributes:
+        name: the objective's name (given, or its text).
+        text: the objective as written.
+        metric: ``percentile``, ``mean``, ``min``, ``max`` (latency in ms),
+            ``error_rate``, ``check_rate`` (fractions), ``rps`` (requests per second) or
+            ``good_ratio`` (the SRE form: the fraction of requests that succeed within
+            ``threshold`` ms must reach ``target``).
+        op: ``<``, ``<=``, ``>`` or ``>=``: the value must compare so to ``threshold``.
+        threshold: milliseconds for latency, a fraction for rates, req/s for ``rps``.
+        percentile: 0-100, for ``percentile``.
+        target: the required fraction of good requests, for ``good_ratio``.
+        scope: ``total`` (all traffic), ``endpoint``, ``group``, ``scenario`` or ``check``.
+        scope_name: the endpoint, group, scenario or check named by ``scope``.
+        abort: stop the run early when the objective is breached.
+        abort_after: seconds of data before the abort rule may fire.
+        burn_rate: for ratio objectives, the burn rate over a window of the run above
+            which the objective fails even when the whole run's value passes.
+        source: the file the objective came from (for messages).
+        path: where in that file (``slo[2]``).
+    """
+
+    name: str
+    text: str
+    metric: str
+    op: str
+    threshold: float
+    percentile: float = 0.0
+    target: float = 0.0
+    scope: str = "total"
+    scope_name: str = ""
+    abort: bool = False
+    abort_after: float = 0.0
+    burn_rate: float = 2.0
+    source: str = ""
+    path: str = ""
+
+    @property
+    def is_ratio(self) -> bool:
+        """True for objectives on a ratio of good to all events (they have a budget)."""
+        return self.metric in ("error_rate", "check_rate", "good_ratio")
+
+    @property
+    def budget(self) -> float:
+        """For ratio objectives, the fraction of events allowed to be bad."""
+        if self.metric == "error_rate":
+            return self.threshold
+        if self.metric == "check_rate":
+            return 1.0 - self.threshold
+        if self.metric == "good_ratio":
+            return 1.0 - self.target
+        return math.nan
+
+    @property
+    def where(self) -> str:
+        """``all traffic`` or ``endpoint "checkout"``, for messages."""
+        return "all traffic" if self.scope == "total" else f'{self.scope} "{self.scope_name}"'
+
+    @property
+    def bound(self) -> float:
+        """What the value is compared with: ``target`` for ``good_ratio``, else ``threshold``."""
+        return self.target if self.metric == "good_ratio" else self.threshold
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` meets the objective."""
+        bound = self.bound
+        if self.op == "<":
+            return value < bound
+        if self.op == "<=":
+            return value <= bound
+        if self.op == ">":
+            return value > bound
+        return value >= bound
+
+    def format(self, value: float | None) -> str:
+        """``value`` in the objective's unit: ``"12.345 ms"``, ``"0.52%"``, ``"950.0 req/s"``."""
+        if value is None:
+            return "-"
+        if self.is_ratio:
+            return f"{value * 100:.3g}%"
+        if self.metric == "rps":
+            return f"{value:,.1f} req/s"
+        return f"{value:.3f} ms"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as stored and exported."""
+        return {
+            "name": self.name,
+            "objective": self.text,
+            "metric": self.metric,
+            "op": self.op,
+            "threshold": self.threshold,
+            "percentile": self.percentile,
+            "target": self.target,
+            "scope": self.scope,
+            "scope_name": self.scope_name,
+            "abort": self.abort,
+            "abort_after": self.abort_after,
+            "burn_rate": self.burn_rate,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one objective on one run.
+
+    Attributes:
+        objective: what was judged.
+        outcome: ``pass``, ``fail`` or ``inconclusive``.
+        value: the measured value (ms, fraction or req/s as the objective's threshold),
+            None when nothing was measured.
+        low, high: the 95% confidence interval of ``value`` where one is estimated.
+        margin: how far the value is inside the threshold, relative to it (negative when
+            outside).
+        samples: the number of events the value rests on.
+        reason: one sentence saying why.
+        budget_spent: for ratio objectives, the fraction of the run's error budget used.
+        burn_rates: for ratio objectives, the burn rate over the whole run and the worst
+            long and short windows (``run``, ``long``, ``short``).
+        window: ``(start_s, end_s)`` of the worst window, for ratio objectives.
+    """
+
+    objective: Objective
+    outcome: str
+    value: float | None
+    reason: str
+    samples: int = 0
+    low: float | None = None
+    high: float | None = None
+    margin: float | None = None
+    budget_spent: float | None = None
+    burn_rates: Mapping[str, float] = field(default_factory=dict)
+    window: tuple[float, float] | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when the outcome is ``pass``."""
+        return self.outcome == PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as stored and exported."""
+        return {
+            "objective": self.objective.to_dict(),
+            "outcome": self.outcome,
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "margin": self.margin,
+            "samples": self.samples,
+            "reason": self.reason,
+            "budget_spent": self.budget_spent,
+            "burn_rates": dict(self.burn_rates),
+            "window": list(self.window) if self.window else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """Rebuild a verdict from :meth:`to_dict` output."""
+        spec = dict(data["objective"])
+        spec["text"] = spec.pop("objective")
+        window = data.get("window")
+        return cls(
+            objective=Objective(**spec),
+            outcome=data["outcome"],
+            value=data["value"],
+            reason=data["reason"],
+            samples=data["samples"],
+            low=data["low"],
+            high=data["high"],
+            margin=data["margin"],
+            budget_spent=data["budget_spent"],
+            burn_rates=data["burn_rates"],
+            window=(window[0], window[1]) if window else None,
+        )
+
+
+def parse_objective(
+    text: object,
+    *,
+    name: str = "",
+    scope: str = "total",
+    scope_name: str = "",
+    abort: bool = False,
+    abort_after: float = 0.0,
+    burn_rate: float = 2.0,
+    source: str = "<slo>",
+    path: str = "",
+) -> Objective:
+    """Parse one objective's text.
+
+    Raises:
+        PlanError: the text is not an objective redline can evaluate; the message names
+            ``source``, ``path`` and what was expected.
+    """
+    at = f"{path}.objective" if path else "objective"
+
+    def fail(message: str) -> PlanError:
+        return PlanError(message, source=source, path=at)
+
+    if not isinstance(text, str) or not text.strip():
+        raise fail(f'expected an objective such as "p99 < 250ms", got {text!r}')
+    clean = " ".join(text.split())
+    common: dict[str, Any] = {
+        "name": name or clean,
+        "text": clean,
+        "scope": scope,
+        "scope_name": scope_name,
+        "abort": abort,
+        "abort_after": abort_after,
+        "burn_rate": burn_rate,
+        "source": source,
+        "path": path,
+    }
+    sre = _SRE.match(clean)
+    if sre:
+        target = _fraction(sre.group(1) + "%", fail)
+        if not 0 < target < 1:
+            raise fail(f"the share of good requests must be between 0% and 100%, got {clean!r}")
+        bound = _latency_ms(sre.group(2), k6=False, fail=fail)
+        return Objective(metric="good_ratio", op=">=", threshold=bound, target=target, **common)
+    match = _COMPARISON.match(clean)
+    if not match:
+        raise fail(
+            f'expected "<metric> <op> <value>" (e.g. "p99 < 250ms", "error_rate < 1%") or '
+            f'"99% of requests under 250ms", got {clean!r}'
+        )
+    word, op, value = match.group(1), match.group(2), match.group(3).strip()
+    if op == "==":
+        raise fail("an objective needs <, <=, > or >=, not ==")
+    key = word.replace(" ", "").lower()
+    percentile = 0.0
+    percentile_match = _PERCENTILE.match(key)
+    if percentile_match:
+        metric = "percentile"
+        percentile = float(percentile_match.group(1) or percentile_match.group(2))
+        if not 0 < percentile <= 100:
+            raise fail(f"a percentile must be above 0 and at most 100, got {word}")
+    elif key in _METRICS:
+        metric = _METRICS[key]
+        percentile = 50.0 if key in ("med", "median") else 0.0
+    else:
+        raise fail(f"unknown metric {word!r}; expected one of {_KNOWN}")
+    direction = _DIRECTION.get(metric, "<")
+    if op[0] != direction:
+        hint = "at most" if direction == "<" else "at least"
+        raise fail(
+            f"{word} can only be required to be {hint} a value ({direction} or {direction}=)"
+        )
+    if metric in LATENCY:
+        threshold = _latency_ms(value, k6=bool(_K6.search(key)), fail=fail)
+        if threshold <= 0:
+            raise fail(f"a latency objective needs a bound above 0, got {value!r}")
+    elif metric == "rps":
+        threshold = _number(value.removesuffix("/s").strip(), fail, what="requests per second")
+        if threshold <= 0 and op == ">=":
+            raise fail("rps >= 0 always holds; give a rate above 0")
+    else:
+        threshold = _fraction(value, fail)
+        if metric == "error_rate" and threshold >= 1:
+            raise fail(f"error_rate must be below 100% to mean anything, got {value!r}")
+        if metric == "error_rate" and threshold == 0 and op == "<":
+            raise fail("error_rate < 0 can never hold; use error_rate <= 0")
+        if metric == "check_rate" and threshold == 1 and op == ">":
+            raise fail("checks > 100% can never hold; use checks >= 100%")
+    return Objective(metric=metric, op=op, threshold=threshold, percentile=percentile, **common)
+
+
+def _latency_ms(value: str, *, k6: bool, fail: Any) -> float:
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if not k6:
+            raise fail(
+                f'a latency needs a unit, e.g. "{text}ms" or "{text}s" (k6 style p(99)<{text} '
+                "means milliseconds)"
+            )
+        return number
+    try:
+        return parse_duration(text) * 1000
+    except ValueError:
+        raise fail(f'expected a duration such as "250ms" or "1.5s", got {text!r}') from None
+
+
+def _fraction(value: str, fail: Any) -> float:
+    text = value.strip()
+    if text.endswith("%"):
+        number = _number(text[:-1].strip(), fail, what="percentage") / 100
+    else:
+        number = _number(text, fail, what="fraction or percentage")
+        if number > 1:
+            raise fail(f'a fraction must be at most 1; for a percentage write "{text}%"')
+    if not 0 <= number <= 1:
+        raise fail(f"expected a share between 0% and 100%, got {text!r}")
+    return number
+
+
+def _number(text: str, fail: Any, *, what: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise fail(f"expected a {what}, got {text!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise fail(f"expected a {what} of at least 0, got {text!r}")
+    return number

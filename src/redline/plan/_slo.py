@@ -1,0 +1,275 @@
+"""SLO sections: a plan's ``slo:`` list, a separate SLO file, and OpenSLO v1 documents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from redline.core import Objective, PlanError, parse_duration, parse_objective
+
+from ._node import _boolean, _Node, _show, _text
+from ._spec import Plan
+
+__all__ = ["check_slos", "load_slos", "slos_from_data"]
+
+_KEYS = (
+    "name",
+    "objective",
+    "endpoint",
+    "group",
+    "scenario",
+    "check",
+    "abort",
+    "abort_after",
+    "burn_rate",
+)
+_OPENSLO_OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+_UNITLESS = ("rps", "throughput", "error_rate", "checks")
+_OPENSLO_SPEC_KEYS = (
+    "description",
+    "service",
+    "indicator",
+    "timeWindow",
+    "budgetingMethod",
+    "objectives",
+)
+
+
+def slos_from_data(data: object, *, source: str, path: str = "slo") -> tuple[Objective, ...]:
+    """Objectives from a list of SLO entries (a plan's ``slo:`` section).
+
+    Raises:
+        PlanError: naming ``source``, the entry and what was expected.
+    """
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise PlanError(
+            f"expected a list of objectives, got {_show(data)}", source=source, path=path
+        )
+    out = []
+    for index, item in enumerate(data):
+        at = f"{path}[{index}]"
+        if isinstance(item, str):
+            out.append(parse_objective(item, source=source, path=at))
+            continue
+        node = _Node(item, at, source)
+        node.check_keys(_KEYS)
+        scopes = [key for key in ("endpoint", "group", "scenario", "check") if key in node.value]
+        if len(scopes) > 1:
+            node.fail(f"give one of endpoint, group, scenario or check, not {' and '.join(scopes)}")
+        scope = scopes[0] if scopes else "total"
+        burn_rate = node.get("burn_rate", _burn_rate, 2.0)
+        objective = parse_objective(
+            node.value.get("objective"),
+            name=node.get("name", _text, ""),
+            scope=scope,
+            scope_name=node.get(scope, _text) if scopes else "",
+            abort=node.get("abort", _boolean, False),
+            abort_after=node.get("abort_after", parse_duration, 0.0),
+            burn_rate=burn_rate,
+            source=source,
+            path=at,
+        )
+        if objective.metric == "check_rate" and scope not in ("total", "check"):
+            node.fail("a checks objective is scoped with check: NAME (or not at all)", scope)
+        if scope == "check" and objective.metric != "check_rate":
+            node.fail(f"check: scopes only checks objectives, not {objective.metric}", "check")
+        out.append(objective)
+    return tuple(out)
+
+
+def load_slos(path: str | Path) -> tuple[Objective, ...]:
+    """Objectives from a file: an ``slo:`` list (or a bare list), or OpenSLO v1 ``SLO``s.
+
+    Raises:
+        PlanError: the file cannot be read or holds no objective redline can evaluate.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"cannot read SLO file: {exc.strerror}", source=source) from None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise PlanError(f"not valid YAML: {exc}", source=source, path=where) from None
+    if not documents:
+        raise PlanError("the SLO file is empty", source=source)
+    if all(isinstance(d, Mapping) and "apiVersion" in d for d in documents):
+        out: list[Objective] = []
+        for index, document in enumerate(documents):
+            out.extend(_openslo(document, source=source, path=f"document[{index}]"))
+        return tuple(out)
+    if len(documents) > 1:
+        raise PlanError("expected one document with an slo: list", source=source)
+    document = documents[0]
+    if isinstance(document, Mapping):
+        _Node(document, "", source).check_keys(("slo",))
+        return slos_from_data(document.get("slo"), source=source)
+    return slos_from_data(document, source=source, path="")
+
+
+def check_slos(plan: Plan, objectives: Sequence[Objective]) -> None:
+    """Reject objectives the plan can never feed, before any load is sent.
+
+    YAML plans name every endpoint up front, so unknown endpoints are caught; Python
+    scenarios name theirs while running, so only scenario names are checked for them.
+
+    Raises:
+        PlanError: naming the objective's file and entry.
+    """
+    declared = not plan.module
+    endpoints = {r.name for r in plan.requests}
+    for spec in plan.scenarios:
+        endpoints.update(step.name for step in spec.steps if hasattr(step, "name"))
+    scenarios = {s.name for s in plan.scenarios}
+    for objective in objectives:
+
+        def fail(message: str, objective: Objective = objective) -> PlanError:
+            return PlanError(message, source=objective.source or plan.source, path=objective.path)
+
+        if objective.scope == "scenario" and objective.scope_name not in scenarios:
+            known = ", ".join(sorted(scenarios)) or "none: the plan has no scenarios or flows"
+            raise fail(f"no scenario {objective.scope_name!r} in the plan (scenarios: {known})")
+        if not declared:
+            continue
+        if objective.scope == "endpoint" and objective.scope_name not in endpoints:
+            raise fail(
+                f"no endpoint {objective.scope_name!r} in the plan "
+                f"(endpoints: {', '.join(sorted(endpoints))})"
+            )
+        if objective.scope == "group":
+            raise fail("a YAML plan has no groups (Python scenarios make them); use endpoint:")
+        if objective.metric == "check_rate":
+            raise fail(
+                "a YAML plan has no checks (Python scenarios make them): it can never be judged"
+            )
+
+
+def _burn_rate(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 1:
+        raise ValueError(f"expected a burn rate above 1 (e.g. 2), got {_show(value)}")
+    return float(value)
+
+
+# -- OpenSLO v1 -----------------------------------------------------------------------------
+def _openslo(document: Mapping[str, Any], *, source: str, path: str) -> list[Objective]:
+    root = _Node(document, path, source)
+    root.check_keys(("apiVersion", "kind", "metadata", "spec"))
+    if document.get("apiVersion") != "openslo/v1":
+        root.fail(f"expected apiVersion openslo/v1, got {_show(document.get('apiVersion'))}")
+    if document.get("kind") != "SLO":
+        root.fail(f"only kind SLO is supported, got {_show(document.get('kind'))}", "kind")
+    metadata = root.node("metadata")
+    name = metadata.get("name", _text, "") if metadata else ""
+    spec = root.node("spec")
+    if spec is None:
+        root.fail("is required", "spec")
+    if "indicatorRef" in spec.value:
+        spec.fail("is not supported: put the indicator inline under spec.indicator", "indicatorRef")
+    for key in ("alertPolicies", "timeSliceTarget", "timeSliceWindow"):
+        if key in spec.value:
+            spec.fail("is not supported by redline (a run is judged as one window)", key)
+    spec.check_keys(_OPENSLO_SPEC_KEYS)
+    method = spec.get("budgetingMethod", _text, "Occurrences")
+    if method != "Occurrences":
+        spec.fail(f"only Occurrences is supported, got {method!r}", "budgetingMethod")
+    indicator = spec.node("indicator")
+    if indicator is None:
+        spec.fail("is required", "indicator")
+    indicator.check_keys(("metadata", "spec"))
+    sli = indicator.node("spec")
+    if sli is None:
+        indicator.fail("is required", "spec")
+    sli.check_keys(("ratioMetric", "thresholdMetric"))
+    out = []
+    for index, raw in enumerate(spec.value.get("objectives") or []):
+        item = _Node(raw, spec.child_path("objectives") + f"[{index}]", source)
+        item.check_keys(("displayName", "op", "value", "target", "targetPercent"))
+        label = item.get("displayName", _text, "") or name
+        out.append(_openslo_objective(sli, item, label, source))
+    if not out:
+        spec.fail("needs at least one entry", "objectives")
+    return out
+
+
+def _openslo_objective(sli: _Node, item: _Node, name: str, source: str) -> Objective:
+    if "thresholdMetric" in sli.value:
+        metric = _metric_source(sli, "thresholdMetric")
+        op = _OPENSLO_OPS.get(str(item.value.get("op")))
+        if op is None:
+            item.fail(f"expected one of lt, lte, gt, gte, got {_show(item.value.get('op'))}", "op")
+        value = item.value.get("value")
+        # OpenSLO values are bare numbers; a latency's are taken as milliseconds.
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        shown = f"{value}ms" if number and metric.value.get("metric") not in _UNITLESS else value
+        text = f"{metric.get('metric', _text)} {op} {shown}"
+        return _scoped_objective(text, metric, name, source, item.path)
+    ratio = sli.node("ratioMetric")
+    if ratio is None:
+        sli.fail("needs ratioMetric or thresholdMetric")
+    ratio.check_keys(("counter", "good", "bad", "total"))
+    if "target" in item.value:
+        target = float(item.get("target", float))
+    elif "targetPercent" in item.value:
+        target = float(item.get("targetPercent", float)) / 100
+    else:
+        item.fail("needs target (e.g. 0.99) or targetPercent")
+    if not 0 < target < 1:
+        item.fail(f"a target must be between 0 and 1, got {target}", "target")
+    kind = "good" if "good" in ratio.value else "bad"
+    counted = _metric_source(ratio, kind)
+    what = counted.get("metric", _text)
+    total = _metric_source(ratio, "total")
+    if total.get("metric", _text) != "requests":
+        total.fail('redline counts requests: expected metric: "requests"', "metric")
+    percent = f"{target * 100:g}%"
+    if (kind == "bad" and what == "errors") or (kind == "good" and what == "successful_requests"):
+        text = f"error_rate <= {100 - target * 100:g}%"
+    elif kind == "good" and what == "requests_within":
+        text = f"{percent} of requests under {counted.get('threshold', _text)}"
+    else:
+        counted.fail(
+            f"unknown {kind} metric {what!r}: redline maps good: successful_requests or "
+            "requests_within (with threshold), bad: errors"
+        )
+    return _scoped_objective(text, counted, name, source, item.path)
+
+
+def _metric_source(node: _Node, key: str) -> _Node:
+    holder = node.node(key)
+    if holder is None:
+        node.fail("is required", key)
+    holder.check_keys(("metricSource",))
+    metric_source = holder.node("metricSource")
+    if metric_source is None:
+        holder.fail("is required", "metricSource")
+    metric_source.check_keys(("type", "metricSourceRef", "spec"))
+    kind = metric_source.get("type", _text, "redline")
+    if kind.lower() != "redline":
+        metric_source.fail(
+            f'redline judges its own measurements: expected type "redline", got {kind!r}', "type"
+        )
+    spec = metric_source.node("spec")
+    if spec is None:
+        metric_source.fail("is required (with metric: ...)", "spec")
+    spec.check_keys(("metric", "threshold", "endpoint", "group", "scenario"))
+    return spec
+
+
+def _scoped_objective(text: str, spec: _Node, name: str, source: str, path: str) -> Objective:
+    scope = next((k for k in ("endpoint", "group", "scenario") if k in spec.value), "total")
+    return parse_objective(
+        text,
+        name=name,
+        scope=scope,
+        scope_name=spec.get(scope, _text) if scope != "total" else "",
+        source=source,
+        path=path,
+    )
