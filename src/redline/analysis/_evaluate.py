@@ -75,7 +75,7 @@ def evaluate(
     if aborted is not None:
         rule, window, at = aborted
         for i, verdict in enumerate(verdicts):
-            if verdict.objective == rule and verdict.outcome != FAIL:
+            if verdict.objective == rule:
                 verdicts[i] = replace(
                     verdict, outcome=FAIL, reason=f"stopped the run at {at:g} s: {window.reason}"
                 )
@@ -343,7 +343,10 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     z2 = Z95 * Z95
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At k = 0 or k = n the bound is exact; rounding must not move it off 0 or 1.
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return low, high
 
 
 def _margin(objective: Objective, value: float) -> float | None:

@@ -341,7 +341,8 @@ def _latency_ms(value: str, *, k6: bool, fail: Any) -> float:
             )
         return number
     try:
-        return parse_duration(text) * 1000
+        # Rounded so that "122805us" is exactly 122.805 ms, not a float's neighbour.
+        return round(parse_duration(text) * 1000, 9)
     except ValueError:
         raise fail(f'expected a duration such as "250ms" or "1.5s", got {text!r}') from None
 

@@ -305,6 +305,18 @@ class TestServer:
             ),
         )
 
+    def set_behaviour(self, behaviour: Behaviour) -> None:
+        """Change the default behaviour from now on (callable from any thread)."""
+        compiled = self._compile(behaviour)
+
+        def swap() -> None:
+            self._default = compiled
+
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(swap)
+        else:
+            swap()
+
     def _route(self, path: str) -> _Compiled:
         for prefix, compiled in self._routes:
             if path.startswith(prefix):
