@@ -11,7 +11,7 @@ import yaml
 from redline.core import Objective, PlanError, parse_duration, parse_objective
 
 from ._node import _boolean, _Node, _show, _text
-from ._spec import Plan
+from ._spec import Plan, RequestSpec
 
 __all__ = ["check_slos", "load_slos", "slos_from_data"]
 
@@ -127,7 +127,7 @@ def check_slos(plan: Plan, objectives: Sequence[Objective]) -> None:
     declared = not plan.module
     endpoints = {r.name for r in plan.requests}
     for spec in plan.scenarios:
-        endpoints.update(step.name for step in spec.steps if hasattr(step, "name"))
+        endpoints.update(step.name for step in spec.steps if isinstance(step, RequestSpec))
     scenarios = {s.name for s in plan.scenarios}
     for objective in objectives:
 
