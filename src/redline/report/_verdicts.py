@@ -24,6 +24,15 @@ def _budget(verdict: Verdict) -> str:
     return f"{text}, worst window {worst:.1f}x" if worst else text
 
 
+def _interval(verdict: Verdict) -> str:
+    o = verdict.objective
+    if verdict.low is None:
+        return ""
+    if verdict.high is None:  # too few samples to bound it from above
+        return f">= {o.format(verdict.low)}"
+    return f"{o.format(verdict.low)} - {o.format(verdict.high)}"
+
+
 def render_verdicts(verdicts: Sequence[Verdict]) -> Table:
     """The objectives of a run, one row each, with outcome, value and budget."""
     table = Table(title="objectives", title_justify="left")
@@ -31,15 +40,14 @@ def render_verdicts(verdicts: Sequence[Verdict]) -> Table:
         table.add_column(header, overflow="fold")
     for v in verdicts:
         o = v.objective
-        ci = f"{o.format(v.low)} - {o.format(v.high)}" if v.low is not None else ""
         table.add_row(
             o.name if o.name == o.text else f"{o.name}: {o.text}",
             o.where,
             f"[{_STYLE[v.outcome]}]{_MARK[v.outcome]}[/]",
             o.format(v.value),
-            ci,
+            _interval(v),
             _budget(v),
-            v.reason,
+            "" if v.outcome == PASS else v.reason,  # a pass says it all in its columns
         )
     return table
 
@@ -93,7 +101,7 @@ def summary_markdown(result: RunResult, verdicts: Sequence[Verdict]) -> str:
         f"### redline: {result.plan.get('name', 'plan')}, {headline}",
         "",
         f"Run `{result.id}` against {result.plan.get('target', '?')}: "
-        f"{total.requests:,} requests over {result.duration_s:g} s ({total.rps:,.1f} req/s), "
+        f"{total.requests:,} requests over {result.duration_s:.1f} s ({total.rps:,.1f} req/s), "
         f"errors {total.error_rate * 100:.2f}%, p50 {total.latency_ms.get('p50', 0):.2f} ms, "
         f"p99 {total.latency_ms.get('p99', 0):.2f} ms.",
     ]
