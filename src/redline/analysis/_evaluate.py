@@ -21,6 +21,7 @@ The rules (documented in docs/slo.md):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -245,7 +246,7 @@ def _judge_ratio(
                 margin=_margin(objective, value),
             )
         else:
-            burn.update(_worst_burns(intervals, series, budget))
+            burn.update(_worst_burns(series, budget))
     return Verdict(
         objective,
         verdict.outcome,
@@ -261,21 +262,30 @@ def _judge_ratio(
     )
 
 
+def _window_sums(series: Sequence[Counts], length: int) -> list[tuple[int, int, int]]:
+    """``(end, bad, events)`` of every window of ``length`` intervals.
+
+    Prefix sums: a soak of hours costs one pass, not one per window.
+    """
+    bad = [0, *itertools.accumulate(c.bad for c in series)]
+    events = [0, *itertools.accumulate(c.events for c in series)]
+    return [
+        (end, bad[end] - bad[end - length], events[end] - events[end - length])
+        for end in range(length, len(series) + 1)
+    ]
+
+
 def _window_breach(
     objective: Objective, intervals: Sequence[IntervalSnapshot], series: Sequence[Counts]
 ) -> tuple[tuple[float, float], float, float] | None:
     long, short = window_lengths(len(series))
     limit = objective.burn_rate * objective.budget
+    tails = {end: (bad, events) for end, bad, events in _window_sums(series, short)}
     worst: tuple[tuple[float, float], float, float] | None = None
-    for end in range(long, len(series) + 1):
-        window = series[end - long : end]
-        bad = sum(c.bad for c in window)
-        events = sum(c.events for c in window)
-        if events == 0 or wilson(bad, events)[0] <= limit:
+    for end, bad, events in _window_sums(series, long):
+        if events == 0 or bad / events <= limit or wilson(bad, events)[0] <= limit:
             continue
-        tail = series[end - short : end]
-        tail_bad = sum(c.bad for c in tail)
-        tail_events = sum(c.events for c in tail)
+        tail_bad, tail_events = tails[end]
         if tail_events == 0 or tail_bad / tail_events <= limit:
             continue
         long_burn = bad / events / objective.budget
@@ -286,16 +296,10 @@ def _window_breach(
     return worst
 
 
-def _worst_burns(
-    intervals: Sequence[IntervalSnapshot], series: Sequence[Counts], budget: float
-) -> dict[str, float]:
+def _worst_burns(series: Sequence[Counts], budget: float) -> dict[str, float]:
     out = {}
     for key, length in zip(("long", "short"), window_lengths(len(series)), strict=True):
-        rates = []
-        for end in range(length, len(series) + 1):
-            events = sum(c.events for c in series[end - length : end])
-            if events:
-                rates.append(sum(c.bad for c in series[end - length : end]) / events / budget)
+        rates = [bad / events / budget for _, bad, events in _window_sums(series, length) if events]
         if rates:
             out[key] = max(rates)
     return out
