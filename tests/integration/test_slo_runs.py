@@ -20,7 +20,11 @@ Server = Callable[..., TestServer]
 def write_plan(path: Path, url: str, *, rate: str, duration: str, slo: str) -> Path:
     path.write_text(
         f"name: slo-test\ntarget: {url}\nrequests: [{{name: home, path: /}}]\n"
-        f"load: {{rate: {rate}}}\nduration: {duration}\nworkers: 1\nseed: 3\nslo:\n{slo}"
+        f"load: {{rate: {rate}}}\nduration: {duration}\nworkers: 1\nseed: 3\n"
+        # The test server shares this process's cores: a busy CI machine may send late.
+        # These tests are about verdicts, so late sends must not turn them into exit 3.
+        "generator: {late_tolerance: 0.9}\n"
+        f"slo:\n{slo}"
     )
     return path
 
@@ -32,8 +36,8 @@ def test_two_percent_errors_fail_error_rate_below_one_percent_with_exit_1(
     plan = write_plan(
         tmp_path / "plan.yaml",
         server.url,
-        rate="1000/s",
-        duration="3s",
+        rate="500/s",
+        duration="4s",
         slo=(
             "  - {name: availability, objective: error_rate < 1%}\n"
             "  - {name: latency, objective: p99 < 1s, endpoint: home}\n"
