@@ -2,7 +2,6 @@
 
 from ._abort import AbortMonitor as AbortMonitor
 from ._abort import abort_window as abort_window
-from ._evaluate import Counts as Counts
 from ._evaluate import evaluate as evaluate
 from ._evaluate import evaluate_window as evaluate_window
 from ._evaluate import wilson as wilson
@@ -10,7 +9,6 @@ from ._evaluate import window_lengths as window_lengths
 
 __all__ = [
     "AbortMonitor",
-    "Counts",
     "abort_window",
     "evaluate",
     "evaluate_window",

@@ -38,13 +38,13 @@ from redline.core import (
     Verdict,
 )
 
-__all__ = ["Counts", "evaluate", "evaluate_window", "wilson", "window_lengths"]
+__all__ = ["evaluate", "evaluate_window", "wilson", "window_lengths"]
 
 Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
-class Counts:
+class _Counts:
     """Good and all events of a ratio objective in one stretch of a run."""
 
     bad: int
@@ -204,65 +204,42 @@ def _judge_ratio(
         return Verdict(objective, INCONCLUSIVE, None, f"no {what} from {objective.where}")
     # The value is in the objective's own terms: a bad share for error_rate, good for others.
     good_terms = objective.metric != "error_rate"
-    low_bad, high_bad = wilson(bad, events)
     value = (events - bad) / events if good_terms else bad / events
-    low, high = (1 - high_bad, 1 - low_bad) if good_terms else (low_bad, high_bad)
     budget = objective.budget
-    burn = {}
-    spent = None
-    if budget > 0:
-        spent = bad / (budget * events)
-        burn["run"] = spent
+    if budget == 0:  # "error_rate <= 0", "checks >= 100%": one bad event decides
+        reason = f"{bad:,} bad of {events:,}, {_wanted(objective)}"
+        return Verdict(objective, PASS if bad == 0 else FAIL, value, reason, samples=events)
+    low_bad, high_bad = wilson(bad, events)
+    low, high = (1 - high_bad, 1 - low_bad) if good_terms else (low_bad, high_bad)
     label = f"{objective.format(value)} of {events:,}"
-    if budget == 0:
-        ok = bad == 0
-        verdict = Verdict(
-            objective,
-            PASS if ok else FAIL,
-            value,
-            f"{bad:,} bad of {events:,}, {_wanted(objective)}",
-            samples=events,
-            margin=None,
-        )
-        return verdict
     verdict = _by_interval(objective, value, low, high, events, label)
-    window = None
-    if windows and budget > 0 and verdict.outcome != FAIL:
+    spent = bad / (budget * events)
+    burn = {"run": spent}
+    outcome, reason, window = verdict.outcome, verdict.reason, None
+    if windows and outcome != FAIL:
         breach = _window_breach(objective, intervals, series)
-        if breach is not None:
-            (start, end), long_burn, short_burn = breach
-            burn["long"], burn["short"] = long_burn, short_burn
-            window = (start, end)
-            verdict = Verdict(
-                objective,
-                FAIL,
-                value,
-                f"{label} over the run, but {start:g}-{end:g} s burned the error budget "
-                f"{long_burn:.1f}x as fast as allowed (limit {objective.burn_rate:g}x; "
-                f"last part {short_burn:.1f}x)",
-                samples=events,
-                low=low,
-                high=high,
-                margin=_margin(objective, value),
-            )
-        else:
+        if breach is None:
             burn.update(_worst_burns(series, budget))
-    return Verdict(
-        objective,
-        verdict.outcome,
-        value,
-        verdict.reason,
-        samples=events,
-        low=low,
-        high=high,
-        margin=verdict.margin,
+        else:
+            window, long_burn, short_burn = breach
+            burn.update(long=long_burn, short=short_burn)
+            outcome = FAIL
+            reason = (
+                f"{label} over the run, but {window[0]:g}-{window[1]:g} s burned the error "
+                f"budget {long_burn:.1f}x as fast as allowed (limit {objective.burn_rate:g}x; "
+                f"last part {short_burn:.1f}x)"
+            )
+    return replace(
+        verdict,
+        outcome=outcome,
+        reason=reason,
         budget_spent=spent,
         burn_rates=burn,
         window=window,
     )
 
 
-def _window_sums(series: Sequence[Counts], length: int) -> list[tuple[int, int, int]]:
+def _window_sums(series: Sequence[_Counts], length: int) -> list[tuple[int, int, int]]:
     """``(end, bad, events)`` of every window of ``length`` intervals.
 
     Prefix sums: a soak of hours costs one pass, not one per window.
@@ -276,7 +253,7 @@ def _window_sums(series: Sequence[Counts], length: int) -> list[tuple[int, int, 
 
 
 def _window_breach(
-    objective: Objective, intervals: Sequence[IntervalSnapshot], series: Sequence[Counts]
+    objective: Objective, intervals: Sequence[IntervalSnapshot], series: Sequence[_Counts]
 ) -> tuple[tuple[float, float], float, float] | None:
     long, short = window_lengths(len(series))
     limit = objective.burn_rate * objective.budget
@@ -296,7 +273,7 @@ def _window_breach(
     return worst
 
 
-def _worst_burns(series: Sequence[Counts], budget: float) -> dict[str, float]:
+def _worst_burns(series: Sequence[_Counts], budget: float) -> dict[str, float]:
     out = {}
     for key, length in zip(("long", "short"), window_lengths(len(series)), strict=True):
         rates = [bad / events / budget for _, bad, events in _window_sums(series, length) if events]
@@ -305,7 +282,7 @@ def _worst_burns(series: Sequence[Counts], budget: float) -> dict[str, float]:
     return out
 
 
-def _counts(objective: Objective, interval: IntervalSnapshot) -> Counts:
+def _counts(objective: Objective, interval: IntervalSnapshot) -> _Counts:
     if objective.metric == "check_rate":
         checks = interval.checks
         if objective.scope == "check":
@@ -313,19 +290,26 @@ def _counts(objective: Objective, interval: IntervalSnapshot) -> Counts:
         else:
             passes = sum(p for p, _ in checks.values())
             fails = sum(f for _, f in checks.values())
-        return Counts(bad=fails, events=passes + fails)
-    data = _scoped(objective, interval)
-    if data is None:
-        return Counts(0, 0)
+        return _Counts(bad=fails, events=passes + fails)
+    # Counts add up across endpoints, so all traffic needs no merged histogram here.
+    parts = _parts(objective, interval)
+    requests = sum(p.requests for p in parts)
+    errors = sum(p.errors for p in parts)
     if objective.metric == "error_rate":
-        return Counts(bad=data.errors, events=data.requests)
+        return _Counts(bad=errors, events=requests)
     # good_ratio: a request is good when it succeeded within the bound. Error responses
-    # count as bad whatever their latency, so slow ones are not counted twice only when
-    # that cannot be told apart: the bad count is capped by the requests.
-    slow = data.latency.total_count - data.latency.count_at_or_below(
-        int(objective.threshold * 1000)
-    )
-    return Counts(bad=min(data.requests, data.errors + slow), events=data.requests)
+    # count as bad whatever their latency; since a slow error cannot be told apart from
+    # a slow success, the bad count is capped by the requests.
+    bound_us = int(objective.threshold * 1000)
+    slow = sum(p.latency.total_count - p.latency.count_at_or_below(bound_us) for p in parts)
+    return _Counts(bad=min(requests, errors + slow), events=requests)
+
+
+def _parts(objective: Objective, interval: IntervalSnapshot) -> list[EndpointInterval]:
+    if objective.scope == "total":
+        return list(interval.endpoints.values())
+    part = _scoped(objective, interval)
+    return [part] if part is not None else []
 
 
 def _scoped(objective: Objective, interval: IntervalSnapshot) -> EndpointInterval | None:

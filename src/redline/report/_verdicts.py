@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich.table import Table
 
 from redline.core import FAIL, INCONCLUSIVE, PASS, RunResult, Verdict
 
-__all__ = ["junit_xml", "render_verdicts", "summary_markdown", "write_text"]
+__all__ = ["junit_xml", "render_verdicts", "summary_markdown"]
 
 _STYLE = {PASS: "green", FAIL: "bold red", INCONCLUSIVE: "yellow"}
 _MARK = {PASS: "pass", FAIL: "FAIL", INCONCLUSIVE: "inconclusive"}
@@ -118,14 +117,3 @@ def summary_markdown(result: RunResult, verdicts: Sequence[Verdict]) -> str:
                 f"{_budget(v)} | {reason} |"
             )
     return "\n".join(lines) + "\n"
-
-
-def write_text(text: str, path: Path) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half.
-
-    Raises:
-        OSError: the file cannot be written.
-    """
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
