@@ -9,11 +9,15 @@ from ._errors import ReadTimeoutError as ReadTimeoutError
 from ._errors import RedlineError as RedlineError
 from ._errors import ResponseTooLargeError as ResponseTooLargeError
 from ._errors import RunError as RunError
+from ._errors import StoreError as StoreError
 from ._errors import TransportError as TransportError
 from ._histogram import COUNTS_LEN as COUNTS_LEN
 from ._histogram import HIGHEST_US as HIGHEST_US
 from ._histogram import Histogram as Histogram
 from ._histogram import bucket_indices as bucket_indices
+from ._redact import DEFAULT_REDACTED as DEFAULT_REDACTED
+from ._redact import REDACTED as REDACTED
+from ._redact import Redactor as Redactor
 from ._result import PERCENTILES as PERCENTILES
 from ._result import EndpointInterval as EndpointInterval
 from ._result import EndpointSummary as EndpointSummary
@@ -36,11 +40,13 @@ from ._units import parse_size as parse_size
 
 __all__ = [
     "COUNTS_LEN",
+    "DEFAULT_REDACTED",
     "FAIL",
     "HIGHEST_US",
     "INCONCLUSIVE",
     "PASS",
     "PERCENTILES",
+    "REDACTED",
     "SCOPES",
     "ConnectError",
     "ConnectTimeoutError",
@@ -55,11 +61,13 @@ __all__ = [
     "PlanError",
     "ProtocolError",
     "ReadTimeoutError",
+    "Redactor",
     "RedlineError",
     "ResponseTooLargeError",
     "RunError",
     "RunResult",
     "StepSummary",
+    "StoreError",
     "TransportError",
     "Verdict",
     "bucket_indices",

@@ -98,6 +98,18 @@ def _text(value: object) -> str:
     return value
 
 
+def _names(value: object) -> tuple[str, ...]:
+    """A list of header or field names (``redact:``)."""
+    if not isinstance(value, list):
+        raise ValueError(
+            f'expected a list of header or field names like ["X-Api-Key"], got {_show(value)}'
+        )
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip() or any(c in item for c in ":\r\n"):
+            raise ValueError(f"[{index}]: expected a header or field name, got {_show(item)}")
+    return tuple(item.strip() for item in value)
+
+
 def _fraction(value: object) -> float:
     if isinstance(value, str) and value.strip().endswith("%"):
         try:

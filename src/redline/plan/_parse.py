@@ -10,13 +10,14 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from redline.core import PlanError, parse_duration, parse_rate, parse_size
+from redline.core import PlanError, Redactor, parse_duration, parse_rate, parse_size
 
 from ._data import _data_sources
 from ._node import (
     _boolean,
     _duration_positive,
     _fraction,
+    _names,
     _Node,
     _non_negative_int,
     _positive_int,
@@ -46,6 +47,7 @@ _TOP_KEYS = (
     "workers",
     "seed",
     "generator",
+    "redact",
 )
 _REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight")
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
@@ -96,6 +98,7 @@ def quick_plan(
     vus: object = None,
     duration: object = "10s",
     verify_tls: bool = True,
+    redact: Sequence[str] = (),
 ) -> Plan:
     """Build a one-request plan from command-line values (``redline run --url ...``).
 
@@ -111,7 +114,8 @@ def quick_plan(
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    request: dict[str, Any] = {"name": f"{method.upper()} {path}", "method": method, "path": path}
+    shown = Redactor(redact).url(path)  # the name is recorded everywhere; the path is not
+    request: dict[str, Any] = {"name": f"{method.upper()} {shown}", "method": method, "path": path}
     if headers:
         request["headers"] = dict(headers)
     if body is not None:
@@ -123,6 +127,8 @@ def quick_plan(
         "duration": duration,
         "tls": {"verify": verify_tls},
     }
+    if redact:
+        data["redact"] = list(redact)
     return plan_from_dict(
         data, source="command line", overrides={"rate": rate, "vus": vus} if rate or vus else None
     )
@@ -159,16 +165,18 @@ def plan_from_dict(
     base_dir = base_dir or Path.cwd()
 
     target = root.get("target", _target)
+    redact = root.get("redact", _names, ())
+    redactor = Redactor(redact)
     data_sources = _data_sources(root, base_dir)
     by_name = {d.name: d for d in data_sources}
     if "flows" in root.value:
         if scenarios:
             root.fail("a Python plan's scenarios are its flows: remove flows", "flows")
-        scenarios = _flows(root, target, by_name)
+        scenarios = _flows(root, target, by_name, redactor)
     if scenarios and "requests" in root.value:
         where = "flows" if "flows" in root.value else "scenarios"
         root.fail(f"a plan with {where} sends what they send: remove requests", "requests")
-    requests = _requests(root, target, by_name) if not scenarios else ()
+    requests = _requests(root, target, by_name, redactor) if not scenarios else ()
     load = _load(root)
     duration = root.get("duration", _duration_positive, None)
     stages_total = sum(s.duration for s in load.stages)
@@ -220,6 +228,7 @@ def plan_from_dict(
         has_setup=hooks[0],
         has_teardown=hooks[1],
         slos=slos_from_data(raw.get("slo"), source=source),
+        redact=redact,
     )
     check_slos(plan, plan.slos)
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
@@ -239,6 +248,9 @@ def _apply_overrides(
         raw["target"] = overrides["url"]
     if overrides.get("duration"):
         raw["duration"] = overrides["duration"]
+    if overrides.get("redact"):
+        own = raw.get("redact")
+        raw["redact"] = [*(own if isinstance(own, list) else []), *overrides["redact"]]
     if overrides.get("insecure"):
         tls = raw.get("tls")
         raw["tls"] = {**(tls if isinstance(tls, Mapping) else {}), "verify": False}
@@ -260,7 +272,7 @@ def _apply_overrides(
 
 
 def _requests(
-    root: _Node, target: str, sources: Mapping[str, DataSource]
+    root: _Node, target: str, sources: Mapping[str, DataSource], redactor: Redactor
 ) -> tuple[RequestSpec, ...]:
     entries = root.items("requests")
     if not entries:
@@ -269,7 +281,7 @@ def _requests(
     names: set[str] = set()
     for path, value in entries:
         node = _Node(value, path, root.source)
-        spec = _request(node, target, sources)
+        spec = _request(node, target, sources, redactor)
         if spec.name in names:
             node.fail(f"duplicate request name {_show(spec.name)}: names must be unique", "name")
         names.add(spec.name)
@@ -277,8 +289,14 @@ def _requests(
     return tuple(specs)
 
 
-def _request(node: _Node, target: str, sources: Mapping[str, DataSource]) -> RequestSpec:
-    """One request: of ``requests``, or a step of a flow."""
+def _request(
+    node: _Node, target: str, sources: Mapping[str, DataSource], redactor: Redactor
+) -> RequestSpec:
+    """One request: of ``requests``, or a step of a flow.
+
+    Its default name is its method and path with secret query values redacted: names
+    are recorded everywhere.
+    """
     node.check_keys(_REQUEST_KEYS)
     target_parts = urlsplit(target)
     method = node.get("method", _text, "GET").upper()
@@ -296,7 +314,7 @@ def _request(node: _Node, target: str, sources: Mapping[str, DataSource]) -> Req
         request_path = node.get("path", _text, "/")
         if not request_path.startswith("/"):
             node.fail(f'expected a path starting with "/", got {_show(request_path)}', "path")
-    name = node.get("name", _text, f"{method} {request_path}")
+    name = node.get("name", _text, f"{method} {redactor.url(request_path)}")
     if "body" in node.value and "json" in node.value:
         node.fail("give body or json, not both")
     headers_node = node.node("headers")
@@ -340,7 +358,9 @@ def _request(node: _Node, target: str, sources: Mapping[str, DataSource]) -> Req
     )
 
 
-def _flows(root: _Node, target: str, sources: Mapping[str, DataSource]) -> list[ScenarioSpec]:
+def _flows(
+    root: _Node, target: str, sources: Mapping[str, DataSource], redactor: Redactor
+) -> list[ScenarioSpec]:
     """``flows``: declarative journeys, each an ordered list of requests and think times."""
     flows: list[ScenarioSpec] = []
     names: set[str] = set()
@@ -358,7 +378,7 @@ def _flows(root: _Node, target: str, sources: Mapping[str, DataSource]) -> list[
                 step_node.check_keys(("think",))
                 steps.append(_think(step_node))
             else:
-                steps.append(_request(step_node, target, sources))
+                steps.append(_request(step_node, target, sources, redactor))
         if not any(isinstance(step, RequestSpec) for step in steps):
             node.fail("expected steps with at least one request", "steps")
         weight = node.get("weight", _positive_int, 1)

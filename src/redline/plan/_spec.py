@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from redline.core import Objective
+from redline.core import Objective, Redactor
 
 from ._template import DataSource, Template
 
@@ -170,6 +170,8 @@ class Plan:
     has_teardown: bool = False
     slos: tuple[Objective, ...] = ()
     """The plan's objectives (its ``slo:`` section, or a ``--slo`` file's)."""
+    redact: tuple[str, ...] = ()
+    """Header and field names whose values are secret (besides Authorization and cookies)."""
 
     @property
     def origin(self) -> tuple[str, str, int]:
@@ -179,20 +181,37 @@ class Plan:
         port = parts.port or (443 if scheme == "https" else 80)
         return scheme, parts.hostname or "", port
 
+    def redactor(self) -> Redactor:
+        """The redactor for this plan's secrets.
+
+        It knows the plan's ``redact`` names and the literal values of its secret
+        headers, so that a traceback quoting one is scrubbed too.
+        """
+        names = Redactor(self.redact)
+        requests = [
+            *self.requests,
+            *(s for sc in self.scenarios for s in sc.steps if isinstance(s, RequestSpec)),
+        ]
+        secrets = [
+            value.text
+            for r in requests
+            for name, value in r.headers
+            if value.static and names.is_secret(name)
+        ]
+        return Redactor(self.redact, secrets=secrets)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form of the plan, as stored in run results."""
+        """Plain-data form of the plan, as stored in run results, with secrets redacted."""
+        redactor = self.redactor()
         return {
             "name": self.name,
-            "target": self.target,
+            "target": redactor.url(self.target),
             "source": self.source,
             "load": self.load.to_dict(),
             "duration_s": self.duration,
             "warmup_s": self.warmup,
-            "requests": [
-                {"name": r.name, "method": r.method, "path": r.path.text, "weight": r.weight}
-                for r in self.requests
-            ],
-            "scenarios": [{"name": s.name, "weight": s.weight} for s in self.scenarios],
+            "requests": [_request_dict(r, redactor) for r in self.requests],
+            "scenarios": [_scenario_dict(s, redactor) for s in self.scenarios],
             "slo": [o.to_dict() for o in self.slos],
             "timeouts": {"connect": self.connect_timeout, "read": self.read_timeout},
             "limits": {
@@ -200,4 +219,31 @@ class Plan:
                 "max_in_flight": self.max_in_flight,
                 "max_response_size": self.max_response_size,
             },
+            "redact": sorted(redactor.names),
         }
+
+
+def _request_dict(request: RequestSpec, redactor: Redactor) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": request.name,
+        "method": request.method,
+        "path": redactor.url(request.path.text),
+        "weight": request.weight,
+    }
+    if request.headers:
+        out["headers"] = dict(redactor.headers((k, v.text) for k, v in request.headers))
+    if request.body is not None:
+        out["body"] = redactor.text(request.body.text)
+    return out
+
+
+def _scenario_dict(scenario: ScenarioSpec, redactor: Redactor) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": scenario.name, "weight": scenario.weight}
+    if scenario.steps:
+        out["steps"] = [
+            _request_dict(step, redactor)
+            if isinstance(step, RequestSpec)
+            else {"think": [step.minimum, step.maximum]}
+            for step in scenario.steps
+        ]
+    return out
