@@ -1,7 +1,18 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
+import pytest
 from hypothesis import HealthCheck, settings
 
 # CI machines are shared and noisy: property tests must not fail on timing.
@@ -10,3 +21,95 @@ settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=200
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+@pytest.fixture(autouse=True)
+def _private_run_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test stores runs in a store of its own, never in the checkout's .redline/."""
+    monkeypatch.setenv("REDLINE_STORE", str(tmp_path_factory.mktemp("store") / "runs.db"))
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+# Tests use a real server: $REDLINE_TEST_POSTGRES (a URL of a database the tests may
+# create databases from), else the one on 127.0.0.1:5432, else a throwaway cluster started
+# from the machine's PostgreSQL binaries. Each test session gets a fresh database.
+
+_LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _postgres_binaries() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return versions[-1].parent if versions else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _throwaway_cluster() -> Iterator[str]:
+    """Start a PostgreSQL cluster in a temporary directory on a free loopback port."""
+    binaries = _postgres_binaries()
+    if binaries is None:
+        pytest.fail(
+            "no PostgreSQL for the store tests: none on 127.0.0.1:5432, no initdb installed, "
+            "and REDLINE_TEST_POSTGRES is not set (install postgresql or point it at a server)"
+        )
+    # Not under pytest's temporary directory: as root, that one is closed to the postgres
+    # user, and PostgreSQL refuses to run as root.
+    base = Path(tempfile.mkdtemp(prefix="redline-pg-"))
+    data, port = base / "pgdata", _free_port()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        prefix = ["runuser", "-u", "postgres", "--"]
+        base.chmod(0o777)
+    ctl = [*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-w"]
+    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base}"
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, base, ignore_errors=True)
+        subprocess.run(
+            [*prefix, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([*ctl, "-o", options, "-l", str(base / "log"), "start"], check=True)
+        stack.callback(subprocess.run, [*ctl, "-m", "immediate", "stop"], capture_output=True)
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped when the session ends."""
+    with contextlib.ExitStack() as stack:
+        admin = os.environ.get("REDLINE_TEST_POSTGRES") or _LOCAL_POSTGRES
+        if not _reachable(admin):
+            admin = stack.enter_context(_throwaway_cluster())
+        name = f"redline_test_{secrets.token_hex(4)}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        try:
+            yield _with_database(admin, name)
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _with_database(admin: str, database: str) -> str:
+    """``admin`` pointing at ``database`` instead."""
+    parts = urlsplit(admin)
+    return urlunsplit(parts._replace(path=f"/{database}"))

@@ -10,6 +10,7 @@ from redline import __version__
 from ._demo import add_demo_parser
 from ._import import add_import_parser
 from ._run import add_run_parser
+from ._store import add_store_parsers
 from ._testserver import add_testserver_parser
 
 __all__ = ["main"]
@@ -20,11 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="redline",
         description="Performance engineering as code: honest load tests and what to do next.",
-        epilog="Exit codes: 0 ok, 2 bad plan or usage, 3 run not carried out, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 1 an objective failed, 2 bad plan or usage, "
+        "3 run not carried out, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"redline {__version__}")
     subparsers = parser.add_subparsers(metavar="COMMAND")
     add_run_parser(subparsers)
+    add_store_parsers(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 
 from redline.analysis import AbortMonitor, abort_window, evaluate
-from redline.core import FAIL, PlanError, RunError, RunResult, Verdict
+from redline.core import FAIL, IntervalSnapshot, PlanError, RunError, RunResult, StoreError, Verdict
 from redline.engine import run_plan
 from redline.plan import Plan, check_slos, load_plan, load_slos, quick_plan
 from redline.report import (
@@ -23,12 +24,13 @@ from redline.report import (
     render_summary,
     render_verdicts,
     summary_markdown,
-    write_json,
     write_text,
 )
+from redline.store import RunRecorder, StoredRun, collect_meta, open_store, parse_labels
 
 from . import _exit
 from ._console import error, stdout_console
+from ._store import add_store_option
 
 __all__ = ["add_run_parser", "execute", "run_command"]
 
@@ -69,6 +71,23 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument(
         "--summary-md", type=Path, metavar="FILE", help="write a Markdown summary (for a PR)"
     )
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="label the stored run, e.g. branch=main (repeatable)",
+    )
+    parser.add_argument(
+        "--redact",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a header or field whose values are secret (repeatable; Authorization and "
+        "cookies always are)",
+    )
+    add_store_option(parser)
+    parser.add_argument("--no-store", action="store_true", help="do not keep this run")
     parser.add_argument("--quiet", action="store_true", help="no live view")
     parser.set_defaults(handler=run_command)
 
@@ -94,6 +113,7 @@ def _load(args: argparse.Namespace) -> Plan:
             "vus": args.vus,
             "duration": args.duration,
             "insecure": args.insecure,
+            "redact": args.redact,
         }
         return load_plan(args.plan, overrides=overrides)
     if not args.url:
@@ -117,6 +137,7 @@ def _load(args: argparse.Namespace) -> Plan:
         vus=args.vus,
         duration=args.duration or "10s",
         verify_tls=not args.insecure,
+        redact=args.redact,
     )
 
 
@@ -141,9 +162,17 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> Iterator[None]:
 
 
 def execute(
-    plan: Plan, *, console: Console, workers: int | None = None, quiet: bool = False
+    plan: Plan,
+    *,
+    console: Console,
+    workers: int | None = None,
+    quiet: bool = False,
+    recorder: RunRecorder | None = None,
 ) -> tuple[RunResult, list[Verdict]]:
     """Run ``plan`` with the live view, abort rules and signal handling of the command line.
+
+    With a ``recorder``, the run is stored as it happens and finished with its verdicts;
+    a run that ends without a result (a second Ctrl-C, a crash) is marked so.
 
     Returns:
         the result and the verdict on each of the plan's objectives.
@@ -154,16 +183,46 @@ def execute(
     stop = threading.Event()
     monitor = AbortMonitor(plan.slos, window_s=abort_window(plan.duration))
     judge = monitor if monitor.rules else None
-    with _stop_on_signals(stop, console):
-        if quiet:
-            result = run_plan(plan, workers=workers, stop=stop, judge=judge)
-        else:
-            total = plan.warmup + plan.duration
-            with LiveView(console, total=total, warmup=plan.warmup) as view:
+    listeners: list[Callable[[IntervalSnapshot], None]] = []
+    if recorder is not None:
+        listeners.append(recorder.interval)
+
+    def on_interval(interval: IntervalSnapshot) -> None:
+        for listener in listeners:
+            listener(interval)
+
+    on_start = recorder.start if recorder is not None else None
+    try:
+        with _stop_on_signals(stop, console):
+            if quiet:
                 result = run_plan(
-                    plan, workers=workers, on_interval=view.update, stop=stop, judge=judge
+                    plan,
+                    workers=workers,
+                    stop=stop,
+                    judge=judge,
+                    on_interval=on_interval,
+                    on_start=on_start,
                 )
-    return result, evaluate(result, plan.slos, aborted=monitor.breach)
+            else:
+                total = plan.warmup + plan.duration
+                with LiveView(console, total=total, warmup=plan.warmup) as view:
+                    listeners.insert(0, view.update)
+                    result = run_plan(
+                        plan,
+                        workers=workers,
+                        on_interval=on_interval,
+                        stop=stop,
+                        judge=judge,
+                        on_start=on_start,
+                    )
+    except BaseException as exc:
+        if recorder is not None:
+            recorder.abandon("interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
+        raise
+    verdicts = evaluate(result, plan.slos, aborted=monitor.breach)
+    if recorder is not None:
+        recorder.finish(result, verdicts)
+    return result, verdicts
 
 
 def exit_code(result: RunResult, verdicts: Sequence[Verdict] = ()) -> int:
@@ -184,34 +243,61 @@ def run_command(args: argparse.Namespace) -> int:
     console = stdout_console()
     try:
         plan = _plan_from_args(args)
+        labels = parse_labels(args.label)
     except PlanError as exc:
         error(str(exc))
+        return _exit.USAGE
+    except ValueError as exc:
+        error(f"--label: {exc}")
         return _exit.USAGE
     outputs = {"--out": args.out, "--junit": args.junit, "--summary-md": args.summary_md}
     for option, path in outputs.items():
         if path is not None and not path.parent.resolve().is_dir():
             error(f"{option}: directory {str(path.parent)!r} does not exist")
             return _exit.USAGE
-    try:
-        result, verdicts = execute(plan, console=console, workers=args.workers, quiet=args.quiet)
-    except RunError as exc:
-        error(f"the run could not be carried out: {exc}")
-        return _exit.NOT_CARRIED_OUT
-    console.print(render_summary(result))
-    if verdicts:
-        console.print(render_verdicts(verdicts))
-    writers = {
-        "--out": lambda path: write_json(result, path),
-        "--junit": lambda path: write_text(junit_xml(result, verdicts), path),
-        "--summary-md": lambda path: write_text(summary_markdown(result, verdicts), path),
-    }
-    for option, path in outputs.items():
-        if path is None:
-            continue
+    with contextlib.ExitStack() as cleanup:
+        recorder = None
+        if not args.no_store:
+            try:
+                store = cleanup.enter_context(open_store(args.store))
+            except StoreError as exc:
+                error(f"{exc} (--no-store runs without keeping the run)")
+                return _exit.NOT_CARRIED_OUT
+            recorder = store.recorder(collect_meta(labels=labels))
         try:
-            writers[option](path)
-        except OSError as exc:
-            error(f"{option}: cannot write {str(path)!r}: {exc.strerror}")
-            return _exit.USAGE
-        console.print(f"{option.lstrip('-')} written to {path}", highlight=False)
+            result, verdicts = execute(
+                plan, console=console, workers=args.workers, quiet=args.quiet, recorder=recorder
+            )
+        except RunError as exc:
+            error(f"the run could not be carried out: {exc}")
+            return _exit.NOT_CARRIED_OUT
+        console.print(render_summary(result))
+        if verdicts:
+            console.print(render_verdicts(verdicts))
+        if recorder is not None:
+            _report_stored(console, recorder, result)
+        meta = recorder.meta if recorder is not None else collect_meta(labels=labels)
+        document = StoredRun(result, meta, tuple(verdicts)).to_dict()
+        writers = {
+            "--out": lambda path: write_text(json.dumps(document, indent=1), path),
+            "--junit": lambda path: write_text(junit_xml(result, verdicts), path),
+            "--summary-md": lambda path: write_text(summary_markdown(result, verdicts), path),
+        }
+        for option, path in outputs.items():
+            if path is None:
+                continue
+            try:
+                writers[option](path)
+            except OSError as exc:
+                error(f"{option}: cannot write {str(path)!r}: {exc.strerror}")
+                return _exit.USAGE
+            console.print(f"{option.lstrip('-')} written to {path}", highlight=False)
     return exit_code(result, verdicts)
+
+
+def _report_stored(console: Console, recorder: RunRecorder, result: RunResult) -> None:
+    where = recorder.store.where
+    if recorder.errors:
+        error(f"the run was not stored whole in {where}: {recorder.errors[-1]}")
+        return
+    console.print(f"stored as {result.id} in {where} (redline show {result.id})", highlight=False)

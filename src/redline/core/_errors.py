@@ -12,6 +12,7 @@ __all__ = [
     "RedlineError",
     "ResponseTooLargeError",
     "RunError",
+    "StoreError",
     "TransportError",
 ]
 
@@ -36,6 +37,10 @@ class PlanError(RedlineError, ValueError):
 
 class RunError(RedlineError):
     """A run could not be carried out (target unreachable, generator limited...)."""
+
+
+class StoreError(RedlineError):
+    """The run store cannot be opened, read or written (or holds no such run)."""
 
 
 class TransportError(RedlineError):

@@ -149,6 +149,19 @@ class IntervalSnapshot:
         """All endpoints of this interval merged."""
         return EndpointInterval.merged(self.endpoints.values())
 
+    def to_dict(self, *, late_tolerance: float) -> dict[str, Any]:
+        """The JSON form of one interval (an element of the result's ``intervals``)."""
+        return _interval_to_dict(self, late_tolerance)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> IntervalSnapshot:
+        """Rebuild an interval from :meth:`to_dict` output.
+
+        Raises:
+            KeyError, TypeError, ValueError: ``data`` is not an interval's JSON form.
+        """
+        return _interval_from_dict(data)
+
 
 @dataclass(frozen=True, slots=True)
 class EndpointSummary:

@@ -79,6 +79,7 @@ def run_plan(
     stop: threading.Event | None = None,
     check_target: bool = True,
     judge: Callable[[IntervalSnapshot], str | None] | None = None,
+    on_start: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
     """Run ``plan`` and return what it measured.
 
@@ -92,6 +93,9 @@ def run_plan(
         judge: called with each merged interval after ``on_interval``; when it returns a
             reason (an abort rule breached), the run stops early with stop reason
             ``"aborted"`` and the reason in its notes.
+        on_start: called in this thread once the load starts, with the run as it stands
+            (its id and start time, no intervals, stop reason ``"running"``): a store
+            records the run from here on, so a crash still leaves it behind.
 
     Raises:
         RunError: the target was unreachable at start, or the workers did not start.
@@ -130,10 +134,12 @@ def run_plan(
     merger = _Merger(plan, count, on_interval, judge=judge, stop=stop)
     try:
         _await_ready(pipes, processes, merger)
-        started_at = datetime.now(UTC)
+        merger.begin(datetime.now(UTC))
         start_ns = time.monotonic_ns() + 100_000_000
         for pipe in pipes.values():
             pipe.send(("start", start_ns))
+        if on_start is not None:
+            on_start(merger.result(running=True))
         _collect(pipes, merger, stop)
     finally:
         for worker in processes:
@@ -148,7 +154,7 @@ def run_plan(
             run_hook(plan, "teardown", shared)
         except RunError as exc:
             merger.notes.append(str(exc))
-    return merger.result(started_at)
+    return merger.result()
 
 
 def _await_ready(
@@ -239,6 +245,12 @@ class _Merger:
         self.stop_reason = "completed"
         self.notes: list[str] = []
         self.tracebacks: list[str] = []
+        self.id = ""
+        self.started_at = ""
+
+    def begin(self, started_at: datetime) -> None:
+        self.id = f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+        self.started_at = started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def add(self, item: WorkerInterval) -> None:
         self.pending.setdefault(item.index, {})[item.worker] = item
@@ -318,20 +330,21 @@ class _Merger:
                 if self.stop is not None:
                     self.stop.set()
 
-    def result(self, started_at: datetime) -> RunResult:
-        stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
+    def result(self, *, running: bool = False) -> RunResult:
+        """The run so far (``running``: just started) or as it ended, secrets redacted."""
+        redactor = self.plan.redactor()
         return RunResult(
-            id=f"{stamp}-{secrets.token_hex(3)}",
+            id=self.id,
             plan=self.plan.to_dict(),
-            started_at=started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            intervals=tuple(self.intervals),
+            started_at=self.started_at,
+            intervals=() if running else tuple(self.intervals),
             workers=self.workers,
-            complete=self.stop_reason == "completed",
-            stop_reason=self.stop_reason,
+            complete=not running and self.stop_reason == "completed",
+            stop_reason="running" if running else self.stop_reason,
             late_tolerance=self.plan.late_tolerance,
             open_model=not isinstance(self.plan.load, ClosedLoad),
-            notes=tuple(self.notes),
-            tracebacks=tuple(self.tracebacks),
+            notes=redactor.lines(self.notes),
+            tracebacks=redactor.lines(self.tracebacks),
         )
 
 

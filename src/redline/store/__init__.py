@@ -1,0 +1,48 @@
+"""The run store: every run kept, in SQLite by default or PostgreSQL by URL.
+
+with open_store() as store:                  # .redline/runs.db, or $REDLINE_STORE
+    recorder = store.recorder(collect_meta(labels={"branch": "main"}))
+    result = run_plan(plan, on_start=recorder.start, on_interval=recorder.interval)
+    recorder.finish(result, evaluate(result, plan.slos))
+    for info in store.runs(plan=plan.name):
+        ...
+"""
+
+from redline.core import StoreError as StoreError
+
+from ._meta import RunMeta as RunMeta
+from ._meta import collect_meta as collect_meta
+from ._meta import parse_labels as parse_labels
+from ._schema import MIGRATIONS as MIGRATIONS
+from ._schema import Migration as Migration
+from ._store import DEFAULT_STORE as DEFAULT_STORE
+from ._store import LOST as LOST
+from ._store import RUNNING as RUNNING
+from ._store import STORE_ENV as STORE_ENV
+from ._store import RunInfo as RunInfo
+from ._store import RunRecorder as RunRecorder
+from ._store import RunStore as RunStore
+from ._store import StoredRun as StoredRun
+from ._store import open_store as open_store
+from ._store import parse_time as parse_time
+from ._store import store_location as store_location
+
+__all__ = [
+    "DEFAULT_STORE",
+    "LOST",
+    "MIGRATIONS",
+    "RUNNING",
+    "STORE_ENV",
+    "Migration",
+    "RunInfo",
+    "RunMeta",
+    "RunRecorder",
+    "RunStore",
+    "StoreError",
+    "StoredRun",
+    "collect_meta",
+    "open_store",
+    "parse_labels",
+    "parse_time",
+    "store_location",
+]

@@ -1,0 +1,628 @@
+"""The run store: every run kept, interval by interval, in SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from redline.core import IntervalSnapshot, RunResult, StoreError, Verdict, parse_duration
+
+from ._backend import Backend, open_backend
+from ._meta import RunMeta
+from ._schema import MIGRATIONS, SCHEMA_TABLE, Migration, now_text, pending_migrations
+
+__all__ = [
+    "DEFAULT_STORE",
+    "STORE_ENV",
+    "RunInfo",
+    "RunRecorder",
+    "RunStore",
+    "StoredRun",
+    "open_store",
+    "parse_time",
+    "store_location",
+]
+
+DEFAULT_STORE = ".redline/runs.db"
+STORE_ENV = "REDLINE_STORE"
+LOST = "lost"
+"""The stop reason shown for a run whose recording process is gone without finishing it."""
+RUNNING = "running"
+# A run not updated for this long, by a process on another host, is presumed lost.
+_STALE_S = 300.0
+_RUN_COLUMNS = (
+    "id, plan_name, target, started_at, updated_at, stop_reason, complete, workers, "
+    "late_tolerance, open_model, plan, meta, notes, tracebacks, summary, verdicts, "
+    "requests, errors, measured_s"
+)
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> str:
+    """A ``--since``/``--until`` value in the store's time form.
+
+    Accepts an ISO 8601 date or time (UTC unless it says otherwise) or an age such as
+    ``"90m"``, ``"12h"`` or ``"7d"`` (that long before ``now``).
+
+    Raises:
+        ValueError: ``text`` is neither.
+    """
+    text = text.strip()
+    now = now or datetime.now(UTC)
+    try:
+        if text.endswith("d") and text[:-1].replace(".", "", 1).isdigit():
+            moment = now - timedelta(days=float(text[:-1]))
+        else:
+            moment = now - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f'expected a date like "2026-11-28", a time like "2026-11-28T09:30" '
+                f'or an age like "12h" or "7d", got {text!r}'
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def store_location(location: str | Path | None = None) -> str:
+    """Where runs are kept: ``location``, else ``$REDLINE_STORE``, else ``.redline/runs.db``."""
+    if location:
+        return str(location)
+    return os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+def open_store(
+    location: str | Path | None = None,
+    *,
+    create: bool = True,
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> RunStore:
+    """Open (creating and migrating as needed) the store at ``location``.
+
+    Args:
+        location: a SQLite file path or a ``postgresql://`` URL; by default
+            ``$REDLINE_STORE`` or ``.redline/runs.db`` under the working directory.
+        create: create a SQLite store that does not exist yet (readers pass False).
+        migrations: the schema steps to apply (the default is redline's own).
+
+    Raises:
+        StoreError: the store cannot be opened or was written by a newer redline.
+    """
+    backend = open_backend(store_location(location), create=create)
+    try:
+        return RunStore(backend, migrations=migrations)
+    except BaseException:
+        backend.close()
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One line of the run list: what a run was and how it went, without its intervals."""
+
+    id: str
+    plan: str
+    target: str
+    started_at: str
+    stop_reason: str
+    complete: bool
+    labels: Mapping[str, str]
+    requests: int
+    errors: int
+    measured_s: float
+    p99_ms: float | None
+    verdicts: Mapping[str, int]
+    git_commit: str | None
+    git_dirty: bool | None
+
+    @property
+    def rps(self) -> float:
+        """Requests per measured second."""
+        return self.requests / self.measured_s if self.measured_s > 0 else 0.0
+
+    @property
+    def error_rate(self) -> float:
+        """Errors as a fraction of requests."""
+        return self.errors / self.requests if self.requests else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``redline runs --json``)."""
+        return {
+            "id": self.id,
+            "plan": self.plan,
+            "target": self.target,
+            "started_at": self.started_at,
+            "stop_reason": self.stop_reason,
+            "complete": self.complete,
+            "labels": dict(self.labels),
+            "requests": self.requests,
+            "errors": self.errors,
+            "measured_s": self.measured_s,
+            "rps": self.rps,
+            "p99_ms": self.p99_ms,
+            "verdicts": dict(self.verdicts),
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+        }
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run read back from the store: the result, where it came from, its verdicts."""
+
+    result: RunResult
+    meta: RunMeta
+    verdicts: tuple[Verdict, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The exported JSON: the result's document plus ``meta`` and ``verdicts``."""
+        data = self.result.to_dict()
+        data["meta"] = self.meta.to_dict()
+        data["verdicts"] = [v.to_dict() for v in self.verdicts]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StoredRun:
+        """Rebuild from :meth:`to_dict` output (or a plain result document).
+
+        Raises:
+            ValueError: ``data`` is not a redline run.
+        """
+        try:
+            verdicts = tuple(Verdict.from_dict(v) for v in data.get("verdicts", ()))
+            meta = RunMeta.from_dict(data.get("meta", {}))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"malformed run: missing or wrong {exc}") from exc
+        return cls(RunResult.from_dict(data), meta, verdicts)
+
+
+class RunStore:
+    """Runs kept in a database. Open one with :func:`open_store`; close it when done.
+
+    Writing: :meth:`recorder` for a run in progress (every interval is written as it
+    completes, so a killed run is still there), or :meth:`save` for a finished one.
+    Reading: :meth:`runs` lists, :meth:`load` reads one back whole.
+    """
+
+    def __init__(self, backend: Backend, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        """Use ``backend``, bringing its schema up to date first."""
+        self._db = backend
+        self._migrate(migrations)
+
+    @property
+    def where(self) -> str:
+        """The store's file path or URL (password redacted), for messages."""
+        return self._db.where
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def schema_version(self) -> int:
+        """The highest migration applied to this store."""
+        rows = self._db.query("SELECT MAX(version) FROM redline_schema")
+        return int(rows[0][0] or 0)
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        self._db.execute(SCHEMA_TABLE)
+        with self._db.transaction(lock=True):
+            applied = [r[0] for r in self._db.query("SELECT version FROM redline_schema")]
+            for migration in pending_migrations(applied, migrations, where=self.where):
+                for statement in migration.statements:
+                    self._db.execute(self._db.dialect.render(statement))
+                self._db.execute(
+                    "INSERT INTO redline_schema (version, description, applied_at) "
+                    "VALUES (?, ?, ?)",
+                    (migration.version, migration.description, now_text()),
+                )
+
+    # -- writing -------------------------------------------------------------------------
+    def recorder(self, meta: RunMeta) -> RunRecorder:
+        """A recorder that writes one run as it happens (see :class:`RunRecorder`)."""
+        return RunRecorder(self, meta)
+
+    def begin(self, run: RunResult, meta: RunMeta) -> None:
+        """Record a run that has just started (marked ``running``, not complete).
+
+        Raises:
+            StoreError: the write failed.
+        """
+        with self._db.transaction():
+            self._insert_run(run, meta)
+
+    def add_interval(
+        self, run_id: str, interval: IntervalSnapshot, *, late_tolerance: float
+    ) -> None:
+        """Record one more interval of a run in progress.
+
+        Raises:
+            StoreError: the write failed.
+        """
+        data = interval.to_dict(late_tolerance=late_tolerance)
+        total = interval.total()
+        measured = 0.0 if interval.warmup else interval.duration_s
+        counted = (0, 0) if interval.warmup else (total.requests, total.errors)
+        with self._db.transaction():
+            self._insert_intervals(run_id, [data])
+            self._db.execute(
+                "UPDATE redline_runs SET requests = requests + ?, errors = errors + ?, "
+                "measured_s = measured_s + ?, updated_at = ? WHERE id = ?",
+                (*counted, measured, now_text(), run_id),
+            )
+
+    def save(self, result: RunResult, meta: RunMeta, verdicts: Sequence[Verdict] = ()) -> None:
+        """Record a finished run whole, or finish one recorded since :meth:`begin`.
+
+        Intervals already recorded are kept; the rest are added. The run's summary,
+        verdicts, notes and stop reason are written last, in the same transaction.
+
+        Raises:
+            StoreError: the write failed.
+        """
+        data = result.to_dict()
+        total = data["summary"]["total"]
+        summary = {k: data[k] for k in ("duration_s", "generator", "summary")}
+        with self._db.transaction():
+            exists = self._db.query("SELECT id FROM redline_runs WHERE id = ?", (result.id,))
+            if not exists:
+                self._insert_run(result, meta)
+            have = {
+                r[0]
+                for r in self._db.query(
+                    "SELECT idx FROM redline_intervals WHERE run_id = ?", (result.id,)
+                )
+            }
+            self._insert_intervals(
+                result.id, [i for i in data["intervals"] if i["index"] not in have]
+            )
+            self._db.execute(
+                "UPDATE redline_runs SET stop_reason = ?, complete = ?, notes = ?, "
+                "tracebacks = ?, summary = ?, verdicts = ?, requests = ?, errors = ?, "
+                "measured_s = ?, updated_at = ? WHERE id = ?",
+                (
+                    result.stop_reason,
+                    result.complete,
+                    _dump(list(result.notes)),
+                    _dump(list(result.tracebacks)),
+                    _dump(summary),
+                    _dump([v.to_dict() for v in verdicts]),
+                    total["requests"],
+                    total["errors"],
+                    result.duration_s,
+                    now_text(),
+                    result.id,
+                ),
+            )
+
+    def mark_stopped(self, run_id: str, stop_reason: str) -> None:
+        """Mark a run that is still ``running`` as stopped for ``stop_reason``.
+
+        For a run that ends without a result (a crash, a second Ctrl-C): what it
+        recorded stays, marked incomplete.
+
+        Raises:
+            StoreError: the write failed.
+        """
+        with self._db.transaction():
+            self._db.execute(
+                "UPDATE redline_runs SET stop_reason = ?, updated_at = ? "
+                "WHERE id = ? AND stop_reason = ?",
+                (stop_reason, now_text(), run_id, RUNNING),
+            )
+
+    def _insert_run(self, run: RunResult, meta: RunMeta) -> None:
+        stamp = now_text()
+        self._db.execute(
+            f"INSERT INTO redline_runs ({_RUN_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run.id,
+                str(run.plan.get("name", "")),
+                str(run.plan.get("target", "")),
+                run.started_at,
+                stamp,
+                run.stop_reason,
+                run.complete,
+                run.workers,
+                run.late_tolerance,
+                run.open_model,
+                _dump(dict(run.plan)),
+                _dump(meta.to_dict()),
+                _dump(list(run.notes)),
+                _dump(list(run.tracebacks)),
+                None,
+                None,
+                0,
+                0,
+                0.0,
+            ),
+        )
+        self._db.executemany(
+            "INSERT INTO redline_run_labels (run_id, key, value) VALUES (?, ?, ?)",
+            [(run.id, k, v) for k, v in meta.labels.items()],
+        )
+
+    def _insert_intervals(self, run_id: str, intervals: Sequence[Mapping[str, Any]]) -> None:
+        if intervals:
+            self._db.executemany(
+                "INSERT INTO redline_intervals (run_id, idx, start_s, warmup, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(run_id, i["index"], i["start_s"], i["warmup"], _dump(i)) for i in intervals],
+            )
+
+    # -- reading -------------------------------------------------------------------------
+    def runs(
+        self,
+        *,
+        plan: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunInfo]:
+        """Stored runs, newest first.
+
+        Args:
+            plan: only runs of the plan with this name.
+            labels: only runs with all of these labels.
+            since: only runs started at or after this time (the store's ISO 8601 form,
+                see :func:`parse_time`).
+            until: only runs started before this time.
+            limit: at most this many.
+
+        Raises:
+            StoreError: the read failed.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        if plan is not None:
+            where.append("plan_name = ?")
+            params.append(plan)
+        for key, value in (labels or {}).items():
+            where.append(
+                "EXISTS (SELECT 1 FROM redline_run_labels l "
+                "WHERE l.run_id = redline_runs.id AND l.key = ? AND l.value = ?)"
+            )
+            params.extend((key, value))
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("started_at < ?")
+            params.append(until)
+        sql = f"SELECT {_RUN_COLUMNS} FROM redline_runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._db.query(sql, params)
+        labels_of = self._labels([r[0] for r in rows])
+        return [_info(_RunRow(*r), labels_of.get(r[0], {})) for r in rows]
+
+    def resolve(self, ref: str) -> str:
+        """The id of the run ``ref`` names: an id, a unique prefix of one, or ``latest``.
+
+        Raises:
+            StoreError: no run, or more than one, matches.
+        """
+        if ref in ("latest", "last"):
+            rows = self._db.query(
+                "SELECT id FROM redline_runs ORDER BY started_at DESC, id DESC LIMIT 1"
+            )
+            if not rows:
+                raise StoreError(f"{self.where}: no runs stored yet")
+            return str(rows[0][0])
+        rows = self._db.query(
+            "SELECT id FROM redline_runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 6",
+            (len(ref), ref),
+        )
+        ids = [str(r[0]) for r in rows]
+        if ref in ids:
+            return ref
+        if not ids:
+            raise StoreError(f"{self.where}: no run {ref!r} (see `redline runs`)")
+        if len(ids) > 1:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise StoreError(f"{self.where}: {ref!r} matches several runs: {shown}")
+        return ids[0]
+
+    def load(self, ref: str) -> StoredRun:
+        """Read one run back whole (see :meth:`resolve` for ``ref``).
+
+        A run whose recording process is gone without finishing it comes back
+        incomplete, with stop reason ``"lost"`` and every interval it recorded.
+
+        Raises:
+            StoreError: no such run, or the read failed.
+        """
+        run_id = self.resolve(ref)
+        rows = self._db.query(f"SELECT {_RUN_COLUMNS} FROM redline_runs WHERE id = ?", (run_id,))
+        row = _RunRow(*rows[0])
+        data = self._db.query(
+            "SELECT data FROM redline_intervals WHERE run_id = ? ORDER BY idx", (run_id,)
+        )
+        try:
+            intervals = tuple(IntervalSnapshot.from_dict(_load(r[0])) for r in data)
+            verdicts = tuple(Verdict.from_dict(v) for v in _load(row.verdicts or "[]"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{self.where}: run {run_id} is damaged: {exc}") from exc
+        meta = RunMeta.from_dict(_load(row.meta))
+        result = RunResult(
+            id=row.id,
+            plan=_load(row.plan),
+            started_at=row.started_at,
+            intervals=intervals,
+            workers=row.workers,
+            complete=bool(row.complete),
+            stop_reason=_stop_reason(row, meta),
+            late_tolerance=row.late_tolerance,
+            open_model=bool(row.open_model),
+            notes=tuple(_load(row.notes)),
+            tracebacks=tuple(_load(row.tracebacks)),
+        )
+        return StoredRun(result, meta, verdicts)
+
+    def _labels(self, ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for run_id, key, value in self._db.query(
+                "SELECT run_id, key, value FROM redline_run_labels "
+                f"WHERE run_id IN ({marks}) ORDER BY run_id, key",
+                chunk,
+            ):
+                out.setdefault(run_id, {})[key] = value
+        return out
+
+
+class RunRecorder:
+    """Writes one run to a store while it happens, and never lets the store stop it.
+
+    Pass :meth:`start` as ``run_plan``'s ``on_start`` and :meth:`interval` as its
+    ``on_interval`` (or call it from yours), then :meth:`finish` with the result. A
+    failed write is remembered in :attr:`errors` and retried at :meth:`finish`; the run
+    goes on. If the process ends without :meth:`finish`, what was written stays.
+    """
+
+    def __init__(self, store: RunStore, meta: RunMeta) -> None:
+        """Record into ``store`` with ``meta``."""
+        self.store = store
+        self.meta = meta
+        self.run_id: str | None = None
+        self.errors: list[str] = []
+        self._late_tolerance = 0.01
+        self._written: set[int] = set()
+
+    def start(self, run: RunResult) -> None:
+        """Record the run's start (``run`` as ``run_plan`` passes it to ``on_start``)."""
+        self.run_id = run.id
+        self._late_tolerance = run.late_tolerance
+        self._attempt(lambda: self.store.begin(run, self.meta))
+
+    def interval(self, interval: IntervalSnapshot) -> None:
+        """Record one interval as it completes."""
+        run_id = self.run_id
+        if run_id is None or self.errors:
+            return  # after a failure, the rest is written at finish (or the run is lost)
+        self._attempt(
+            lambda: self.store.add_interval(run_id, interval, late_tolerance=self._late_tolerance)
+        )
+        if not self.errors:
+            self._written.add(interval.index)
+
+    def finish(self, result: RunResult, verdicts: Sequence[Verdict] = ()) -> bool:
+        """Record the finished run; return whether it is now stored whole."""
+        before = len(self.errors)
+        self._attempt(lambda: self.store.save(result, self.meta, verdicts))
+        return len(self.errors) == before
+
+    def abandon(self, stop_reason: str) -> None:
+        """Mark the run stopped for ``stop_reason`` when there is no result to finish with."""
+        if self.run_id is not None:
+            run_id = self.run_id
+            self._attempt(lambda: self.store.mark_stopped(run_id, stop_reason))
+
+    def _attempt(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except StoreError as exc:
+            self.errors.append(str(exc))
+
+
+class _RunRow(NamedTuple):
+    """A row of ``redline_runs`` in :data:`_RUN_COLUMNS` order."""
+
+    id: str
+    plan_name: str
+    target: str
+    started_at: str
+    updated_at: str
+    stop_reason: str
+    complete: bool
+    workers: int
+    late_tolerance: float
+    open_model: bool
+    plan: Any
+    meta: Any
+    notes: Any
+    tracebacks: Any
+    summary: Any
+    verdicts: Any
+    requests: int
+    errors: int
+    measured_s: float
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _load(value: Any) -> Any:
+    """A JSON column's value: SQLite gives text, psycopg has parsed it already."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _stop_reason(row: _RunRow, meta: RunMeta) -> str:
+    if row.stop_reason != RUNNING:
+        return row.stop_reason
+    if meta.host == socket.gethostname() and meta.pid is not None:
+        if meta.pid == os.getpid():
+            return RUNNING
+        try:
+            os.kill(meta.pid, 0)
+        except ProcessLookupError:
+            return LOST
+        except PermissionError:
+            return RUNNING  # alive, owned by someone else
+        return RUNNING
+    updated = datetime.fromisoformat(row.updated_at.replace("Z", "+00:00"))
+    stale = (datetime.now(UTC) - updated).total_seconds() > _STALE_S
+    return LOST if stale else RUNNING
+
+
+def _info(row: _RunRow, labels: Mapping[str, str]) -> RunInfo:
+    meta = RunMeta.from_dict(_load(row.meta))
+    summary = _load(row.summary) if row.summary is not None else None
+    p99 = summary["summary"]["total"]["latency_ms"]["p99"] if summary else None
+    verdicts = Counter(v["outcome"] for v in _load(row.verdicts or "[]"))
+    return RunInfo(
+        id=row.id,
+        plan=row.plan_name,
+        target=row.target,
+        started_at=row.started_at,
+        stop_reason=_stop_reason(row, meta),
+        complete=bool(row.complete),
+        labels=labels,
+        requests=int(row.requests),
+        errors=int(row.errors),
+        measured_s=float(row.measured_s),
+        p99_ms=p99,
+        verdicts=dict(verdicts),
+        git_commit=meta.git_commit,
+        git_dirty=meta.git_dirty,
+    )
