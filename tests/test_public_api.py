@@ -13,6 +13,8 @@ PACKAGES = [
     "redline.http",
     "redline.engine",
     "redline.report",
+    "redline.analysis",
+    "redline.store",
     "redline.testing",
     "redline.scenario",
     "redline.cli",

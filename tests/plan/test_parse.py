@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,69 @@ def test_any_yaml_text_is_a_plan_or_a_plan_error(text: str) -> None:
         else:
             return
     assert str(path) in message
+
+
+def test_secrets_never_reach_the_recorded_plan() -> None:
+    plan = plan_from_dict(
+        {
+            "target": "http://shop:s3cret-pass@127.0.0.1:8080",
+            "redact": ["X-Api-Key", "password", "token"],
+            "requests": [
+                {
+                    "path": "/search?q=x&token=tok-12345",
+                    "headers": {"Authorization": "Bearer abc.def", "X-Api-Key": "key-98765"},
+                },
+                {
+                    "name": "login",
+                    "method": "POST",
+                    "path": "/login",
+                    "json": {"user": "ann", "password": "pw-55555"},
+                },
+            ],
+            "load": {"rate": "10/s"},
+            "duration": "1s",
+        },
+        source="plan.yaml",
+    )
+    recorded = json.dumps(plan.to_dict())
+    for secret in ("s3cret-pass", "tok-12345", "abc.def", "key-98765", "pw-55555"):
+        assert secret not in recorded
+    first, login = plan.to_dict()["requests"]
+    assert first["name"] == "GET /search?q=x&token=[redacted]"
+    assert first["headers"] == {"Authorization": "[redacted]", "X-Api-Key": "[redacted]"}
+    assert json.loads(login["body"]) == {"user": "ann", "password": "[redacted]"}
+    # The requests themselves still carry the real values.
+    assert dict((k, v.text) for k, v in plan.requests[0].headers)["X-Api-Key"] == "key-98765"
+
+
+@pytest.mark.parametrize(
+    ("redact", "message"),
+    [
+        ("X-Api-Key", "redact: expected a list of header or field names"),
+        (["ok", "bad: name"], r"redact: \[1\]: expected a header or field name"),
+        ([""], r"redact: \[0\]: expected a header or field name"),
+    ],
+)
+def test_bad_redact_lists_are_explained(redact: object, message: str) -> None:
+    data = {
+        "target": "http://127.0.0.1:1",
+        "requests": [{"path": "/"}],
+        "load": {"rate": "1/s"},
+        "duration": "1s",
+        "redact": redact,
+    }
+    with pytest.raises(PlanError, match=message):
+        plan_from_dict(data, source="plan.yaml")
+
+
+def test_command_line_redact_adds_to_the_plans_own(tmp_path: Path) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        "target: http://127.0.0.1:1\nredact: [a]\nrequests: [{path: /}]\n"
+        "load: {rate: 1/s}\nduration: 1s\n"
+    )
+    plan = load_plan(path, overrides={"redact": ["b"]})
+    assert plan.redact == ("a", "b")
+    quick = quick_plan("http://127.0.0.1:1/x?sig=abc12345", rate="1/s", redact=["sig"])
+    assert quick.requests[0].name == "GET /x?sig=[redacted]"
+    assert "abc12345" not in json.dumps(quick.to_dict())
