@@ -118,3 +118,17 @@ def _of(samples: list[int]) -> Histogram:
     h = Histogram()
     h.record_values(np.array(samples, dtype=np.int64))
     return h
+
+
+@pytest.mark.parametrize("count", [1, 127, 128, 2**35, 2**55, 2**62])
+def test_counts_of_every_varint_length_round_trip(count: int) -> None:
+    hist = Histogram()
+    hist.record(1, count)
+    hist.record(999_999, 3)
+    back = Histogram.decode(hist.encode())
+    assert back.to_sparse()[1].tolist() == [count, 3]
+    assert back.encode() == hist.encode()
+    reference = HdrHistogram(1, HIGHEST_US, 3)
+    reference.record_value(1, count)
+    reference.record_value(999_999, 3)
+    assert Histogram.decode(reference.encode()).to_sparse()[1].tolist() == [count, 3]
