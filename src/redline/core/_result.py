@@ -408,9 +408,14 @@ class RunResult:
         )
 
     # -- JSON ----------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """The public JSON contract (documented in docs/result-json.md)."""
-        return {
+    def to_dict(self, *, intervals: bool = True) -> dict[str, Any]:
+        """The public JSON contract (documented in docs/result-json.md).
+
+        Args:
+            intervals: include the intervals (``False``: everything else, without the
+                cost of encoding every interval's histograms).
+        """
+        out = {
             "schema": SCHEMA,
             "id": self.id,
             "plan": dict(self.plan),
@@ -438,8 +443,10 @@ class RunResult:
                 "highest": 3_600_000_000,
                 "significant_figures": 3,
             },
-            "intervals": [_interval_to_dict(i, self.late_tolerance) for i in self.intervals],
         }
+        if intervals:
+            out["intervals"] = [_interval_to_dict(i, self.late_tolerance) for i in self.intervals]
+        return out
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Serialise :meth:`to_dict` as JSON text."""

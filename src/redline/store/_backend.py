@@ -184,7 +184,7 @@ class _Postgres:
 
 
 def _pg(sql: str) -> str:
-    """psycopg's placeholders: ``?`` becomes ``%s``, and a literal ``%`` is doubled."""
+    """The statement in psycopg's placeholders: ``?`` to ``%s``, a literal ``%`` doubled."""
     return sql.replace("%", "%%").replace("?", "%s")
 
 

@@ -281,7 +281,7 @@ class RunStore:
         Raises:
             StoreError: the write failed.
         """
-        data = result.to_dict()
+        data = result.to_dict(intervals=False)
         total = data["summary"]["total"]
         summary = {k: data[k] for k in ("duration_s", "generator", "summary")}
         with self._db.transaction():
@@ -295,7 +295,12 @@ class RunStore:
                 )
             }
             self._insert_intervals(
-                result.id, [i for i in data["intervals"] if i["index"] not in have]
+                result.id,
+                [
+                    i.to_dict(late_tolerance=result.late_tolerance)
+                    for i in result.intervals
+                    if i.index not in have
+                ],
             )
             self._db.execute(
                 "UPDATE redline_runs SET stop_reason = ?, complete = ?, notes = ?, "
