@@ -127,10 +127,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     if request.param == "postgres":
         location = request.getfixturevalue("postgres_url")
     with open_store(location) as opened:
+        # The PostgreSQL database is shared by the session (integration tests leave
+        # their runs in it): each test here starts from an empty store.
+        opened._db.execute("DELETE FROM redline_runs")
         yield opened
-    if request.param == "postgres":  # the database is shared by the session: empty it
-        with open_store(location) as opened:
-            opened._db.execute("DELETE FROM redline_runs")
 
 
 def verdicts_of(run: RunResult):  # type: ignore[no-untyped-def]
@@ -153,8 +153,8 @@ def test_the_same_run_reads_back_identically_from_sqlite_and_postgres(
         with open_store(location) as store:
             store.save(run, META, verdicts)
             back[name] = store.load(run.id)
-            listed[name] = [info.to_dict() for info in store.runs()]
-            store._db.execute("DELETE FROM redline_runs")
+            listed[name] = [info.to_dict() for info in store.runs() if info.id == run.id]
+            store._db.execute("DELETE FROM redline_runs WHERE id = ?", (run.id,))
     expected = StoredRun(run, META, tuple(verdicts)).to_dict()
     assert back["sqlite"].to_dict() == expected
     assert back["postgres"].to_dict() == expected
