@@ -407,3 +407,28 @@ def test_ages_count_back_from_now() -> None:
     assert parse_time("12h", now=now) == "2026-11-28T00:00:00.000Z"
     assert parse_time("7d", now=now) == "2026-11-21T12:00:00.000Z"
     assert parse_time("2026-11-28T09:30+01:00", now=now) == "2026-11-28T08:30:00.000Z"
+
+
+def test_intervals_a_failed_write_missed_are_written_at_finish(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    run = make_run()
+    with open_store(path) as store:
+        recorder = store.recorder(META)
+        recorder.start(
+            RunResult(id=run.id, plan=run.plan, started_at=run.started_at, intervals=(),
+                      complete=False, stop_reason=RUNNING)
+        )  # fmt: skip
+        recorder.interval(run.intervals[0])
+        # Another process takes the table away for a moment: the next write fails.
+        with sqlite3.connect(path) as other:
+            other.execute("ALTER TABLE redline_intervals RENAME TO hidden")
+        recorder.interval(run.intervals[1])
+        with sqlite3.connect(path) as other:
+            other.execute("ALTER TABLE hidden RENAME TO redline_intervals")
+        for item in run.intervals[2:]:
+            recorder.interval(item)
+        assert len(recorder.errors) == 1
+        assert "no such table" in recorder.errors[0]
+        assert recorder.finish(run)
+        assert recorder.stored
+        assert store.load(run.id).result.to_dict() == run.to_dict()

@@ -192,29 +192,23 @@ def execute(
             listener(interval)
 
     on_start = recorder.start if recorder is not None else None
+    view: contextlib.AbstractContextManager[LiveView | None] = (
+        contextlib.nullcontext()
+        if quiet
+        else LiveView(console, total=plan.warmup + plan.duration, warmup=plan.warmup)
+    )
     try:
-        with _stop_on_signals(stop, console):
-            if quiet:
-                result = run_plan(
-                    plan,
-                    workers=workers,
-                    stop=stop,
-                    judge=judge,
-                    on_interval=on_interval,
-                    on_start=on_start,
-                )
-            else:
-                total = plan.warmup + plan.duration
-                with LiveView(console, total=total, warmup=plan.warmup) as view:
-                    listeners.insert(0, view.update)
-                    result = run_plan(
-                        plan,
-                        workers=workers,
-                        on_interval=on_interval,
-                        stop=stop,
-                        judge=judge,
-                        on_start=on_start,
-                    )
+        with _stop_on_signals(stop, console), view as live:
+            if live is not None:
+                listeners.insert(0, live.update)
+            result = run_plan(
+                plan,
+                workers=workers,
+                on_interval=on_interval,
+                stop=stop,
+                judge=judge,
+                on_start=on_start,
+            )
     except BaseException as exc:
         if recorder is not None:
             recorder.abandon("interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
@@ -297,7 +291,12 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _report_stored(console: Console, recorder: RunRecorder, result: RunResult) -> None:
     where = recorder.store.where
-    if recorder.errors:
+    if not recorder.stored:
         error(f"the run was not stored whole in {where}: {recorder.errors[-1]}")
         return
     console.print(f"stored as {result.id} in {where} (redline show {result.id})", highlight=False)
+    if recorder.errors:
+        error(
+            f"{len(recorder.errors)} write(s) to the store failed during the run and were "
+            f"made up at its end; the first: {recorder.errors[0]}"
+        )

@@ -375,9 +375,7 @@ def _decode_payload(data: bytes) -> tuple[IntArray, IntArray]:
     shifts = (np.arange(raw.size) - np.repeat(starts, lengths)) * 7
     parts = (raw & 0x7F).astype(np.uint64) << shifts.astype(np.uint64)
     encoded = np.add.reduceat(parts, starts)  # the 7-bit groups never overlap: exact
-    items = (encoded >> np.uint64(1)).astype(np.int64) ^ -(encoded & np.uint64(1)).astype(
-        np.int64
-    )
+    items = (encoded >> np.uint64(1)).astype(np.int64) ^ -(encoded & np.uint64(1)).astype(np.int64)
     steps = np.where(items < 0, -items, 1)
     at = np.cumsum(steps) - steps
     counted = items >= 0

@@ -303,12 +303,17 @@ class RunStore:
                 ],
             )
             self._db.execute(
-                "UPDATE redline_runs SET stop_reason = ?, complete = ?, notes = ?, "
-                "tracebacks = ?, summary = ?, verdicts = ?, requests = ?, errors = ?, "
-                "measured_s = ?, updated_at = ? WHERE id = ?",
+                "UPDATE redline_runs SET stop_reason = ?, complete = ?, workers = ?, "
+                "late_tolerance = ?, open_model = ?, plan = ?, notes = ?, tracebacks = ?, "
+                "summary = ?, verdicts = ?, requests = ?, errors = ?, measured_s = ?, "
+                "updated_at = ? WHERE id = ?",
                 (
                     result.stop_reason,
                     result.complete,
+                    result.workers,
+                    result.late_tolerance,
+                    result.open_model,
+                    _dump(dict(result.plan)),
                     _dump(list(result.notes)),
                     _dump(list(result.tracebacks)),
                     _dump(summary),
@@ -520,6 +525,8 @@ class RunRecorder:
         self.meta = meta
         self.run_id: str | None = None
         self.errors: list[str] = []
+        self.stored = False
+        """Whether :meth:`finish` stored the run whole."""
         self._late_tolerance = 0.01
         self._written: set[int] = set()
 
@@ -544,7 +551,8 @@ class RunRecorder:
         """Record the finished run; return whether it is now stored whole."""
         before = len(self.errors)
         self._attempt(lambda: self.store.save(result, self.meta, verdicts))
-        return len(self.errors) == before
+        self.stored = len(self.errors) == before
+        return self.stored
 
     def abandon(self, stop_reason: str) -> None:
         """Mark the run stopped for ``stop_reason`` when there is no result to finish with."""
