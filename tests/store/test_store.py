@@ -391,6 +391,8 @@ def test_bad_labels_and_times_are_explained() -> None:
         parse_labels(["branch"])
     with pytest.raises(ValueError, match="expected a date"):
         parse_time("last tuesday")
+    with pytest.raises(ValueError, match="expected a date"):
+        parse_time("2026")  # a bare number is neither a date nor an age
 
 
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))
@@ -407,6 +409,7 @@ def test_ages_count_back_from_now() -> None:
     assert parse_time("12h", now=now) == "2026-11-28T00:00:00.000Z"
     assert parse_time("7d", now=now) == "2026-11-21T12:00:00.000Z"
     assert parse_time("2026-11-28T09:30+01:00", now=now) == "2026-11-28T08:30:00.000Z"
+    assert parse_time("20261128", now=now) == "2026-11-28T00:00:00.000Z"  # ISO basic form
 
 
 def test_intervals_a_failed_write_missed_are_written_at_finish(tmp_path: Path) -> None:
