@@ -15,6 +15,7 @@ from ._histogram import COUNTS_LEN as COUNTS_LEN
 from ._histogram import HIGHEST_US as HIGHEST_US
 from ._histogram import Histogram as Histogram
 from ._histogram import bucket_indices as bucket_indices
+from ._histogram import bucket_values as bucket_values
 from ._redact import DEFAULT_REDACTED as DEFAULT_REDACTED
 from ._redact import REDACTED as REDACTED
 from ._redact import Redactor as Redactor
@@ -71,6 +72,7 @@ __all__ = [
     "TransportError",
     "Verdict",
     "bucket_indices",
+    "bucket_values",
     "format_duration",
     "parse_duration",
     "parse_objective",

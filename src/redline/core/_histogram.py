@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["COUNTS_LEN", "HIGHEST_US", "Histogram", "bucket_indices"]
+__all__ = ["COUNTS_LEN", "HIGHEST_US", "Histogram", "bucket_indices", "bucket_values"]
 
 HIGHEST_US = 3_600_000_000
 """The highest value the histogram tracks, in microseconds (one hour)."""
@@ -79,6 +79,15 @@ def _index_bounds(indices: IntArray) -> tuple[IntArray, IntArray]:
 _ALL_LOW, _ALL_WIDTH = _index_bounds(np.arange(COUNTS_LEN, dtype=np.int64))
 _ALL_HIGH = _ALL_LOW + _ALL_WIDTH - 1
 _ALL_MID = _ALL_LOW + (_ALL_WIDTH >> 1)
+
+
+def bucket_values(indices: npt.ArrayLike) -> IntArray:
+    """The value (us) reported for a percentile that falls in each counts index.
+
+    That is the index's highest equivalent value, as HdrHistogram and
+    :meth:`Histogram.values_at_percentiles` report it.
+    """
+    return _ALL_HIGH[np.asarray(indices, dtype=np.int64)]
 
 
 class Histogram:

@@ -161,6 +161,17 @@ class Objective:
             "burn_rate": self.burn_rate,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Objective:
+        """Rebuild an objective from :meth:`to_dict` output (a plan's ``slo`` entry).
+
+        Raises:
+            KeyError, TypeError: ``data`` is not an objective's JSON form.
+        """
+        spec = dict(data)
+        spec["text"] = spec.pop("objective")
+        return cls(**spec)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -218,11 +229,9 @@ class Verdict:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
         """Rebuild a verdict from :meth:`to_dict` output."""
-        spec = dict(data["objective"])
-        spec["text"] = spec.pop("objective")
         window = data.get("window")
         return cls(
-            objective=Objective(**spec),
+            objective=Objective.from_dict(data["objective"]),
             outcome=data["outcome"],
             value=data["value"],
             reason=data["reason"],

@@ -1,0 +1,595 @@
+"""Comparing a candidate with a baseline: ratios with confidence, and a verdict per metric.
+
+The method (documented in docs/compare.md):
+
+- Metrics, for all traffic and for each endpoint both sides have: p50, p95, p99 (ms),
+  the error ratio and the throughput (req/s). Each is computed from merged interval
+  data (percentiles from merged histograms), never by averaging interval values.
+- The ratio candidate/base gets a 95% interval from a bootstrap that keeps time
+  structure: each resample draws blocks of consecutive intervals (block length about
+  n^(1/3)) within a run, and, when a side has several runs, first draws whole runs with
+  replacement. Both sides are resampled independently, ``resamples`` times.
+- The bootstrap gives each metric a two-sided p-value (how often the resampled ratio
+  falls on the other side of 1); a Mann-Whitney U test on per-interval values gives a
+  second one. Each family is corrected across all compared metrics together
+  (Benjamini-Hochberg).
+- The minimum detectable effect is the change the comparison would have found with 80%
+  power at the 5% level: ``exp((1.96 + 0.84) * sd(log ratio)) - 1``.
+- A metric is a *regression* or an *improvement* when both tests reject "no change"
+  after correction and the estimated change is beyond the practical floor (default 5%);
+  *no change* when the interval lies within the floor, or when nothing significant was
+  found and the MDE is within the floor (a floor-sized change would have been seen), or
+  when the change is significant but smaller than the floor; *inconclusive* otherwise
+  (too few samples for the percentile, too noisy to see a floor-sized change, or the
+  two tests disagree).
+- The error ratio is ``(errors + 1) / (requests + 1)`` on each side, so that a run
+  without errors can be compared (0 errors against 0 errors is no change).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from redline.core import EndpointInterval, Objective, RunResult, bucket_values
+
+__all__ = [
+    "IMPROVEMENT",
+    "INCONCLUSIVE_CHANGE",
+    "METRICS",
+    "NO_CHANGE",
+    "REGRESSION",
+    "Comparison",
+    "MetricComparison",
+    "benjamini_hochberg",
+    "compare_runs",
+    "critical_metrics",
+    "mann_whitney",
+]
+
+IMPROVEMENT = "improvement"
+REGRESSION = "regression"
+NO_CHANGE = "no change"
+INCONCLUSIVE_CHANGE = "inconclusive"
+METRICS = ("p50", "p95", "p99", "error_ratio", "throughput")
+"""What is compared, per scope. Higher is worse for all but throughput."""
+TOTAL = "total"
+_PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
+_Z95 = 1.959964
+_Z80 = 0.841621
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricComparison:
+    """One metric of one scope, candidate against base.
+
+    Attributes:
+        scope: ``"total"`` or an endpoint name.
+        metric: one of :data:`METRICS`.
+        base, candidate: the metric on each side (ms, a fraction, or req/s).
+        ratio: candidate / base; ``low``, ``high`` its 95% bootstrap interval.
+        p_value: the bootstrap's two-sided p-value, Benjamini-Hochberg adjusted.
+        mw_p_value: the Mann-Whitney p-value on interval values, adjusted the same way.
+        mde: the smallest relative change this comparison could detect (80% power).
+        outcome: improvement, regression, no change or inconclusive.
+        reason: one sentence saying why.
+        critical: whether a regression here fails a gate.
+    """
+
+    scope: str
+    metric: str
+    base: float | None
+    candidate: float | None
+    ratio: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    mw_p_value: float | None
+    mde: float | None
+    outcome: str
+    reason: str
+    critical: bool = False
+
+    @property
+    def name(self) -> str:
+        """``metric`` or ``scope metric`` for an endpoint."""
+        return self.metric if self.scope == TOTAL else f"{self.scope} {self.metric}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "scope": self.scope,
+            "metric": self.metric,
+            "base": self.base,
+            "candidate": self.candidate,
+            "ratio": self.ratio,
+            "low": self.low,
+            "high": self.high,
+            "p_value": self.p_value,
+            "mw_p_value": self.mw_p_value,
+            "mde": self.mde,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "critical": self.critical,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A candidate compared with a baseline, metric by metric."""
+
+    base: tuple[str, ...]
+    candidate: tuple[str, ...]
+    floor: float
+    alpha: float
+    metrics: tuple[MetricComparison, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def regressions(self, *, critical_only: bool = True) -> list[MetricComparison]:
+        """The metrics found worse beyond the floor (only critical ones by default)."""
+        return [
+            m for m in self.metrics if m.outcome == REGRESSION and (m.critical or not critical_only)
+        ]
+
+    def inconclusive(self, *, critical_only: bool = True) -> list[MetricComparison]:
+        """The metrics the comparison could not decide (only critical ones by default)."""
+        return [
+            m
+            for m in self.metrics
+            if m.outcome == INCONCLUSIVE_CHANGE and (m.critical or not critical_only)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``redline compare --json``)."""
+        return {
+            "base": list(self.base),
+            "candidate": list(self.candidate),
+            "floor": self.floor,
+            "alpha": self.alpha,
+            "notes": list(self.notes),
+            "metrics": [m.to_dict() for m in self.metrics],
+        }
+
+
+def critical_metrics(objectives: Iterable[Objective]) -> set[tuple[str, str]]:
+    """``(scope, metric)`` pairs bound by objectives: critical in a comparison.
+
+    A percentile objective binds the nearest compared percentile at or above it, an
+    error-rate objective the error ratio, a throughput one the throughput; group,
+    scenario and check objectives bind nothing here (comparisons are per endpoint).
+    """
+    out: set[tuple[str, str]] = set()
+    for objective in objectives:
+        if objective.scope not in ("total", "endpoint"):
+            continue
+        scope = objective.scope_name if objective.scope == "endpoint" else TOTAL
+        if objective.metric == "percentile":
+            above = [m for m, p in _PERCENTILES.items() if p >= objective.percentile]
+            out.add((scope, above[0] if above else "p99"))
+        elif objective.metric in ("error_rate", "good_ratio"):
+            out.add((scope, "error_ratio"))
+            if objective.metric == "good_ratio":
+                out.add((scope, "p99"))
+        elif objective.metric == "rps":
+            out.add((scope, "throughput"))
+        elif objective.metric in ("mean", "max", "min"):
+            out.add((scope, "p50" if objective.metric != "max" else "p99"))
+    return out
+
+
+def compare_runs(
+    base: Sequence[RunResult],
+    candidate: Sequence[RunResult],
+    *,
+    floor: float = 0.05,
+    alpha: float = 0.05,
+    resamples: int = 2000,
+    critical: Iterable[tuple[str, str]] | None = None,
+    seed: int | None = 0,
+) -> Comparison:
+    """Compare ``candidate`` runs with ``base`` runs (one or more on each side).
+
+    Args:
+        base: the baseline run(s).
+        candidate: the run(s) to judge.
+        floor: the smallest relative change that matters (0.05: 5%).
+        alpha: the significance level, after correction for multiple metrics.
+        resamples: bootstrap resamples per side.
+        critical: ``(scope, metric)`` pairs whose regression fails a gate; by default
+            those bound by the candidate's objectives, else total p99 and error ratio.
+        seed: the bootstrap's random seed (a fixed default: the same runs always get
+            the same verdicts).
+
+    Raises:
+        ValueError: a side has no runs, or the two sides share no measured traffic.
+    """
+    if not base or not candidate:
+        raise ValueError("compare needs at least one run on each side")
+    if not 0 < floor < 1:
+        raise ValueError(f"floor must be a fraction between 0 and 1, got {floor}")
+    rng = np.random.default_rng(seed)
+    scopes = [TOTAL] + [name for name in _endpoints(candidate) if name in set(_endpoints(base))]
+    if critical is None:
+        bound = critical_metrics(o for run in candidate for o in _objectives(run))
+        critical = bound or {(TOTAL, "p99"), (TOTAL, "error_ratio")}
+    critical = set(critical)
+    raw: list[_Raw] = []
+    notes: list[str] = []
+    for scope in scopes:
+        sides = (_Side.of(base, scope), _Side.of(candidate, scope))
+        if not sides[0].intervals or not sides[1].intervals:
+            notes.append(f"{scope}: no measured intervals on one side")
+            continue
+        raw.extend(_measure(scope, sides, resamples, rng))
+    if not raw:
+        raise ValueError("the two sides share no measured traffic to compare")
+    boot_adjusted = benjamini_hochberg([r.p_value for r in raw])
+    mw_adjusted = benjamini_hochberg([r.mw_p_value for r in raw])
+    metrics = tuple(
+        _judge(r, p, mw, floor=floor, alpha=alpha, critical=(r.scope, r.metric) in critical)
+        for r, p, mw in zip(raw, boot_adjusted, mw_adjusted, strict=True)
+    )
+    if len(base) == 1 and len(candidate) == 1:
+        notes.append(
+            "one run per side: the intervals cover the noise within each run, not between "
+            "runs; compare several runs per side (redline ab --rounds) for that"
+        )
+    return Comparison(
+        base=tuple(r.id for r in base),
+        candidate=tuple(r.id for r in candidate),
+        floor=floor,
+        alpha=alpha,
+        metrics=metrics,
+        notes=tuple(notes),
+    )
+
+
+def _objectives(run: RunResult) -> list[Objective]:
+    out = []
+    for data in run.plan.get("slo", ()):
+        try:
+            out.append(Objective.from_dict(data))
+        except (KeyError, TypeError):
+            continue  # an objective this redline cannot read binds nothing
+    return out
+
+
+def _endpoints(runs: Sequence[RunResult]) -> list[str]:
+    names: dict[str, None] = {}
+    for run in runs:
+        names.update(dict.fromkeys(run.endpoint_names()))
+    return list(names)
+
+
+# -- data of one side -------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Side:
+    """One side's measured intervals for one scope, run by run."""
+
+    runs: tuple[tuple[EndpointInterval, ...], ...]
+    seconds: tuple[tuple[float, ...], ...]
+
+    @classmethod
+    def of(cls, runs: Sequence[RunResult], scope: str) -> _Side:
+        parts, seconds = [], []
+        for run in runs:
+            items, lengths = [], []
+            for interval in run.measured:
+                if scope == TOTAL:
+                    data = interval.total()
+                elif scope in interval.endpoints:
+                    data = interval.endpoints[scope]
+                else:
+                    data = EndpointInterval()
+                items.append(data)
+                lengths.append(interval.duration_s)
+            if items:
+                parts.append(tuple(items))
+                seconds.append(tuple(lengths))
+        return cls(tuple(parts), tuple(seconds))
+
+    @property
+    def intervals(self) -> list[EndpointInterval]:
+        return [i for run in self.runs for i in run]
+
+    def weights(self, resamples: int, rng: np.random.Generator) -> FloatArray:
+        """Bootstrap weights over all intervals, one row per resample.
+
+        Runs are drawn with replacement (when there are several), then blocks of
+        consecutive intervals within each drawn run.
+        """
+        sizes = [len(run) for run in self.runs]
+        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        weights = np.zeros((resamples, sum(sizes)))
+        rows = np.arange(resamples)
+        picks = (
+            rng.integers(0, len(sizes), size=(resamples, len(sizes)))
+            if len(sizes) > 1
+            else np.zeros((resamples, 1), dtype=np.int64)
+        )
+        for slot in range(picks.shape[1]):
+            for run, size in enumerate(sizes):
+                chosen = rows[picks[:, slot] == run]
+                if not chosen.size:
+                    continue
+                block = max(1, round(size ** (1 / 3)))
+                count = math.ceil(size / block)
+                starts = rng.integers(0, size - block + 1, size=(chosen.size, count))
+                for step in range(block):
+                    np.add.at(
+                        weights,
+                        (np.repeat(chosen, count), (offsets[run] + starts + step).ravel()),
+                        1.0,
+                    )
+        return weights
+
+
+@dataclass(frozen=True)
+class _Raw:
+    scope: str
+    metric: str
+    base: float
+    candidate: float
+    log_ratios: FloatArray
+    p_value: float
+    mw_p_value: float
+    enough: bool
+    needed: int
+
+
+@dataclass(frozen=True)
+class _Arrays:
+    """One side's intervals as arrays.
+
+    Bucket counts (over the union of both sides' buckets), requests, errors and seconds
+    per interval.
+    """
+
+    matrix: FloatArray
+    requests: FloatArray
+    errors: FloatArray
+    seconds: FloatArray
+
+    @classmethod
+    def of(cls, side: _Side, union: npt.NDArray[np.int64]) -> _Arrays:
+        intervals = side.intervals
+        return cls(
+            matrix=_matrix(intervals, union),
+            requests=np.array([i.requests for i in intervals], dtype=np.float64),
+            errors=np.array([i.errors for i in intervals], dtype=np.float64),
+            seconds=np.array([s for run in side.seconds for s in run], dtype=np.float64),
+        )
+
+
+def _statistic(
+    metric: str, data: _Arrays, values: FloatArray, weights: FloatArray | None
+) -> FloatArray:
+    """``metric`` for each row of ``weights`` over the intervals.
+
+    ``None`` gives the metric of each interval on its own.
+    """
+
+    def weighted(column: FloatArray) -> FloatArray:
+        return column if weights is None else weights @ column
+
+    if metric in _PERCENTILES:
+        merged = data.matrix if weights is None else weights @ data.matrix
+        return _percentile(merged, values, _PERCENTILES[metric])
+    if metric == "error_ratio":
+        return (weighted(data.errors) + 1) / (weighted(data.requests) + 1)
+    return weighted(data.requests) / weighted(data.seconds)
+
+
+def _needed(metric: str) -> int:
+    """Requests a side needs for the metric to be estimable (the rule of evaluate())."""
+    if metric not in _PERCENTILES:
+        return 1
+    q = _PERCENTILES[metric] / 100
+    return math.ceil((_Z95**2) * q / (1 - q) + 1 / (1 - q))
+
+
+def _measure(
+    scope: str, sides: tuple[_Side, _Side], resamples: int, rng: np.random.Generator
+) -> list[_Raw]:
+    weights = [side.weights(resamples, rng) for side in sides]
+    union = np.unique(
+        np.concatenate(
+            [i.latency.to_sparse()[0] for side in sides for i in side.intervals]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+    )
+    arrays = [_Arrays.of(side, union) for side in sides]
+    values = bucket_values(union).astype(np.float64) / 1000
+    requests = min(float(a.requests.sum()) for a in arrays)
+    out = []
+    for metric in METRICS:
+        point = [
+            float(_statistic(metric, a, values, np.ones((1, a.requests.size)))[0]) for a in arrays
+        ]
+        replicates = [
+            _statistic(metric, a, values, w) for a, w in zip(arrays, weights, strict=True)
+        ]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratios = np.log(replicates[1]) - np.log(replicates[0])
+        log_ratios = log_ratios[np.isfinite(log_ratios)]
+        per_interval = [_statistic(metric, a, values, None) for a in arrays]
+        out.append(
+            _Raw(
+                scope=scope,
+                metric=metric,
+                base=point[0],
+                candidate=point[1],
+                log_ratios=log_ratios,
+                p_value=_bootstrap_p(log_ratios),
+                mw_p_value=mann_whitney(per_interval[0], per_interval[1]),
+                enough=requests >= _needed(metric) and requests > 0,
+                needed=_needed(metric),
+            )
+        )
+    return out
+
+
+def _matrix(intervals: Sequence[EndpointInterval], union: npt.NDArray[np.int64]) -> FloatArray:
+    matrix = np.zeros((len(intervals), union.size))
+    for row, interval in enumerate(intervals):
+        indices, counts = interval.latency.to_sparse()
+        matrix[row, np.searchsorted(union, indices)] = counts
+    return matrix
+
+
+def _percentile(merged: FloatArray, values: FloatArray, q: float) -> FloatArray:
+    """The ``q`` percentile of each row of bucket counts, as Histogram reports it."""
+    if not values.size:
+        return np.zeros(merged.shape[0])
+    cumulative = np.cumsum(merged, axis=1)
+    total = cumulative[:, -1]
+    wanted = np.maximum(np.floor(q * total / 100 + 0.5), 1)
+    index = np.argmax(cumulative >= wanted[:, None], axis=1)
+    return np.where(total > 0, values[index], np.nan)
+
+
+def _bootstrap_p(log_ratios: FloatArray) -> float:
+    if not log_ratios.size:
+        return 1.0
+    n = log_ratios.size
+    below = (np.count_nonzero(log_ratios <= 0) + 1) / (n + 1)
+    above = (np.count_nonzero(log_ratios >= 0) + 1) / (n + 1)
+    return min(1.0, 2 * min(below, above))
+
+
+def mann_whitney(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
+    """Two-sided p-value of the Mann-Whitney U test; 1.0 when there is nothing to rank.
+
+    Normal approximation with tie and continuity corrections.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    n1, n2 = a.size, b.size
+    if not n1 or not n2:
+        return 1.0
+    pooled = np.concatenate((a, b))
+    _, inverse, ties = np.unique(pooled, return_inverse=True, return_counts=True)
+    ranks_of_unique = np.cumsum(ties) - (ties - 1) / 2
+    ranks = ranks_of_unique[inverse]
+    u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    tie_term = float((ties**3 - ties).sum()) / (n * (n - 1)) if n > 1 else 0.0
+    variance = n1 * n2 / 12 * ((n + 1) - tie_term)
+    if variance <= 0:
+        return 1.0
+    mean = n1 * n2 / 2
+    z = (abs(u - mean) - 0.5) / math.sqrt(variance)
+    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (same order as given)."""
+    m = len(p_values)
+    if not m:
+        return []
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = min(running, 1.0)
+    return adjusted
+
+
+# -- verdicts ---------------------------------------------------------------------------
+_UNITS: Mapping[str, str] = {
+    "p50": "ms",
+    "p95": "ms",
+    "p99": "ms",
+    "error_ratio": "",
+    "throughput": "req/s",
+}
+
+
+def _judge(
+    raw: _Raw, p: float, mw: float, *, floor: float, alpha: float, critical: bool
+) -> MetricComparison:
+    def result(outcome: str, reason: str, **values: float | None) -> MetricComparison:
+        return MetricComparison(
+            scope=raw.scope,
+            metric=raw.metric,
+            base=raw.base,
+            candidate=raw.candidate,
+            ratio=values.get("ratio"),
+            low=values.get("low"),
+            high=values.get("high"),
+            p_value=p,
+            mw_p_value=mw,
+            mde=values.get("mde"),
+            outcome=outcome,
+            reason=reason,
+            critical=critical,
+        )
+
+    if not raw.enough:
+        return result(
+            INCONCLUSIVE_CHANGE,
+            f"too few requests on one side to estimate a {raw.metric} "
+            f"(needs about {raw.needed:,} each)",
+        )
+    if raw.base <= 0 or not raw.log_ratios.size or not math.isfinite(raw.candidate):
+        return result(INCONCLUSIVE_CHANGE, f"no {raw.metric} measured on one side")
+    ratio = raw.candidate / raw.base
+    low, high = (float(math.exp(v)) for v in np.quantile(raw.log_ratios, [0.025, 0.975]))
+    spread = float(np.std(raw.log_ratios))
+    mde = math.exp((_Z95 + _Z80) * spread) - 1
+    values = {"ratio": ratio, "low": low, "high": high, "mde": mde}
+    change = ratio - 1
+    worse = change < 0 if raw.metric == "throughput" else change > 0
+    ci = f"{_pct(low - 1)} to {_pct(high - 1)}"
+    significant = p < alpha
+    if significant and abs(change) > floor:
+        direction = REGRESSION if worse else IMPROVEMENT
+        if mw >= alpha:
+            return result(
+                INCONCLUSIVE_CHANGE,
+                f"the bootstrap sees {_pct(change)} (95% CI {ci}, p={p:.3f}) but "
+                f"Mann-Whitney on interval values does not (p={mw:.3f})",
+                **values,
+            )
+        return result(
+            direction,
+            f"{_pct(change)} (95% CI {ci}), beyond the {floor:.0%} floor; "
+            f"p={p:.3f}, Mann-Whitney p={mw:.3f}",
+            **values,
+        )
+    if 1 - floor <= low and high <= 1 + floor:
+        return result(
+            NO_CHANGE, f"{_pct(change)}; the 95% CI {ci} is within ±{floor:.0%}", **values
+        )
+    if significant:
+        return result(
+            NO_CHANGE,
+            f"{_pct(change)} (95% CI {ci}) is significant but within the {floor:.0%} floor",
+            **values,
+        )
+    if mde <= floor:
+        return result(
+            NO_CHANGE,
+            f"{_pct(change)} (95% CI {ci}), not significant (p={p:.3f}); a change of "
+            f"{mde:.1%} or more would have been detected",
+            **values,
+        )
+    return result(
+        INCONCLUSIVE_CHANGE,
+        f"{_pct(change)} (95% CI {ci}), not significant (p={p:.3f}); too noisy to see "
+        f"less than {mde:.1%}: the {floor:.0%} floor could be missed",
+        **values,
+    )
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.1%}"
