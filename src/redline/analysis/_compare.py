@@ -22,8 +22,10 @@ The method (documented in docs/compare.md):
   when the change is significant but smaller than the floor; *inconclusive* otherwise
   (too few samples for the percentile, too noisy to see a floor-sized change, or the
   two tests disagree).
-- The error ratio is ``(errors + 1) / (requests + 1)`` on each side, so that a run
-  without errors can be compared (0 errors against 0 errors is no change).
+- The error ratio is compared as ``(errors + 1) / (requests + 1)`` on each side, so
+  that a run without errors can be compared (0 errors against 0 errors is no change);
+  the values shown are the plain ``errors / requests``.
+- With a single endpoint, only the total is compared (it is the same traffic).
 """
 
 from __future__ import annotations
@@ -214,11 +216,17 @@ def compare_runs(
     if not 0 < floor < 1:
         raise ValueError(f"floor must be a fraction between 0 and 1, got {floor}")
     rng = np.random.default_rng(seed)
-    scopes = [TOTAL] + [name for name in _endpoints(candidate) if name in set(_endpoints(base))]
+    shared = [name for name in _endpoints(candidate) if name in set(_endpoints(base))]
+    everything = set(_endpoints(base)) | set(_endpoints(candidate))
+    # One endpoint and nothing else is the total again: comparing it twice would only
+    # spend significance on the multiple-comparison correction.
+    scopes = [TOTAL] + (shared if len(everything) > 1 else [])
     if critical is None:
         bound = critical_metrics(o for run in candidate for o in _objectives(run))
         critical = bound or {(TOTAL, "p99"), (TOTAL, "error_ratio")}
     critical = set(critical)
+    if len(scopes) == 1:  # an endpoint's metric is the total's when it is all the traffic
+        critical = {(TOTAL, metric) for _, metric in critical}
     raw: list[_Raw] = []
     notes: list[str] = []
     for scope in scopes:
@@ -336,6 +344,7 @@ class _Raw:
     metric: str
     base: float
     candidate: float
+    ratio: float
     log_ratios: FloatArray
     p_value: float
     mw_p_value: float
@@ -412,6 +421,11 @@ def _measure(
         point = [
             float(_statistic(metric, a, values, np.ones((1, a.requests.size)))[0]) for a in arrays
         ]
+        shown = (
+            [float(a.errors.sum() / a.requests.sum()) if a.requests.sum() else 0.0 for a in arrays]
+            if metric == "error_ratio"
+            else point
+        )
         replicates = [
             _statistic(metric, a, values, w) for a, w in zip(arrays, weights, strict=True)
         ]
@@ -423,8 +437,9 @@ def _measure(
             _Raw(
                 scope=scope,
                 metric=metric,
-                base=point[0],
-                candidate=point[1],
+                base=shown[0],
+                candidate=shown[1],
+                ratio=point[1] / point[0] if point[0] > 0 else math.nan,
                 log_ratios=log_ratios,
                 p_value=_bootstrap_p(log_ratios),
                 mw_p_value=mann_whitney(per_interval[0], per_interval[1]),
@@ -540,9 +555,9 @@ def _judge(
             f"too few requests on one side to estimate a {raw.metric} "
             f"(needs about {raw.needed:,} each)",
         )
-    if raw.base <= 0 or not raw.log_ratios.size or not math.isfinite(raw.candidate):
+    if not raw.log_ratios.size or not math.isfinite(raw.ratio):
         return result(INCONCLUSIVE_CHANGE, f"no {raw.metric} measured on one side")
-    ratio = raw.candidate / raw.base
+    ratio = raw.ratio
     low, high = (float(math.exp(v)) for v in np.quantile(raw.log_ratios, [0.025, 0.975]))
     spread = float(np.std(raw.log_ratios))
     mde = math.exp((_Z95 + _Z80) * spread) - 1
@@ -556,7 +571,7 @@ def _judge(
         if mw >= alpha:
             return result(
                 INCONCLUSIVE_CHANGE,
-                f"the bootstrap sees {_pct(change)} (95% CI {ci}, p={p:.3f}) but "
+                f"the bootstrap sees {_pct(change)} (95% CI {ci}, p={p:.3f}), "
                 f"Mann-Whitney on interval values does not (p={mw:.3f})",
                 **values,
             )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from redline import __version__
 
+from ._compare import add_compare_parser
 from ._demo import add_demo_parser
 from ._import import add_import_parser
 from ._run import add_run_parser
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(metavar="COMMAND")
     add_run_parser(subparsers)
     add_store_parsers(subparsers)
+    add_compare_parser(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)

@@ -1,5 +1,8 @@
-"""Renderers of run results: terminal summary and live view, verdicts, JUnit, Markdown, JSON."""
+"""Renderers: terminal summary and live view, verdicts, comparisons, JUnit, Markdown, JSON."""
 
+from ._compare import comparison_junit as comparison_junit
+from ._compare import comparison_markdown as comparison_markdown
+from ._compare import render_comparison as render_comparison
 from ._json import write_json as write_json
 from ._json import write_text as write_text
 from ._terminal import LiveView as LiveView
@@ -10,7 +13,10 @@ from ._verdicts import summary_markdown as summary_markdown
 
 __all__ = [
     "LiveView",
+    "comparison_junit",
+    "comparison_markdown",
     "junit_xml",
+    "render_comparison",
     "render_summary",
     "render_verdicts",
     "summary_markdown",

@@ -1,0 +1,191 @@
+"""Comparisons: bootstrap ratios, Mann-Whitney, Benjamini-Hochberg, verdicts per metric."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from redline.analysis import (
+    IMPROVEMENT,
+    INCONCLUSIVE_CHANGE,
+    NO_CHANGE,
+    REGRESSION,
+    benjamini_hochberg,
+    compare_runs,
+    critical_metrics,
+    mann_whitney,
+)
+from redline.core import (
+    EndpointInterval,
+    GeneratorInterval,
+    Histogram,
+    IntervalSnapshot,
+    RunResult,
+    parse_objective,
+)
+
+
+def synthetic_run(
+    seed: int,
+    *,
+    scale: float = 1.0,
+    intervals: int = 10,
+    rate: int = 300,
+    errors: float = 0.0,
+    slo: list[dict[str, object]] | None = None,
+) -> RunResult:
+    """Intervals of lognormal latencies (median ~2 ms) at ``rate`` requests each."""
+    rng = np.random.default_rng(seed)
+    snapshots = []
+    for index in range(intervals):
+        latency = Histogram()
+        latency.record_values((rng.lognormal(7.6, 0.5, rate) * scale).astype(np.int64) + 1)
+        latency.compact()
+        failed = int(rng.binomial(rate, errors))
+        snapshots.append(
+            IntervalSnapshot(
+                index=index,
+                start_s=float(index),
+                duration_s=1.0,
+                endpoints={
+                    "home": EndpointInterval(
+                        requests=rate, errors=failed, latency=latency, latency_actual=latency
+                    )
+                },
+                generator=GeneratorInterval(scheduled=rate, sent=rate),
+            )
+        )
+    return RunResult(
+        id=f"run-{seed}",
+        plan={"name": "shop", "slo": slo or []},
+        started_at="2026-11-28T00:00:00.000Z",
+        intervals=tuple(snapshots),
+    )
+
+
+def metric(comparison, scope: str, name: str):  # type: ignore[no-untyped-def]
+    (found,) = [m for m in comparison.metrics if m.scope == scope and m.metric == name]
+    return found
+
+
+def test_a_twenty_percent_slowdown_is_a_regression_with_its_interval_and_mde() -> None:
+    comparison = compare_runs([synthetic_run(1)], [synthetic_run(2, scale=1.2)])
+    p99 = metric(comparison, "total", "p99")
+    assert p99.outcome == REGRESSION
+    assert p99.low is not None
+    assert p99.high is not None
+    assert p99.low < 1.2 < p99.high
+    assert p99.low > 1.05
+    assert p99.mde is not None
+    assert 0 < p99.mde < 0.2
+    assert "95% CI" in p99.reason
+    assert p99.critical  # total p99 is critical without objectives
+    assert comparison.regressions() == [
+        m for m in comparison.metrics if m.outcome == REGRESSION and m.critical
+    ]
+    # The same change seen the other way round is an improvement.
+    reverse = compare_runs([synthetic_run(2, scale=1.2)], [synthetic_run(1)])
+    assert metric(reverse, "total", "p99").outcome == IMPROVEMENT
+
+
+def test_identical_distributions_rarely_differ() -> None:
+    flagged = 0
+    for k in range(30):
+        comparison = compare_runs(
+            [synthetic_run(100 + 2 * k)], [synthetic_run(101 + 2 * k)], resamples=500
+        )
+        flagged += any(m.outcome in (REGRESSION, IMPROVEMENT) for m in comparison.metrics)
+    assert flagged <= 2
+
+
+def test_throughput_lower_is_worse_and_errors_are_compared_as_ratios() -> None:
+    base = synthetic_run(3, rate=300, errors=0.0)
+    worse = synthetic_run(4, rate=200, errors=0.05)
+    comparison = compare_runs([base], [worse])
+    assert metric(comparison, "total", "throughput").outcome == REGRESSION
+    assert metric(comparison, "total", "error_ratio").outcome == REGRESSION
+    # No errors on either side is no change, not a division by zero.
+    clean = compare_runs([synthetic_run(5)], [synthetic_run(6)])
+    errors = metric(clean, "total", "error_ratio")
+    assert errors.outcome == NO_CHANGE
+    assert errors.ratio == pytest.approx(1.0)
+
+
+def test_too_few_requests_for_a_p99_is_inconclusive() -> None:
+    comparison = compare_runs(
+        [synthetic_run(7, rate=20, intervals=5)], [synthetic_run(8, rate=20, intervals=5)]
+    )
+    p99 = metric(comparison, "total", "p99")
+    assert p99.outcome == INCONCLUSIVE_CHANGE
+    assert "too few requests" in p99.reason
+    assert "too few requests" not in metric(comparison, "total", "p50").reason
+
+
+def test_several_runs_per_side_use_the_run_level_bootstrap() -> None:
+    base = [synthetic_run(10 + k, intervals=5) for k in range(3)]
+    candidate = [synthetic_run(20 + k, intervals=5, scale=1.3) for k in range(3)]
+    comparison = compare_runs(base, candidate)
+    assert metric(comparison, "total", "p99").outcome == REGRESSION
+    assert comparison.base == tuple(r.id for r in base)
+    assert not any("one run per side" in note for note in comparison.notes)
+
+
+def test_objectives_make_their_metrics_critical() -> None:
+    slo = [
+        parse_objective("p90 < 10ms", scope="endpoint", scope_name="home").to_dict(),
+        parse_objective("error_rate < 1%").to_dict(),
+    ]
+    comparison = compare_runs([synthetic_run(30)], [synthetic_run(31, slo=slo)])
+    critical = {(m.scope, m.metric) for m in comparison.metrics if m.critical}
+    # One endpoint is all the traffic: its metrics are compared (and bound) as the total.
+    assert critical == {("total", "p95"), ("total", "error_ratio")}
+    assert critical_metrics([parse_objective("rps >= 100")]) == {("total", "throughput")}
+
+
+def test_same_seed_same_verdicts() -> None:
+    base, candidate = [synthetic_run(40)], [synthetic_run(41, scale=1.04)]
+    assert compare_runs(base, candidate).to_dict() == compare_runs(base, candidate).to_dict()
+
+
+def test_bad_arguments_are_explained() -> None:
+    with pytest.raises(ValueError, match="at least one run on each side"):
+        compare_runs([], [synthetic_run(1)])
+    with pytest.raises(ValueError, match="floor must be a fraction"):
+        compare_runs([synthetic_run(1)], [synthetic_run(2)], floor=5)
+
+
+def test_mann_whitney_matches_the_normal_approximation_by_hand() -> None:
+    # U = 0 for completely separated samples of 3 and 3: z = (4.5 - 0.5) / sqrt(5.25).
+    expected = math.erfc((4.5 - 0.5) / math.sqrt(5.25) / math.sqrt(2))
+    assert mann_whitney([1, 2, 3], [4, 5, 6]) == pytest.approx(expected)
+    assert mann_whitney([1, 1, 1], [1, 1, 1]) == 1.0
+    assert mann_whitney([], [1.0]) == 1.0
+
+
+@given(
+    st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30),
+    st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30),
+)
+def test_mann_whitney_is_symmetric_and_a_probability(x: list[float], y: list[float]) -> None:
+    p = mann_whitney(x, y)
+    assert 0 <= p <= 1
+    assert p == pytest.approx(mann_whitney(y, x))
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=40))
+def test_benjamini_hochberg_keeps_order_and_never_lowers_a_p_value(p: list[float]) -> None:
+    adjusted = benjamini_hochberg(p)
+    assert all(a >= b - 1e-12 for a, b in zip(adjusted, p, strict=True))
+    assert all(0 <= a <= 1 for a in adjusted)
+    ranked = sorted(range(len(p)), key=lambda i: p[i])
+    assert all(adjusted[ranked[i]] <= adjusted[ranked[i + 1]] + 1e-12 for i in range(len(p) - 1))
+
+
+def test_benjamini_hochberg_by_hand() -> None:
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx(
+        [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]
+    )
