@@ -64,6 +64,8 @@ TOTAL = "total"
 _PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
 _Z95 = 1.959964
 _Z80 = 0.841621
+# Mann-Whitney on this many intervals a side can reach p < 0.001 (complete separation).
+_MIN_INTERVALS = 8
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -240,7 +242,15 @@ def compare_runs(
     boot_adjusted = benjamini_hochberg([r.p_value for r in raw])
     mw_adjusted = benjamini_hochberg([r.mw_p_value for r in raw])
     metrics = tuple(
-        _judge(r, p, mw, floor=floor, alpha=alpha, critical=(r.scope, r.metric) in critical)
+        _judge(
+            r,
+            p,
+            mw,
+            floor=floor,
+            alpha=alpha,
+            critical=(r.scope, r.metric) in critical,
+            tested=len(raw),
+        )
         for r, p, mw in zip(raw, boot_adjusted, mw_adjusted, strict=True)
     )
     if len(base) == 1 and len(candidate) == 1:
@@ -348,6 +358,7 @@ class _Raw:
     log_ratios: FloatArray
     p_value: float
     mw_p_value: float
+    mw_floor: float
     enough: bool
     needed: int
 
@@ -443,6 +454,7 @@ def _measure(
                 log_ratios=log_ratios,
                 p_value=_bootstrap_p(log_ratios),
                 mw_p_value=mann_whitney(per_interval[0], per_interval[1]),
+                mw_floor=_smallest_mann_whitney(per_interval[0].size, per_interval[1].size),
                 enough=requests >= _needed(metric) and requests > 0,
                 needed=_needed(metric),
             )
@@ -504,6 +516,15 @@ def mann_whitney(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
     return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
 
 
+def _smallest_mann_whitney(n1: int, n2: int) -> float:
+    """The smallest p-value :func:`mann_whitney` can give for samples of these sizes."""
+    if not n1 or not n2:
+        return 1.0
+    n = n1 + n2
+    z = (n1 * n2 / 2 - 0.5) / math.sqrt(n1 * n2 * (n + 1) / 12)
+    return math.erfc(z / math.sqrt(2))
+
+
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     """Benjamini-Hochberg adjusted p-values (same order as given)."""
     m = len(p_values)
@@ -530,7 +551,7 @@ _UNITS: Mapping[str, str] = {
 
 
 def _judge(
-    raw: _Raw, p: float, mw: float, *, floor: float, alpha: float, critical: bool
+    raw: _Raw, p: float, mw: float, *, floor: float, alpha: float, critical: bool, tested: int
 ) -> MetricComparison:
     def result(outcome: str, reason: str, **values: float | None) -> MetricComparison:
         return MetricComparison(
@@ -568,6 +589,16 @@ def _judge(
     significant = p < alpha
     if significant and abs(change) > floor:
         direction = REGRESSION if worse else IMPROVEMENT
+        # After the correction over ``tested`` metrics, Mann-Whitney needs roughly
+        # p < alpha / tested; with fewer intervals it cannot get there at all.
+        if mw >= alpha and raw.mw_floor * tested >= alpha:
+            return result(
+                INCONCLUSIVE_CHANGE,
+                f"the bootstrap sees {_pct(change)} (95% CI {ci}, p={p:.3f}), but there are "
+                "too few intervals for Mann-Whitney to confirm any change (at best "
+                f"p={raw.mw_floor:.3f}): run longer, at least {_MIN_INTERVALS} intervals per side",
+                **values,
+            )
         if mw >= alpha:
             return result(
                 INCONCLUSIVE_CHANGE,

@@ -178,11 +178,11 @@ def report_comparison(args: argparse.Namespace, comparison: Comparison) -> int:
     code = gate_code(comparison, gate=args.gate, strict=args.strict)
     if args.gate:
         failed = comparison.regressions() or (args.strict and comparison.inconclusive())
-        console.print(
-            "gate: FAILED" if failed else "gate: passed",
-            style="bold red" if failed else "green",
-            highlight=False,
-        )
+        unsure = len(comparison.inconclusive())
+        verdict = "gate: FAILED" if failed else "gate: passed"
+        if unsure and not failed:
+            verdict += f" ({unsure} critical metric(s) inconclusive: --strict fails on that)"
+        console.print(verdict, style="bold red" if failed else "green", highlight=False)
     return code
 
 

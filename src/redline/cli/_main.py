@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from redline import __version__
 
+from ._ab import add_ab_parser
 from ._compare import add_compare_parser
 from ._demo import add_demo_parser
 from ._import import add_import_parser
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(subparsers)
     add_store_parsers(subparsers)
     add_compare_parser(subparsers)
+    add_ab_parser(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)

@@ -29,8 +29,10 @@ from redline.report import (
 from redline.store import RunRecorder, StoredRun, collect_meta, open_store, parse_labels
 
 from . import _exit
+from ._compare import add_compare_options, compare, load_runs, parse_critical, parse_floor
+from ._compare import report_comparison as report
 from ._console import error, stdout_console
-from ._store import add_store_option
+from ._store import add_store_option, reading_store
 
 __all__ = ["add_run_parser", "execute", "run_command"]
 
@@ -88,6 +90,13 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     )
     add_store_option(parser)
     parser.add_argument("--no-store", action="store_true", help="do not keep this run")
+    parser.add_argument(
+        "--baseline",
+        metavar="RUNS",
+        help="compare with these runs afterwards: ids, JSON files or label:KEY=VALUE "
+        "(resolved before the run starts)",
+    )
+    add_compare_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no live view")
     parser.set_defaults(handler=run_command)
 
@@ -249,6 +258,11 @@ def run_command(args: argparse.Namespace) -> int:
         if path is not None and not path.parent.resolve().is_dir():
             error(f"{option}: directory {str(path.parent)!r} does not exist")
             return _exit.USAGE
+    try:
+        baseline = _baseline(args, plan)
+    except (StoreError, ValueError) as exc:
+        error(f"--baseline: {exc}")
+        return _exit.USAGE
     with contextlib.ExitStack() as cleanup:
         recorder = None
         if not args.no_store:
@@ -286,7 +300,36 @@ def run_command(args: argparse.Namespace) -> int:
                 error(f"{option}: cannot write {str(path)!r}: {exc.strerror}")
                 return _exit.USAGE
             console.print(f"{option.lstrip('-')} written to {path}", highlight=False)
-    return exit_code(result, verdicts)
+    code = exit_code(result, verdicts)
+    if baseline:
+        try:
+            comparison = compare(baseline, [result], args)
+        except ValueError as exc:
+            error(f"--baseline: {exc}")
+            return max(code, _exit.NOT_CARRIED_OUT)
+        code = max(code, report(args, comparison))
+    return code
+
+
+def _baseline(args: argparse.Namespace, plan: Plan) -> list[RunResult]:
+    """The runs named by ``--baseline``, looked up before the run starts.
+
+    So a label never finds the run being made, and a bad baseline costs no load.
+
+    Raises:
+        StoreError, ValueError: the baseline cannot be found, or an option is wrong.
+    """
+    parse_floor(args.floor)
+    parse_critical(args.critical)
+    if args.baseline is None:
+        if args.gate:
+            raise ValueError("--gate needs a --baseline to compare with")
+        return []
+    refs = [r.strip() for r in args.baseline.split(",") if r.strip()]
+    if all(r.endswith(".json") for r in refs):
+        return [s.result for s in load_runs(args.baseline, None)]
+    with reading_store(args.store) as store:
+        return [s.result for s in load_runs(args.baseline, store, plan=plan.name)]
 
 
 def _report_stored(console: Console, recorder: RunRecorder, result: RunResult) -> None:
