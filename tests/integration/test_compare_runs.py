@@ -1,0 +1,102 @@
+"""Comparisons on real runs: A/A stays quiet, a planted 20% slow-down is found by `ab`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from redline.analysis import IMPROVEMENT, REGRESSION, compare_runs
+from redline.cli._main import main
+from redline.engine import run_plan
+from redline.testing import Behaviour, Latency, TestServer
+
+from .conftest import make_plan
+
+Server = Callable[..., TestServer]
+# Latencies well above the event loop's millisecond timer, so a change of 20% is a change
+# of several milliseconds and the server's own noise is a small part of it.
+LATENCY = Latency("lognormal", value=0.012, sigma=0.25)
+
+
+@pytest.mark.timeout(300)
+def test_a_a_comparisons_of_an_unchanged_server_rarely_flag_anything(
+    redline_server: Server,
+) -> None:
+    server = redline_server(Behaviour(latency=LATENCY), seed=11)
+    # Long enough (6 intervals a side) that Mann-Whitney could confirm a change: the
+    # comparisons are able to flag, so staying quiet means something.
+    plan = make_plan(server.url, duration="6s", load={"rate": "100/s"})
+    # Twenty independent pairs; four runs at a time (a light load each) to keep it short.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = list(pool.map(lambda _: run_plan(plan), range(40)))
+    flagged = []
+    for base, candidate in zip(runs[::2], runs[1::2], strict=True):
+        comparison = compare_runs([base], [candidate], resamples=1000)
+        changes = [m for m in comparison.metrics if m.outcome in (REGRESSION, IMPROVEMENT)]
+        if changes:
+            flagged.append([m.reason for m in changes])
+        assert all("too few intervals" not in m.reason for m in comparison.metrics)
+    assert len(flagged) <= 1, flagged
+
+
+def test_ab_finds_a_twenty_percent_p99_slowdown_with_its_interval_and_mde(
+    redline_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fast = redline_server(Behaviour(latency=LATENCY), seed=1)
+    slow = redline_server(
+        Behaviour(latency=Latency("lognormal", value=LATENCY.value * 1.2, sigma=0.25)), seed=2
+    )
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "name: ab\ntarget: http://127.0.0.1:1\nrequests: [{name: home, path: /}]\n"
+        "load: {rate: 150/s}\nduration: 4s\nworkers: 1\n"
+    )
+    junit, markdown = tmp_path / "compare.xml", tmp_path / "compare.md"
+    argv = ["ab", str(plan), "--a", fast.url, "--b", slow.url, "--rounds", "3", "--seed", "4"]
+    code = main([*argv, "--gate", "--compare-junit", str(junit), "--compare-md", str(markdown)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "order: " in out
+    assert "gate: FAILED" in out
+    text = markdown.read_text()
+    p99_line = next(line for line in text.splitlines() if line.startswith("| p99"))
+    assert "**regression**" in p99_line
+    change, interval, mde = (cell.strip().rstrip("%") for cell in p99_line.split("|")[4:7])
+    low, high = (float(v.strip().rstrip("%")) for v in interval.split(".."))
+    # The planted 20% arrives as 15-25%: the server's timers round to milliseconds.
+    assert 10 < float(change) < 30
+    assert 5 < low <= float(change) <= high  # the whole interval is beyond the 5% floor
+    assert float(mde) < 20  # a change of the planted size was detectable
+    assert 'type="regression"' in junit.read_text()
+    # Both servers saw their three runs.
+    assert fast.requests_total == slow.requests_total == 3 * 600
+
+
+def test_compare_command_reads_json_files_and_the_store(
+    redline_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = redline_server(Behaviour(latency=LATENCY), seed=5)
+    files = []
+    for name in ("base", "candidate"):
+        out = tmp_path / f"{name}.json"
+        assert main(
+            ["run", "--url", server.url, "--rate", "100/s", "--duration", "3s", "--quiet",
+             "--label", f"side={name}", "--out", str(out)]
+        ) == 0  # fmt: skip
+        files.append(out)
+    capsys.readouterr()
+    assert main(["compare", str(files[0]), str(files[1]), "--json"]) == 0
+    from_files = json.loads(capsys.readouterr().out)
+    assert main(["compare", "label:side=base", "label:side=candidate", "--json"]) == 0
+    from_store = json.loads(capsys.readouterr().out)
+    assert from_files == from_store  # the same runs, the same seed: the same verdicts
+    assert {m["metric"] for m in from_files["metrics"]} == {
+        "p50", "p95", "p99", "error_ratio", "throughput"
+    }  # fmt: skip
+    assert main(["compare", "label:side=nobody", "latest"]) == 2
+    assert "no run" in capsys.readouterr().err
+    assert main(["compare", str(files[0]), str(files[1]), "--floor", "500%"]) == 2
