@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,52 +18,8 @@ from redline.analysis import (
     critical_metrics,
     mann_whitney,
 )
-from redline.core import (
-    EndpointInterval,
-    GeneratorInterval,
-    Histogram,
-    IntervalSnapshot,
-    RunResult,
-    parse_objective,
-)
-
-
-def synthetic_run(
-    seed: int,
-    *,
-    scale: float = 1.0,
-    intervals: int = 10,
-    rate: int = 300,
-    errors: float = 0.0,
-    slo: list[dict[str, object]] | None = None,
-) -> RunResult:
-    """Intervals of lognormal latencies (median ~2 ms) at ``rate`` requests each."""
-    rng = np.random.default_rng(seed)
-    snapshots = []
-    for index in range(intervals):
-        latency = Histogram()
-        latency.record_values((rng.lognormal(7.6, 0.5, rate) * scale).astype(np.int64) + 1)
-        latency.compact()
-        failed = int(rng.binomial(rate, errors))
-        snapshots.append(
-            IntervalSnapshot(
-                index=index,
-                start_s=float(index),
-                duration_s=1.0,
-                endpoints={
-                    "home": EndpointInterval(
-                        requests=rate, errors=failed, latency=latency, latency_actual=latency
-                    )
-                },
-                generator=GeneratorInterval(scheduled=rate, sent=rate),
-            )
-        )
-    return RunResult(
-        id=f"run-{seed}",
-        plan={"name": "shop", "slo": slo or []},
-        started_at="2026-11-28T00:00:00.000Z",
-        intervals=tuple(snapshots),
-    )
+from redline.core import parse_objective
+from synthetic import synthetic_run
 
 
 def metric(comparison, scope: str, name: str):  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from ._abort import AbortMonitor as AbortMonitor
 from ._abort import abort_window as abort_window
+from ._changepoint import ChangePoint as ChangePoint
+from ._changepoint import change_points as change_points
 from ._compare import IMPROVEMENT as IMPROVEMENT
 from ._compare import INCONCLUSIVE_CHANGE as INCONCLUSIVE_CHANGE
 from ._compare import METRICS as METRICS
@@ -25,10 +27,12 @@ __all__ = [
     "NO_CHANGE",
     "REGRESSION",
     "AbortMonitor",
+    "ChangePoint",
     "Comparison",
     "MetricComparison",
     "abort_window",
     "benjamini_hochberg",
+    "change_points",
     "compare_runs",
     "critical_metrics",
     "evaluate",

@@ -125,6 +125,9 @@ class RunInfo:
     verdicts: Mapping[str, int]
     git_commit: str | None
     git_dirty: bool | None
+    summary: Mapping[str, Any] | None = None
+    """The stored summary (``duration_s``, ``generator``, ``summary`` of the result's
+    JSON) of a finished run; None for one that never finished."""
 
     @property
     def rps(self) -> float:
@@ -638,4 +641,5 @@ def _info(row: _RunRow, labels: Mapping[str, str]) -> RunInfo:
         verdicts=dict(verdicts),
         git_commit=meta.git_commit,
         git_dirty=meta.git_dirty,
+        summary=summary,
     )

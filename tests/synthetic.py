@@ -1,0 +1,48 @@
+"""Synthetic runs for tests that need many runs with known properties, fast."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from redline.core import EndpointInterval, GeneratorInterval, Histogram, IntervalSnapshot, RunResult
+
+
+def synthetic_run(
+    seed: int,
+    *,
+    run_id: str | None = None,
+    started_at: str = "2026-11-28T00:00:00.000Z",
+    plan: str = "shop",
+    scale: float = 1.0,
+    intervals: int = 10,
+    rate: int = 300,
+    errors: float = 0.0,
+    slo: list[dict[str, object]] | None = None,
+) -> RunResult:
+    """Intervals of lognormal latencies (median ~2 ms) at ``rate`` requests each."""
+    rng = np.random.default_rng(seed)
+    snapshots = []
+    for index in range(intervals):
+        latency = Histogram()
+        latency.record_values((rng.lognormal(7.6, 0.5, rate) * scale).astype(np.int64) + 1)
+        latency.compact()
+        failed = int(rng.binomial(rate, errors))
+        snapshots.append(
+            IntervalSnapshot(
+                index=index,
+                start_s=float(index),
+                duration_s=1.0,
+                endpoints={
+                    "home": EndpointInterval(
+                        requests=rate, errors=failed, latency=latency, latency_actual=latency
+                    )
+                },
+                generator=GeneratorInterval(scheduled=rate, sent=rate),
+            )
+        )
+    return RunResult(
+        id=run_id or f"run-{seed}",
+        plan={"name": plan, "slo": slo or []},
+        started_at=started_at,
+        intervals=tuple(snapshots),
+    )
