@@ -19,8 +19,15 @@ from ._evaluate import evaluate as evaluate
 from ._evaluate import evaluate_window as evaluate_window
 from ._evaluate import wilson as wilson
 from ._evaluate import window_lengths as window_lengths
+from ._rules import DEFAULT_BURN_RATES as DEFAULT_BURN_RATES
+from ._rules import PrometheusSource as PrometheusSource
+from ._rules import SloRuleError as SloRuleError
+from ._rules import burn_windows as burn_windows
+from ._rules import period_seconds as period_seconds
+from ._rules import slo_rules as slo_rules
 
 __all__ = [
+    "DEFAULT_BURN_RATES",
     "IMPROVEMENT",
     "INCONCLUSIVE_CHANGE",
     "METRICS",
@@ -30,14 +37,19 @@ __all__ = [
     "ChangePoint",
     "Comparison",
     "MetricComparison",
+    "PrometheusSource",
+    "SloRuleError",
     "abort_window",
     "benjamini_hochberg",
+    "burn_windows",
     "change_points",
     "compare_runs",
     "critical_metrics",
     "evaluate",
     "evaluate_window",
     "mann_whitney",
+    "period_seconds",
+    "slo_rules",
     "wilson",
     "window_lengths",
 ]

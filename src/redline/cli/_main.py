@@ -13,6 +13,7 @@ from ._demo import add_demo_parser
 from ._history import add_history_parser
 from ._import import add_import_parser
 from ._run import add_run_parser
+from ._slo import add_slo_parser
 from ._store import add_store_parsers
 from ._testserver import add_testserver_parser
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(subparsers)
     add_ab_parser(subparsers)
     add_history_parser(subparsers)
+    add_slo_parser(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)

@@ -10,6 +10,7 @@ from ._parse import quick_plan as quick_plan
 from ._python import import_plan_module as import_plan_module
 from ._python import scenario as scenario
 from ._slo import check_slos as check_slos
+from ._slo import load_slo_sources as load_slo_sources
 from ._slo import load_slos as load_slos
 from ._slo import slos_from_data as slos_from_data
 from ._spec import ClosedLoad as ClosedLoad
@@ -40,6 +41,7 @@ __all__ = [
     "dump_plan",
     "import_plan_module",
     "load_plan",
+    "load_slo_sources",
     "load_slos",
     "plan_from_access_log",
     "plan_from_dict",

@@ -13,7 +13,7 @@ from redline.core import Objective, PlanError, parse_duration, parse_objective
 from ._node import _boolean, _Node, _show, _text
 from ._spec import Plan, RequestSpec
 
-__all__ = ["check_slos", "load_slos", "slos_from_data"]
+__all__ = ["check_slos", "load_slo_sources", "load_slos", "slos_from_data"]
 
 _KEYS = (
     "name",
@@ -25,7 +25,9 @@ _KEYS = (
     "abort",
     "abort_after",
     "burn_rate",
+    "prometheus",
 )
+_PROMETHEUS_KEYS = ("requests", "errors", "latency", "labels")
 _OPENSLO_OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 _UNITLESS = ("rps", "throughput", "error_rate", "checks")
 _OPENSLO_SPEC_KEYS = (
@@ -113,6 +115,44 @@ def load_slos(path: str | Path) -> tuple[Objective, ...]:
         _Node(document, "", source).check_keys(("slo",))
         return slos_from_data(document.get("slo"), source=source)
     return slos_from_data(document, source=source, path="")
+
+
+def load_slo_sources(path: str | Path) -> tuple[tuple[Objective, dict[str, Any]], ...]:
+    """Objectives of an ``slo:`` file, each with its ``prometheus:`` settings (or ``{}``).
+
+    ``prometheus:`` names the service's own metrics for ``redline slo rules``:
+    ``requests`` (a counter of all requests), ``errors`` (a counter of failed ones),
+    ``latency`` (a histogram in seconds) and ``labels`` (matchers for every selector).
+
+    Raises:
+        PlanError: the file cannot be read, or a ``prometheus:`` entry is malformed.
+    """
+    objectives = load_slos(path)
+    source = str(path)
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    entries = document.get("slo") if isinstance(document, Mapping) else document
+    if not isinstance(entries, list):  # OpenSLO documents: no prometheus settings here
+        return tuple((o, {}) for o in objectives)
+    out = []
+    for index, (objective, entry) in enumerate(zip(objectives, entries, strict=True)):
+        settings: dict[str, Any] = {}
+        if isinstance(entry, Mapping) and entry.get("prometheus") is not None:
+            node = _Node(entry["prometheus"], f"slo[{index}].prometheus", source)
+            if not isinstance(node.value, Mapping):
+                node.fail(f"expected a mapping of {', '.join(_PROMETHEUS_KEYS)}")
+            node.check_keys(_PROMETHEUS_KEYS)
+            for key in ("requests", "errors", "latency"):
+                if key in node.value:
+                    settings[key] = node.get(key, _text)
+            labels = node.value.get("labels")
+            if labels is not None:
+                if not isinstance(labels, Mapping) or not all(
+                    isinstance(k, str) and isinstance(v, str | int) for k, v in labels.items()
+                ):
+                    node.fail("expected label names mapped to values", "labels")
+                settings["labels"] = {k: str(v) for k, v in labels.items()}
+        out.append((objective, settings))
+    return tuple(out)
 
 
 def check_slos(plan: Plan, objectives: Sequence[Objective]) -> None:
