@@ -10,6 +10,8 @@ import random
 import secrets
 import threading
 
+from rich.console import Console
+
 from redline.analysis import evaluate
 from redline.core import PlanError, RunError, RunResult, StoreError
 from redline.engine import run_plan
@@ -85,7 +87,8 @@ def _halved(plan: Plan) -> Plan:
 
 def ab_command(args: argparse.Namespace) -> int:
     """Carry out ``redline ab``."""
-    console = stdout_console()
+    # With --json, standard output carries the comparison alone: progress goes to stderr.
+    console = Console(stderr=True) if args.json else stdout_console()
     try:
         parse_floor(args.floor)
         parse_critical(args.critical)
