@@ -18,8 +18,13 @@ def synthetic_run(
     rate: int = 300,
     errors: float = 0.0,
     slo: list[dict[str, object]] | None = None,
+    scheduled: int | None = None,
+    open_model: bool = True,
 ) -> RunResult:
-    """Intervals of lognormal latencies (median ~2 ms) at ``rate`` requests each."""
+    """Intervals of lognormal latencies (median ~2 ms) at ``rate`` requests each.
+
+    ``scheduled`` arrivals were due per interval (default ``rate``: all answered).
+    """
     rng = np.random.default_rng(seed)
     snapshots = []
     for index in range(intervals):
@@ -37,12 +42,13 @@ def synthetic_run(
                         requests=rate, errors=failed, latency=latency, latency_actual=latency
                     )
                 },
-                generator=GeneratorInterval(scheduled=rate, sent=rate),
+                generator=GeneratorInterval(scheduled=scheduled or rate, sent=rate),
             )
         )
     return RunResult(
         id=run_id or f"run-{seed}",
         plan={"name": plan, "slo": slo or []},
         started_at=started_at,
+        open_model=open_model,
         intervals=tuple(snapshots),
     )

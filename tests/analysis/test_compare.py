@@ -58,16 +58,36 @@ def test_identical_distributions_rarely_differ() -> None:
 
 
 def test_throughput_lower_is_worse_and_errors_are_compared_as_ratios() -> None:
+    # Open model: 300 arrivals were due each second; the candidate answered 200.
     base = synthetic_run(3, rate=300, errors=0.0)
-    worse = synthetic_run(4, rate=200, errors=0.05)
+    worse = synthetic_run(4, rate=200, scheduled=300, errors=0.05)
     comparison = compare_runs([base], [worse])
-    assert metric(comparison, "total", "throughput").outcome == REGRESSION
+    throughput = metric(comparison, "total", "throughput")
+    assert throughput.outcome == REGRESSION
+    assert (throughput.base, throughput.candidate) == (300.0, 200.0)
     assert metric(comparison, "total", "error_ratio").outcome == REGRESSION
+    # Closed model: fewer requests per second is lower throughput, schedule or not.
+    closed = compare_runs(
+        [synthetic_run(3, rate=300, open_model=False)],
+        [synthetic_run(4, rate=200, open_model=False)],
+    )
+    assert metric(closed, "total", "throughput").outcome == REGRESSION
+
+
+def test_open_model_throughput_follows_the_schedule_not_the_target() -> None:
+    # Different arrival counts that were all answered (Poisson schedules differ): no change.
+    comparison = compare_runs([synthetic_run(5, rate=280)], [synthetic_run(6, rate=320)])
+    throughput = metric(comparison, "total", "throughput")
+    assert throughput.outcome == NO_CHANGE
+    assert throughput.ratio == pytest.approx(1.0)
     # No errors on either side is no change, not a division by zero.
     clean = compare_runs([synthetic_run(5)], [synthetic_run(6)])
     errors = metric(clean, "total", "error_ratio")
     assert errors.outcome == NO_CHANGE
-    assert errors.ratio == pytest.approx(1.0)
+    assert errors.reason == "no errors on either side"
+    # ...whatever the request counts (smoothing must not turn them into a change).
+    fewer = compare_runs([synthetic_run(5, rate=280)], [synthetic_run(6, rate=320)])
+    assert metric(fewer, "total", "error_ratio").outcome == NO_CHANGE
 
 
 def test_too_few_requests_for_a_p99_is_inconclusive() -> None:

@@ -29,7 +29,11 @@ def test_a_a_comparisons_of_an_unchanged_server_rarely_flag_anything(
     server = redline_server(Behaviour(latency=LATENCY), seed=11)
     # Long enough (6 intervals a side) that Mann-Whitney could confirm a change: the
     # comparisons are able to flag, so staying quiet means something.
-    plan = make_plan(server.url, duration="6s", load={"rate": "100/s"})
+    # Poisson arrivals from a different seed in every run: runs that overlap in time do
+    # not send in lockstep (which would queue one behind the other at the server).
+    plan = make_plan(
+        server.url, duration="6s", load={"rate": "100/s", "arrivals": "poisson"}, seed=None
+    )
     # Twenty independent pairs; four runs at a time (a light load each) to keep it short.
     with ThreadPoolExecutor(max_workers=4) as pool:
         runs = list(pool.map(lambda _: run_plan(plan), range(40)))

@@ -23,8 +23,11 @@ The method (documented in docs/compare.md):
   (too few samples for the percentile, too noisy to see a floor-sized change, or the
   two tests disagree).
 - The error ratio is compared as ``(errors + 1) / (requests + 1)`` on each side, so
-  that a run without errors can be compared (0 errors against 0 errors is no change);
-  the values shown are the plain ``errors / requests``.
+  that errors appearing where there were none is a change, not a division by zero; no
+  errors on either side is no change. The values shown are the plain
+  ``errors / requests``.
+- Open-model throughput is judged as answered / scheduled arrivals (the schedule, not
+  the target, sets requests per second); closed-model throughput as requests per second.
 - With a single endpoint, only the total is compared (it is the same traffic).
 """
 
@@ -292,12 +295,14 @@ class _Side:
 
     runs: tuple[tuple[EndpointInterval, ...], ...]
     seconds: tuple[tuple[float, ...], ...]
+    scheduled: tuple[tuple[int, ...], ...]
+    open_model: bool
 
     @classmethod
     def of(cls, runs: Sequence[RunResult], scope: str) -> _Side:
-        parts, seconds = [], []
+        parts, seconds, scheduled = [], [], []
         for run in runs:
-            items, lengths = [], []
+            items, lengths, due = [], [], []
             for interval in run.measured:
                 if scope == TOTAL:
                     data = interval.total()
@@ -307,10 +312,12 @@ class _Side:
                     data = EndpointInterval()
                 items.append(data)
                 lengths.append(interval.duration_s)
+                due.append(interval.generator.scheduled)
             if items:
                 parts.append(tuple(items))
                 seconds.append(tuple(lengths))
-        return cls(tuple(parts), tuple(seconds))
+                scheduled.append(tuple(due))
+        return cls(tuple(parts), tuple(seconds), tuple(scheduled), all(r.open_model for r in runs))
 
     @property
     def intervals(self) -> list[EndpointInterval]:
@@ -360,6 +367,7 @@ class _Raw:
     mw_p_value: float
     mw_floor: float
     enough: bool
+    errorless: bool
     needed: int
 
 
@@ -375,6 +383,8 @@ class _Arrays:
     requests: FloatArray
     errors: FloatArray
     seconds: FloatArray
+    scheduled: FloatArray
+    open_model: bool
 
     @classmethod
     def of(cls, side: _Side, union: npt.NDArray[np.int64]) -> _Arrays:
@@ -384,15 +394,23 @@ class _Arrays:
             requests=np.array([i.requests for i in intervals], dtype=np.float64),
             errors=np.array([i.errors for i in intervals], dtype=np.float64),
             seconds=np.array([s for run in side.seconds for s in run], dtype=np.float64),
+            scheduled=np.array([s for run in side.scheduled for s in run], dtype=np.float64),
+            open_model=side.open_model,
         )
 
 
 def _statistic(
-    metric: str, data: _Arrays, values: FloatArray, weights: FloatArray | None
+    metric: str,
+    data: _Arrays,
+    values: FloatArray,
+    weights: FloatArray | None,
+    *,
+    per_schedule: bool = False,
 ) -> FloatArray:
     """``metric`` for each row of ``weights`` over the intervals.
 
-    ``None`` gives the metric of each interval on its own.
+    ``None`` gives the metric of each interval on its own. ``per_schedule`` measures
+    throughput against the arrivals the schedule asked for (open model).
     """
 
     def weighted(column: FloatArray) -> FloatArray:
@@ -403,6 +421,9 @@ def _statistic(
         return _percentile(merged, values, _PERCENTILES[metric])
     if metric == "error_ratio":
         return (weighted(data.errors) + 1) / (weighted(data.requests) + 1)
+    if per_schedule:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return weighted(data.requests) / weighted(data.scheduled)
     return weighted(data.requests) / weighted(data.seconds)
 
 
@@ -427,23 +448,36 @@ def _measure(
     arrays = [_Arrays.of(side, union) for side in sides]
     values = bucket_values(union).astype(np.float64) / 1000
     requests = min(float(a.requests.sum()) for a in arrays)
+    # In the open model the schedule sets the throughput: judge how much of the
+    # scheduled load was answered, so that Poisson arrivals are not mistaken for a change.
+    per_schedule = all(a.open_model and a.scheduled.sum() > 0 for a in arrays)
     out = []
     for metric in METRICS:
+        options = {"per_schedule": per_schedule and metric == "throughput"}
         point = [
-            float(_statistic(metric, a, values, np.ones((1, a.requests.size)))[0]) for a in arrays
+            float(_statistic(metric, a, values, np.ones((1, a.requests.size)), **options)[0])
+            for a in arrays
         ]
-        shown = (
-            [float(a.errors.sum() / a.requests.sum()) if a.requests.sum() else 0.0 for a in arrays]
-            if metric == "error_ratio"
-            else point
-        )
+        if metric == "error_ratio":
+            shown = [
+                float(a.errors.sum() / a.requests.sum()) if a.requests.sum() else 0.0
+                for a in arrays
+            ]
+        elif metric == "throughput":
+            shown = [
+                float(a.requests.sum() / a.seconds.sum()) if a.seconds.sum() else 0.0
+                for a in arrays
+            ]
+        else:
+            shown = point
         replicates = [
-            _statistic(metric, a, values, w) for a, w in zip(arrays, weights, strict=True)
+            _statistic(metric, a, values, w, **options)
+            for a, w in zip(arrays, weights, strict=True)
         ]
         with np.errstate(divide="ignore", invalid="ignore"):
             log_ratios = np.log(replicates[1]) - np.log(replicates[0])
         log_ratios = log_ratios[np.isfinite(log_ratios)]
-        per_interval = [_statistic(metric, a, values, None) for a in arrays]
+        per_interval = [_statistic(metric, a, values, None, **options) for a in arrays]
         out.append(
             _Raw(
                 scope=scope,
@@ -456,6 +490,7 @@ def _measure(
                 mw_p_value=mann_whitney(per_interval[0], per_interval[1]),
                 mw_floor=_smallest_mann_whitney(per_interval[0].size, per_interval[1].size),
                 enough=requests >= _needed(metric) and requests > 0,
+                errorless=metric == "error_ratio" and all(a.errors.sum() == 0 for a in arrays),
                 needed=_needed(metric),
             )
         )
@@ -576,6 +611,8 @@ def _judge(
             f"too few requests on one side to estimate a {raw.metric} "
             f"(needs about {raw.needed:,} each)",
         )
+    if raw.errorless:
+        return result(NO_CHANGE, "no errors on either side", ratio=1.0)
     if not raw.log_ratios.size or not math.isfinite(raw.ratio):
         return result(INCONCLUSIVE_CHANGE, f"no {raw.metric} measured on one side")
     ratio = raw.ratio
