@@ -86,13 +86,16 @@ def test_compare_command_reads_json_files_and_the_store(
     redline_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = redline_server(Behaviour(latency=LATENCY), seed=5)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        f"name: files\ntarget: {server.url}\nrequests: [{{name: home, path: /}}]\n"
+        "load: {rate: 100/s}\nduration: 3s\nworkers: 1\ngenerator: {late_tolerance: 0.9}\n"
+    )
     files = []
     for name in ("base", "candidate"):
         out = tmp_path / f"{name}.json"
-        assert main(
-            ["run", "--url", server.url, "--rate", "100/s", "--duration", "3s", "--quiet",
-             "--label", f"side={name}", "--out", str(out)]
-        ) == 0  # fmt: skip
+        code = main(["run", str(plan), "--quiet", "--label", f"side={name}", "--out", str(out)])
+        assert code == 0, capsys.readouterr()
         files.append(out)
     capsys.readouterr()
     assert main(["compare", str(files[0]), str(files[1]), "--json"]) == 0
