@@ -164,3 +164,19 @@ def test_benjamini_hochberg_by_hand() -> None:
     assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx(
         [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]
     )
+
+
+def test_long_runs_are_compared_in_merged_units() -> None:
+    # 600 intervals a side are resampled as 120 units of 5: same verdicts, bounded cost.
+    slow = compare_runs(
+        [synthetic_run(50, intervals=600, rate=50)],
+        [synthetic_run(51, intervals=600, rate=50, scale=1.2)],
+        resamples=500,
+    )
+    assert metric(slow, "total", "p99").outcome == REGRESSION
+    same = compare_runs(
+        [synthetic_run(52, intervals=600, rate=50)],
+        [synthetic_run(53, intervals=600, rate=50)],
+        resamples=500,
+    )
+    assert not [m for m in same.metrics if m.outcome in (REGRESSION, IMPROVEMENT)]

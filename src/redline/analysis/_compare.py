@@ -8,7 +8,9 @@ The method (documented in docs/compare.md):
 - The ratio candidate/base gets a 95% interval from a bootstrap that keeps time
   structure: each resample draws blocks of consecutive intervals (block length about
   n^(1/3)) within a run, and, when a side has several runs, first draws whole runs with
-  replacement. Both sides are resampled independently, ``resamples`` times.
+  replacement. Both sides are resampled independently, ``resamples`` times. A run of
+  more than 120 intervals is first merged into 120 units of consecutive intervals,
+  which bounds the cost.
 - The bootstrap gives each metric a two-sided p-value (how often the resampled ratio
   falls on the other side of 1); a Mann-Whitney U test on per-interval values gives a
   second one. Each family is corrected across all compared metrics together
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from redline.core import EndpointInterval, Objective, RunResult, bucket_values
+from redline.core import EndpointInterval, IntervalSnapshot, Objective, RunResult, bucket_values
 
 __all__ = [
     "IMPROVEMENT",
@@ -69,6 +71,8 @@ _Z95 = 1.959964
 _Z80 = 0.841621
 # Mann-Whitney on this many intervals a side can reach p < 0.001 (complete separation).
 _MIN_INTERVALS = 8
+# The most units a run is resampled in (an hour-long run: 120 units of 30 s).
+_MAX_UNITS = 120
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -281,6 +285,12 @@ def _objectives(run: RunResult) -> list[Objective]:
     return out
 
 
+def _scoped(interval: IntervalSnapshot, scope: str) -> EndpointInterval:
+    if scope == TOTAL:
+        return interval.total()
+    return interval.endpoints.get(scope) or EndpointInterval()
+
+
 def _endpoints(runs: Sequence[RunResult]) -> list[str]:
     names: dict[str, None] = {}
     for run in runs:
@@ -303,16 +313,15 @@ class _Side:
         parts, seconds, scheduled = [], [], []
         for run in runs:
             items, lengths, due = [], [], []
-            for interval in run.measured:
-                if scope == TOTAL:
-                    data = interval.total()
-                elif scope in interval.endpoints:
-                    data = interval.endpoints[scope]
-                else:
-                    data = EndpointInterval()
-                items.append(data)
-                lengths.append(interval.duration_s)
-                due.append(interval.generator.scheduled)
+            measured = run.measured
+            # A long run's consecutive intervals are merged into at most _MAX_UNITS
+            # units: the bootstrap keeps its time structure at a bounded cost.
+            size = max(1, math.ceil(len(measured) / _MAX_UNITS))
+            for start in range(0, len(measured), size):
+                chunk = measured[start : start + size]
+                items.append(EndpointInterval.merged(_scoped(i, scope) for i in chunk))
+                lengths.append(sum(i.duration_s for i in chunk))
+                due.append(sum(i.generator.scheduled for i in chunk))
             if items:
                 parts.append(tuple(items))
                 seconds.append(tuple(lengths))
@@ -321,6 +330,7 @@ class _Side:
 
     @property
     def intervals(self) -> list[EndpointInterval]:
+        """The units resampled: intervals, or runs of them merged in a long run."""
         return [i for run in self.runs for i in run]
 
     def weights(self, resamples: int, rng: np.random.Generator) -> FloatArray:
