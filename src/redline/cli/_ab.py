@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import random
 import secrets
 import threading
@@ -19,7 +18,7 @@ from redline.plan import ClosedLoad, OpenLoad, Plan, Stage, load_plan
 from redline.store import RunRecorder, RunStore, collect_meta, open_store, parse_labels
 
 from . import _exit
-from ._compare import add_compare_options, compare, gate_code, parse_critical, parse_floor
+from ._compare import add_compare_options, compare, parse_critical, parse_floor
 from ._compare import report_comparison as report
 from ._console import error, stdout_console
 from ._run import execute
@@ -140,11 +139,7 @@ def ab_command(args: argparse.Namespace) -> int:
     limited = [r.id for side in results.values() for r in side if r.generator().limited]
     if limited:
         error(f"generator-limited runs, their percentiles understate the truth: {limited}")
-    if args.json:
-        print(json.dumps(comparison.to_dict(), indent=1))
-        code = gate_code(comparison, gate=args.gate, strict=args.strict)
-    else:
-        code = report(args, comparison)
+    code = report(args, comparison)
     return code if not limited else max(code, _exit.NOT_CARRIED_OUT)
 
 

@@ -8,6 +8,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.console import Console
+
 from redline.analysis import METRICS, Comparison, compare_runs
 from redline.core import RunResult, StoreError
 from redline.report import comparison_junit, comparison_markdown, render_comparison, write_text
@@ -22,6 +24,7 @@ __all__ = [
     "add_compare_parser",
     "gate_code",
     "load_runs",
+    "needs_store",
     "parse_critical",
     "parse_floor",
 ]
@@ -159,11 +162,18 @@ def gate_code(comparison: Comparison, *, gate: bool, strict: bool) -> int:
 
 
 def report_comparison(args: argparse.Namespace, comparison: Comparison) -> int:
-    """Print ``comparison``, write its files, and return the gate's exit code."""
+    """Print ``comparison``, write its files, and return the gate's exit code.
+
+    With ``--json`` the comparison goes to stdout as JSON and the gate line to stderr.
+    """
     console = stdout_console()
-    console.print(render_comparison(comparison))
-    for note in comparison.notes:
-        console.print(f"note: {note}", style="yellow", highlight=False)
+    if getattr(args, "json", False):
+        print(json.dumps(comparison.to_dict(), indent=1))
+        console = Console(stderr=True)
+    else:
+        console.print(render_comparison(comparison))
+        for note in comparison.notes:
+            console.print(f"note: {note}", style="yellow", highlight=False)
     for option, path, text in (
         ("--compare-junit", args.compare_junit, comparison_junit),
         ("--compare-md", args.compare_md, comparison_markdown),
@@ -205,7 +215,9 @@ def compare_command(args: argparse.Namespace) -> int:
         parse_floor(args.floor)
         parse_critical(args.critical)
         source: contextlib.AbstractContextManager[RunStore | None] = (
-            reading_store(args.store) if _needs_store(args) else contextlib.nullcontext()
+            reading_store(args.store)
+            if needs_store(args.base, args.candidate)
+            else contextlib.nullcontext()
         )
         with source as store:
             candidate = load_runs(args.candidate, store, runs=args.runs)
@@ -215,12 +227,10 @@ def compare_command(args: argparse.Namespace) -> int:
     except (StoreError, ValueError) as exc:
         error(str(exc))
         return _exit.USAGE
-    if args.json:
-        print(json.dumps(comparison.to_dict(), indent=1))
-        return gate_code(comparison, gate=args.gate, strict=args.strict)
     return report_comparison(args, comparison)
 
 
-def _needs_store(args: argparse.Namespace) -> bool:
-    refs = [r for spec in (args.base, args.candidate) for r in spec.split(",") if r.strip()]
+def needs_store(*specs: str) -> bool:
+    """Whether any run named in ``specs`` must be looked up in the store (not a file)."""
+    refs = [r.strip() for spec in specs for r in spec.split(",") if r.strip()]
     return any(not (r.endswith(".json") or Path(r).is_file()) for r in refs)

@@ -29,7 +29,14 @@ from redline.report import (
 from redline.store import RunRecorder, StoredRun, collect_meta, open_store, parse_labels
 
 from . import _exit
-from ._compare import add_compare_options, compare, load_runs, parse_critical, parse_floor
+from ._compare import (
+    add_compare_options,
+    compare,
+    load_runs,
+    needs_store,
+    parse_critical,
+    parse_floor,
+)
 from ._compare import report_comparison as report
 from ._console import error, stdout_console
 from ._store import add_store_option, reading_store
@@ -325,8 +332,7 @@ def _baseline(args: argparse.Namespace, plan: Plan) -> list[RunResult]:
         if args.gate:
             raise ValueError("--gate needs a --baseline to compare with")
         return []
-    refs = [r.strip() for r in args.baseline.split(",") if r.strip()]
-    if all(r.endswith(".json") for r in refs):
+    if not needs_store(args.baseline):
         return [s.result for s in load_runs(args.baseline, None)]
     with reading_store(args.store) as store:
         return [s.result for s in load_runs(args.baseline, store, plan=plan.name)]
