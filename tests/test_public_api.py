@@ -15,6 +15,7 @@ PACKAGES = [
     "redline.report",
     "redline.analysis",
     "redline.store",
+    "redline.observe",
     "redline.testing",
     "redline.scenario",
     "redline.cli",

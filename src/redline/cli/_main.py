@@ -10,6 +10,7 @@ from redline import __version__
 from ._ab import add_ab_parser
 from ._compare import add_compare_parser
 from ._demo import add_demo_parser
+from ._grafana import add_grafana_parser
 from ._history import add_history_parser
 from ._import import add_import_parser
 from ._run import add_run_parser
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ab_parser(subparsers)
     add_history_parser(subparsers)
     add_slo_parser(subparsers)
+    add_grafana_parser(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)

@@ -17,6 +17,7 @@ from rich.console import Console
 from redline.analysis import AbortMonitor, abort_window, evaluate
 from redline.core import FAIL, IntervalSnapshot, PlanError, RunError, RunResult, StoreError, Verdict
 from redline.engine import run_plan
+from redline.observe import MetricsServer, RunMetrics
 from redline.plan import Plan, check_slos, load_plan, load_slos, quick_plan
 from redline.report import (
     LiveView,
@@ -104,6 +105,11 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         "(resolved before the run starts)",
     )
     add_compare_options(parser)
+    parser.add_argument(
+        "--prometheus",
+        metavar="[HOST:]PORT",
+        help="serve live metrics of the run at http://HOST:PORT/metrics (host 127.0.0.1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no live view")
     parser.set_defaults(handler=run_command)
 
@@ -184,11 +190,13 @@ def execute(
     workers: int | None = None,
     quiet: bool = False,
     recorder: RunRecorder | None = None,
+    listeners: Sequence[Callable[[IntervalSnapshot], None]] = (),
 ) -> tuple[RunResult, list[Verdict]]:
     """Run ``plan`` with the live view, abort rules and signal handling of the command line.
 
     With a ``recorder``, the run is stored as it happens and finished with its verdicts;
     a run that ends without a result (a second Ctrl-C, a crash) is marked so.
+    ``listeners`` are called with each interval too (live metrics, say).
 
     Returns:
         the result and the verdict on each of the plan's objectives.
@@ -199,12 +207,12 @@ def execute(
     stop = threading.Event()
     monitor = AbortMonitor(plan.slos, window_s=abort_window(plan.duration))
     judge = monitor if monitor.rules else None
-    listeners: list[Callable[[IntervalSnapshot], None]] = []
+    called: list[Callable[[IntervalSnapshot], None]] = list(listeners)
     if recorder is not None:
-        listeners.append(recorder.interval)
+        called.append(recorder.interval)
 
     def on_interval(interval: IntervalSnapshot) -> None:
-        for listener in listeners:
+        for listener in called:
             listener(interval)
 
     on_start = recorder.start if recorder is not None else None
@@ -216,7 +224,7 @@ def execute(
     try:
         with _stop_on_signals(stop, console), view as live:
             if live is not None:
-                listeners.insert(0, live.update)
+                called.insert(0, live.update)
             result = run_plan(
                 plan,
                 workers=workers,
@@ -279,9 +287,25 @@ def run_command(args: argparse.Namespace) -> int:
                 error(f"{exc} (--no-store runs without keeping the run)")
                 return _exit.NOT_CARRIED_OUT
             recorder = store.recorder(collect_meta(labels=labels))
+        listeners = []
+        if args.prometheus:
+            try:
+                host, port = _address(args.prometheus)
+                metrics = RunMetrics(plan.name, target=str(plan.to_dict()["target"]))
+                server = cleanup.enter_context(MetricsServer(metrics, host=host, port=port))
+            except (ValueError, OSError) as exc:
+                error(f"--prometheus: {exc}")
+                return _exit.USAGE
+            console.print(f"metrics at {server.url}", highlight=False)
+            listeners.append(metrics.update)
         try:
             result, verdicts = execute(
-                plan, console=console, workers=args.workers, quiet=args.quiet, recorder=recorder
+                plan,
+                console=console,
+                workers=args.workers,
+                quiet=args.quiet,
+                recorder=recorder,
+                listeners=listeners,
             )
         except RunError as exc:
             error(f"the run could not be carried out: {exc}")
@@ -316,6 +340,19 @@ def run_command(args: argparse.Namespace) -> int:
             return max(code, _exit.NOT_CARRIED_OUT)
         code = max(code, report(args, comparison))
     return code
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``; host 127.0.0.1.
+
+    Raises:
+        ValueError: not a port number from 0 to 65535.
+    """
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]") if sep else "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'expected [HOST:]PORT like "127.0.0.1:9464", got {text!r}')
+    return host or "127.0.0.1", int(port)
 
 
 def _baseline(args: argparse.Namespace, plan: Plan) -> list[RunResult]:

@@ -1,0 +1,102 @@
+"""Live Prometheus metrics of a run, scraped and parsed as Prometheus would."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from redline.engine import run_plan
+from redline.observe import BUCKETS, MetricsServer, RunMetrics
+from redline.plan import plan_from_dict
+from redline.testing import TestServer
+from synthetic import synthetic_run
+
+Server = Callable[..., TestServer]
+
+
+def scrape(server: MetricsServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(server.url, timeout=5) as response:  # loopback only
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_buckets_are_those_of_a_native_histogram_of_schema_2() -> None:
+    ratios = np.array(BUCKETS[1:]) / np.array(BUCKETS[:-1])
+    assert np.allclose(ratios, 2**0.25)
+    assert BUCKETS[0] == 2.0**-14
+    assert BUCKETS[-1] == 2.0**6
+
+
+def test_counters_and_buckets_add_up_to_the_run() -> None:
+    run = synthetic_run(1, intervals=5, rate=200, errors=0.1)
+    metrics = RunMetrics("shop", target="http://127.0.0.1:1")
+    for interval in run.intervals:
+        metrics.update(interval)
+    with MetricsServer(metrics, port=0) as server:
+        samples = scrape(server)
+    endpoint = (("endpoint", "home"), ("plan", "shop"))
+    total = run.total()
+    assert samples[("redline_requests_total", endpoint)] == total.requests
+    assert samples[("redline_errors_total", endpoint)] == total.errors
+    assert samples[("redline_request_duration_seconds_count", endpoint)] == total.requests
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in samples.items()
+        if name == "redline_request_duration_seconds_bucket"
+    )
+    counts = [value for _, value in buckets]
+    assert counts == sorted(counts)  # cumulative
+    assert counts[-1] == total.requests
+    # A bucket holds what the run's histogram certainly holds at or below its bound.
+    merged = run.intervals[0].total().latency.copy()
+    for interval in run.intervals[1:]:
+        merged.merge(interval.total().latency)
+    le, count = next((le, c) for le, c in buckets if le >= 0.002)
+    assert count == merged.count_at_or_below(int(le * 1e6))
+
+
+def test_a_live_run_is_scraped_while_it_runs_and_equals_its_total_at_the_end(
+    redline_server: Server,
+) -> None:
+    target = redline_server()
+    plan = plan_from_dict(
+        {"name": "live", "target": target.url, "requests": [{"name": "home", "path": "/"}],
+         "load": {"rate": "200/s"}, "duration": "3s", "workers": 1},
+        source="test",
+    )  # fmt: skip
+    metrics = RunMetrics(plan.name, target=plan.target)
+    seen: list[float] = []
+    with MetricsServer(metrics, port=0) as server:
+        done = threading.Event()
+
+        def watch() -> None:
+            deadline = time.monotonic() + 30
+            while not done.is_set() and time.monotonic() < deadline:
+                value = scrape(server).get(
+                    ("redline_requests_total", (("endpoint", "home"), ("plan", "live")))
+                )
+                if value is not None:
+                    seen.append(value)
+                time.sleep(0.2)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        result = run_plan(plan, on_interval=metrics.update)
+        done.set()
+        watcher.join()
+        final = scrape(server)
+    assert seen, "the counter was never scraped during the run"
+    assert seen == sorted(seen)
+    assert 0 < seen[0] < result.total().requests  # seen while the run was going
+    key = ("redline_requests_total", (("endpoint", "home"), ("plan", "live")))
+    assert final[key] == result.total().requests == target.requests_total
+    assert final[("redline_target_rate", (("plan", "live"),))] == 200.0
