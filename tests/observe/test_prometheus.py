@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
@@ -100,3 +105,44 @@ def test_a_live_run_is_scraped_while_it_runs_and_equals_its_total_at_the_end(
     key = ("redline_requests_total", (("endpoint", "home"), ("plan", "live")))
     assert final[key] == result.total().requests == target.requests_total
     assert final[("redline_target_rate", (("plan", "live"),))] == 200.0
+
+
+def test_redline_run_serves_metrics_on_the_port_it_prints(
+    redline_server: Server, tmp_path: Path
+) -> None:
+    target = redline_server()
+    out = tmp_path / "result.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "redline", "run", "--url", target.url, "--rate", "100/s",
+         "--duration", "4s", "--quiet", "--no-store", "--prometheus", "0", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        url = re.search(r"metrics at (http://127\.0\.0\.1:\d+/metrics)", first)
+        assert url, first
+        counts = []
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url.group(1), timeout=2) as response:  # loopback
+                    text = response.read().decode()
+            except OSError:
+                break  # the run ended and its server with it
+            found = re.search(
+                r'^redline_requests_total\{endpoint="GET /",plan="quick"\} (\S+)', text, re.M
+            )
+            if found:
+                counts.append(float(found.group(1)))
+            time.sleep(0.3)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert counts, "nothing was scraped during the run"
+    assert counts == sorted(counts)
+    total = json.loads(out.read_text())["summary"]["total"]["requests"]
+    assert 0 < counts[-1] <= total
