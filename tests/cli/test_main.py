@@ -211,3 +211,13 @@ def test_insecure_accepts_a_self_signed_target(tmp_path: Path) -> None:
         assert carried_out(main([*base, "--out", str(untrusted)]), untrusted)
     assert json.loads(trusted.read_text())["summary"]["total"]["status"] == {"200": 20}
     assert json.loads(untrusted.read_text())["summary"]["total"]["error_classes"] == {"tls": 20}
+
+
+def test_a_password_in_the_target_never_reaches_a_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["run", "--url", "http://ann:hunter22@127.0.0.1:1/", "--rate", "1/s", "--no-store"])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "hunter22" not in err
+    assert "http://ann:[redacted]@127.0.0.1:1 is unreachable" in err

@@ -119,7 +119,8 @@ def ab_command(args: argparse.Namespace) -> int:
                 order = interleaved_order(args.rounds, random.Random(args.seed))
                 console.print(f"order: {' '.join(order)}", highlight=False)
                 for number, side in enumerate(order, start=1):
-                    console.rule(f"run {number} of {len(order)}: {side} ({plans[side].target})")
+                    shown = plans[side].redactor().url(plans[side].target)  # no password
+                    console.rule(f"run {number} of {len(order)}: {side} ({shown})")
                     recorder = _recorder(store, labels, session, side)
                     result, _ = execute(plans[side], console=console, recorder=recorder)
                     results[side].append(result)

@@ -68,7 +68,8 @@ def check_reachable(plan: Plan) -> None:
         with socket.create_connection((host, port), timeout=plan.connect_timeout):
             pass
     except OSError as exc:
-        raise RunError(f"target {plan.target} is unreachable: {exc.strerror or exc}") from exc
+        shown = plan.redactor().url(plan.target)  # never a password in a message
+        raise RunError(f"target {shown} is unreachable: {exc.strerror or exc}") from exc
 
 
 def run_plan(
