@@ -11,10 +11,8 @@ from ._compare import NO_CHANGE as NO_CHANGE
 from ._compare import REGRESSION as REGRESSION
 from ._compare import Comparison as Comparison
 from ._compare import MetricComparison as MetricComparison
-from ._compare import benjamini_hochberg as benjamini_hochberg
 from ._compare import compare_runs as compare_runs
 from ._compare import critical_metrics as critical_metrics
-from ._compare import mann_whitney as mann_whitney
 from ._evaluate import evaluate as evaluate
 from ._evaluate import evaluate_window as evaluate_window
 from ._evaluate import wilson as wilson
@@ -25,6 +23,8 @@ from ._rules import SloRuleError as SloRuleError
 from ._rules import burn_windows as burn_windows
 from ._rules import period_seconds as period_seconds
 from ._rules import slo_rules as slo_rules
+from ._stats import benjamini_hochberg as benjamini_hochberg
+from ._stats import mann_whitney as mann_whitney
 
 __all__ = [
     "DEFAULT_BURN_RATES",

@@ -36,14 +36,16 @@ The method (documented in docs/compare.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from redline.core import EndpointInterval, IntervalSnapshot, Objective, RunResult, bucket_values
+from redline.core import Objective, RunResult, bucket_values
+
+from ._resample import PERCENTILES, TOTAL, Arrays, FloatArray, Side, statistic
+from ._stats import benjamini_hochberg, bootstrap_p, mann_whitney, smallest_mann_whitney
 
 __all__ = [
     "IMPROVEMENT",
@@ -65,15 +67,10 @@ NO_CHANGE = "no change"
 INCONCLUSIVE_CHANGE = "inconclusive"
 METRICS = ("p50", "p95", "p99", "error_ratio", "throughput")
 """What is compared, per scope. Higher is worse for all but throughput."""
-TOTAL = "total"
-_PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
 _Z95 = 1.959964
 _Z80 = 0.841621
 # Mann-Whitney on this many intervals a side can reach p < 0.001 (complete separation).
 _MIN_INTERVALS = 8
-# The most units a run is resampled in (an hour-long run: 120 units of 30 s).
-_MAX_UNITS = 120
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +178,7 @@ def critical_metrics(objectives: Iterable[Objective]) -> set[tuple[str, str]]:
             continue
         scope = objective.scope_name if objective.scope == "endpoint" else TOTAL
         if objective.metric == "percentile":
-            above = [m for m, p in _PERCENTILES.items() if p >= objective.percentile]
+            above = [m for m, p in PERCENTILES.items() if p >= objective.percentile]
             out.add((scope, above[0] if above else "p99"))
         elif objective.metric in ("error_rate", "good_ratio"):
             out.add((scope, "error_ratio"))
@@ -239,7 +236,7 @@ def compare_runs(
     raw: list[_Raw] = []
     notes: list[str] = []
     for scope in scopes:
-        sides = (_Side.of(base, scope), _Side.of(candidate, scope))
+        sides = (Side.of(base, scope), Side.of(candidate, scope))
         if not sides[0].intervals or not sides[1].intervals:
             notes.append(f"{scope}: no measured intervals on one side")
             continue
@@ -285,12 +282,6 @@ def _objectives(run: RunResult) -> list[Objective]:
     return out
 
 
-def _scoped(interval: IntervalSnapshot, scope: str) -> EndpointInterval:
-    if scope == TOTAL:
-        return interval.total()
-    return interval.endpoints.get(scope) or EndpointInterval()
-
-
 def _endpoints(runs: Sequence[RunResult]) -> list[str]:
     names: dict[str, None] = {}
     for run in runs:
@@ -299,72 +290,6 @@ def _endpoints(runs: Sequence[RunResult]) -> list[str]:
 
 
 # -- data of one side -------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Side:
-    """One side's measured intervals for one scope, run by run."""
-
-    runs: tuple[tuple[EndpointInterval, ...], ...]
-    seconds: tuple[tuple[float, ...], ...]
-    scheduled: tuple[tuple[int, ...], ...]
-    open_model: bool
-
-    @classmethod
-    def of(cls, runs: Sequence[RunResult], scope: str) -> _Side:
-        parts, seconds, scheduled = [], [], []
-        for run in runs:
-            items, lengths, due = [], [], []
-            measured = run.measured
-            # A long run's consecutive intervals are merged into at most _MAX_UNITS
-            # units: the bootstrap keeps its time structure at a bounded cost.
-            size = max(1, math.ceil(len(measured) / _MAX_UNITS))
-            for start in range(0, len(measured), size):
-                chunk = measured[start : start + size]
-                items.append(EndpointInterval.merged(_scoped(i, scope) for i in chunk))
-                lengths.append(sum(i.duration_s for i in chunk))
-                due.append(sum(i.generator.scheduled for i in chunk))
-            if items:
-                parts.append(tuple(items))
-                seconds.append(tuple(lengths))
-                scheduled.append(tuple(due))
-        return cls(tuple(parts), tuple(seconds), tuple(scheduled), all(r.open_model for r in runs))
-
-    @property
-    def intervals(self) -> list[EndpointInterval]:
-        """The units resampled: intervals, or runs of them merged in a long run."""
-        return [i for run in self.runs for i in run]
-
-    def weights(self, resamples: int, rng: np.random.Generator) -> FloatArray:
-        """Bootstrap weights over all intervals, one row per resample.
-
-        Runs are drawn with replacement (when there are several), then blocks of
-        consecutive intervals within each drawn run.
-        """
-        sizes = [len(run) for run in self.runs]
-        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
-        weights = np.zeros((resamples, sum(sizes)))
-        rows = np.arange(resamples)
-        picks = (
-            rng.integers(0, len(sizes), size=(resamples, len(sizes)))
-            if len(sizes) > 1
-            else np.zeros((resamples, 1), dtype=np.int64)
-        )
-        for slot in range(picks.shape[1]):
-            for run, size in enumerate(sizes):
-                chosen = rows[picks[:, slot] == run]
-                if not chosen.size:
-                    continue
-                block = max(1, round(size ** (1 / 3)))
-                count = math.ceil(size / block)
-                starts = rng.integers(0, size - block + 1, size=(chosen.size, count))
-                for step in range(block):
-                    np.add.at(
-                        weights,
-                        (np.repeat(chosen, count), (offsets[run] + starts + step).ravel()),
-                        1.0,
-                    )
-        return weights
-
-
 @dataclass(frozen=True)
 class _Raw:
     scope: str
@@ -381,72 +306,16 @@ class _Raw:
     needed: int
 
 
-@dataclass(frozen=True)
-class _Arrays:
-    """One side's intervals as arrays.
-
-    Bucket counts (over the union of both sides' buckets), requests, errors and seconds
-    per interval.
-    """
-
-    matrix: FloatArray
-    requests: FloatArray
-    errors: FloatArray
-    seconds: FloatArray
-    scheduled: FloatArray
-    open_model: bool
-
-    @classmethod
-    def of(cls, side: _Side, union: npt.NDArray[np.int64]) -> _Arrays:
-        intervals = side.intervals
-        return cls(
-            matrix=_matrix(intervals, union),
-            requests=np.array([i.requests for i in intervals], dtype=np.float64),
-            errors=np.array([i.errors for i in intervals], dtype=np.float64),
-            seconds=np.array([s for run in side.seconds for s in run], dtype=np.float64),
-            scheduled=np.array([s for run in side.scheduled for s in run], dtype=np.float64),
-            open_model=side.open_model,
-        )
-
-
-def _statistic(
-    metric: str,
-    data: _Arrays,
-    values: FloatArray,
-    weights: FloatArray | None,
-    *,
-    per_schedule: bool = False,
-) -> FloatArray:
-    """``metric`` for each row of ``weights`` over the intervals.
-
-    ``None`` gives the metric of each interval on its own. ``per_schedule`` measures
-    throughput against the arrivals the schedule asked for (open model).
-    """
-
-    def weighted(column: FloatArray) -> FloatArray:
-        return column if weights is None else weights @ column
-
-    if metric in _PERCENTILES:
-        merged = data.matrix if weights is None else weights @ data.matrix
-        return _percentile(merged, values, _PERCENTILES[metric])
-    if metric == "error_ratio":
-        return (weighted(data.errors) + 1) / (weighted(data.requests) + 1)
-    if per_schedule:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return weighted(data.requests) / weighted(data.scheduled)
-    return weighted(data.requests) / weighted(data.seconds)
-
-
 def _needed(metric: str) -> int:
     """Requests a side needs for the metric to be estimable (the rule of evaluate())."""
-    if metric not in _PERCENTILES:
+    if metric not in PERCENTILES:
         return 1
-    q = _PERCENTILES[metric] / 100
+    q = PERCENTILES[metric] / 100
     return math.ceil((_Z95**2) * q / (1 - q) + 1 / (1 - q))
 
 
 def _measure(
-    scope: str, sides: tuple[_Side, _Side], resamples: int, rng: np.random.Generator
+    scope: str, sides: tuple[Side, Side], resamples: int, rng: np.random.Generator
 ) -> list[_Raw]:
     weights = [side.weights(resamples, rng) for side in sides]
     union = np.unique(
@@ -455,7 +324,7 @@ def _measure(
             or [np.zeros(0, dtype=np.int64)]
         )
     )
-    arrays = [_Arrays.of(side, union) for side in sides]
+    arrays = [Arrays.of(side, union) for side in sides]
     values = bucket_values(union).astype(np.float64) / 1000
     requests = min(float(a.requests.sum()) for a in arrays)
     # In the open model the schedule sets the throughput: judge how much of the
@@ -465,7 +334,7 @@ def _measure(
     for metric in METRICS:
         options = {"per_schedule": per_schedule and metric == "throughput"}
         point = [
-            float(_statistic(metric, a, values, np.ones((1, a.requests.size)), **options)[0])
+            float(statistic(metric, a, values, np.ones((1, a.requests.size)), **options)[0])
             for a in arrays
         ]
         if metric == "error_ratio":
@@ -481,13 +350,12 @@ def _measure(
         else:
             shown = point
         replicates = [
-            _statistic(metric, a, values, w, **options)
-            for a, w in zip(arrays, weights, strict=True)
+            statistic(metric, a, values, w, **options) for a, w in zip(arrays, weights, strict=True)
         ]
         with np.errstate(divide="ignore", invalid="ignore"):
             log_ratios = np.log(replicates[1]) - np.log(replicates[0])
         log_ratios = log_ratios[np.isfinite(log_ratios)]
-        per_interval = [_statistic(metric, a, values, None, **options) for a in arrays]
+        per_interval = [statistic(metric, a, values, None, **options) for a in arrays]
         out.append(
             _Raw(
                 scope=scope,
@@ -496,9 +364,9 @@ def _measure(
                 candidate=shown[1],
                 ratio=point[1] / point[0] if point[0] > 0 else math.nan,
                 log_ratios=log_ratios,
-                p_value=_bootstrap_p(log_ratios),
+                p_value=bootstrap_p(log_ratios),
                 mw_p_value=mann_whitney(per_interval[0], per_interval[1]),
-                mw_floor=_smallest_mann_whitney(per_interval[0].size, per_interval[1].size),
+                mw_floor=smallest_mann_whitney(per_interval[0].size, per_interval[1].size),
                 enough=requests >= _needed(metric) and requests > 0,
                 errorless=metric == "error_ratio" and all(a.errors.sum() == 0 for a in arrays),
                 needed=_needed(metric),
@@ -507,94 +375,7 @@ def _measure(
     return out
 
 
-def _matrix(intervals: Sequence[EndpointInterval], union: npt.NDArray[np.int64]) -> FloatArray:
-    matrix = np.zeros((len(intervals), union.size))
-    for row, interval in enumerate(intervals):
-        indices, counts = interval.latency.to_sparse()
-        matrix[row, np.searchsorted(union, indices)] = counts
-    return matrix
-
-
-def _percentile(merged: FloatArray, values: FloatArray, q: float) -> FloatArray:
-    """The ``q`` percentile of each row of bucket counts, as Histogram reports it."""
-    if not values.size:
-        return np.zeros(merged.shape[0])
-    cumulative = np.cumsum(merged, axis=1)
-    total = cumulative[:, -1]
-    wanted = np.maximum(np.floor(q * total / 100 + 0.5), 1)
-    index = np.argmax(cumulative >= wanted[:, None], axis=1)
-    return np.where(total > 0, values[index], np.nan)
-
-
-def _bootstrap_p(log_ratios: FloatArray) -> float:
-    if not log_ratios.size:
-        return 1.0
-    n = log_ratios.size
-    below = (np.count_nonzero(log_ratios <= 0) + 1) / (n + 1)
-    above = (np.count_nonzero(log_ratios >= 0) + 1) / (n + 1)
-    return min(1.0, 2 * min(below, above))
-
-
-def mann_whitney(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
-    """Two-sided p-value of the Mann-Whitney U test; 1.0 when there is nothing to rank.
-
-    Normal approximation with tie and continuity corrections.
-    """
-    a = np.asarray(x, dtype=np.float64)
-    b = np.asarray(y, dtype=np.float64)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    n1, n2 = a.size, b.size
-    if not n1 or not n2:
-        return 1.0
-    pooled = np.concatenate((a, b))
-    _, inverse, ties = np.unique(pooled, return_inverse=True, return_counts=True)
-    ranks_of_unique = np.cumsum(ties) - (ties - 1) / 2
-    ranks = ranks_of_unique[inverse]
-    u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
-    n = n1 + n2
-    tie_term = float((ties**3 - ties).sum()) / (n * (n - 1)) if n > 1 else 0.0
-    variance = n1 * n2 / 12 * ((n + 1) - tie_term)
-    if variance <= 0:
-        return 1.0
-    mean = n1 * n2 / 2
-    z = (abs(u - mean) - 0.5) / math.sqrt(variance)
-    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
-
-
-def _smallest_mann_whitney(n1: int, n2: int) -> float:
-    """The smallest p-value :func:`mann_whitney` can give for samples of these sizes."""
-    if not n1 or not n2:
-        return 1.0
-    n = n1 + n2
-    z = (n1 * n2 / 2 - 0.5) / math.sqrt(n1 * n2 * (n + 1) / 12)
-    return math.erfc(z / math.sqrt(2))
-
-
-def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
-    """Benjamini-Hochberg adjusted p-values (same order as given)."""
-    m = len(p_values)
-    if not m:
-        return []
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [0.0] * m
-    running = 1.0
-    for rank in range(m, 0, -1):
-        i = order[rank - 1]
-        running = min(running, p_values[i] * m / rank)
-        adjusted[i] = min(running, 1.0)
-    return adjusted
-
-
 # -- verdicts ---------------------------------------------------------------------------
-_UNITS: Mapping[str, str] = {
-    "p50": "ms",
-    "p95": "ms",
-    "p99": "ms",
-    "error_ratio": "",
-    "throughput": "req/s",
-}
-
-
 def _judge(
     raw: _Raw, p: float, mw: float, *, floor: float, alpha: float, critical: bool, tested: int
 ) -> MetricComparison:

@@ -13,18 +13,18 @@ from redline.core import StoreError as StoreError
 from ._meta import RunMeta as RunMeta
 from ._meta import collect_meta as collect_meta
 from ._meta import parse_labels as parse_labels
+from ._recorder import RunRecorder as RunRecorder
+from ._records import RunInfo as RunInfo
+from ._records import StoredRun as StoredRun
+from ._records import parse_time as parse_time
 from ._schema import MIGRATIONS as MIGRATIONS
 from ._schema import Migration as Migration
 from ._store import DEFAULT_STORE as DEFAULT_STORE
 from ._store import LOST as LOST
 from ._store import RUNNING as RUNNING
 from ._store import STORE_ENV as STORE_ENV
-from ._store import RunInfo as RunInfo
-from ._store import RunRecorder as RunRecorder
 from ._store import RunStore as RunStore
-from ._store import StoredRun as StoredRun
 from ._store import open_store as open_store
-from ._store import parse_time as parse_time
 from ._store import store_location as store_location
 
 __all__ = [

@@ -6,28 +6,27 @@ import json
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
-from redline.core import IntervalSnapshot, RunResult, StoreError, Verdict, parse_duration
+from redline.core import IntervalSnapshot, RunResult, StoreError, Verdict
 
 from ._backend import Backend, open_backend
 from ._meta import RunMeta
+from ._recorder import RunRecorder
+from ._records import RunInfo, StoredRun
 from ._schema import MIGRATIONS, SCHEMA_TABLE, Migration, now_text, pending_migrations
 
 __all__ = [
     "DEFAULT_STORE",
+    "LOST",
+    "RUNNING",
     "STORE_ENV",
-    "RunInfo",
-    "RunRecorder",
     "RunStore",
-    "StoredRun",
     "open_store",
-    "parse_time",
     "store_location",
 ]
 
@@ -43,36 +42,6 @@ _RUN_COLUMNS = (
     "late_tolerance, open_model, plan, meta, notes, tracebacks, summary, verdicts, "
     "requests, errors, measured_s"
 )
-
-
-def parse_time(text: str, *, now: datetime | None = None) -> str:
-    """A ``--since``/``--until`` value in the store's time form.
-
-    Accepts an ISO 8601 date or time (UTC unless it says otherwise) or an age such as
-    ``"90m"``, ``"12h"`` or ``"7d"`` (that long before ``now``).
-
-    Raises:
-        ValueError: ``text`` is neither.
-    """
-    text = text.strip()
-    now = now or datetime.now(UTC)
-    try:
-        if text.endswith("d") and text[:-1].replace(".", "", 1).isdigit():
-            moment = now - timedelta(days=float(text[:-1]))
-        else:
-            moment = now - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f'expected a date like "2026-11-28", a time like "2026-11-28T09:30" '
-                f'or an age like "12h" or "7d", got {text!r}'
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
 
 
 def store_location(location: str | Path | None = None) -> str:
@@ -105,89 +74,6 @@ def open_store(
     except BaseException:
         backend.close()
         raise
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """One line of the run list: what a run was and how it went, without its intervals."""
-
-    id: str
-    plan: str
-    target: str
-    started_at: str
-    stop_reason: str
-    complete: bool
-    labels: Mapping[str, str]
-    requests: int
-    errors: int
-    measured_s: float
-    p99_ms: float | None
-    verdicts: Mapping[str, int]
-    git_commit: str | None
-    git_dirty: bool | None
-    summary: Mapping[str, Any] | None = None
-    """The stored summary (``duration_s``, ``generator``, ``summary`` of the result's
-    JSON) of a finished run; None for one that never finished."""
-
-    @property
-    def rps(self) -> float:
-        """Requests per measured second."""
-        return self.requests / self.measured_s if self.measured_s > 0 else 0.0
-
-    @property
-    def error_rate(self) -> float:
-        """Errors as a fraction of requests."""
-        return self.errors / self.requests if self.requests else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``redline runs --json``)."""
-        return {
-            "id": self.id,
-            "plan": self.plan,
-            "target": self.target,
-            "started_at": self.started_at,
-            "stop_reason": self.stop_reason,
-            "complete": self.complete,
-            "labels": dict(self.labels),
-            "requests": self.requests,
-            "errors": self.errors,
-            "measured_s": self.measured_s,
-            "rps": self.rps,
-            "p99_ms": self.p99_ms,
-            "verdicts": dict(self.verdicts),
-            "git_commit": self.git_commit,
-            "git_dirty": self.git_dirty,
-        }
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    """A run read back from the store: the result, where it came from, its verdicts."""
-
-    result: RunResult
-    meta: RunMeta
-    verdicts: tuple[Verdict, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The exported JSON: the result's document plus ``meta`` and ``verdicts``."""
-        data = self.result.to_dict()
-        data["meta"] = self.meta.to_dict()
-        data["verdicts"] = [v.to_dict() for v in self.verdicts]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StoredRun:
-        """Rebuild from :meth:`to_dict` output (or a plain result document).
-
-        Raises:
-            ValueError: ``data`` is not a redline run.
-        """
-        try:
-            verdicts = tuple(Verdict.from_dict(v) for v in data.get("verdicts", ()))
-            meta = RunMeta.from_dict(data.get("meta", {}))
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"malformed run: missing or wrong {exc}") from exc
-        return cls(RunResult.from_dict(data), meta, verdicts)
 
 
 class RunStore:
@@ -511,63 +397,6 @@ class RunStore:
             ):
                 out.setdefault(run_id, {})[key] = value
         return out
-
-
-class RunRecorder:
-    """Writes one run to a store while it happens, and never lets the store stop it.
-
-    Pass :meth:`start` as ``run_plan``'s ``on_start`` and :meth:`interval` as its
-    ``on_interval`` (or call it from yours), then :meth:`finish` with the result. A
-    failed write is remembered in :attr:`errors` and retried at :meth:`finish`; the run
-    goes on. If the process ends without :meth:`finish`, what was written stays.
-    """
-
-    def __init__(self, store: RunStore, meta: RunMeta) -> None:
-        """Record into ``store`` with ``meta``."""
-        self.store = store
-        self.meta = meta
-        self.run_id: str | None = None
-        self.errors: list[str] = []
-        self.stored = False
-        """Whether :meth:`finish` stored the run whole."""
-        self._late_tolerance = 0.01
-        self._written: set[int] = set()
-
-    def start(self, run: RunResult) -> None:
-        """Record the run's start (``run`` as ``run_plan`` passes it to ``on_start``)."""
-        self.run_id = run.id
-        self._late_tolerance = run.late_tolerance
-        self._attempt(lambda: self.store.begin(run, self.meta))
-
-    def interval(self, interval: IntervalSnapshot) -> None:
-        """Record one interval as it completes."""
-        run_id = self.run_id
-        if run_id is None or self.errors:
-            return  # after a failure, the rest is written at finish (or the run is lost)
-        self._attempt(
-            lambda: self.store.add_interval(run_id, interval, late_tolerance=self._late_tolerance)
-        )
-        if not self.errors:
-            self._written.add(interval.index)
-
-    def finish(self, result: RunResult, verdicts: Sequence[Verdict] = ()) -> bool:
-        """Record the finished run; return whether it is now stored whole."""
-        before = len(self.errors)
-        self._attempt(lambda: self.store.save(result, self.meta, verdicts))
-        self.stored = len(self.errors) == before
-        return self.stored
-
-    def abandon(self, stop_reason: str) -> None:
-        """Mark the run stopped for ``stop_reason`` when there is no result to finish with."""
-        if self.run_id is not None:
-            run_id = self.run_id
-            self._attempt(lambda: self.store.mark_stopped(run_id, stop_reason))
-
-    def _attempt(self, write: Callable[[], None]) -> None:
-        try:
-            write()
-        except StoreError as exc:
-            self.errors.append(str(exc))
 
 
 class _RunRow(NamedTuple):

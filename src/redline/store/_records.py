@@ -1,0 +1,127 @@
+"""What reading the store gives back: a run's line in the list, a run read back whole."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redline.core import RunResult, Verdict, parse_duration
+
+from ._meta import RunMeta
+
+__all__ = ["RunInfo", "StoredRun", "parse_time"]
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> str:
+    """A ``--since``/``--until`` value in the store's time form.
+
+    Accepts an ISO 8601 date or time (UTC unless it says otherwise) or an age such as
+    ``"90m"``, ``"12h"`` or ``"7d"`` (that long before ``now``).
+
+    Raises:
+        ValueError: ``text`` is neither.
+    """
+    text = text.strip()
+    now = now or datetime.now(UTC)
+    try:
+        if text.endswith("d") and text[:-1].replace(".", "", 1).isdigit():
+            moment = now - timedelta(days=float(text[:-1]))
+        else:
+            moment = now - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f'expected a date like "2026-11-28", a time like "2026-11-28T09:30" '
+                f'or an age like "12h" or "7d", got {text!r}'
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One line of the run list: what a run was and how it went, without its intervals."""
+
+    id: str
+    plan: str
+    target: str
+    started_at: str
+    stop_reason: str
+    complete: bool
+    labels: Mapping[str, str]
+    requests: int
+    errors: int
+    measured_s: float
+    p99_ms: float | None
+    verdicts: Mapping[str, int]
+    git_commit: str | None
+    git_dirty: bool | None
+    summary: Mapping[str, Any] | None = None
+    """The stored summary (``duration_s``, ``generator``, ``summary`` of the result's
+    JSON) of a finished run; None for one that never finished."""
+
+    @property
+    def rps(self) -> float:
+        """Requests per measured second."""
+        return self.requests / self.measured_s if self.measured_s > 0 else 0.0
+
+    @property
+    def error_rate(self) -> float:
+        """Errors as a fraction of requests."""
+        return self.errors / self.requests if self.requests else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``redline runs --json``)."""
+        return {
+            "id": self.id,
+            "plan": self.plan,
+            "target": self.target,
+            "started_at": self.started_at,
+            "stop_reason": self.stop_reason,
+            "complete": self.complete,
+            "labels": dict(self.labels),
+            "requests": self.requests,
+            "errors": self.errors,
+            "measured_s": self.measured_s,
+            "rps": self.rps,
+            "p99_ms": self.p99_ms,
+            "verdicts": dict(self.verdicts),
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+        }
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run read back from the store: the result, where it came from, its verdicts."""
+
+    result: RunResult
+    meta: RunMeta
+    verdicts: tuple[Verdict, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The exported JSON: the result's document plus ``meta`` and ``verdicts``."""
+        data = self.result.to_dict()
+        data["meta"] = self.meta.to_dict()
+        data["verdicts"] = [v.to_dict() for v in self.verdicts]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StoredRun:
+        """Rebuild from :meth:`to_dict` output (or a plain result document).
+
+        Raises:
+            ValueError: ``data`` is not a redline run.
+        """
+        try:
+            verdicts = tuple(Verdict.from_dict(v) for v in data.get("verdicts", ()))
+            meta = RunMeta.from_dict(data.get("meta", {}))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"malformed run: missing or wrong {exc}") from exc
+        return cls(RunResult.from_dict(data), meta, verdicts)
