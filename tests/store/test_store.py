@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -111,6 +112,11 @@ def make_run(
     )
 
 
+def started(run: RunResult) -> RunResult:
+    """``run`` as ``run_plan`` reports it at its start: no intervals yet, running."""
+    return dataclasses.replace(run, intervals=(), complete=False, stop_reason=RUNNING)
+
+
 META = RunMeta(
     labels={"branch": "main", "pr": "42"},
     git_commit="0123456789abcdef0123456789abcdef01234567",
@@ -174,17 +180,7 @@ def test_a_run_recorded_interval_by_interval_is_readable_before_it_finishes(
 ) -> None:
     run = make_run()
     recorder = store.recorder(RunMeta(labels={"k": "v"}, host="elsewhere"))
-    started = RunResult(
-        id=run.id,
-        plan=run.plan,
-        started_at=run.started_at,
-        intervals=(),
-        workers=2,
-        complete=False,
-        stop_reason=RUNNING,
-        late_tolerance=0.02,
-    )
-    recorder.start(started)
+    recorder.start(started(run))
     for item in run.intervals[:3]:
         recorder.interval(item)
     partial = store.load(run.id).result
@@ -208,14 +204,7 @@ def test_a_run_whose_process_is_gone_is_lost(store: RunStore) -> None:
     run = make_run()
     meta = RunMeta(host=os.uname().nodename, pid=child.pid)
     store.begin(
-        RunResult(
-            id=run.id,
-            plan=run.plan,
-            started_at=run.started_at,
-            intervals=(),
-            complete=False,
-            stop_reason=RUNNING,
-        ),
+        started(run),
         meta,
     )
     store.add_interval(run.id, run.intervals[1], late_tolerance=0.02)
@@ -228,14 +217,7 @@ def test_a_run_whose_process_is_gone_is_lost(store: RunStore) -> None:
 def test_a_run_on_another_host_is_lost_once_stale(store: RunStore) -> None:
     run = make_run()
     store.begin(
-        RunResult(
-            id=run.id,
-            plan=run.plan,
-            started_at=run.started_at,
-            intervals=(),
-            complete=False,
-            stop_reason=RUNNING,
-        ),
+        started(run),
         RunMeta(host="far", pid=1),
     )
     assert store.load(run.id).result.stop_reason == RUNNING
@@ -247,14 +229,7 @@ def test_a_run_on_another_host_is_lost_once_stale(store: RunStore) -> None:
 def test_mark_stopped_only_touches_running_runs(store: RunStore) -> None:
     run = make_run()
     store.begin(
-        RunResult(
-            id=run.id,
-            plan=run.plan,
-            started_at=run.started_at,
-            intervals=(),
-            complete=False,
-            stop_reason=RUNNING,
-        ),
+        started(run),
         META,
     )
     store.mark_stopped(run.id, "interrupted")
@@ -350,16 +325,7 @@ def test_a_failing_store_never_stops_the_recorder(tmp_path: Path) -> None:
     store = open_store(tmp_path / "runs.db")
     recorder = store.recorder(META)
     run = make_run()
-    recorder.start(
-        RunResult(
-            id=run.id,
-            plan=run.plan,
-            started_at=run.started_at,
-            intervals=(),
-            complete=False,
-            stop_reason=RUNNING,
-        )
-    )
+    recorder.start(started(run))
     store.close()
     recorder.interval(run.intervals[0])
     assert not recorder.finish(run)
@@ -417,6 +383,8 @@ def test_intervals_a_failed_write_missed_are_written_at_finish(tmp_path: Path) -
     run = make_run()
     with open_store(path) as store:
         recorder = store.recorder(META)
+        # A start that differs from the end (default workers and tolerance): the finish
+        # must rewrite the run's header, not only add what is missing.
         recorder.start(
             RunResult(id=run.id, plan=run.plan, started_at=run.started_at, intervals=(),
                       complete=False, stop_reason=RUNNING)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from redline.observe import grafana_dashboard
-from redline.report import write_text
 
-from . import _exit
-from ._console import error
+from ._console import emit
 
 __all__ = ["add_grafana_parser"]
 
@@ -32,12 +29,4 @@ def add_grafana_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 def grafana_command(args: argparse.Namespace) -> int:
     """Carry out ``redline grafana-dashboard``."""
     text = json.dumps(grafana_dashboard(title=args.title), indent=1) + "\n"
-    if args.out is None:
-        sys.stdout.write(text)
-        return _exit.OK
-    try:
-        write_text(text, args.out)
-    except OSError as exc:
-        error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
-        return _exit.USAGE
-    return _exit.OK
+    return emit(text, args.out)

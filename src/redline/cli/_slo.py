@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import yaml
@@ -17,10 +16,9 @@ from redline.analysis import (
 )
 from redline.core import PlanError
 from redline.plan import load_slo_sources
-from redline.report import write_text
 
 from . import _exit
-from ._console import error
+from ._console import emit, error
 
 __all__ = ["add_slo_parser"]
 
@@ -72,12 +70,4 @@ def rules_command(args: argparse.Namespace) -> int:
         error(f"{args.file}: {exc}")
         return _exit.USAGE
     text = yaml.safe_dump(document, sort_keys=False, width=1000)
-    if args.out is None:
-        sys.stdout.write(text)
-        return _exit.OK
-    try:
-        write_text(text, args.out)
-    except OSError as exc:
-        error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
-        return _exit.USAGE
-    return _exit.OK
+    return emit(text, args.out)

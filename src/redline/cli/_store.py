@@ -14,11 +14,11 @@ from rich.table import Table
 from rich.text import Text
 
 from redline.core import StoreError, format_duration
-from redline.report import render_summary, render_verdicts, write_text
+from redline.report import render_summary, render_verdicts
 from redline.store import RunInfo, RunStore, StoredRun, open_store, parse_labels, parse_time
 
 from . import _exit
-from ._console import error, stdout_console
+from ._console import emit, error, stdout_console
 
 __all__ = ["add_store_option", "add_store_parsers", "reading_store"]
 
@@ -188,17 +188,10 @@ def export_command(args: argparse.Namespace) -> int:
     stored = _load(args)
     if stored is None:
         return _exit.USAGE
-    text = json.dumps(stored.to_dict(), indent=1)
-    if args.out is None:
-        sys.stdout.write(text + "\n")
-        return _exit.OK
-    try:
-        write_text(text, args.out)
-    except OSError as exc:
-        error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
-        return _exit.USAGE
-    print(f"run {stored.result.id} written to {args.out}", file=sys.stderr)
-    return _exit.OK
+    code = emit(json.dumps(stored.to_dict(), indent=1) + "\n", args.out)
+    if code == _exit.OK and args.out is not None:
+        print(f"run {stored.result.id} written to {args.out}", file=sys.stderr)
+    return code
 
 
 def _load(args: argparse.Namespace) -> StoredRun | None:
