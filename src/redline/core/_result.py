@@ -59,7 +59,7 @@ class EndpointInterval:
         """Return the exact sum of several endpoint intervals."""
         status: Counter[int] = Counter()
         classes: Counter[str] = Counter()
-        latency, actual = Histogram(), Histogram()
+        latencies, actuals = [], []
         requests = errors = bytes_in = bytes_out = 0
         for item in items:
             requests += item.requests
@@ -68,8 +68,9 @@ class EndpointInterval:
             bytes_out += item.bytes_out
             status.update(item.status)
             classes.update(item.error_classes)
-            latency.merge(item.latency)
-            actual.merge(item.latency_actual)
+            latencies.append(item.latency)
+            actuals.append(item.latency_actual)
+        latency, actual = Histogram.merged(latencies), Histogram.merged(actuals)
         return EndpointInterval(
             requests=requests,
             errors=errors,
