@@ -13,6 +13,7 @@ from ._demo import add_demo_parser
 from ._grafana import add_grafana_parser
 from ._history import add_history_parser
 from ._import import add_import_parser
+from ._report import add_report_parser
 from ._run import add_run_parser
 from ._slo import add_slo_parser
 from ._store import add_store_parsers
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(metavar="COMMAND")
     add_run_parser(subparsers)
     add_store_parsers(subparsers)
+    add_report_parser(subparsers)
     add_compare_parser(subparsers)
     add_ab_parser(subparsers)
     add_history_parser(subparsers)

@@ -14,13 +14,13 @@ from types import FrameType
 
 from rich.console import Console
 
-from redline.analysis import AbortMonitor, abort_window, evaluate
+from redline.analysis import AbortMonitor, Comparison, abort_window, evaluate
 from redline.core import FAIL, IntervalSnapshot, PlanError, RunError, RunResult, StoreError, Verdict
 from redline.engine import run_plan
-from redline.observe import MetricsServer, RunMetrics
 from redline.plan import Plan, check_slos, load_plan, load_slos, quick_plan
 from redline.report import (
     LiveView,
+    html_report,
     junit_xml,
     render_summary,
     render_verdicts,
@@ -40,6 +40,7 @@ from ._compare import (
 )
 from ._compare import report_comparison as report
 from ._console import error, stdout_console
+from ._live import Watchers, add_watch_options
 from ._store import add_store_option, reading_store
 
 __all__ = ["add_run_parser", "execute", "run_command"]
@@ -82,6 +83,12 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         "--summary-md", type=Path, metavar="FILE", help="write a Markdown summary (for a PR)"
     )
     parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write the HTML report (self-contained; with --baseline, compared)",
+    )
+    parser.add_argument(
         "--label",
         action="append",
         default=[],
@@ -105,11 +112,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         "(resolved before the run starts)",
     )
     add_compare_options(parser)
-    parser.add_argument(
-        "--prometheus",
-        metavar="[HOST:]PORT",
-        help="serve live metrics of the run at http://HOST:PORT/metrics (host 127.0.0.1)",
-    )
+    add_watch_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no live view")
     parser.set_defaults(handler=run_command)
 
@@ -191,12 +194,14 @@ def execute(
     quiet: bool = False,
     recorder: RunRecorder | None = None,
     listeners: Sequence[Callable[[IntervalSnapshot], None]] = (),
+    starters: Sequence[Callable[[RunResult], None]] = (),
 ) -> tuple[RunResult, list[Verdict]]:
     """Run ``plan`` with the live view, abort rules and signal handling of the command line.
 
     With a ``recorder``, the run is stored as it happens and finished with its verdicts;
     a run that ends without a result (a second Ctrl-C, a crash) is marked so.
-    ``listeners`` are called with each interval too (live metrics, say).
+    ``listeners`` are called with each interval too (live metrics, say), ``starters``
+    with the run as it starts.
 
     Returns:
         the result and the verdict on each of the plan's objectives.
@@ -215,7 +220,14 @@ def execute(
         for listener in called:
             listener(interval)
 
-    on_start = recorder.start if recorder is not None else None
+    started: list[Callable[[RunResult], None]] = list(starters)
+    if recorder is not None:
+        started.insert(0, recorder.start)
+
+    def on_start(run: RunResult) -> None:
+        for starter in started:
+            starter(run)
+
     view: contextlib.AbstractContextManager[LiveView | None] = (
         contextlib.nullcontext()
         if quiet
@@ -268,7 +280,12 @@ def run_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         error(f"--label: {exc}")
         return _exit.USAGE
-    outputs = {"--out": args.out, "--junit": args.junit, "--summary-md": args.summary_md}
+    outputs = {
+        "--out": args.out,
+        "--junit": args.junit,
+        "--summary-md": args.summary_md,
+        "--html": args.html,
+    }
     for option, path in outputs.items():
         if path is not None and not path.parent.resolve().is_dir():
             error(f"{option}: directory {str(path.parent)!r} does not exist")
@@ -287,17 +304,12 @@ def run_command(args: argparse.Namespace) -> int:
                 error(f"{exc} (--no-store runs without keeping the run)")
                 return _exit.NOT_CARRIED_OUT
             recorder = store.recorder(collect_meta(labels=labels))
-        listeners = []
-        if args.prometheus:
-            try:
-                host, port = _address(args.prometheus)
-                metrics = RunMetrics(plan.name, target=str(plan.to_dict()["target"]))
-                server = cleanup.enter_context(MetricsServer(metrics, host=host, port=port))
-            except (ValueError, OSError) as exc:
-                error(f"--prometheus: {exc}")
-                return _exit.USAGE
-            console.print(f"metrics at {server.url}", highlight=False)
-            listeners.append(metrics.update)
+        watchers = cleanup.enter_context(Watchers())
+        try:
+            watchers.open(args, plan, console)
+        except ValueError as exc:
+            error(str(exc))
+            return _exit.USAGE
         try:
             result, verdicts = execute(
                 plan,
@@ -305,22 +317,40 @@ def run_command(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 quiet=args.quiet,
                 recorder=recorder,
-                listeners=listeners,
+                listeners=watchers.listeners,
+                starters=watchers.starters,
             )
         except RunError as exc:
             error(f"the run could not be carried out: {exc}")
             return _exit.NOT_CARRIED_OUT
+        watchers.finish(result, verdicts)
         console.print(render_summary(result))
         if verdicts:
             console.print(render_verdicts(verdicts))
         if recorder is not None:
             _report_stored(console, recorder, result)
         meta = recorder.meta if recorder is not None else collect_meta(labels=labels)
-        document = StoredRun(result, meta, tuple(verdicts)).to_dict()
+        stored = StoredRun(result, meta, tuple(verdicts))
+        comparison: Comparison | str | None = None
+        if baseline:
+            try:
+                comparison = compare(baseline, [result], args)
+            except ValueError as exc:
+                comparison = str(exc)
         writers = {
-            "--out": lambda path: write_text(json.dumps(document, indent=1), path),
+            "--out": lambda path: write_text(json.dumps(stored.to_dict(), indent=1), path),
             "--junit": lambda path: write_text(junit_xml(result, verdicts), path),
             "--summary-md": lambda path: write_text(summary_markdown(result, verdicts), path),
+            "--html": lambda path: write_text(
+                html_report(
+                    result,
+                    verdicts,
+                    meta=meta.to_dict(),
+                    baseline=baseline[0] if baseline else None,
+                    comparison=comparison if isinstance(comparison, Comparison) else None,
+                ),
+                path,
+            ),
         }
         for option, path in outputs.items():
             if path is None:
@@ -331,28 +361,14 @@ def run_command(args: argparse.Namespace) -> int:
                 error(f"{option}: cannot write {str(path)!r}: {exc.strerror}")
                 return _exit.USAGE
             console.print(f"{option.lstrip('-')} written to {path}", highlight=False)
-    code = exit_code(result, verdicts)
-    if baseline:
-        try:
-            comparison = compare(baseline, [result], args)
-        except ValueError as exc:
-            error(f"--baseline: {exc}")
-            return max(code, _exit.NOT_CARRIED_OUT)
-        code = max(code, report(args, comparison))
+        code = exit_code(result, verdicts)
+        if isinstance(comparison, str):
+            error(f"--baseline: {comparison}")
+            code = max(code, _exit.NOT_CARRIED_OUT)
+        elif comparison is not None:
+            code = max(code, report(args, comparison))
+        watchers.linger(console)
     return code
-
-
-def _address(text: str) -> tuple[str, int]:
-    """``[HOST:]PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``; host 127.0.0.1.
-
-    Raises:
-        ValueError: not a port number from 0 to 65535.
-    """
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]") if sep else "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f'expected [HOST:]PORT like "127.0.0.1:9464", got {text!r}')
-    return host or "127.0.0.1", int(port)
 
 
 def _baseline(args: argparse.Namespace, plan: Plan) -> list[RunResult]:

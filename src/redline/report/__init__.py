@@ -1,8 +1,10 @@
-"""Renderers: terminal summary and live view, verdicts, comparisons, JUnit, Markdown, JSON."""
+"""Renderers: terminal, HTML report, live dashboard, verdicts, comparisons, JUnit, Markdown."""
 
 from ._compare import comparison_junit as comparison_junit
 from ._compare import comparison_markdown as comparison_markdown
 from ._compare import render_comparison as render_comparison
+from ._dashboard import Dashboard as Dashboard
+from ._html import html_report as html_report
 from ._json import write_json as write_json
 from ._json import write_text as write_text
 from ._terminal import LiveView as LiveView
@@ -12,9 +14,11 @@ from ._verdicts import render_verdicts as render_verdicts
 from ._verdicts import summary_markdown as summary_markdown
 
 __all__ = [
+    "Dashboard",
     "LiveView",
     "comparison_junit",
     "comparison_markdown",
+    "html_report",
     "junit_xml",
     "render_comparison",
     "render_summary",

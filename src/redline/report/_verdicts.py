@@ -15,7 +15,7 @@ _STYLE = {PASS: "green", FAIL: "bold red", INCONCLUSIVE: "yellow"}
 _MARK = {PASS: "pass", FAIL: "FAIL", INCONCLUSIVE: "inconclusive"}
 
 
-def _budget(verdict: Verdict) -> str:
+def budget_text(verdict: Verdict) -> str:
     if verdict.budget_spent is None:
         return ""
     worst = max(verdict.burn_rates.get("long", 0.0), verdict.burn_rates.get("short", 0.0))
@@ -23,7 +23,7 @@ def _budget(verdict: Verdict) -> str:
     return f"{text}, worst window {worst:.1f}x" if worst else text
 
 
-def _interval(verdict: Verdict) -> str:
+def interval_text(verdict: Verdict) -> str:
     o = verdict.objective
     if verdict.low is None:
         return ""
@@ -44,8 +44,8 @@ def render_verdicts(verdicts: Sequence[Verdict]) -> Table:
             o.where,
             f"[{_STYLE[v.outcome]}]{_MARK[v.outcome]}[/]",
             o.format(v.value),
-            _interval(v),
-            _budget(v),
+            interval_text(v),
+            budget_text(v),
             "" if v.outcome == PASS else v.reason,  # a pass says it all in its columns
         )
     return table
@@ -114,6 +114,6 @@ def summary_markdown(result: RunResult, verdicts: Sequence[Verdict]) -> str:
             reason = v.reason.replace("|", "\\|")
             lines.append(
                 f"| {icon[v.outcome]} | `{o.text}` | {o.where} | {o.format(v.value)} | "
-                f"{_budget(v)} | {reason} |"
+                f"{budget_text(v)} | {reason} |"
             )
     return "\n".join(lines) + "\n"

@@ -1,0 +1,125 @@
+"""Watching a run from outside: ``--prometheus`` metrics and the ``--dashboard`` page."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+
+from redline.core import (
+    IntervalSnapshot,
+    PlanError,
+    RunResult,
+    Verdict,
+    format_duration,
+    parse_duration,
+)
+from redline.observe import MetricsServer, RunMetrics
+from redline.plan import Plan
+from redline.report import Dashboard
+
+__all__ = ["DASHBOARD_ADDRESS", "Watchers", "add_watch_options", "parse_address"]
+
+DASHBOARD_ADDRESS = "127.0.0.1:5665"
+
+
+def add_watch_options(parser: argparse.ArgumentParser) -> None:
+    """``--prometheus``, ``--dashboard``, ``--linger`` and ``--no-linger``."""
+    parser.add_argument(
+        "--prometheus",
+        metavar="[HOST:]PORT",
+        help="serve live metrics of the run at http://HOST:PORT/metrics (host 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--dashboard",
+        nargs="?",
+        const=DASHBOARD_ADDRESS,
+        metavar="[HOST:]PORT",
+        help=f"serve a live dashboard of the run (default {DASHBOARD_ADDRESS}; port 0: any free)",
+    )
+    parser.add_argument(
+        "--linger",
+        default="3m",
+        metavar="DURATION",
+        help="keep the dashboard up this long after the run (default 3m; Ctrl-C leaves)",
+    )
+    parser.add_argument(
+        "--no-linger", action="store_true", help="close the dashboard as soon as the run ends"
+    )
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``; host 127.0.0.1.
+
+    Raises:
+        ValueError: not a port number from 0 to 65535.
+    """
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]") if sep else "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'expected [HOST:]PORT like "127.0.0.1:9464", got {text!r}')
+    return host or "127.0.0.1", int(port)
+
+
+class Watchers(contextlib.ExitStack):
+    """The servers a run is watched through, opened from the options, closed on exit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listeners: list[Callable[[IntervalSnapshot], None]] = []
+        self.starters: list[Callable[[RunResult], None]] = []
+        self.dashboard: Dashboard | None = None
+        self.linger_s = 0.0
+
+    def open(self, args: argparse.Namespace, plan: Plan, console: Console) -> None:
+        """Start what the options ask for and say where it is.
+
+        Raises:
+            ValueError: a bad address or duration, or an address that cannot be bound
+                (the message names the option).
+        """
+        plan_data = plan.to_dict()
+        if args.prometheus:
+            try:
+                host, port = parse_address(args.prometheus)
+                metrics = RunMetrics(plan.name, target=str(plan_data["target"]))
+                server = self.enter_context(MetricsServer(metrics, host=host, port=port))
+            except (ValueError, OSError) as exc:
+                raise ValueError(f"--prometheus: {exc}") from exc
+            console.print(f"metrics at {server.url}", highlight=False)
+            self.listeners.append(metrics.update)
+        if args.dashboard:
+            try:
+                self.linger_s = 0.0 if args.no_linger else parse_duration(args.linger)
+            except PlanError as exc:
+                raise ValueError(f"--linger: {exc}") from exc
+            try:
+                host, port = parse_address(args.dashboard)
+                self.dashboard = self.enter_context(
+                    Dashboard(plan_data, plan.slos, host=host, port=port)
+                )
+            except (ValueError, OSError) as exc:
+                raise ValueError(f"--dashboard: {exc}") from exc
+            console.print(f"dashboard at {self.dashboard.url}", highlight=False)
+            self.listeners.append(self.dashboard.update)
+            self.starters.append(self.dashboard.start)
+
+    def finish(self, result: RunResult, verdicts: Sequence[Verdict]) -> None:
+        """Show the final result on the dashboard."""
+        if self.dashboard is not None:
+            self.dashboard.finish(result, verdicts)
+
+    def linger(self, console: Console) -> None:
+        """Keep the dashboard up for ``--linger`` (Ctrl-C ends the wait)."""
+        if self.dashboard is None or self.linger_s <= 0:
+            return
+        console.print(
+            f"dashboard stays at {self.dashboard.url} for {format_duration(self.linger_s)} "
+            "(Ctrl-C to leave now, --no-linger not to wait)",
+            highlight=False,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait(self.linger_s)

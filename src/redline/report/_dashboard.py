@@ -1,0 +1,252 @@
+"""The live dashboard: the report's page, served on loopback and redrawn every second.
+
+``GET /`` is the page; ``GET /events`` a stream of server-sent events, one document (as
+:func:`page_data` makes it, with a ``live`` part: state, elapsed time, active stage) each
+time an interval completes; ``GET /data`` the latest document once. Documents are made
+in the server's threads and only when someone is looking, so a dashboard nobody opened
+costs the run nothing but keeping the intervals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from redline.analysis import evaluate
+from redline.core import IntervalSnapshot, Objective, RunResult, Verdict, format_duration
+
+from ._html import dashboard_html, page_json
+from ._page import page_data
+
+__all__ = ["Dashboard", "active_stage"]
+
+_KEEPALIVE_S = 10.0
+
+
+def active_stage(plan: Mapping[str, Any], elapsed_s: float) -> str:
+    """What the load is doing ``elapsed_s`` into the run: ``"stage 2 of 3: 200/s for 4s"``."""
+    warmup = float(plan.get("warmup_s") or 0.0)
+    if elapsed_s < warmup:
+        return "warm-up"
+    load = plan.get("load") or {}
+    stages = list(load.get("stages") or ())
+    measured = elapsed_s - warmup
+    if not stages:
+        for key, unit in (("rate", "/s"), ("vus", " users")):
+            if key in load:
+                return f"steady {load[key]:g}{unit}"
+        return "measuring"
+    start = 0.0
+    for number, stage in enumerate(stages, 1):
+        end = start + float(stage.get("duration", 0.0))
+        if measured < end or number == len(stages):
+            amount = stage.get("rate", stage.get("vus"))
+            unit = "/s" if "rate" in stage else " users"
+            return (
+                f"stage {number} of {len(stages)}: {amount:g}{unit} "
+                f"for {format_duration(end - start)}"
+            )
+        start = end
+    return "measuring"  # pragma: no cover - the loop returns at the last stage
+
+
+class Dashboard:
+    """A live page of one run, served at :attr:`url` until :meth:`close`.
+
+    Pass :meth:`start` as ``run_plan``'s ``on_start``, :meth:`update` as (one of) its
+    ``on_interval`` listeners, and :meth:`finish` the result and verdicts at the end.
+    """
+
+    def __init__(
+        self,
+        plan: Mapping[str, Any],
+        objectives: Sequence[Objective] = (),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Start serving at once (``port=0`` picks a free port).
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
+        self.plan = dict(plan)
+        self.objectives = tuple(objectives)
+        self.meta = dict(meta or {})
+        self.total_s = float(plan.get("warmup_s") or 0.0) + float(plan.get("duration_s") or 0.0)
+        self._changed = threading.Condition()
+        self._version = 0
+        self._closed = False
+        self._run: RunResult | None = None
+        self._intervals: list[IntervalSnapshot] = []
+        self._verdicts: list[Verdict] | None = None
+        self._message = "waiting for the run to start"
+        self._cache: tuple[int, str] | None = None
+        self._server = _Server((host, port), _handler(self))
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="redline-dashboard", daemon=True
+        )
+        self._thread.start()
+        self.host = host
+        self.port = int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The page's address."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def _bump(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    def start(self, run: RunResult) -> None:
+        """The run started (its id and start time; no intervals yet)."""
+        with self._changed:
+            self._run = run
+            self._message = ""
+        self._bump()
+
+    def update(self, interval: IntervalSnapshot) -> None:
+        """One more interval completed."""
+        with self._changed:
+            self._intervals.append(interval)
+        self._bump()
+
+    def finish(self, result: RunResult, verdicts: Sequence[Verdict], *, message: str = "") -> None:
+        """The run ended: show its final result and verdicts from now on."""
+        with self._changed:
+            self._run = result
+            self._intervals = list(result.intervals)
+            self._verdicts = list(verdicts)
+            self._message = message
+        self._bump()
+
+    def document(self) -> tuple[int, str]:
+        """The current document as JSON, and its version (made once per version)."""
+        with self._changed:
+            version, run = self._version, self._run
+            intervals, verdicts = list(self._intervals), self._verdicts
+            message = self._message
+            cached = self._cache
+        if cached is not None and cached[0] == version:
+            return cached
+        if run is None:
+            run = RunResult(id="-", plan=self.plan, started_at="", intervals=(), complete=False)
+        finished = verdicts is not None
+        if not finished:
+            run = dataclasses.replace(run, intervals=tuple(intervals))
+        elapsed = intervals[-1].start_s + intervals[-1].duration_s if intervals else 0.0
+        live = {
+            "state": "finished" if finished else "running",
+            "elapsed_s": elapsed,
+            "total_s": self.total_s,
+            "stage": "done" if finished else active_stage(self.plan, elapsed),
+            "message": message,
+        }
+        judged = verdicts if verdicts is not None else evaluate(run, self.objectives)
+        text = page_json(page_data(run, judged, meta=self.meta, live=live))
+        with self._changed:
+            self._cache = (version, text)
+        return version, text
+
+    def wait_newer(self, version: int, timeout: float) -> bool:
+        """Wait until the document is newer than ``version``; False on timeout or close."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version > version or self._closed, timeout)
+            return self._version > version and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop serving (open event streams end)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Dashboard:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+
+def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the run's own output is what the terminal is for."""
+
+        def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/":
+                title = f"redline · {dashboard.plan.get('name', '')} (live)"
+                page = dashboard_html("/events", title=title).encode()
+                self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+            elif path == "/data":
+                _, text = dashboard.document()
+                self._send(HTTPStatus.OK, text.encode(), "application/json")
+            elif path == "/events":
+                self._events()
+            else:
+                self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+        def _events(self) -> None:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            sent = -1
+            try:
+                while not dashboard.closed:
+                    version, text = dashboard.document()
+                    if version != sent:
+                        self.wfile.write(f"data: {text}\n\n".encode())
+                        sent = version
+                    elif not dashboard.wait_newer(sent, _KEEPALIVE_S) and not dashboard.closed:
+                        self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
+    return Handler

@@ -1,0 +1,336 @@
+"""What the HTML report and the live dashboard show, as plain JSON-ready data.
+
+The page's script draws everything from this one document, so the report (the document
+written into the file) and the dashboard (the document sent every second) are the same
+page. Long runs are merged into at most :data:`MAX_POINTS` time steps (exact merges of
+consecutive intervals), which keeps an hour-long report well under a megabyte.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from redline.analysis import Comparison
+from redline.core import (
+    EndpointInterval,
+    Histogram,
+    IntervalSnapshot,
+    RunResult,
+    Verdict,
+    bucket_values,
+    format_duration,
+)
+
+from ._verdicts import budget_text, interval_text
+
+__all__ = ["MAX_POINTS", "SPECTRUM", "TOTAL", "page_data"]
+
+MAX_POINTS = 600
+"""The most time steps a chart gets; longer runs merge consecutive intervals."""
+
+TOTAL = "all"
+"""The name the page gives all traffic together (endpoint names are the plan's)."""
+
+SPECTRUM = tuple(100.0 * (1.0 - 10.0 ** (-i / 20)) for i in range(101))
+"""Percentiles of the spectrum: 0 to 99.999, evenly spaced in -log10(1 - p)."""
+
+_LATENCY_LINES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0))
+
+
+def page_data(
+    result: RunResult,
+    verdicts: Sequence[Verdict] = (),
+    *,
+    meta: Mapping[str, Any] | None = None,
+    baseline: RunResult | None = None,
+    comparison: Comparison | None = None,
+    live: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the page draws of ``result`` (and of ``baseline``, overlaid).
+
+    Args:
+        result: a finished run, or a running one (its intervals so far).
+        verdicts: the verdicts on the plan's objectives.
+        meta: where the run came from (a stored run's ``meta``: labels, git commit, host).
+        baseline: a run to overlay on the charts.
+        comparison: the comparison of ``result`` with ``baseline``, as a table.
+        live: for the dashboard: ``state``, ``elapsed_s``, ``total_s``, ``stage``.
+    """
+    data: dict[str, Any] = {
+        "run": _header(result, meta or {}),
+        "generator": result.generator().to_dict(),
+        "verdicts": [_verdict(v) for v in verdicts],
+        "windows": _windows(result),
+        "series": _series(result),
+        "distribution": _distribution(result),
+        "endpoints": _endpoint_rows(result),
+        "steps": _steps(result),
+        "checks": [
+            {"name": name, "passed": passed, "failed": failed}
+            for name, (passed, failed) in sorted(
+                result.checks().items(), key=lambda item: (-item[1][1], item[0])
+            )
+        ],
+        "exceptions": [
+            {"scenario": scenario, "type": kind, "count": count}
+            for scenario, kinds in result.exceptions().items()
+            for kind, count in sorted(kinds.items(), key=lambda item: -item[1])
+        ],
+        "tracebacks": list(result.tracebacks),
+        "notes": list(result.notes),
+        "live": dict(live) if live is not None else None,
+    }
+    if baseline is not None:
+        data["baseline"] = {
+            "run": _header(baseline, {}),
+            "series": _series(baseline),
+            "distribution": _distribution(baseline),
+        }
+    if comparison is not None:
+        data["comparison"] = _comparison(comparison)
+    return data
+
+
+def _header(result: RunResult, meta: Mapping[str, Any]) -> dict[str, Any]:
+    plan = result.plan
+    return {
+        "id": result.id,
+        "plan": str(plan.get("name", "")),
+        "target": str(plan.get("target", "")),
+        "load": _load_text(plan.get("load") or {}),
+        "started_at": result.started_at,
+        "duration_s": result.duration_s,
+        "duration": format_duration(result.duration_s) if result.duration_s else "0s",
+        "warmup_s": float(plan.get("warmup_s") or 0.0),
+        "stop_reason": result.stop_reason,
+        "complete": result.complete,
+        "workers": result.workers,
+        "open_model": result.open_model,
+        "labels": dict(meta.get("labels") or {}),
+        "git_commit": meta.get("git_commit"),
+        "git_dirty": meta.get("git_dirty"),
+        "host": meta.get("host") or "",
+        "version": meta.get("version") or "",
+    }
+
+
+def _load_text(load: Mapping[str, Any]) -> str:
+    """The load model in a line: ``open, poisson arrivals: 100/s for 3s, 200/s for 4s``."""
+    model = str(load.get("model", ""))
+    parts: list[str] = []
+    for stage in load.get("stages") or ():
+        amount = stage.get("rate", stage.get("vus"))
+        unit = "/s" if "rate" in stage else " users"
+        parts.append(f"{amount:g}{unit} for {format_duration(float(stage.get('duration', 0)))}")
+    if not parts:
+        for key, unit in (("rate", "/s"), ("vus", " users")):
+            if key in load:
+                parts.append(f"{load[key]:g}{unit}")
+    arrivals = f", {load['arrivals']} arrivals" if load.get("arrivals") else ""
+    shape = ", ".join(parts)
+    return f"{model}{arrivals}: {shape}" if shape else model
+
+
+def _verdict(verdict: Verdict) -> dict[str, Any]:
+    o = verdict.objective
+    return {
+        "name": o.name,
+        "objective": o.text,
+        "scope": o.where,
+        "outcome": verdict.outcome,
+        "value": verdict.value,
+        "value_text": o.format(verdict.value),
+        "bound_text": f"{o.op} {o.format(o.bound)}",
+        "interval_text": interval_text(verdict),
+        "budget_text": budget_text(verdict),
+        "reason": verdict.reason,
+    }
+
+
+def _windows(result: RunResult) -> list[dict[str, Any]]:
+    """Shaded spans of the time charts: the warm-up and any fault windows of the run."""
+    out: list[dict[str, Any]] = []
+    warm = [i for i in result.intervals if i.warmup]
+    if warm:
+        end = max(i.start_s + i.duration_s for i in warm)
+        out.append({"kind": "warmup", "label": "warm-up", "start_s": 0.0, "end_s": end})
+    for fault in result.plan.get("faults") or ():
+        start = float(fault.get("at_s", 0.0))
+        out.append(
+            {
+                "kind": "fault",
+                "label": str(fault.get("name") or fault.get("type") or "fault"),
+                "start_s": start,
+                "end_s": start + float(fault.get("for_s", 0.0)),
+            }
+        )
+    return out
+
+
+def _steps_of(intervals: Sequence[IntervalSnapshot]) -> list[list[IntervalSnapshot]]:
+    """Consecutive intervals merged so that no more than :data:`MAX_POINTS` remain."""
+    size = max(1, math.ceil(len(intervals) / MAX_POINTS))
+    return [list(intervals[i : i + size]) for i in range(0, len(intervals), size)]
+
+
+def _ms(histogram: Histogram, percentiles: Sequence[float]) -> list[float | None]:
+    if not histogram.total_count:
+        return [None] * len(percentiles)
+    return [v / 1000 for v in histogram.values_at_percentiles(list(percentiles))]
+
+
+def _latency(data: EndpointInterval) -> dict[str, float | None]:
+    if not data.requests and not data.latency.total_count:
+        return dict.fromkeys(("p50", "p90", "p99", "max"))
+    values = _ms(data.latency, [*(p for _, p in _LATENCY_LINES), 100.0])
+    return {name: value for name, value in zip(("p50", "p90", "p99", "max"), values, strict=True)}
+
+
+def _series(result: RunResult) -> dict[str, Any]:
+    """Per time step: latency lines per endpoint and in all, rates, errors by kind."""
+    names = result.endpoint_names()
+    steps = _steps_of(result.intervals)
+    t: list[float] = []
+    latency: dict[str, dict[str, list[float | None]]] = {
+        name: {line: [] for line in ("p50", "p90", "p99", "max")} for name in [TOTAL, *names]
+    }
+    achieved: list[float] = []
+    sent: list[float] = []
+    target: list[float | None] = []
+    errors: dict[str, list[int]] = {}
+    requests: list[int] = []
+    for index, step in enumerate(steps):
+        seconds = sum(i.duration_s for i in step)
+        t.append(step[-1].start_s + step[-1].duration_s)
+        per_name = {name: _merged([i.endpoints[name] for i in step if name in i.endpoints])
+                    for name in names}  # fmt: skip
+        total = _merged(list(per_name.values()))
+        for name, data in [(TOTAL, total), *per_name.items()]:
+            for line, value in _latency(data).items():
+                latency[name][line].append(value)
+        requests.append(total.requests)
+        achieved.append(total.requests / seconds if seconds else 0.0)
+        sent.append(sum(i.generator.sent for i in step) / seconds if seconds else 0.0)
+        rates = [i.generator.target_rps for i in step if i.generator.target_rps is not None]
+        target.append(sum(rates) / len(rates) if rates else None)
+        kinds = {f"HTTP {code}": n for code, n in total.status.items() if code >= 400}
+        kinds.update(total.error_classes)
+        for kind, count in kinds.items():
+            errors.setdefault(kind, [0] * len(steps))[index] += count
+    return {
+        "t": t,
+        "latency": latency,
+        "requests": requests,
+        "achieved": achieved,
+        "sent": sent,
+        "target": target if any(v is not None for v in target) else None,
+        "errors": dict(sorted(errors.items())),
+        "merged": max(1, math.ceil(len(result.intervals) / MAX_POINTS)),
+    }
+
+
+def _merged(items: list[EndpointInterval]) -> EndpointInterval:
+    """The sum of ``items`` (one item as it is: no copy)."""
+    return items[0] if len(items) == 1 else EndpointInterval.merged(items)
+
+
+def _distribution(result: RunResult) -> dict[str, Any]:
+    """The percentile spectrum and a log-binned histogram, in all and per endpoint."""
+    names = result.endpoint_names()
+    measured = result.measured
+    histograms = {
+        name: Histogram.merged(i.endpoints[name].latency for i in measured if name in i.endpoints)
+        for name in names
+    }
+    histograms = {TOTAL: Histogram.merged(histograms.values()), **histograms}
+    return {
+        "percentiles": list(SPECTRUM),
+        "spectrum": {name: _ms(h, SPECTRUM) for name, h in histograms.items() if h.total_count},
+        "histogram": _bins(histograms[TOTAL]),
+    }
+
+
+def _bins(histogram: Histogram, per_decade: int = 10) -> dict[str, list[float]]:
+    """Counts in log-spaced bins (``per_decade`` a decade): edges in ms, one count per bin."""
+    indices, counts = histogram.to_sparse()
+    if not counts.size:
+        return {"edges": [], "counts": []}
+    values = np.maximum(bucket_values(indices).astype(np.float64) / 1000, 1e-3)
+    low = math.floor(math.log10(values.min()) * per_decade)
+    high = math.floor(math.log10(values.max()) * per_decade) + 1
+    edges = 10.0 ** (np.arange(low, high + 1) / per_decade)
+    which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    binned = np.bincount(which, weights=counts, minlength=len(edges) - 1)
+    return {
+        "edges": [float(f"{e:.6g}") for e in edges],
+        "counts": [int(c) for c in binned],
+    }
+
+
+def _endpoint_rows(result: RunResult) -> list[dict[str, Any]]:
+    rows = []
+    for name, summary in [(TOTAL, result.total()), *_named(result)]:
+        latency = summary.latency_ms
+        rows.append(
+            {
+                "name": name,
+                "requests": summary.requests,
+                "errors": summary.errors,
+                "error_rate": summary.error_rate,
+                "rps": summary.rps,
+                **{key: latency.get(key) for key in ("p50", "p90", "p99", "p999", "max")},
+            }
+        )
+    return rows
+
+
+def _named(result: RunResult) -> list[tuple[str, Any]]:
+    return [(name, result.endpoint(name)) for name in result.endpoint_names()]
+
+
+def _steps(result: RunResult) -> list[dict[str, Any]]:
+    """Groups and scenarios, slowest (by p99) first."""
+    rows = []
+    for kind, steps in (("group", result.groups()), ("scenario", result.scenarios())):
+        for name, step in steps.items():
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "count": step.count,
+                    "failures": step.failures,
+                    "p50": step.latency_ms.get("p50"),
+                    "p99": step.latency_ms.get("p99"),
+                    "max": step.latency_ms.get("max"),
+                }
+            )
+    return sorted(rows, key=lambda row: -(row["p99"] or 0.0))
+
+
+def _comparison(comparison: Comparison) -> dict[str, Any]:
+    return {
+        "base": list(comparison.base),
+        "candidate": list(comparison.candidate),
+        "floor": comparison.floor,
+        "notes": list(comparison.notes),
+        "metrics": [
+            {
+                "name": m.name,
+                "metric": m.metric,
+                "base": m.base,
+                "candidate": m.candidate,
+                "change": None if m.ratio is None else m.ratio - 1,
+                "low": None if m.low is None else m.low - 1,
+                "high": None if m.high is None else m.high - 1,
+                "p_value": m.p_value,
+                "outcome": m.outcome,
+                "critical": m.critical,
+                "reason": m.reason,
+            }
+            for m in comparison.metrics
+        ],
+    }

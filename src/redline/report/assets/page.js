@@ -1,0 +1,321 @@
+// The report page: draws a run's document (see redline/report/_page.py) into #app.
+// The dashboard sends a new document every second over server-sent events.
+"use strict";
+
+const LINE_COLORS = { p50: "#15803d", p90: "#2563eb", p99: "#ea580c", max: "#b91c1c" };
+const PALETTE = ["#2563eb", "#ea580c", "#15803d", "#9333ea", "#b91c1c", "#0891b2",
+  "#be185d", "#65a30d", "#4b5563", "#ca8a04"];
+const SPECTRUM_TICKS = [0, 1, 2, 3, 4, 5];
+
+function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function fmtMs(v) {
+  if (v === null || v === undefined) return "-";
+  if (v >= 1000) return `${(v / 1000).toFixed(2)} s`;
+  if (v >= 100) return `${v.toFixed(0)} ms`;
+  if (v >= 10) return `${v.toFixed(1)} ms`;
+  if (v === 0) return "0 ms";
+  return `${v.toPrecision(3)} ms`;
+}
+const fmtCount = (v) => (v === null || v === undefined ? "-" : Math.round(v).toLocaleString("en-US"));
+const fmtRate = (v) =>
+  v === null || v === undefined ? "-" : `${v.toLocaleString("en-US", { maximumFractionDigits: v < 10 ? 2 : 0 })}/s`;
+const fmtPct = (v) => (v === null || v === undefined ? "-" : `${(v * 100).toFixed(v < 0.01 ? 3 : 2)}%`);
+const fmtChange = (v) => (v === null || v === undefined ? "-" : `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%`);
+function fmtTime(s) {
+  if (s < 60) return `${Math.round(s * 10) / 10}s`;
+  const m = Math.floor(s / 60);
+  const rest = Math.round(s - m * 60);
+  return `${m}m${String(rest).padStart(2, "0")}s`;
+}
+function fmtSpectrumX(x) {
+  const p = 100 * (1 - Math.pow(10, -x));
+  const digits = Math.max(0, Math.min(4, Math.ceil(x) - 2));
+  return `p${p.toFixed(digits)}`;
+}
+const fmtSpectrumTick = (x) => ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"][x] || "";
+const spectrumX = (p) => (p >= 100 ? 5 : -Math.log10(1 - p / 100));
+
+function numberCell(value, text) {
+  return h("td", { class: "num", "data-value": value === null || value === undefined ? "" : value }, text);
+}
+
+function section(title, ...children) {
+  return h("section", {}, h("h2", {}, title), ...children);
+}
+
+function header(data) {
+  const run = data.run;
+  const gen = data.generator;
+  const rows = [
+    ["target", run.target],
+    ["load", run.load],
+    ["measured", `${run.duration}${run.warmup_s ? ` after ${fmtTime(run.warmup_s)} warm-up` : ""}`],
+    ["started", run.started_at],
+    ["ended", `${run.stop_reason}${run.complete ? "" : " (incomplete)"}`],
+  ];
+  if (run.git_commit) rows.push(["commit", `${run.git_commit.slice(0, 12)}${run.git_dirty ? " (dirty)" : ""}`]);
+  const labels = Object.entries(run.labels || {});
+  if (labels.length) rows.push(["labels", labels.map(([k, v]) => `${k}=${v}`).join(" ")]);
+  if (run.host || run.version) rows.push(["made by", `redline ${run.version || "?"} on ${run.host || "?"}`]);
+  const target = gen.target_rps === null ? "closed model" : `target ${fmtRate(gen.target_rps)}`;
+  const health = gen.limited
+    ? h("span", { class: "badge fail" }, "generator limited: the load asked for was not generated")
+    : h("span", { class: "badge pass" }, "generator kept up");
+  rows.push([
+    "generator",
+    h("span", {}, health, ` achieved ${fmtRate(gen.achieved_rps)} (${target}), ${gen.workers} worker(s), ` +
+      `late ${fmtCount(gen.late)}, dropped ${fmtCount(gen.dropped)}, max lag ${fmtMs(gen.max_lag_ms)}, ` +
+      `peak CPU ${Math.round(gen.max_cpu_percent)}%`),
+  ]);
+  return h(
+    "header",
+    {},
+    h("h1", {}, "redline · ", h("span", { id: "plan-name" }, run.plan || "run")),
+    h("div", { class: "run-id" }, `run ${run.id}`),
+    h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))
+  );
+}
+
+function liveBar(data) {
+  const live = data.live;
+  if (!live) return null;
+  const total = data.endpoints.length ? data.endpoints[0].requests : 0;
+  const done = live.total_s ? Math.min(1, live.elapsed_s / live.total_s) : 0;
+  return h(
+    "div",
+    { id: "live", class: `live ${live.state}` },
+    h("span", { class: `badge ${live.state === "running" ? "running" : "done"}`, id: "live-state" }, live.state),
+    h("span", { class: "progress" }, h("span", { style: `width:${(done * 100).toFixed(1)}%` })),
+    h("span", {}, `${fmtTime(live.elapsed_s)} / ${fmtTime(live.total_s)}`),
+    h("span", { id: "live-stage" }, live.stage || ""),
+    h("span", {}, "requests ", h("strong", { id: "live-requests", "data-value": total }, fmtCount(total))),
+    live.message ? h("span", { class: "live-message" }, live.message) : null
+  );
+}
+
+function verdictCards(data) {
+  if (!data.verdicts.length) return null;
+  return section(
+    "Objectives",
+    h(
+      "div",
+      { class: "cards" },
+      data.verdicts.map((v) =>
+        h(
+          "div",
+          { class: `card ${v.outcome}`, "data-outcome": v.outcome },
+          h("div", { class: "card-outcome" }, v.outcome),
+          h("div", { class: "card-name" }, v.name),
+          h("div", { class: "card-value" }, h("span", { class: "value", "data-value": v.value ?? "" }, v.value_text),
+            h("span", { class: "bound" }, ` ${v.bound_text}`)),
+          v.interval_text ? h("div", { class: "card-detail" }, `95% CI ${v.interval_text}`) : null,
+          v.budget_text ? h("div", { class: "card-detail" }, `error budget ${v.budget_text}`) : null,
+          h("div", { class: "card-detail" }, v.scope),
+          v.outcome === "pass" ? null : h("div", { class: "card-reason" }, v.reason)
+        )
+      )
+    )
+  );
+}
+
+function chartBox(id) {
+  return h("div", { class: "chart-box", "data-for": id });
+}
+
+function latencySpec(data, name, title) {
+  const s = data.series;
+  const lines = s.latency[name];
+  const series = Object.keys(LINE_COLORS).map((line) => ({ name: line, y: lines[line], color: LINE_COLORS[line] }));
+  const base = data.baseline && data.baseline.series.latency[name];
+  if (base) {
+    for (const line of ["p50", "p99"]) {
+      series.push({ name: `baseline ${line}`, y: base[line], x: data.baseline.series.t,
+        color: LINE_COLORS[line], dash: "5 4" });
+    }
+  }
+  return { id: `latency-${name}`, title, x: s.t, series, yFormat: fmtMs, xFormat: fmtTime,
+    zoomGroup: "time", bands: data.windows, xFrom: 0 };
+}
+
+function throughputSpec(data) {
+  const s = data.series;
+  const series = [
+    { name: "achieved", y: s.achieved, color: "#2563eb" },
+    { name: "sent", y: s.sent, color: "#0891b2", dash: "2 3" },
+  ];
+  if (s.target) series.push({ name: "target", y: s.target, color: "#4b5563", dash: "6 4" });
+  if (data.baseline) {
+    series.push({ name: "baseline achieved", y: data.baseline.series.achieved, x: data.baseline.series.t,
+      color: "#9333ea", dash: "5 4" });
+  }
+  return { id: "throughput", title: "Throughput: achieved vs target (req/s)", x: s.t, series,
+    yFormat: (v) => fmtRate(v), xFormat: fmtTime, zoomGroup: "time", bands: data.windows, xFrom: 0 };
+}
+
+function errorsSpec(data) {
+  const s = data.series;
+  const kinds = Object.entries(s.errors);
+  const series = kinds.length
+    ? kinds.map(([kind, counts], i) => ({ name: kind, y: counts, color: PALETTE[(i + 4) % PALETTE.length] }))
+    : [{ name: "errors (none)", y: s.t.map(() => 0), color: "#15803d" }];
+  return { id: "errors", title: "Errors over time by class and status (per step)", x: s.t, series,
+    yFormat: fmtCount, xFormat: fmtTime, zoomGroup: "time", bands: data.windows, xFrom: 0 };
+}
+
+function spectrumSpec(data) {
+  const d = data.distribution;
+  const x = d.percentiles.map(spectrumX);
+  const series = Object.entries(d.spectrum).map(([name, y], i) => ({
+    name, y, color: name === "all" ? "#111827" : PALETTE[i % PALETTE.length],
+  }));
+  if (data.baseline && data.baseline.distribution.spectrum.all) {
+    series.push({ name: "baseline all", y: data.baseline.distribution.spectrum.all, color: "#9333ea", dash: "5 4" });
+  }
+  return { id: "spectrum", title: "Latency by percentile (percentile spectrum, log scale)", x, series,
+    yFormat: fmtMs, xFormat: fmtSpectrumTick, xTipFormat: fmtSpectrumX, xTicks: SPECTRUM_TICKS, yLog: true };
+}
+
+function histogramSpec(data) {
+  const bins = data.distribution.histogram;
+  return { id: "histogram", title: "Latency histogram (requests per bin, log-spaced bins)", bars: bins,
+    x: [], xLog: true, xFormat: fmtMs, yFormat: fmtCount, series: [] };
+}
+
+function endpointTable(data) {
+  const head = ["endpoint", "requests", "errors", "error rate", "rate", "p50", "p90", "p99", "p99.9", "max"];
+  return section(
+    "Endpoints",
+    h("table", { id: "endpoints" },
+      h("thead", {}, h("tr", {}, head.map((c) => h("th", {}, c)))),
+      h("tbody", {}, data.endpoints.map((row) =>
+        h("tr", { "data-endpoint": row.name, class: row.name === "all" ? "total" : null },
+          h("td", {}, row.name),
+          numberCell(row.requests, fmtCount(row.requests)),
+          numberCell(row.errors, fmtCount(row.errors)),
+          numberCell(row.error_rate, fmtPct(row.error_rate)),
+          numberCell(row.rps, fmtRate(row.rps)),
+          ["p50", "p90", "p99", "p999", "max"].map((k) => numberCell(row[k], fmtMs(row[k])))
+        )
+      ))
+    )
+  );
+}
+
+function detailTables(data) {
+  const out = [];
+  if (data.steps.length) {
+    out.push(section("Steps, slowest first",
+      h("table", { id: "steps" },
+        h("thead", {}, h("tr", {}, ["kind", "name", "count", "failures", "p50", "p99", "max"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, data.steps.map((r) => h("tr", {}, h("td", {}, r.kind), h("td", {}, r.name),
+          numberCell(r.count, fmtCount(r.count)), numberCell(r.failures, fmtCount(r.failures)),
+          numberCell(r.p50, fmtMs(r.p50)), numberCell(r.p99, fmtMs(r.p99)), numberCell(r.max, fmtMs(r.max))))))));
+  }
+  if (data.checks.length) {
+    out.push(section("Checks, most failures first",
+      h("table", { id: "checks" },
+        h("thead", {}, h("tr", {}, ["check", "passed", "failed"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, data.checks.map((r) => h("tr", { class: r.failed ? "bad" : null }, h("td", {}, r.name),
+          numberCell(r.passed, fmtCount(r.passed)), numberCell(r.failed, fmtCount(r.failed))))))));
+  }
+  if (data.exceptions.length || data.tracebacks.length) {
+    out.push(section("Scenario errors",
+      data.exceptions.length
+        ? h("table", { id: "exceptions" },
+          h("thead", {}, h("tr", {}, ["scenario", "exception", "count"].map((c) => h("th", {}, c)))),
+          h("tbody", {}, data.exceptions.map((r) => h("tr", {}, h("td", {}, r.scenario), h("td", {}, r.type),
+            numberCell(r.count, fmtCount(r.count))))))
+        : null,
+      data.tracebacks.map((text) => h("details", {}, h("summary", {}, text.trim().split("\n").pop()), h("pre", {}, text)))));
+  }
+  if (data.notes.length) {
+    out.push(section("Notes", h("ul", {}, data.notes.map((n) => h("li", {}, n)))));
+  }
+  return out;
+}
+
+function comparisonTable(data) {
+  const c = data.comparison;
+  if (!c) return null;
+  const value = (m, v) => (v === null ? "-" : m.metric === "error_ratio" ? fmtPct(v) : m.metric === "throughput" ? fmtRate(v) : fmtMs(v));
+  return section(
+    `Against the baseline (${c.base.join(", ")})`,
+    h("table", { id: "comparison" },
+      h("thead", {}, h("tr", {}, ["metric", "baseline", "this run", "change", "95% CI", "outcome", "why"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, c.metrics.map((m) => h("tr", { class: `outcome-${m.outcome.replace(/ /g, "-")}` },
+        h("td", {}, m.name + (m.critical ? " *" : "")),
+        numberCell(m.base, value(m, m.base)),
+        numberCell(m.candidate, value(m, m.candidate)),
+        numberCell(m.change, fmtChange(m.change)),
+        h("td", { class: "num" }, m.low === null ? "-" : `${fmtChange(m.low)} .. ${fmtChange(m.high)}`),
+        h("td", {}, m.outcome),
+        h("td", { class: "why" }, m.outcome === "no change" ? "" : m.reason))))),
+    h("p", { class: "caption" }, `* critical metric. Changes within ±${(c.floor * 100).toFixed(0)}% count as no change.`),
+    c.notes.map((n) => h("p", { class: "caption" }, n))
+  );
+}
+
+function render(data) {
+  const app = document.getElementById("app");
+  const names = Object.keys(data.series.latency).filter((n) => n !== "all");
+  const specs = [latencySpec(data, "all", "Latency over time: all requests")];
+  if (names.length > 1) {
+    for (const name of names) specs.push(latencySpec(data, name, `Latency over time: ${name}`));
+  }
+  specs.push(throughputSpec(data), errorsSpec(data), spectrumSpec(data), histogramSpec(data));
+  const boxes = Object.fromEntries(specs.map((s) => [s.id, chartBox(s.id)]));
+  const latencyBoxes = specs.filter((s) => s.id.startsWith("latency-")).map((s) => boxes[s.id]);
+  document.title = `redline · ${data.run.plan} · ${data.run.id}`;
+  forgetCharts();
+  app.replaceChildren(
+    header(data),
+    liveBar(data) || "",
+    verdictCards(data) || "",
+    section("Latency over time", h("p", { class: "caption" }, "Drag across a time chart to zoom, double-click to reset. Shaded: warm-up and fault windows."),
+      h("div", { class: "grid" }, latencyBoxes)),
+    section("Throughput and errors", h("div", { class: "grid" }, boxes.throughput, boxes.errors)),
+    section("Latency distribution", h("div", { class: "grid" }, boxes.spectrum, boxes.histogram)),
+    comparisonTable(data) || "",
+    endpointTable(data),
+    ...detailTables(data),
+    h("footer", {}, `redline ${data.run.version || ""} · this page makes no network requests` +
+      (data.series.merged > 1 ? ` · time charts merge ${data.series.merged} intervals a step` : ""))
+  );
+  for (const spec of specs) drawChart(boxes[spec.id], spec);
+}
+
+function start() {
+  const source = document.body.dataset.events;
+  if (!source) {
+    render(JSON.parse(document.getElementById("redline-data").textContent));
+    return;
+  }
+  let last = null;
+  const events = new EventSource(source);
+  events.onmessage = (event) => {
+    last = JSON.parse(event.data);
+    render(last);
+  };
+  events.onerror = () => {
+    if (last && last.live && last.live.state !== "running") {
+      events.close();
+      const state = document.getElementById("live-state");
+      if (state) state.textContent = "closed";
+    }
+  };
+}
+
+start();
