@@ -38,6 +38,8 @@ function linearScale(d0, d1, r0, r1) {
 }
 
 function logScale(d0, d1, r0, r1) {
+  if (!(d1 > 0)) d1 = 10;
+  if (!(d0 > 0) || d0 >= d1) d0 = d1 / 10;
   const l0 = Math.log10(d0);
   const l1 = Math.log10(d1);
   const span = l1 - l0 || 1;

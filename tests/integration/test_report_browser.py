@@ -1,0 +1,268 @@
+"""The HTML report and the live dashboard of real runs, in headless Chromium (Debian's).
+
+Playwright drives the browser; it launches the system's ``chromium`` (installed by
+``.ci/run``), never a browser of its own download.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+
+from redline.core import RunResult
+from redline.report import html_report
+from redline.testing import Behaviour, TestServer
+
+Server = Callable[..., TestServer]
+
+# Chromium's own background traffic is switched off, so every request is the page's.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Chromium is needed: install Debian's chromium package (.ci/run does)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page with every request and console complaint it makes written down."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.page: Page = browser.new_page(viewport={"width": 1300, "height": 900})
+        self.requests: list[str] = []
+        self.complaints: list[str] = []
+        self.page.on("request", self._request)
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.complaints.append(f"page error: {exc}"))
+
+    def _request(self, request: Request) -> None:
+        self.requests.append(request.url)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.complaints.append(f"{message.type}: {message.text}")
+
+
+def plan_file(tmp_path: Path, url: str) -> Path:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        f"""
+name: shop
+target: {url}
+requests:
+  - {{name: product, path: /products/1, weight: 4}}
+  - {{name: search, path: /search, weight: 1}}
+load:
+  stages:
+    - {{duration: 2s, rate: 80/s}}
+    - {{duration: 3s, rate: 160/s}}
+warmup: 1s
+generator: {{late_tolerance: 0.9}}
+slo:
+  - p99 < 2s
+  - error_rate < 50%
+  - p50 < 0.01ms
+"""
+    )
+    return plan
+
+
+def drawn_charts(page: Page) -> dict[str, dict[str, int]]:
+    """Per chart: its drawn lines (paths with points) and bars."""
+    found: dict[str, dict[str, int]] = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('svg.chart')].map(svg => {
+            const paths = [...svg.querySelectorAll('path.line')];
+            const lines = paths.filter(p => /L/.test(p.getAttribute('d'))).length;
+            return [svg.dataset.chart, {lines, bars: svg.querySelectorAll('rect.bar').length}];
+        }))"""
+    )  # fmt: skip
+    return found
+
+
+def endpoint_cells(page: Page) -> dict[str, dict[str, Any]]:
+    """The endpoints table: per row, each column's displayed text and exact value."""
+    rows: dict[str, dict[str, Any]] = page.evaluate(
+        """() => {
+            const head = [...document.querySelectorAll('#endpoints th')].map(th => th.textContent);
+            const rows = [...document.querySelectorAll('#endpoints tbody tr')];
+            return Object.fromEntries(rows.map(tr =>
+                [tr.dataset.endpoint, Object.fromEntries([...tr.children].slice(1).map((td, i) =>
+                    [head[i + 1], {text: td.textContent, value: td.dataset.value}]))]));
+        }"""
+    )  # fmt: skip
+    return rows
+
+
+def number(text: str) -> float:
+    """The number shown in a cell: ``1,083`` -> 1083, ``1.95 ms`` -> 1.95, ``2.10 s`` -> 2100."""
+    value = float(re.sub(r"[^0-9.]", "", text))
+    return value * 1000 if text.endswith(" s") else value
+
+
+def test_the_report_of_a_real_run_draws_every_chart_offline_with_the_runs_numbers(
+    redline_server: Server, browser: Browser, tmp_path: Path
+) -> None:
+    target = redline_server(Behaviour(latency=0.002, error_rate=0.05))
+    out, html = tmp_path / "run.json", tmp_path / "report.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "redline", "run", str(plan_file(tmp_path, target.url)),
+         "--quiet", "--out", str(out), "--html", str(html)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr  # p50 < 0.01ms fails
+    document = json.loads(out.read_text())
+    assert html.stat().st_size < 5_000_000
+
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(html.as_uri())
+    page.wait_for_selector("svg.chart[data-chart=histogram]")
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert (tmp_path / "report.png").stat().st_size > 50_000
+
+    assert watched.requests == [html.as_uri()], "the report made a network request"
+    assert watched.complaints == []
+
+    charts = drawn_charts(page)
+    endpoints = ["product", "search"]
+    expected = {"latency-all", *(f"latency-{n}" for n in endpoints)}
+    expected |= {"throughput", "errors", "spectrum", "histogram"}
+    assert set(charts) == expected
+    for name in expected - {"histogram"}:
+        assert charts[name]["lines"] >= 1, f"{name} drew no line"
+    assert charts["latency-all"]["lines"] == 4  # p50, p90, p99, max
+    assert charts["throughput"]["lines"] == 3  # achieved, sent, target
+    assert charts["spectrum"]["lines"] == 3  # all and each endpoint
+    assert charts["histogram"]["bars"] >= 3
+
+    summary = document["summary"]
+    rows = endpoint_cells(page)
+    assert set(rows) == {"all", *endpoints}
+    for name, row in rows.items():
+        expected_row = summary["total"] if name == "all" else summary["endpoints"][name]
+        assert int(row["requests"]["value"]) == expected_row["requests"]
+        assert number(row["requests"]["text"]) == expected_row["requests"]
+        assert int(row["errors"]["value"]) == expected_row["errors"]
+        for column, key in (("p50", "p50"), ("p99", "p99"), ("max", "max")):
+            exact = expected_row["latency_ms"][key]
+            assert float(row[column]["value"]) == pytest.approx(exact)
+            assert number(row[column]["text"]) == pytest.approx(exact, rel=0.01)
+
+    cards = page.evaluate(
+        """() => [...document.querySelectorAll('.card')].map(c => ({
+            outcome: c.dataset.outcome, name: c.querySelector('.card-name').textContent,
+            value: c.querySelector('.value').dataset.value}))"""
+    )
+    assert [c["outcome"] for c in cards] == [v["outcome"] for v in document["verdicts"]]
+    assert [c["outcome"] for c in cards][-1] == "fail"
+    for card, verdict in zip(cards, document["verdicts"], strict=True):
+        assert card["name"] == verdict["objective"]["name"]
+        assert float(card["value"]) == pytest.approx(verdict["value"])
+    assert page.text_content("#plan-name") == "shop"
+    assert document["id"] in page.text_content("header")
+
+    # hover shows values; a drag zooms every time chart; a double-click resets
+    box = page.locator("svg.chart[data-chart=latency-all] rect.overlay").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    assert re.search(r"p99: [\d.]+ m?s", page.locator(".tip").first.text_content() or "")
+    before = page.locator("svg.chart[data-chart=throughput] .tick").all_text_contents()
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    zoomed = page.locator("svg.chart[data-chart=throughput] .tick").all_text_contents()
+    assert zoomed != before
+    assert page.locator(".reset-zoom").count() == 5  # every time chart zoomed together
+    page.locator("svg.chart[data-chart=errors] rect.overlay").dblclick()
+    assert page.locator(".reset-zoom").count() == 0
+    assert watched.complaints == []
+    page.close()
+
+
+def test_the_dashboard_counts_up_during_the_run_and_ends_at_its_total(
+    redline_server: Server, browser: Browser, tmp_path: Path
+) -> None:
+    target = redline_server(Behaviour(latency=0.001))
+    out = tmp_path / "run.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "redline", "run", "--url", target.url, "--rate", "100/s",
+         "--duration", "6s", "--quiet", "--no-store", "--dashboard", "0", "--linger", "60s",
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", first)
+        assert found, first
+        watched = Watched(browser)
+        page = watched.page
+        page.goto(found.group(1))
+        counts: list[int] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            shown = page.locator("#live-requests")
+            if shown.count():
+                counts.append(int(shown.get_attribute("data-value") or 0))
+                if page.text_content("#live-state") == "finished":
+                    break
+            time.sleep(0.25)
+        assert page.text_content("#live-state") == "finished"
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        assert out.exists()  # written before the linger
+        total = json.loads(out.read_text())["summary"]["total"]["requests"]
+        assert counts == sorted(counts), "the count went down"
+        assert len(set(counts)) >= 3, f"the count did not grow during the run: {counts}"
+        assert counts[-1] == total
+        assert len(drawn_charts(page)) == 5
+        assert watched.complaints == []
+        assert {re.sub(r"^(http://[^/]+/).*", r"\1", u) for u in watched.requests} == {
+            found.group(1)
+        }, "the dashboard asked for something off its own server"
+        page.close()
+        process.send_signal(signal.SIGINT)  # leave the linger at once
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_a_run_without_intervals_draws_empty_charts_and_does_not_hang(
+    browser: Browser, tmp_path: Path
+) -> None:
+    empty = RunResult(id="empty", plan={"name": "shop"}, started_at="", intervals=())
+    html = tmp_path / "empty.html"
+    html.write_text(html_report(empty))
+    watched = Watched(browser)
+    watched.page.goto(html.as_uri(), timeout=10_000)
+    assert set(drawn_charts(watched.page)) == {
+        "latency-all", "throughput", "errors", "spectrum", "histogram"
+    }  # fmt: skip
+    assert watched.complaints == []
+    watched.page.close()
