@@ -17,7 +17,7 @@ from redline.core import EndpointInterval, Histogram, RunResult, parse_objective
 from redline.report import Dashboard, html_report
 from redline.report._dashboard import active_stage
 from redline.report._html import page_json
-from redline.report._page import MAX_POINTS, SPECTRUM, TOTAL, page_data
+from redline.report._page import MAX_POINTS, SPECTRUM, TOTAL, StepCache, page_data
 from synthetic import synthetic_run
 
 
@@ -62,24 +62,38 @@ def test_series_and_distribution_add_up_to_the_run() -> None:
     assert spectrum[-1] <= total.latency_ms["max"] + 1e-9
 
 
-def repeated(count: int) -> RunResult:
-    """``count`` one-second intervals of 3 requests each (cheap to build)."""
+def repeated(count: int, warm: int = 0) -> RunResult:
+    """``count`` one-second intervals of 3 requests each, the first ``warm`` warm-up."""
     one = synthetic_run(1, intervals=1, rate=3)
     first = one.intervals[0]
-    intervals = tuple(dataclasses.replace(first, index=i, start_s=float(i)) for i in range(count))
+    intervals = tuple(
+        dataclasses.replace(first, index=i, start_s=float(i), warmup=i < warm) for i in range(count)
+    )
     return dataclasses.replace(one, intervals=intervals)
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(min_value=1, max_value=2 * MAX_POINTS + 7))
-@example(MAX_POINTS)
-@example(MAX_POINTS + 1)
-def test_long_runs_merge_into_few_steps_without_losing_requests(count: int) -> None:
-    run = repeated(count)
-    series = page_data(run)["series"]
+@given(st.integers(min_value=1, max_value=2 * MAX_POINTS + 7), st.integers(0, 100))
+@example(MAX_POINTS, 0)
+@example(MAX_POINTS + 1, 0)
+@example(MAX_POINTS, 1)
+def test_long_runs_merge_into_few_steps_without_losing_requests(count: int, warm: int) -> None:
+    run = repeated(count, warm=min(warm, count - 1))
+    data = page_data(run)
+    series = data["series"]
     assert len(series["t"]) <= MAX_POINTS
     assert sum(series["requests"]) == 3 * count
     assert series["t"][-1] == count  # the last step ends where the run ends
+    assert data["endpoints"][0]["requests"] == run.total().requests  # warm-up left out
+    assert data["endpoints"][0]["p99"] == run.total().latency_ms["p99"]
+
+
+def test_a_cache_gives_the_same_document_as_merging_anew() -> None:
+    run = repeated(1300, warm=7)
+    cache = StepCache()
+    for count in (5, 600, 601, 1207, 1300):
+        part = dataclasses.replace(run, intervals=run.intervals[:count])
+        assert page_data(part, cache=cache) == page_data(part)
 
 
 def test_an_hour_with_five_endpoints_stays_far_under_five_megabytes() -> None:

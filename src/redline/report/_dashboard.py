@@ -22,7 +22,7 @@ from redline.analysis import evaluate
 from redline.core import IntervalSnapshot, Objective, RunResult, Verdict, format_duration
 
 from ._html import dashboard_html, page_json
-from ._page import page_data
+from ._page import StepCache, page_data
 
 __all__ = ["Dashboard", "active_stage"]
 
@@ -89,6 +89,8 @@ class Dashboard:
         self._verdicts: list[Verdict] | None = None
         self._message = "waiting for the run to start"
         self._cache: tuple[int, str] | None = None
+        self._making = threading.Lock()  # one document at a time, its steps cached
+        self._steps = StepCache()
         self._server = _Server((host, port), _handler(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="redline-dashboard", daemon=True
@@ -132,6 +134,10 @@ class Dashboard:
 
     def document(self) -> tuple[int, str]:
         """The current document as JSON, and its version (made once per version)."""
+        with self._making:
+            return self._document()
+
+    def _document(self) -> tuple[int, str]:
         with self._changed:
             version, run = self._version, self._run
             intervals, verdicts = list(self._intervals), self._verdicts
@@ -153,7 +159,8 @@ class Dashboard:
             "message": message,
         }
         judged = verdicts if verdicts is not None else evaluate(run, self.objectives)
-        text = page_json(page_data(run, judged, meta=self.meta, live=live))
+        document = page_data(run, judged, meta=self.meta, live=live, cache=self._steps)
+        text = page_json(document)
         with self._changed:
             self._cache = (version, text)
         return version, text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from redline.analysis import Comparison
 from redline.core import (
     EndpointInterval,
+    EndpointSummary,
     Histogram,
     IntervalSnapshot,
     RunResult,
@@ -27,7 +29,7 @@ from redline.core import (
 
 from ._verdicts import budget_text, interval_text
 
-__all__ = ["MAX_POINTS", "SPECTRUM", "TOTAL", "page_data"]
+__all__ = ["MAX_POINTS", "SPECTRUM", "TOTAL", "StepCache", "page_data", "step_size"]
 
 MAX_POINTS = 600
 """The most time steps a chart gets; longer runs merge consecutive intervals."""
@@ -49,6 +51,7 @@ def page_data(
     baseline: RunResult | None = None,
     comparison: Comparison | None = None,
     live: Mapping[str, Any] | None = None,
+    cache: StepCache | None = None,
 ) -> dict[str, Any]:
     """Everything the page draws of ``result`` (and of ``baseline``, overlaid).
 
@@ -59,15 +62,20 @@ def page_data(
         baseline: a run to overlay on the charts.
         comparison: the comparison of ``result`` with ``baseline``, as a table.
         live: for the dashboard: ``state``, ``elapsed_s``, ``total_s``, ``stage``.
+        cache: steps merged for an earlier document of the same run, to reuse.
     """
+    cache = cache or StepCache()
+    names = result.endpoint_names()
+    steps = cache.steps(result)
+    measured = _measured(steps, names)
     data: dict[str, Any] = {
         "run": _header(result, meta or {}),
         "generator": result.generator().to_dict(),
         "verdicts": [_verdict(v) for v in verdicts],
         "windows": _windows(result),
-        "series": _series(result),
-        "distribution": _distribution(result),
-        "endpoints": _endpoint_rows(result),
+        "series": _series(steps, names, step_size(result)),
+        "distribution": _distribution(measured),
+        "endpoints": _endpoint_rows(measured, result.duration_s),
         "steps": _steps(result),
         "checks": [
             {"name": name, "passed": passed, "failed": failed}
@@ -85,10 +93,12 @@ def page_data(
         "live": dict(live) if live is not None else None,
     }
     if baseline is not None:
+        base_names = baseline.endpoint_names()
+        base_steps = StepCache().steps(baseline)
         data["baseline"] = {
             "run": _header(baseline, {}),
-            "series": _series(baseline),
-            "distribution": _distribution(baseline),
+            "series": _series(base_steps, base_names, step_size(baseline)),
+            "distribution": _distribution(_measured(base_steps, base_names)),
         }
     if comparison is not None:
         data["comparison"] = _comparison(comparison)
@@ -171,10 +181,83 @@ def _windows(result: RunResult) -> list[dict[str, Any]]:
     return out
 
 
-def _steps_of(intervals: Sequence[IntervalSnapshot]) -> list[list[IntervalSnapshot]]:
-    """Consecutive intervals merged so that no more than :data:`MAX_POINTS` remain."""
-    size = max(1, math.ceil(len(intervals) / MAX_POINTS))
-    return [list(intervals[i : i + size]) for i in range(0, len(intervals), size)]
+def step_size(result: RunResult) -> int:
+    """How many intervals make one step, so that at most :data:`MAX_POINTS` remain.
+
+    Warm-up and measured intervals never share a step, which costs one step at most.
+    """
+    count = len(result.intervals)
+    warm = any(i.warmup for i in result.intervals)
+    return max(1, math.ceil(count / (MAX_POINTS - 1 if warm else MAX_POINTS)))
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Consecutive intervals merged: one point of the time charts."""
+
+    end_s: float
+    seconds: float
+    warmup: bool
+    endpoints: dict[str, EndpointInterval]
+    total: EndpointInterval
+    sent: int
+    target_rps: float | None
+    latency: dict[str, dict[str, float | None]]
+
+
+class StepCache:
+    """Merged steps kept from one document to the next.
+
+    The dashboard makes a document each second of a run; with a cache, each one merges
+    only the intervals that arrived since the last, not the whole run again.
+    """
+
+    def __init__(self) -> None:
+        """An empty cache."""
+        self._steps: dict[tuple[int, int, int], _Step] = {}
+
+    def steps(self, result: RunResult) -> list[_Step]:
+        """The run's steps (warm-up and measured intervals never share one)."""
+        names = result.endpoint_names()
+        size = step_size(result)
+        kept: dict[tuple[int, int, int], _Step] = {}
+        out = []
+        for part in (
+            [i for i in result.intervals if i.warmup],
+            [i for i in result.intervals if not i.warmup],
+        ):
+            for first in range(0, len(part), size):
+                chunk = part[first : first + size]
+                key = (chunk[0].index, chunk[-1].index, len(names))
+                step = self._steps.get(key) or _step(chunk, names)
+                kept[key] = step
+                out.append(step)
+        self._steps = kept
+        return out
+
+
+def _step(intervals: Sequence[IntervalSnapshot], names: Sequence[str]) -> _Step:
+    endpoints = {
+        name: _merged([i.endpoints[name] for i in intervals if name in i.endpoints])
+        for name in names
+    }
+    rates = [i.generator.target_rps for i in intervals if i.generator.target_rps is not None]
+    total = _merged(list(endpoints.values()))
+    return _Step(
+        end_s=intervals[-1].start_s + intervals[-1].duration_s,
+        seconds=sum(i.duration_s for i in intervals),
+        warmup=intervals[0].warmup,
+        endpoints=endpoints,
+        total=total,
+        sent=sum(i.generator.sent for i in intervals),
+        target_rps=sum(rates) / len(rates) if rates else None,
+        latency={name: _latency(data) for name, data in [(TOTAL, total), *endpoints.items()]},
+    )
+
+
+def _merged(items: list[EndpointInterval]) -> EndpointInterval:
+    """The sum of ``items`` (one item as it is: no copy)."""
+    return items[0] if len(items) == 1 else EndpointInterval.merged(items)
 
 
 def _ms(histogram: Histogram, percentiles: Sequence[float]) -> list[float | None]:
@@ -190,67 +273,51 @@ def _latency(data: EndpointInterval) -> dict[str, float | None]:
     return {name: value for name, value in zip(("p50", "p90", "p99", "max"), values, strict=True)}
 
 
-def _series(result: RunResult) -> dict[str, Any]:
+def _series(steps: Sequence[_Step], names: Sequence[str], merged: int) -> dict[str, Any]:
     """Per time step: latency lines per endpoint and in all, rates, errors by kind."""
-    names = result.endpoint_names()
-    steps = _steps_of(result.intervals)
-    t: list[float] = []
     latency: dict[str, dict[str, list[float | None]]] = {
         name: {line: [] for line in ("p50", "p90", "p99", "max")} for name in [TOTAL, *names]
     }
-    achieved: list[float] = []
-    sent: list[float] = []
-    target: list[float | None] = []
     errors: dict[str, list[int]] = {}
-    requests: list[int] = []
     for index, step in enumerate(steps):
-        seconds = sum(i.duration_s for i in step)
-        t.append(step[-1].start_s + step[-1].duration_s)
-        per_name = {name: _merged([i.endpoints[name] for i in step if name in i.endpoints])
-                    for name in names}  # fmt: skip
-        total = _merged(list(per_name.values()))
-        for name, data in [(TOTAL, total), *per_name.items()]:
-            for line, value in _latency(data).items():
+        for name, lines in step.latency.items():
+            for line, value in lines.items():
                 latency[name][line].append(value)
-        requests.append(total.requests)
-        achieved.append(total.requests / seconds if seconds else 0.0)
-        sent.append(sum(i.generator.sent for i in step) / seconds if seconds else 0.0)
-        rates = [i.generator.target_rps for i in step if i.generator.target_rps is not None]
-        target.append(sum(rates) / len(rates) if rates else None)
-        kinds = {f"HTTP {code}": n for code, n in total.status.items() if code >= 400}
-        kinds.update(total.error_classes)
+        kinds = {f"HTTP {code}": n for code, n in step.total.status.items() if code >= 400}
+        kinds.update(step.total.error_classes)
         for kind, count in kinds.items():
             errors.setdefault(kind, [0] * len(steps))[index] += count
+    target = [s.target_rps for s in steps]
     return {
-        "t": t,
+        "t": [s.end_s for s in steps],
         "latency": latency,
-        "requests": requests,
-        "achieved": achieved,
-        "sent": sent,
+        "requests": [s.total.requests for s in steps],
+        "achieved": [s.total.requests / s.seconds if s.seconds else 0.0 for s in steps],
+        "sent": [s.sent / s.seconds if s.seconds else 0.0 for s in steps],
         "target": target if any(v is not None for v in target) else None,
         "errors": dict(sorted(errors.items())),
-        "merged": max(1, math.ceil(len(result.intervals) / MAX_POINTS)),
+        "merged": merged,
     }
 
 
-def _merged(items: list[EndpointInterval]) -> EndpointInterval:
-    """The sum of ``items`` (one item as it is: no copy)."""
-    return items[0] if len(items) == 1 else EndpointInterval.merged(items)
+def _measured(steps: Sequence[_Step], names: Sequence[str]) -> dict[str, EndpointInterval]:
+    """All measured traffic and each endpoint's, merged over the run."""
+    measured = [s for s in steps if not s.warmup]
+    per_name = {name: _merged([s.endpoints[name] for s in measured]) for name in names}
+    total = _merged([s.total for s in measured]) if measured else EndpointInterval()
+    return {TOTAL: total, **per_name}
 
 
-def _distribution(result: RunResult) -> dict[str, Any]:
+def _distribution(measured: Mapping[str, EndpointInterval]) -> dict[str, Any]:
     """The percentile spectrum and a log-binned histogram, in all and per endpoint."""
-    names = result.endpoint_names()
-    measured = result.measured
-    histograms = {
-        name: Histogram.merged(i.endpoints[name].latency for i in measured if name in i.endpoints)
-        for name in names
-    }
-    histograms = {TOTAL: Histogram.merged(histograms.values()), **histograms}
     return {
         "percentiles": list(SPECTRUM),
-        "spectrum": {name: _ms(h, SPECTRUM) for name, h in histograms.items() if h.total_count},
-        "histogram": _bins(histograms[TOTAL]),
+        "spectrum": {
+            name: _ms(data.latency, SPECTRUM)
+            for name, data in measured.items()
+            if data.latency.total_count
+        },
+        "histogram": _bins(measured[TOTAL].latency),
     }
 
 
@@ -271,9 +338,12 @@ def _bins(histogram: Histogram, per_decade: int = 10) -> dict[str, list[float]]:
     }
 
 
-def _endpoint_rows(result: RunResult) -> list[dict[str, Any]]:
+def _endpoint_rows(
+    measured: Mapping[str, EndpointInterval], seconds: float
+) -> list[dict[str, Any]]:
     rows = []
-    for name, summary in [(TOTAL, result.total()), *_named(result)]:
+    for name, data in measured.items():
+        summary = EndpointSummary.of(data, seconds=seconds)
         latency = summary.latency_ms
         rows.append(
             {
@@ -286,10 +356,6 @@ def _endpoint_rows(result: RunResult) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _named(result: RunResult) -> list[tuple[str, Any]]:
-    return [(name, result.endpoint(name)) for name in result.endpoint_names()]
 
 
 def _steps(result: RunResult) -> list[dict[str, Any]]:
