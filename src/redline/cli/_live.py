@@ -94,7 +94,7 @@ class Watchers(contextlib.ExitStack):
         if args.dashboard:
             try:
                 self.linger_s = 0.0 if args.no_linger else parse_duration(args.linger)
-            except PlanError as exc:
+            except (PlanError, ValueError) as exc:
                 raise ValueError(f"--linger: {exc}") from exc
             try:
                 host, port = parse_address(args.dashboard)
