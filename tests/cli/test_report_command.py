@@ -6,6 +6,7 @@ import json
 import re
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,16 +19,16 @@ from synthetic import synthetic_run
 QUICK = ["run", "--url", "http://127.0.0.1:1/", "--rate", "1/s"]  # never reached: options fail
 
 
-def page_data_of(path: Path) -> dict[str, object]:
+def page_data_of(path: Path) -> dict[str, Any]:
     html = path.read_text()
     found = re.search(r'id="redline-data">(.*?)</script>', html)
     assert found
-    data: dict[str, object] = json.loads(found.group(1))
+    data: dict[str, Any] = json.loads(found.group(1))
     return data
 
 
 def stored(seed: int, run_id: str, started: str, **options: object) -> None:
-    run = synthetic_run(seed, run_id=run_id, started_at=started, **options)  # type: ignore[arg-type]
+    run = synthetic_run(seed, run_id=run_id, started_at=started, **options)
     verdicts = evaluate(run, [parse_objective("p99 < 10ms")])
     with open_store(None) as store:
         store.save(run, RunMeta(labels={"build": run_id}, git_commit="abc123"), verdicts)
@@ -43,12 +44,12 @@ def test_report_of_a_stored_run_with_a_baseline(
     assert code == 0
     assert "report of run 20261128T090000Z-bbbbbb written to" in capsys.readouterr().out
     data = page_data_of(html)
-    assert data["run"]["id"] == "20261128T090000Z-bbbbbb"  # type: ignore[index]
-    assert data["run"]["git_commit"] == "abc123"  # type: ignore[index]
-    assert data["run"]["labels"] == {"build": "20261128T090000Z-bbbbbb"}  # type: ignore[index]
-    assert data["verdicts"][0]["name"] == "p99 < 10ms"  # type: ignore[index]
-    assert data["baseline"]["run"]["id"] == "20261128T080000Z-aaaaaa"  # type: ignore[index]
-    p50 = next(m for m in data["comparison"]["metrics"] if m["name"] == "p50")  # type: ignore[index]
+    assert data["run"]["id"] == "20261128T090000Z-bbbbbb"
+    assert data["run"]["git_commit"] == "abc123"
+    assert data["run"]["labels"] == {"build": "20261128T090000Z-bbbbbb"}
+    assert data["verdicts"][0]["name"] == "p99 < 10ms"
+    assert data["baseline"]["run"]["id"] == "20261128T080000Z-aaaaaa"
+    p50 = next(m for m in data["comparison"]["metrics"] if m["name"] == "p50")
     assert p50["outcome"] == "improvement"
 
 
@@ -61,7 +62,7 @@ def test_report_of_a_json_result_needs_no_store(
     result.write_text(json.dumps(StoredRun(run, RunMeta(), ()).to_dict()))
     html = tmp_path / "report.html"
     assert main(["report", str(result), "--html", str(html)]) == 0
-    assert page_data_of(html)["run"]["id"] == "from-a-file"  # type: ignore[index]
+    assert page_data_of(html)["run"]["id"] == "from-a-file"
     assert not (tmp_path / "absent").exists()
 
 
