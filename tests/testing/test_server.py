@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import socket
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -100,3 +101,28 @@ def test_runs_inside_an_event_loop() -> None:
             return int(line.split()[1])
 
     assert asyncio.run(main()) == 204
+
+
+def test_workers_serve_that_many_at_once_and_queue_the_rest_in_order(
+    redline_server: Server,
+) -> None:
+    server = redline_server(Behaviour(latency=0.3, workers=1, body_size=0))
+    queue = server._route("/")  # the queue's state is the behaviour under test
+    finished: list[str] = []
+
+    def fetch(path: str) -> None:
+        assert get(server, path)[0] == 200
+        finished.append(path)
+
+    threads = [threading.Thread(target=fetch, args=(f"/{i}",)) for i in range(3)]
+    for index, thread in enumerate(threads):
+        thread.start()
+        while server.requests_total < index + 1:  # arrive one after the other
+            threading.Event().wait(0.005)
+    assert queue.busy == 1
+    assert len(queue.waiting) == 2
+    for thread in threads:
+        thread.join(timeout=10)
+    assert finished == ["/0", "/1", "/2"]  # first come, first served
+    assert queue.busy == 0
+    assert not queue.waiting

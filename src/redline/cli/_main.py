@@ -10,6 +10,7 @@ from redline import __version__
 from ._ab import add_ab_parser
 from ._compare import add_compare_parser
 from ._demo import add_demo_parser
+from ._find import add_find_parser
 from ._grafana import add_grafana_parser
 from ._history import add_history_parser
 from ._import import add_import_parser
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(metavar="COMMAND")
     add_run_parser(subparsers)
     add_store_parsers(subparsers)
+    add_find_parser(subparsers)
     add_report_parser(subparsers)
     add_compare_parser(subparsers)
     add_ab_parser(subparsers)

@@ -17,7 +17,7 @@ from rich.console import Console
 from redline.analysis import AbortMonitor, Comparison, abort_window, evaluate
 from redline.core import FAIL, IntervalSnapshot, PlanError, RunError, RunResult, StoreError, Verdict
 from redline.engine import run_plan
-from redline.plan import Plan, check_slos, load_plan, load_slos, quick_plan
+from redline.plan import TEST_TYPES, Plan, check_slos, load_plan, load_slos, quick_plan
 from redline.report import (
     LiveView,
     html_report,
@@ -41,6 +41,7 @@ from ._compare import (
 from ._compare import report_comparison as report
 from ._console import error, stdout_console
 from ._live import Watchers, add_watch_options
+from ._shapes import report_shape
 from ._store import add_store_option, reading_store
 
 __all__ = ["add_run_parser", "execute", "run_command"]
@@ -59,6 +60,11 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     model.add_argument("--rate", help='open model: constant arrival rate, e.g. "1000/s"')
     model.add_argument("--vus", type=int, help="closed model: number of virtual users")
     parser.add_argument("--duration", help='measured duration, e.g. "30s" (default 10s)')
+    parser.add_argument(
+        "--type",
+        choices=TEST_TYPES,
+        help="shape the load as this test type around the rate or user count (docs/find.md)",
+    )
     parser.add_argument("--method", default="GET", help="HTTP method (without a plan)")
     parser.add_argument(
         "--header",
@@ -139,6 +145,7 @@ def _load(args: argparse.Namespace) -> Plan:
             "duration": args.duration,
             "insecure": args.insecure,
             "redact": args.redact,
+            "type": args.type,
         }
         return load_plan(args.plan, overrides=overrides)
     if not args.url:
@@ -160,9 +167,10 @@ def _load(args: argparse.Namespace) -> Plan:
         body=args.body,
         rate=args.rate,
         vus=args.vus,
-        duration=args.duration or "10s",
+        duration=args.duration,
         verify_tls=not args.insecure,
         redact=args.redact,
+        test_type=args.type,
     )
 
 
@@ -327,10 +335,12 @@ def run_command(args: argparse.Namespace) -> int:
         console.print(render_summary(result))
         if verdicts:
             console.print(render_verdicts(verdicts))
+        shaped = report_shape(console, result)
         if recorder is not None:
             _report_stored(console, recorder, result)
         meta = recorder.meta if recorder is not None else collect_meta(labels=labels)
         stored = StoredRun(result, meta, tuple(verdicts))
+        document = {**stored.to_dict(), **({"analysis": shaped} if shaped else {})}
         comparison: Comparison | str | None = None
         if baseline:
             try:
@@ -338,7 +348,7 @@ def run_command(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 comparison = str(exc)
         writers = {
-            "--out": lambda path: write_text(json.dumps(stored.to_dict(), indent=1), path),
+            "--out": lambda path: write_text(json.dumps(document, indent=1), path),
             "--junit": lambda path: write_text(junit_xml(result, verdicts), path),
             "--summary-md": lambda path: write_text(summary_markdown(result, verdicts), path),
             "--html": lambda path: write_text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from redline.core import parse_duration, parse_size
-from redline.testing import Behaviour, TestServer
+from redline.testing import Behaviour, Latency, TestServer
 
 from . import _exit
 from ._console import error
@@ -19,6 +19,17 @@ def add_testserver_parser(subparsers: argparse._SubParsersAction[argparse.Argume
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--latency", default="0s", help='fixed response time, e.g. "1ms"')
+    parser.add_argument(
+        "--exponential",
+        action="store_true",
+        help="draw response times from an exponential distribution of mean --latency",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="serve this many requests at once, queueing the rest (an M/M/c queue with "
+        "--exponential and Poisson arrivals)",
+    )
     parser.add_argument("--stall-every", default="0s", help="freeze the server this often...")
     parser.add_argument("--stall-for", default="0s", help="...for this long")
     parser.add_argument("--status", type=int, default=200)
@@ -30,8 +41,12 @@ def add_testserver_parser(subparsers: argparse._SubParsersAction[argparse.Argume
 def testserver_command(args: argparse.Namespace) -> int:
     """Carry out ``redline testserver`` (until Ctrl-C)."""
     try:
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        mean = parse_duration(args.latency)
         behaviour = Behaviour(
-            latency=parse_duration(args.latency),
+            latency=Latency("exponential", mean) if args.exponential else mean,
+            workers=args.workers,
             status=args.status,
             error_rate=args.error_rate,
             body_size=parse_size(args.body_size),

@@ -7,6 +7,8 @@ from ._importers import plan_from_openapi as plan_from_openapi
 from ._parse import load_plan as load_plan
 from ._parse import plan_from_dict as plan_from_dict
 from ._parse import quick_plan as quick_plan
+from ._presets import TEST_TYPES as TEST_TYPES
+from ._presets import shape_load as shape_load
 from ._python import import_plan_module as import_plan_module
 from ._python import scenario as scenario
 from ._slo import check_slos as check_slos
@@ -26,6 +28,7 @@ from ._template import Template as Template
 from ._template import compile_template as compile_template
 
 __all__ = [
+    "TEST_TYPES",
     "ClosedLoad",
     "DataSource",
     "OpenLoad",
@@ -49,5 +52,6 @@ __all__ = [
     "plan_from_openapi",
     "quick_plan",
     "scenario",
+    "shape_load",
     "slos_from_data",
 ]

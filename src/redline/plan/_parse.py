@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from redline.core import PlanError, Redactor, parse_duration, parse_rate, parse_size
+from redline.core import Objective, PlanError, Redactor, parse_duration, parse_rate, parse_size
 
 from ._data import _data_sources
 from ._node import (
@@ -25,6 +26,7 @@ from ._node import (
     _target,
     _text,
 )
+from ._presets import DEFAULT_DURATIONS, shape_load
 from ._slo import check_slos, slos_from_data
 from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage, ThinkStep
 from ._template import DataSource, compile_template
@@ -48,6 +50,8 @@ _TOP_KEYS = (
     "seed",
     "generator",
     "redact",
+    "type",
+    "spike",
 )
 _REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight")
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
@@ -99,8 +103,11 @@ def quick_plan(
     duration: object = "10s",
     verify_tls: bool = True,
     redact: Sequence[str] = (),
+    test_type: str | None = None,
 ) -> Plan:
     """Build a one-request plan from command-line values (``redline run --url ...``).
+
+    ``duration`` None takes the default of ``test_type`` (10 s without one).
 
     Raises:
         PlanError: with the offending option named as the path.
@@ -124,9 +131,12 @@ def quick_plan(
         "name": "quick",
         "target": origin,
         "requests": [request],
-        "duration": duration,
         "tls": {"verify": verify_tls},
     }
+    if duration is not None or test_type is None:
+        data["duration"] = duration if duration is not None else "10s"
+    if test_type:
+        data["type"] = test_type
     if redact:
         data["redact"] = list(redact)
     return plan_from_dict(
@@ -178,7 +188,8 @@ def plan_from_dict(
         root.fail(f"a plan with {where} sends what they send: remove requests", "requests")
     requests = _requests(root, target, by_name, redactor) if not scenarios else ()
     load = _load(root)
-    duration = root.get("duration", _duration_positive, None)
+    duration: float | None = root.get("duration", _duration_positive, None)
+    load, duration, shape = _shaped(root, load, duration)
     stages_total = sum(s.duration for s in load.stages)
     if duration is None:
         if not load.stages:
@@ -227,8 +238,9 @@ def plan_from_dict(
         module=module,
         has_setup=hooks[0],
         has_teardown=hooks[1],
-        slos=slos_from_data(raw.get("slo"), source=source),
+        slos=_slos(raw.get("slo"), source, shape),
         redact=redact,
+        shape=shape,
     )
     check_slos(plan, plan.slos)
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
@@ -240,6 +252,48 @@ def plan_from_dict(
     return plan
 
 
+def _shaped(
+    root: _Node, load: OpenLoad | ClosedLoad, duration: float | None
+) -> tuple[OpenLoad | ClosedLoad, float | None, dict[str, Any]]:
+    """The load drawn by the plan's ``type`` (see ``_presets``), if it has one."""
+    kind = root.get("type", _text, None)
+    spike = root.node("spike")
+    if kind is None:
+        if spike is not None:
+            root.fail("spike settings need type: spike", "spike")
+        return load, duration, {}
+    if spike is not None:
+        if kind != "spike":
+            root.fail(f"spike settings apply to type: spike, not {_show(kind)}", "spike")
+        spike.check_keys(("multiple", "for"))
+    duration = duration or DEFAULT_DURATIONS.get(kind, 60.0)
+    try:
+        shaped, shape = shape_load(
+            kind,
+            load,
+            duration,
+            multiple=spike.get("multiple", _positive_number, 5.0) if spike else 5.0,
+            spike_for=spike.get("for", _duration_positive, None) if spike else None,
+        )
+    except ValueError as exc:
+        root.fail(str(exc), "type")
+    return shaped, duration, shape
+
+
+def _slos(data: Any, source: str, shape: Mapping[str, Any]) -> tuple[Objective, ...]:
+    """The objectives; in a breakpoint test each is an abort rule, the point of the test."""
+    objectives = slos_from_data(data, source=source)
+    if shape.get("type") == "breakpoint":
+        return tuple(dataclasses.replace(o, abort=True) for o in objectives)
+    return objectives
+
+
+def _positive_number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"expected a positive number, got {_show(value)}")
+    return float(value)
+
+
 def _apply_overrides(
     raw: dict[str, Any], overrides: Mapping[str, Any], source: str
 ) -> dict[str, Any]:
@@ -248,6 +302,8 @@ def _apply_overrides(
         raw["target"] = overrides["url"]
     if overrides.get("duration"):
         raw["duration"] = overrides["duration"]
+    if overrides.get("type"):
+        raw["type"] = overrides["type"]
     if overrides.get("redact"):
         own = raw.get("redact")
         raw["redact"] = [*(own if isinstance(own, list) else []), *overrides["redact"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -172,6 +173,8 @@ class Plan:
     """The plan's objectives (its ``slo:`` section, or a ``--slo`` file's)."""
     redact: tuple[str, ...] = ()
     """Header and field names whose values are secret (besides Authorization and cookies)."""
+    shape: Mapping[str, Any] = field(default_factory=dict)
+    """The test type that shaped the load (``type``, ``peak``; a spike's window), if any."""
 
     @property
     def origin(self) -> tuple[str, str, int]:
@@ -220,6 +223,7 @@ class Plan:
                 "max_response_size": self.max_response_size,
             },
             "redact": sorted(redactor.names),
+            **({"shape": dict(self.shape)} if self.shape else {}),
         }
 
 

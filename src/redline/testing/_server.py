@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, cast
 
@@ -72,6 +72,9 @@ class Behaviour:
         require_headers: header values a request must carry (names in any case);
             a request without them is answered 401.
         set_cookie: a Set-Cookie value sent with every normal answer.
+        workers: serve at most this many requests at once, the rest waiting in one
+            first-come queue (None: no limit). With exponential ``latency`` and Poisson
+            arrivals this is an M/M/c queue of capacity ``workers / mean latency``.
     """
 
     latency: float | Latency = 0.0
@@ -88,6 +91,7 @@ class Behaviour:
     content_type: str = "text/plain"
     require_headers: Mapping[str, str] | None = None
     set_cookie: str | None = None
+    workers: int | None = None
 
     def _latency(self) -> Latency:
         if isinstance(self.latency, Latency):
@@ -134,6 +138,8 @@ class _Compiled:
     error: bytes
     unauthorized: bytes
     required: dict[str, str]
+    busy: int = 0  # requests in service (with ``workers``)
+    waiting: deque[tuple[_ServerConnection, list[Any]]] = field(default_factory=deque)
 
 
 class _ServerConnection(asyncio.Protocol):
@@ -193,12 +199,30 @@ class _ServerConnection(asyncio.Protocol):
         close = behaviour.close or not self.parser.should_keep_alive()
         entry = [False, payload, close, behaviour.close_mid_response]
         self.pending.append(entry)
+        workers = behaviour.workers
+        if workers is not None and compiled.busy >= workers:
+            compiled.waiting.append((self, entry))
+            return
+        compiled.busy += 1
+        self._serve(compiled, entry)
+
+    def _serve(self, compiled: _Compiled, entry: list[Any]) -> None:
+        """Hold one of the server's workers for a drawn service time, then answer."""
+        server = self.server
         delay = compiled.latency.sample(server._rng)
         assert server._loop is not None
         if delay > 0:
-            server._loop.call_later(delay, self._ready, entry)
+            server._loop.call_later(delay, self._served, compiled, entry)
         else:
-            self._ready(entry)
+            self._served(compiled, entry)
+
+    def _served(self, compiled: _Compiled, entry: list[Any]) -> None:
+        self._ready(entry)
+        if compiled.waiting:
+            connection, waiting = compiled.waiting.popleft()
+            connection._serve(compiled, waiting)  # the worker goes on to the next in line
+        else:
+            compiled.busy -= 1
 
     def _ready(self, entry: list[Any]) -> None:
         entry[0] = True
