@@ -24,6 +24,7 @@ from redline.analysis import (
 from redline.core import PlanError, RunError, RunResult, StoreError, parse_duration, parse_rate
 from redline.engine import find_redline, sweep_concurrency
 from redline.plan import Plan, load_plan
+from redline.report import html_report, write_text
 from redline.store import RunStore, collect_meta, open_store
 
 from . import _exit
@@ -65,6 +66,12 @@ def add_find_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument("--workers", type=int, help="worker processes per step")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     parser.add_argument("--out", type=Path, help="write the outcome as JSON to this file")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write the report: the latency-throughput curve and the last good step's run",
+    )
     add_store_option(parser)
     parser.add_argument("--no-store", action="store_true", help="do not keep the steps' runs")
     parser.set_defaults(handler=find_command)
@@ -103,8 +110,12 @@ def find_command(args: argparse.Namespace) -> int:
     except ValueError:
         error(f"--levels: expected user counts like 1,2,4,8, got {args.levels!r}")
         return _exit.USAGE
-    if args.out is not None and not args.out.parent.resolve().is_dir():
-        error(f"--out: directory {str(args.out.parent)!r} does not exist")
+    for option, path in (("--out", args.out), ("--html", args.html)):
+        if path is not None and not path.parent.resolve().is_dir():
+            error(f"{option}: directory {str(path.parent)!r} does not exist")
+            return _exit.USAGE
+    if args.html is not None and args.closed:
+        error("--html draws the rate search's curve; with --closed use --out")
         return _exit.USAGE
     search = f"find-{secrets.token_hex(3)}"
     stop = threading.Event()
@@ -117,6 +128,12 @@ def find_command(args: argparse.Namespace) -> int:
                 error(f"{exc} (--no-store searches without keeping the steps)")
                 return _exit.NOT_CARRIED_OUT
         keep = _keeper(store, plan, search)
+        runs: dict[str, RunResult] = {}
+
+        def on_step(step: Step, result: RunResult) -> None:
+            runs[result.id] = result
+            _print_step(console, step, result, keep)
+
         try:
             if args.closed:
                 return _sweep(args, plan, levels, step_s, console, keep, stop)
@@ -130,7 +147,7 @@ def find_command(args: argparse.Namespace) -> int:
                 tolerance=args.tolerance,
                 repeats=args.repeats,
                 workers=args.workers,
-                on_step=lambda step, result: _print_step(console, step, result, keep),
+                on_step=on_step,
                 stop=stop,
             )
         except PlanError as exc:
@@ -145,11 +162,30 @@ def find_command(args: argparse.Namespace) -> int:
     _print_redline(console, found, search if store is not None else None)
     document = {"search": search, **found.to_dict()}
     code = _write(args, document)
+    if code == _exit.OK and args.html is not None:
+        code = _write_html(args.html, plan, found, runs, console)
     if code != _exit.OK:
         return code
     if found.outcome in ("found", "held at max"):  # Redline.outcome's values
         return _exit.OK
     return _exit.NOT_CARRIED_OUT if found.outcome == "generator limited" else _exit.FAILED
+
+
+def _write_html(
+    path: Path, plan: Plan, found: Redline, runs: dict[str, RunResult], console: Console
+) -> int:
+    """The report: the curve, and the run of the last step that held (else the first)."""
+    held = [s for s in found.steps if s.holds and s.run_id in runs]
+    chosen = held[-1] if held else found.steps[0]
+    result = runs[chosen.run_id]
+    text = html_report(result, evaluate(result, plan.slos), search=found.to_dict())
+    try:
+        write_text(text, path)
+    except OSError as exc:
+        error(f"--html: cannot write {str(path)!r}: {exc.strerror}")
+        return _exit.USAGE
+    console.print(f"html written to {path}", highlight=False)
+    return _exit.OK
 
 
 def _keeper(store: RunStore | None, plan: Plan, search: str) -> Any:

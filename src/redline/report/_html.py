@@ -84,7 +84,10 @@ def html_report(
     meta: Mapping[str, Any] | None = None,
     baseline: RunResult | None = None,
     comparison: Comparison | None = None,
+    search: Mapping[str, Any] | None = None,
 ) -> str:
     """The self-contained HTML report of ``result`` (see :func:`page_data` for the args)."""
-    data = page_data(result, verdicts, meta=meta, baseline=baseline, comparison=comparison)
+    data = page_data(
+        result, verdicts, meta=meta, baseline=baseline, comparison=comparison, search=search
+    )
     return report_html(data)

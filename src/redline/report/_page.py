@@ -52,6 +52,7 @@ def page_data(
     comparison: Comparison | None = None,
     live: Mapping[str, Any] | None = None,
     cache: StepCache | None = None,
+    search: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the page draws of ``result`` (and of ``baseline``, overlaid).
 
@@ -63,6 +64,8 @@ def page_data(
         comparison: the comparison of ``result`` with ``baseline``, as a table.
         live: for the dashboard: ``state``, ``elapsed_s``, ``total_s``, ``stage``.
         cache: steps merged for an earlier document of the same run, to reuse.
+        search: a redline search (``Redline.to_dict()``) to draw as a latency-throughput
+            curve above the run (the run is then one of its steps).
     """
     cache = cache or StepCache()
     names = result.endpoint_names()
@@ -102,6 +105,8 @@ def page_data(
         }
     if comparison is not None:
         data["comparison"] = _comparison(comparison)
+    if search is not None:
+        data["search"] = dict(search)
     return data
 
 
@@ -135,11 +140,11 @@ def _load_text(load: Mapping[str, Any]) -> str:
     for stage in load.get("stages") or ():
         amount = stage.get("rate", stage.get("vus"))
         unit = "/s" if "rate" in stage else " users"
-        parts.append(f"{amount:g}{unit} for {format_duration(float(stage.get('duration', 0)))}")
+        parts.append(f"{amount:,.4g}{unit} for {format_duration(float(stage.get('duration', 0)))}")
     if not parts:
         for key, unit in (("rate", "/s"), ("vus", " users")):
             if key in load:
-                parts.append(f"{load[key]:g}{unit}")
+                parts.append(f"{load[key]:,.4g}{unit}")
     arrivals = f", {load['arrivals']} arrivals" if load.get("arrivals") else ""
     shape = ", ".join(parts)
     return f"{model}{arrivals}: {shape}" if shape else model

@@ -268,6 +268,37 @@ function comparisonTable(data) {
   );
 }
 
+function searchSection(data) {
+  const search = data.search;
+  if (!search) return null;
+  const steps = search.steps.filter((s) => s.phase !== "repeat" && !s.limited)
+    .sort((a, b) => a.achieved - b.achieved);
+  const x = steps.map((s) => s.achieved);
+  const series = [
+    { name: "p99", y: steps.map((s) => s.p99_ms), color: LINE_COLORS.p99 },
+    { name: "p50", y: steps.map((s) => s.p50_ms), color: LINE_COLORS.p50 },
+  ];
+  const bands = [];
+  if (search.low !== null && search.high !== null) {
+    bands.push({ kind: "redline", label: "redline 95% CI", start_s: search.low, end_s: search.high });
+  }
+  const spec = { id: "search", title: "Latency against achieved throughput, one point per step", x, series,
+    yFormat: fmtMs, xFormat: (v) => fmtRate(v), bands, yLog: true };
+  const box = chartBox(spec.id);
+  const rows = search.steps.map((s) => h("tr", { class: s.holds ? null : "bad" },
+    h("td", {}, s.phase), numberCell(s.rate, fmtRate(s.rate)), numberCell(s.achieved, fmtRate(s.achieved)),
+    numberCell(s.p50_ms, fmtMs(s.p50_ms)), numberCell(s.p99_ms, fmtMs(s.p99_ms)),
+    numberCell(s.error_rate, fmtPct(s.error_rate)), h("td", {}, s.limited ? "generator limited" : s.holds ? "holds" : "breaks")));
+  const section_ = section("The redline",
+    h("p", { class: "redline-summary", id: "redline-summary" }, search.summary),
+    h("p", { class: "caption" }, search.reason + (search.knee !== null ? `; knee (Kneedle) at ~${fmtRate(search.knee)}` : "")),
+    box,
+    h("table", { id: "search-steps" },
+      h("thead", {}, h("tr", {}, ["phase", "offered", "achieved", "p50", "p99", "errors", ""].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows)));
+  return { section: section_, box, spec };
+}
+
 function render(data) {
   const app = document.getElementById("app");
   const names = Object.keys(data.series.latency).filter((n) => n !== "all");
@@ -278,11 +309,17 @@ function render(data) {
   specs.push(throughputSpec(data), errorsSpec(data), spectrumSpec(data), histogramSpec(data));
   const boxes = Object.fromEntries(specs.map((s) => [s.id, chartBox(s.id)]));
   const latencyBoxes = specs.filter((s) => s.id.startsWith("latency-")).map((s) => boxes[s.id]);
+  const search = searchSection(data);
+  if (search) {
+    specs.push(search.spec);
+    boxes[search.spec.id] = search.box;
+  }
   document.title = `redline · ${data.run.plan} · ${data.run.id}`;
   forgetCharts();
   app.replaceChildren(
     header(data),
     liveBar(data) || "",
+    search ? search.section : "",
     verdictCards(data) || "",
     section("Latency over time", h("p", { class: "caption" }, "Drag across a time chart to zoom, double-click to reset. Shaded: warm-up and fault windows."),
       h("div", { class: "grid" }, latencyBoxes)),
