@@ -27,7 +27,7 @@ from redline.analysis import (
 from redline.core import PlanError, RunResult, Verdict
 from redline.plan import ClosedLoad, OpenLoad, Plan
 
-from ._coordinator import run_plan
+from ._coordinator import check_reachable, run_plan
 
 __all__ = ["find_redline", "sweep_concurrency"]
 
@@ -118,6 +118,7 @@ def find_redline(
             "(use --closed for a concurrency sweep)",
             source=plan.source,
         )
+    check_reachable(plan)
     load = plan.load
     first = start or load.rate or max(s.target for s in load.stages)
     stop = stop or threading.Event()
@@ -184,7 +185,11 @@ def sweep_concurrency(
     Each level keeps the plan's requests (and think time, if closed); its throughput,
     latency and in-flight count feed :func:`redline.analysis.fit_usl` and a Little's law
     check that tells a client-side bottleneck from the target's.
+
+    Raises:
+        RunError: the target is unreachable.
     """
+    check_reachable(plan)
     stop = stop or threading.Event()
     think = (0.0, 0.0)
     if isinstance(plan.load, ClosedLoad):

@@ -167,12 +167,18 @@ def _verdict(verdict: Verdict) -> dict[str, Any]:
 
 
 def _windows(result: RunResult) -> list[dict[str, Any]]:
-    """Shaded spans of the time charts: the warm-up and any fault windows of the run."""
+    """Shaded spans of the time charts: the warm-up, a spike, and any fault windows."""
     out: list[dict[str, Any]] = []
     warm = [i for i in result.intervals if i.warmup]
     if warm:
         end = max(i.start_s + i.duration_s for i in warm)
         out.append({"kind": "warmup", "label": "warm-up", "start_s": 0.0, "end_s": end})
+    shape = result.plan.get("shape") or {}
+    if shape.get("type") == "spike":
+        start = float(shape.get("at_s", 0.0))
+        end = start + float(shape.get("for_s", 0.0))
+        label = f"spike x{shape.get('multiple', '?')}"
+        out.append({"kind": "spike", "label": label, "start_s": start, "end_s": end})
     for fault in result.plan.get("faults") or ():
         start = float(fault.get("at_s", 0.0))
         out.append(
