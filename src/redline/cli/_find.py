@@ -7,6 +7,7 @@ import contextlib
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +78,12 @@ def add_find_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     parser.set_defaults(handler=find_command)
 
 
-def _rate(text: str | None, option: str) -> float | None:
+def _option(parse: Callable[[str], float], text: str | None, option: str) -> float | None:
+    """``text`` parsed (a rate or a duration), or None; a bad value names its option."""
     if text is None:
         return None
     try:
-        return parse_rate(text)
-    except ValueError as exc:
-        raise PlanError(str(exc), source="command line", path=option) from exc
-
-
-def _duration(text: str | None, option: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
+        return parse(text)
     except ValueError as exc:
         raise PlanError(str(exc), source="command line", path=option) from exc
 
@@ -100,9 +93,10 @@ def find_command(args: argparse.Namespace) -> int:
     console = Console(stderr=True) if args.json else stdout_console()
     try:
         plan = load_plan(args.plan, overrides={"url": args.url})
-        start, max_rate = _rate(args.start, "--start"), _rate(args.max_rate, "--max-rate")
-        step_s = _duration(args.step, "--step") or 10.0
-        refine_s = _duration(args.refine_step, "--refine-step")
+        start = _option(parse_rate, args.start, "--start")
+        max_rate = _option(parse_rate, args.max_rate, "--max-rate")
+        step_s = _option(parse_duration, args.step, "--step") or 10.0
+        refine_s = _option(parse_duration, args.refine_step, "--refine-step")
         levels = [int(v) for v in args.levels.split(",") if v.strip()]
     except PlanError as exc:
         error(str(exc))
