@@ -190,3 +190,28 @@ def test_a_soak_run_reports_a_planted_drift(redline_server: Server, tmp_path: Pa
     assert trend["drifting"]
     assert trend["slope_ms_per_hour"] > 0
     assert trend["change"] > 0.5
+
+
+@pytest.mark.timeout(120)
+def test_a_generator_that_cannot_keep_up_ends_the_search_and_says_so(
+    redline_server: Server, tmp_path: Path
+) -> None:
+    # one request in flight at a time against a 50 ms server: at most 20 req/s, asked 100
+    target = redline_server(Behaviour(latency=0.05))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        f"name: narrow\ntarget: {target.url}\nrequests: [{{name: get, path: /}}]\n"
+        "load: {rate: 100/s}\nduration: 3s\nlimits: {max_in_flight: 1}\nslo: [p99 < 1s]\n"
+    )
+    out = tmp_path / "find.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "redline", "find", str(plan), "--step", "3s", "--no-store",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=100, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    document = json.loads(out.read_text())
+    assert document["outcome"] == "generator limited"
+    assert document["rate"] is None
+    assert "the generator could not send 100 req/s" in document["reason"]
+    assert [s["limited"] for s in document["steps"]] == [True]
