@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from redline.analysis import MIN_USL_POINTS, fit_usl
+from redline.analysis import MIN_USL_POINTS, UslPoint, fit_usl
+from synthetic import synthetic_run
 
 LEVELS = np.array([1, 2, 4, 8, 16, 24, 32, 48, 64], dtype=float)
 
@@ -66,3 +68,11 @@ def test_fewer_than_six_levels_cannot_be_fitted() -> None:
 def test_nonsense_points_are_refused() -> None:
     with pytest.raises(ValueError, match="positive throughput"):
         fit_usl([(n, 0.0 if n == 4 else 10.0 * n) for n in (1, 2, 4, 8, 16, 32)])
+
+
+def test_a_stored_closed_model_run_is_a_point() -> None:
+    run = synthetic_run(1, intervals=5, rate=300)
+    closed = dataclasses.replace(run, plan={"name": "x", "load": {"model": "closed", "vus": 8}})
+    assert UslPoint.from_run(closed) == UslPoint(8.0, run.total().rps)
+    with pytest.raises(ValueError, match="constant number of virtual users"):
+        UslPoint.from_run(run)

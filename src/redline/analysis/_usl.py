@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from redline.core import RunResult
+
 __all__ = ["MIN_USL_POINTS", "UslFit", "UslPoint", "fit_usl"]
 
 MIN_USL_POINTS = 6
@@ -34,6 +36,18 @@ class UslPoint:
 
     concurrency: float
     throughput: float
+
+    @classmethod
+    def from_run(cls, run: RunResult) -> UslPoint:
+        """The point of a stored closed-model run: its users and measured throughput.
+
+        Raises:
+            ValueError: the run's load was not a constant number of virtual users.
+        """
+        load = run.plan.get("load") or {}
+        if load.get("model") != "closed" or "vus" not in load:
+            raise ValueError(f"run {run.id} did not run a constant number of virtual users")
+        return cls(float(load["vus"]), run.total().rps)
 
 
 @dataclass(frozen=True)
