@@ -16,6 +16,7 @@ PACKAGES = [
     "redline.analysis",
     "redline.store",
     "redline.observe",
+    "redline.faults",
     "redline.testing",
     "redline.scenario",
     "redline.cli",

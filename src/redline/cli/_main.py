@@ -14,6 +14,7 @@ from ._find import add_find_parser
 from ._grafana import add_grafana_parser
 from ._history import add_history_parser
 from ._import import add_import_parser
+from ._proxy import add_proxy_parser
 from ._report import add_report_parser
 from ._run import add_run_parser
 from ._slo import add_slo_parser
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_history_parser(subparsers)
     add_slo_parser(subparsers)
     add_grafana_parser(subparsers)
+    add_proxy_parser(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)

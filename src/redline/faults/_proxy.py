@@ -1,0 +1,380 @@
+"""The fault proxy: a TCP proxy on asyncio whose connections pass through toxics.
+
+Each accepted connection opens one to the upstream and pumps bytes both ways; every chunk
+goes through the proxy's current toxics for its direction, so toxics added, changed or
+removed take effect on live connections from the next chunk on. Timers (``timeout``,
+``reset_peer``) start when a toxic first applies to a connection and stop if it is
+removed first. Disabling a proxy stops it listening and drops its connections, as
+Toxiproxy does ("down").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._toxics import Toxic, ToxicError
+
+__all__ = ["Proxy", "ProxyError", "parse_address"]
+
+_CHUNK = 64 * 1024
+
+
+class ProxyError(Exception):
+    """A proxy operation that cannot be done; ``status`` is the HTTP status the API sends."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:port``) as a pair.
+
+    Raises:
+        ProxyError: not ``host:port`` with a port from 0 to 65535.
+    """
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ProxyError(f'expected "host:port", got {text!r}')
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class _Link:
+    """One client connection and its upstream connection."""
+
+    def __init__(self, proxy: Proxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.proxy = proxy
+        self.client = (reader, writer)
+        self.upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.rolls: dict[str, bool] = {}
+        self.passed = {"upstream": 0, "downstream": 0}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.closed = asyncio.Event()
+        self._next_free = {"upstream": 0.0, "downstream": 0.0}
+
+    def applies(self, toxic: Toxic) -> bool:
+        """Whether ``toxic`` applies to this connection (toxicity, rolled once)."""
+        key = f"{toxic.name}/{toxic.toxicity}"
+        if key not in self.rolls:
+            self.rolls[key] = toxic.toxicity >= 1.0 or self.proxy.rng.random() < toxic.toxicity
+        return self.rolls[key]
+
+    def active(self, stream: str) -> list[Toxic]:
+        return [t for t in self.proxy.toxics_of(stream) if self.applies(t)]
+
+    async def run(self) -> None:
+        host, port = parse_address(self.proxy.upstream)
+        try:
+            self.upstream = await asyncio.open_connection(host, port)
+        except OSError:
+            self.close()  # as Toxiproxy: the client sees the connection closed
+            return
+        self.toxics_changed()
+        pumps = [
+            asyncio.create_task(self._pump(self.client[0], self.upstream[1], "upstream")),
+            asyncio.create_task(self._pump(self.upstream[0], self.client[1], "downstream")),
+        ]
+        await self.closed.wait()
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+
+    def toxics_changed(self) -> None:
+        """Start the timers of newly applied timeout and reset toxics, cancel removed ones."""
+        if self.closed.is_set() or self.upstream is None:
+            return
+        loop = asyncio.get_running_loop()
+        wanted: dict[str, Toxic] = {}
+        for stream in ("upstream", "downstream"):
+            for toxic in self.active(stream):
+                if toxic.type == "reset_peer" or (
+                    toxic.type == "timeout" and toxic.attribute("timeout") > 0
+                ):
+                    wanted[toxic.name] = toxic
+        for name in [n for n in self.timers if n not in wanted]:
+            self.timers.pop(name).cancel()
+        for name, toxic in wanted.items():
+            if name not in self.timers:
+                delay = toxic.attribute("timeout") / 1000
+                action = self.reset if toxic.type == "reset_peer" else self.close
+                self.timers[name] = loop.call_later(delay, action)
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: str
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                data = await reader.read(_CHUNK)
+                arrived = loop.time()
+                toxics = self.active(stream)
+                if not data:
+                    delay = max((t.attribute("delay") for t in toxics if t.type == "slow_close"),
+                                default=0.0)  # fmt: skip
+                    if delay:
+                        await asyncio.sleep(delay / 1000)
+                    self.close()
+                    return
+                if any(t.type == "timeout" for t in toxics):
+                    continue  # held back: nothing passes while a timeout toxic is on
+                await self._through(data, toxics, writer, stream, arrived)
+        except (ConnectionError, OSError):
+            self.close()
+
+    async def _through(
+        self,
+        data: bytes,
+        toxics: list[Toxic],
+        writer: asyncio.StreamWriter,
+        stream: str,
+        arrived: float,
+    ) -> None:
+        """Send one chunk through ``toxics`` in order, then out."""
+        loop = asyncio.get_running_loop()
+        pieces = [data]
+        gap = 0.0
+        limit: float | None = None
+        for toxic in toxics:
+            kind = toxic.type
+            if kind == "latency":
+                jitter = toxic.attribute("jitter")
+                delay = toxic.attribute("latency") + self.proxy.rng.uniform(-jitter, jitter)
+                wait = arrived + max(delay, 0.0) / 1000 - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            elif kind == "slicer":
+                pieces = [s for p in pieces for s in self._slices(p, toxic)]
+                gap = toxic.attribute("delay") / 1e6
+            elif kind == "limit_data":
+                limit = toxic.attribute("bytes")
+        rate = max((t.attribute("rate") for t in toxics if t.type == "bandwidth"), default=0.0)
+        for index, piece in enumerate(pieces):
+            if limit is not None:
+                room = int(limit) - self.passed[stream]
+                piece = piece[: max(room, 0)]
+            if index and gap:
+                await asyncio.sleep(gap)
+            if rate > 0:
+                start = max(loop.time(), self._next_free[stream])
+                self._next_free[stream] = start + len(piece) / (rate * 1000)
+                wait = start - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            if piece:
+                writer.write(piece)
+                self.passed[stream] += len(piece)
+                self.proxy.count(stream, len(piece))
+                await writer.drain()
+            if limit is not None and self.passed[stream] >= limit:
+                self.close()
+                return
+
+    def _slices(self, data: bytes, toxic: Toxic) -> Iterable[bytes]:
+        average = int(toxic.attribute("average_size"))
+        if average <= 0:
+            yield data
+            return
+        variation = int(toxic.attribute("size_variation"))
+        at = 0
+        while at < len(data):
+            size = max(1, average + self.proxy.rng.randint(-variation, variation))
+            yield data[at : at + size]
+            at += size
+
+    def close(self) -> None:
+        """Close both sides (a FIN each)."""
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        for timer in self.timers.values():
+            timer.cancel()
+        for _, writer in (self.client, *([self.upstream] if self.upstream else [])):
+            with contextlib.suppress(Exception):
+                writer.close()
+        self.proxy.forget(self)
+
+    def reset(self) -> None:
+        """Reset both sides: a TCP RST instead of a FIN."""
+        if self.closed.is_set():
+            return
+        for _, writer in (self.client, *([self.upstream] if self.upstream else [])):
+            self._abort(writer)
+        self.close()
+
+    @staticmethod
+    def _abort(writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+
+class Proxy:
+    """One proxy: listens on ``listen``, forwards to ``upstream``, applies its toxics."""
+
+    def __init__(
+        self,
+        name: str,
+        listen: str,
+        upstream: str,
+        *,
+        enabled: bool = True,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Describe a proxy; :meth:`start` (or enabling it) makes it listen.
+
+        Raises:
+            ProxyError: a listen or upstream address that is not ``host:port``.
+        """
+        if not name:
+            raise ProxyError("a proxy needs a name")
+        parse_address(listen)
+        parse_address(upstream)
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.enabled = enabled
+        self.rng = rng or random.Random()
+        self._toxics: dict[str, Toxic] = {}
+        self._server: asyncio.Server | None = None
+        self._links: set[_Link] = set()
+        self.connections_total = 0
+        self.bytes = {"upstream": 0, "downstream": 0}
+
+    # -- listening -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Listen (if enabled); ``listen`` with port 0 becomes the port bound."""
+        if not self.enabled or self._server is not None:
+            return
+        host, port = parse_address(self.listen)
+        try:
+            self._server = await asyncio.start_server(self._accept, host, port)
+        except OSError as exc:
+            raise ProxyError(f"proxy {self.name}: cannot listen on {self.listen}: {exc}") from exc
+        bound = self._server.sockets[0].getsockname()
+        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        self.listen = f"{shown}:{bound[1]}"
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for link in list(self._links):
+            link.close()
+
+    async def set_enabled(self, enabled: bool) -> None:
+        """Enable (listen again) or disable (stop listening, drop connections)."""
+        self.enabled = enabled
+        if enabled:
+            await self.start()
+        else:
+            await self.stop()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        link = _Link(self, reader, writer)
+        self._links.add(link)
+        self.connections_total += 1
+        try:
+            await link.run()
+        finally:
+            link.close()
+
+    def forget(self, link: _Link) -> None:
+        """A connection ended."""
+        self._links.discard(link)
+
+    def count(self, stream: str, size: int) -> None:
+        """Bytes passed in one direction."""
+        self.bytes[stream] += size
+
+    @property
+    def connections(self) -> int:
+        """Open connections."""
+        return len(self._links)
+
+    # -- toxics ----------------------------------------------------------------------
+    def toxics_of(self, stream: str) -> list[Toxic]:
+        """The toxics acting on ``stream``, in the order added."""
+        return [t for t in self._toxics.values() if t.stream == stream]
+
+    @property
+    def toxics(self) -> list[Toxic]:
+        """Every toxic, in the order added."""
+        return list(self._toxics.values())
+
+    def toxic(self, name: str) -> Toxic:
+        """One toxic by name.
+
+        Raises:
+            ProxyError: 404 when there is none.
+        """
+        if name not in self._toxics:
+            raise ProxyError("toxic not found", 404)
+        return self._toxics[name]
+
+    def add_toxic(self, toxic: Toxic | Mapping[str, Any]) -> Toxic:
+        """Add a toxic; it acts on live connections from their next chunk.
+
+        Raises:
+            ProxyError: 409 when one of that name exists, 400 for an invalid toxic.
+        """
+        try:
+            made = toxic if isinstance(toxic, Toxic) else Toxic.from_dict(toxic)
+        except ToxicError as exc:
+            raise ProxyError(str(exc), 400) from exc
+        if made.name in self._toxics:
+            raise ProxyError("toxic already exists", 409)
+        self._toxics[made.name] = made
+        self._changed()
+        return made
+
+    def update_toxic(self, name: str, data: Mapping[str, Any]) -> Toxic:
+        """Change a toxic's toxicity, stream or attributes in place.
+
+        Raises:
+            ProxyError: 404 for no such toxic, 400 for an invalid change.
+        """
+        try:
+            made = self.toxic(name).updated(data)
+        except ToxicError as exc:
+            raise ProxyError(str(exc), 400) from exc
+        self._toxics[name] = made
+        self._changed()
+        return made
+
+    def remove_toxic(self, name: str) -> None:
+        """Remove a toxic.
+
+        Raises:
+            ProxyError: 404 for no such toxic.
+        """
+        self.toxic(name)
+        del self._toxics[name]
+        self._changed()
+
+    def clear_toxics(self) -> None:
+        """Remove every toxic."""
+        self._toxics.clear()
+        self._changed()
+
+    def _changed(self) -> None:
+        for link in list(self._links):
+            link.toxics_changed()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Toxiproxy's JSON form of a proxy, with its toxics."""
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [t.to_dict() for t in self._toxics.values()],
+        }
