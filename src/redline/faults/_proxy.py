@@ -18,6 +18,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._http import HTTP_TOXICS, relay_http
 from ._toxics import Toxic, ToxicError
 
 __all__ = ["Proxy", "ProxyError", "parse_address"]
@@ -76,6 +77,9 @@ class _Link:
             self.close()  # as Toxiproxy: the client sees the connection closed
             return
         self.toxics_changed()
+        if self.proxy.http:
+            await relay_http(self)
+            return
         pumps = [
             asyncio.create_task(self._pump(self.client[0], self.upstream[1], "upstream")),
             asyncio.create_task(self._pump(self.upstream[0], self.client[1], "downstream")),
@@ -121,13 +125,11 @@ class _Link:
                         await asyncio.sleep(delay / 1000)
                     self.close()
                     return
-                if any(t.type == "timeout" for t in toxics):
-                    continue  # held back: nothing passes while a timeout toxic is on
-                await self._through(data, toxics, writer, stream, arrived)
+                await self.send(data, toxics, writer, stream, arrived)
         except (ConnectionError, OSError):
             self.close()
 
-    async def _through(
+    async def send(
         self,
         data: bytes,
         toxics: list[Toxic],
@@ -135,7 +137,9 @@ class _Link:
         stream: str,
         arrived: float,
     ) -> None:
-        """Send one chunk through ``toxics`` in order, then out."""
+        """Send one chunk (arrived at loop time ``arrived``) through ``toxics``, then out."""
+        if any(t.type == "timeout" for t in toxics):
+            return  # held back: nothing passes while a timeout toxic is on
         loop = asyncio.get_running_loop()
         pieces = [data]
         gap = 0.0
@@ -225,9 +229,13 @@ class Proxy:
         upstream: str,
         *,
         enabled: bool = True,
+        http: bool = False,
         rng: random.Random | None = None,
     ) -> None:
         """Describe a proxy; :meth:`start` (or enabling it) makes it listen.
+
+        ``http``: read whole HTTP/1.1 exchanges, so HTTP toxics can act (adding one
+        switches it on for the connections opened from then on).
 
         Raises:
             ProxyError: a listen or upstream address that is not ``host:port``.
@@ -240,6 +248,7 @@ class Proxy:
         self.listen = listen
         self.upstream = upstream
         self.enabled = enabled
+        self.http = http
         self.rng = rng or random.Random()
         self._toxics: dict[str, Toxic] = {}
         self._server: asyncio.Server | None = None
@@ -332,6 +341,8 @@ class Proxy:
             raise ProxyError(str(exc), 400) from exc
         if made.name in self._toxics:
             raise ProxyError("toxic already exists", 409)
+        if made.type in HTTP_TOXICS:
+            self.http = True
         self._toxics[made.name] = made
         self._changed()
         return made
@@ -371,10 +382,13 @@ class Proxy:
 
     def to_dict(self) -> dict[str, Any]:
         """Toxiproxy's JSON form of a proxy, with its toxics."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
             "toxics": [t.to_dict() for t in self._toxics.values()],
         }
+        if self.http:
+            out["http"] = True  # redline's extension; absent for plain TCP proxies
+        return out

@@ -133,15 +133,17 @@ class FaultProxy:
             raise ProxyError("proxy not found", 404)
         return self.proxies[name]
 
-    async def create(self, name: str, listen: str, upstream: str, *, enabled: bool = True) -> Proxy:
-        """Create and start a proxy (``listen`` port 0 picks a free one).
+    async def create(
+        self, name: str, listen: str, upstream: str, *, enabled: bool = True, http: bool = False
+    ) -> Proxy:
+        """Create and start a proxy (``listen`` port 0 picks a free one; ``http``: HTTP mode).
 
         Raises:
             ProxyError: 409 when the name is taken, 400 for a bad address or listen error.
         """
         if name in self.proxies:
             raise ProxyError("proxy already exists", 409)
-        proxy = Proxy(name, listen, upstream, enabled=enabled, rng=self.rng)
+        proxy = Proxy(name, listen, upstream, enabled=enabled, http=http, rng=self.rng)
         await proxy.start()
         self.proxies[name] = proxy
         return proxy
@@ -154,7 +156,9 @@ class FaultProxy:
         enabled = bool(data.get("enabled", proxy.enabled))
         if listen != proxy.listen or upstream != proxy.upstream:
             await proxy.stop()
-            replacement = Proxy(name, listen, upstream, enabled=enabled, rng=self.rng)
+            replacement = Proxy(
+                name, listen, upstream, enabled=enabled, http=proxy.http, rng=self.rng
+            )
             for toxic in proxy.toxics:
                 replacement.add_toxic(toxic)
             await replacement.start()
@@ -183,7 +187,11 @@ class FaultProxy:
                 existing = None
             if existing is None:
                 existing = await self.create(
-                    name, listen, upstream, enabled=bool(item.get("enabled", True))
+                    name,
+                    listen,
+                    upstream,
+                    enabled=bool(item.get("enabled", True)),
+                    http=bool(item.get("http", False)),
                 )
             out.append(existing)
         return out
@@ -262,6 +270,7 @@ class FaultProxy:
                     str(body.get("listen") or "127.0.0.1:0"),
                     str(body["upstream"]),
                     enabled=bool(body.get("enabled", True)),
+                    http=bool(body.get("http", False)),
                 )
                 return 201, made.to_dict()
         elif len(parts) == 2:

@@ -29,8 +29,8 @@ __all__ = ["STREAMS", "TOXIC_TYPES", "Toxic", "ToxicError"]
 
 STREAMS = ("upstream", "downstream")
 
-# type -> attribute -> default; the defaults are Toxiproxy's (all zero)
-TOXIC_TYPES: Mapping[str, Mapping[str, int]] = {
+# type -> attribute -> default (Toxiproxy's for its types; a string default: a text one)
+TOXIC_TYPES: Mapping[str, Mapping[str, int | str]] = {
     "latency": {"latency": 0, "jitter": 0},
     "bandwidth": {"rate": 0},
     "slow_close": {"delay": 0},
@@ -38,6 +38,11 @@ TOXIC_TYPES: Mapping[str, Mapping[str, int]] = {
     "reset_peer": {"timeout": 0},
     "slicer": {"average_size": 0, "size_variation": 0, "delay": 0},
     "limit_data": {"bytes": 0},
+    # HTTP-level (redline's own; see _http.py)
+    "http_status": {"status": 503, "rate": 1, "path": ""},
+    "http_delay": {"delay": 0, "path": ""},
+    "http_header": {"name": "", "value": "", "path": ""},
+    "http_truncate": {"bytes": 0, "path": ""},
 }
 
 
@@ -53,7 +58,7 @@ class Toxic:
     name: str = ""
     stream: str = "downstream"
     toxicity: float = 1.0
-    attributes: Mapping[str, float] = field(default_factory=dict)
+    attributes: Mapping[str, float | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.type not in TOXIC_TYPES:
@@ -65,21 +70,25 @@ class Toxic:
         if not 0.0 <= self.toxicity <= 1.0:
             raise ToxicError(f"toxicity must be within 0..1, got {self.toxicity}")
         known = TOXIC_TYPES[self.type]
-        merged: dict[str, float] = dict(known)
+        merged: dict[str, float | str] = dict(known)
         for key, value in self.attributes.items():
             if key not in known:
                 raise ToxicError(
                     f"{self.type} has no attribute {key!r} (expected {', '.join(known)})"
                 )
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if isinstance(known[key], str):
+                if not isinstance(value, str):
+                    raise ToxicError(f"{self.type}.{key} must be text, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ToxicError(f"{self.type}.{key} must be a number >= 0, got {value!r}")
             merged[key] = value
+        _check_http(self.type, merged)
         object.__setattr__(self, "attributes", merged)
         if not self.name:
             object.__setattr__(self, "name", f"{self.type}_{self.stream}")
 
     def attribute(self, key: str) -> float:
-        """One attribute's value."""
+        """One numeric attribute's value."""
         return float(self.attributes[key])
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,5 +137,17 @@ class Toxic:
         )
 
 
-def _plain(value: float) -> int | float:
+def _check_http(kind: str, attributes: Mapping[str, float | str]) -> None:
+    if kind == "http_header" and not attributes["name"]:
+        raise ToxicError("http_header needs the name of the header")
+    if kind == "http_status":
+        if not 100 <= float(attributes["status"]) <= 599:
+            raise ToxicError(f"http_status.status must be 100..599, got {attributes['status']}")
+        if not 0 <= float(attributes["rate"]) <= 1:
+            raise ToxicError(f"http_status.rate must be within 0..1, got {attributes['rate']}")
+
+
+def _plain(value: float | str) -> int | float | str:
+    if isinstance(value, str):
+        return value
     return int(value) if float(value).is_integer() else value
