@@ -86,3 +86,41 @@ def test_preset_mistakes_name_the_path(changes: dict[str, Any], message: str) ->
         plan(**changes)
     assert message in str(caught.value)
     assert "plan.yaml" in str(caught.value)
+
+
+FAULTS = {
+    "proxies": [{"name": "svc", "listen": "127.0.0.1:9100", "upstream": "127.0.0.1:9000"}],
+    "schedule": [
+        {"at": "5s", "for": "3s", "proxy": "svc", "down": True},
+        {"name": "slow", "at": "10s", "for": "2s", "proxy": "svc",
+         "toxic": {"type": "latency", "attributes": {"latency": 300}}},
+    ],
+}  # fmt: skip
+
+
+def test_faults_are_parsed_and_kept_in_the_runs_plan() -> None:
+    p = plan(faults=FAULTS, duration="20s")
+    assert [f.name for f in p.faults.schedule] == ["down-1", "slow"]
+    data = p.to_dict()
+    assert data["faults"][0] == {
+        "name": "down-1", "type": "down", "proxy": "svc", "at_s": 5.0, "for_s": 3.0
+    }  # fmt: skip
+    assert data["faults"][1]["toxic"]["attributes"] == {"latency": 300}
+    assert data["fault_proxies"][0]["upstream"] == "127.0.0.1:9000"
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        ({"proxy": "db"}, "faults.schedule[0].proxy", 'no proxy named "db"'),
+        ({"toxic": {"type": "latency"}}, "faults.schedule[0]", "either down: true or a toxic"),
+        ({"for": "0s"}, "faults.schedule[0].for", "longer than 0s"),
+        ({"at": "soon"}, "faults.schedule[0].at", "duration"),
+    ],
+)
+def test_fault_mistakes_name_the_path(change: dict[str, Any], path: str, message: str) -> None:
+    broken = {**FAULTS, "schedule": [{**FAULTS["schedule"][0], **change}]}  # type: ignore[dict-item]
+    with pytest.raises(PlanError) as caught:
+        plan(faults=broken, duration="20s")
+    assert path in str(caught.value)
+    assert message in str(caught.value)

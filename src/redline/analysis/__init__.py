@@ -17,6 +17,8 @@ from ._evaluate import evaluate as evaluate
 from ._evaluate import evaluate_window as evaluate_window
 from ._evaluate import wilson as wilson
 from ._evaluate import window_lengths as window_lengths
+from ._faults import FaultImpact as FaultImpact
+from ._faults import fault_impacts as fault_impacts
 from ._redline import Redline as Redline
 from ._redline import Step as Step
 from ._redline import crossing as crossing
@@ -55,6 +57,7 @@ __all__ = [
     "ChangePoint",
     "Comparison",
     "Drift",
+    "FaultImpact",
     "LittleCheck",
     "MetricComparison",
     "PrometheusSource",
@@ -75,6 +78,7 @@ __all__ = [
     "drift",
     "evaluate",
     "evaluate_window",
+    "fault_impacts",
     "fit_usl",
     "kneedle",
     "little_check",

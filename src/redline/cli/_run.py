@@ -40,6 +40,7 @@ from ._compare import (
 )
 from ._compare import report_comparison as report
 from ._console import error, stdout_console
+from ._faults import report_faults, scheduled_faults
 from ._live import Watchers, add_watch_options
 from ._shapes import report_shape
 from ._store import add_store_option, reading_store
@@ -315,9 +316,15 @@ def run_command(args: argparse.Namespace) -> int:
         watchers = cleanup.enter_context(Watchers())
         try:
             watchers.open(args, plan, console)
+            schedule = cleanup.enter_context(scheduled_faults(plan, console))
         except ValueError as exc:
             error(str(exc))
             return _exit.USAGE
+        except PlanError as exc:
+            error(str(exc))
+            return _exit.USAGE
+        if schedule is not None:
+            watchers.starters.append(schedule.start)
         try:
             result, verdicts = execute(
                 plan,
@@ -336,6 +343,10 @@ def run_command(args: argparse.Namespace) -> int:
         if verdicts:
             console.print(render_verdicts(verdicts))
         shaped = report_shape(console, result)
+        if plan.faults.schedule:
+            if schedule is not None:
+                schedule.stop()  # every fault undone before the verdicts are read
+            shaped["faults"] = report_faults(console, result, plan)
         if recorder is not None:
             _report_stored(console, recorder, result)
         meta = recorder.meta if recorder is not None else collect_meta(labels=labels)

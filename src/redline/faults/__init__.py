@@ -11,6 +11,9 @@
 from ._proxy import Proxy as Proxy
 from ._proxy import ProxyError as ProxyError
 from ._proxy import parse_address as parse_address
+from ._schedule import FaultSchedule as FaultSchedule
+from ._schedule import RemoteProxies as RemoteProxies
+from ._schedule import ScheduledFault as ScheduledFault
 from ._server import API_VERSION as API_VERSION
 from ._server import FaultProxy as FaultProxy
 from ._toxics import STREAMS as STREAMS
@@ -23,8 +26,11 @@ __all__ = [
     "STREAMS",
     "TOXIC_TYPES",
     "FaultProxy",
+    "FaultSchedule",
     "Proxy",
     "ProxyError",
+    "RemoteProxies",
+    "ScheduledFault",
     "Toxic",
     "ToxicError",
     "parse_address",

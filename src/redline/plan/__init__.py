@@ -1,5 +1,8 @@
 """Load-test plans: YAML or dict, validated into a frozen :class:`Plan`."""
 
+from ._faults import FaultPlan as FaultPlan
+from ._faults import FaultProxySpec as FaultProxySpec
+from ._faults import FaultSpec as FaultSpec
 from ._importers import dump_plan as dump_plan
 from ._importers import plan_from_access_log as plan_from_access_log
 from ._importers import plan_from_har as plan_from_har
@@ -31,6 +34,9 @@ __all__ = [
     "TEST_TYPES",
     "ClosedLoad",
     "DataSource",
+    "FaultPlan",
+    "FaultProxySpec",
+    "FaultSpec",
     "OpenLoad",
     "Plan",
     "RenderContext",

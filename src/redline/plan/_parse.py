@@ -14,6 +14,7 @@ import yaml
 from redline.core import Objective, PlanError, Redactor, parse_duration, parse_rate, parse_size
 
 from ._data import _data_sources
+from ._faults import parse_faults
 from ._node import (
     _boolean,
     _duration_positive,
@@ -52,6 +53,7 @@ _TOP_KEYS = (
     "redact",
     "type",
     "spike",
+    "faults",
 )
 _REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight")
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
@@ -241,6 +243,7 @@ def plan_from_dict(
         slos=_slos(raw.get("slo"), source, shape),
         redact=redact,
         shape=shape,
+        faults=parse_faults(root),
     )
     check_slos(plan, plan.slos)
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:

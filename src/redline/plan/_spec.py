@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from redline.core import Objective, Redactor
 
+from ._faults import FaultPlan
 from ._template import DataSource, Template
 
 __all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "ScenarioSpec", "Stage", "ThinkStep"]
@@ -175,6 +176,8 @@ class Plan:
     """Header and field names whose values are secret (besides Authorization and cookies)."""
     shape: Mapping[str, Any] = field(default_factory=dict)
     """The test type that shaped the load (``type``, ``peak``; a spike's window), if any."""
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    """Proxies the run starts and the faults it applies on schedule (``faults:``)."""
 
     @property
     def origin(self) -> tuple[str, str, int]:
@@ -224,6 +227,14 @@ class Plan:
             },
             "redact": sorted(redactor.names),
             **({"shape": dict(self.shape)} if self.shape else {}),
+            **(
+                {
+                    "faults": [f.to_dict() for f in self.faults.schedule],
+                    "fault_proxies": self.faults.to_dict()["proxies"],
+                }
+                if self.faults.schedule or self.faults.proxies
+                else {}
+            ),
         }
 
 

@@ -1,0 +1,189 @@
+"""Faults on schedule: apply each at its time, undo it when its time is up, undo all at the end.
+
+A schedule drives either proxies of this process (a :class:`FaultProxy`) or an external
+proxy through Toxiproxy's API (Toxiproxy itself, or ``redline proxy``). Every fault is
+undone when the schedule stops, whatever happened: a run that ends early or crashes
+leaves no proxy down and no toxic behind.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ._proxy import ProxyError
+from ._server import FaultProxy
+from ._toxics import Toxic, ToxicError
+
+__all__ = ["FaultSchedule", "RemoteProxies", "ScheduledFault"]
+
+
+@dataclass(frozen=True)
+class ScheduledFault:
+    """One fault of a schedule: ``down`` or a toxic on ``proxy``, from ``at_s`` for ``for_s``."""
+
+    name: str
+    proxy: str
+    at_s: float
+    for_s: float
+    down: bool = False
+    toxic: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> ScheduledFault:
+        """From a plan's fault (``FaultSpec.to_dict()``), its toxic checked.
+
+        Raises:
+            ToxicError: the toxic is not a valid one.
+        """
+        toxic = data.get("toxic")
+        if toxic is not None:
+            checked = Toxic.from_dict({**toxic, "name": f"redline-{data['name']}"})
+            toxic = checked.to_dict()
+        return cls(
+            name=str(data["name"]),
+            proxy=str(data["proxy"]),
+            at_s=float(data["at_s"]),
+            for_s=float(data["for_s"]),
+            down=toxic is None,
+            toxic=toxic,
+        )
+
+
+class _Target(Protocol):
+    def apply(self, fault: ScheduledFault) -> None: ...
+
+    def undo(self, fault: ScheduledFault) -> None: ...
+
+
+class _LocalProxies:
+    def __init__(self, faults: FaultProxy) -> None:
+        self.faults = faults
+
+    def apply(self, fault: ScheduledFault) -> None:
+        proxy = self.faults.get(fault.proxy)
+        if fault.down:
+            self.faults.call(proxy.set_enabled(False))
+        else:
+            assert fault.toxic is not None
+            toxic = dict(fault.toxic)
+            self.faults.call(_sync(lambda: proxy.add_toxic(toxic)))
+
+    def undo(self, fault: ScheduledFault) -> None:
+        proxy = self.faults.get(fault.proxy)
+        if fault.down:
+            self.faults.call(proxy.set_enabled(True))
+        else:
+            assert fault.toxic is not None
+            name = str(fault.toxic["name"])
+            if any(t.name == name for t in proxy.toxics):
+                self.faults.call(_sync(lambda: proxy.remove_toxic(name)))
+
+
+async def _sync(action: Any) -> Any:
+    """Run a plain callable inside the proxy's loop (toxics are changed there)."""
+    return action()
+
+
+class RemoteProxies:
+    """Proxies behind Toxiproxy's API at ``url`` (Toxiproxy, or ``redline proxy``)."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        """Talk to the API at ``url`` (``http://host:8474``)."""
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None) -> None:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout):
+                pass
+        except OSError as exc:
+            raise ProxyError(f"{method} {self.url}{path}: {exc}") from exc
+
+    def apply(self, fault: ScheduledFault) -> None:
+        """Disable the proxy, or add the toxic, through the API."""
+        if fault.down:
+            self._call("POST", f"/proxies/{fault.proxy}", {"enabled": False})
+        else:
+            self._call("POST", f"/proxies/{fault.proxy}/toxics", fault.toxic)
+
+    def undo(self, fault: ScheduledFault) -> None:
+        """Enable the proxy, or remove the toxic, through the API."""
+        if fault.down:
+            self._call("POST", f"/proxies/{fault.proxy}", {"enabled": True})
+        else:
+            assert fault.toxic is not None
+            self._call("DELETE", f"/proxies/{fault.proxy}/toxics/{fault.toxic['name']}")
+
+
+class FaultSchedule:
+    """Applies ``faults`` on time from :meth:`start`; :meth:`stop` undoes what is still on.
+
+    ``applied`` records, per fault name, when it was actually applied and undone (seconds
+    from the start), and ``errors`` what could not be done.
+    """
+
+    def __init__(
+        self, faults: Sequence[ScheduledFault], target: FaultProxy | RemoteProxies
+    ) -> None:
+        """Prepare; nothing happens before :meth:`start`."""
+        self.faults = sorted(faults, key=lambda f: f.at_s)
+        self.target: _Target = _LocalProxies(target) if isinstance(target, FaultProxy) else target
+        self.applied: dict[str, list[float]] = {}
+        self.errors: list[str] = []
+        self._on: list[ScheduledFault] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._started = 0.0
+
+    def start(self, *_: object) -> None:
+        """Start the clock (usable as ``run_plan``'s ``on_start``)."""
+        self._started = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._run, name="redline-fault-schedule", daemon=True
+        )
+        self._thread.start()
+
+    def _events(self) -> list[tuple[float, bool, ScheduledFault]]:
+        events = [(f.at_s, True, f) for f in self.faults]
+        events += [(f.at_s + f.for_s, False, f) for f in self.faults]
+        return sorted(events, key=lambda e: (e[0], e[1]))  # undo before apply at a tie
+
+    def _run(self) -> None:
+        for at, apply, fault in self._events():
+            if self._stop.wait(max(0.0, self._started + at - time.monotonic())):
+                return
+            self._do(fault, apply=apply)
+
+    def _do(self, fault: ScheduledFault, *, apply: bool) -> None:
+        with self._lock:
+            if apply == (fault in self._on):
+                return
+            try:
+                (self.target.apply if apply else self.target.undo)(fault)
+            except (ProxyError, ToxicError, OSError, TimeoutError) as exc:
+                self.errors.append(f"{'applying' if apply else 'undoing'} {fault.name}: {exc}")
+                return
+            offset = time.monotonic() - self._started
+            self.applied.setdefault(fault.name, []).append(offset)
+            if apply:
+                self._on.append(fault)
+            else:
+                self._on.remove(fault)
+
+    def stop(self) -> None:
+        """Stop the clock and undo every fault still on."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for fault in list(self._on):
+            self._do(fault, apply=False)

@@ -1,0 +1,150 @@
+"""A plan's ``faults:``: proxies the run starts, and faults applied to them on schedule.
+
+    faults:
+      proxies:                       # started by the run, stopped after it
+        - {name: payments, listen: 127.0.0.1:9100, upstream: 127.0.0.1:9000}
+      api: http://127.0.0.1:8474     # or: an external proxy's API (Toxiproxy, redline proxy)
+      schedule:
+        - {name: slow, at: 60s, for: 30s, proxy: payments,
+           toxic: {type: latency, attributes: {latency: 300}}}
+        - {at: 120s, for: 10s, proxy: payments, down: true}
+
+``at`` counts from the start of the load (warm-up included), as the run's intervals do.
+A toxic is Toxiproxy's JSON form; its type and attributes are checked when the run
+starts its proxies (by ``redline.faults``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from redline.core import parse_duration
+
+from ._node import _boolean, _Node, _show, _text
+
+__all__ = ["FaultPlan", "FaultProxySpec", "FaultSpec", "parse_faults"]
+
+
+@dataclass(frozen=True)
+class FaultProxySpec:
+    """A proxy the run starts: ``listen`` forwards to ``upstream``."""
+
+    name: str
+    listen: str
+    upstream: str
+    http: bool = False
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One scheduled fault: ``down`` (the proxy disabled) or a ``toxic`` added, for a while."""
+
+    name: str
+    proxy: str
+    at_s: float
+    for_s: float
+    down: bool = False
+    toxic: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``down`` or the toxic's type."""
+        return "down" if self.down else str(self.toxic.get("type", ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as kept in the run's plan."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.kind,
+            "proxy": self.proxy,
+            "at_s": self.at_s,
+            "for_s": self.for_s,
+        }
+        if not self.down:
+            out["toxic"] = dict(self.toxic)
+        return out
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Everything under ``faults:``."""
+
+    proxies: tuple[FaultProxySpec, ...] = ()
+    schedule: tuple[FaultSpec, ...] = ()
+    api: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: ``proxies``, ``schedule`` and ``api``."""
+        return {
+            "proxies": [
+                {"name": p.name, "listen": p.listen, "upstream": p.upstream, "http": p.http}
+                for p in self.proxies
+            ],
+            "schedule": [f.to_dict() for f in self.schedule],
+            "api": self.api,
+        }
+
+
+def _address(value: object) -> str:
+    text = _text(value)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f'expected "host:port", got {_show(value)}')
+    return text
+
+
+def parse_faults(root: _Node) -> FaultPlan:
+    """The plan's ``faults:`` section (an empty plan of faults without one)."""
+    node = root.node("faults")
+    if node is None:
+        return FaultPlan()
+    node.check_keys(("proxies", "schedule", "api"))
+    proxies = []
+    for path, value in node.items("proxies"):
+        item = _Node(value, path, root.source)
+        item.check_keys(("name", "listen", "upstream", "http"))
+        proxies.append(
+            FaultProxySpec(
+                name=item.get("name", _text),
+                listen=item.get("listen", _address),
+                upstream=item.get("upstream", _address),
+                http=item.get("http", _boolean, False),
+            )
+        )
+    names = [p.name for p in proxies]
+    if len(set(names)) != len(names):
+        node.fail("proxy names must be unique", "proxies")
+    api = node.get("api", _text, None)
+    schedule = []
+    for index, (path, value) in enumerate(node.items("schedule")):
+        item = _Node(value, path, root.source)
+        item.check_keys(("name", "at", "for", "proxy", "down", "toxic"))
+        proxy = item.get("proxy", _text)
+        if api is None and proxy not in names:
+            item.fail(
+                f"no proxy named {_show(proxy)} in faults.proxies (or give faults.api)", "proxy"
+            )
+        down = item.get("down", _boolean, False)
+        toxic = item.value.get("toxic")
+        if down == (toxic is not None):
+            item.fail("give either down: true or a toxic")
+        if toxic is not None and (not isinstance(toxic, Mapping) or not toxic.get("type")):
+            item.fail("expected a toxic like {type: latency, attributes: {latency: 300}}", "toxic")
+        at = item.get("at", parse_duration)
+        length = item.get("for", parse_duration)
+        if length <= 0:
+            item.fail("must be longer than 0s", "for")
+        kind = "down" if down else str(toxic["type"])  # type: ignore[index]
+        schedule.append(
+            FaultSpec(
+                name=item.get("name", _text, f"{kind}-{index + 1}"),
+                proxy=proxy,
+                at_s=at,
+                for_s=length,
+                down=down,
+                toxic=dict(toxic) if toxic is not None else {},
+            )
+        )
+    return FaultPlan(proxies=tuple(proxies), schedule=tuple(schedule), api=api)
