@@ -162,15 +162,15 @@ def test_a_soak_run_reports_a_planted_drift(redline_server: Server, tmp_path: Pa
     plan = tmp_path / "plan.yaml"
     plan.write_text(
         f"name: soaked\ntarget: {target.url}\nrequests: [{{name: get, path: /}}]\n"
-        "load: {rate: 100/s}\ntype: soak\nduration: 15s\ngenerator: {late_tolerance: 0.9}\n"
+        "load: {rate: 100/s}\ntype: soak\nduration: 20s\ngenerator: {late_tolerance: 0.9}\n"
     )
     out = tmp_path / "soak.json"
     stop = threading.Event()
 
-    def leak() -> None:  # the service slows by a millisecond a second
+    def leak() -> None:  # the service slows by 4 ms a second: 2 ms to ~80 ms
         latency = 0.002
         while not stop.wait(0.5):
-            latency += 0.0005
+            latency += 0.002
             target.set_behaviour(Behaviour(latency=latency))
 
     leaking = threading.Thread(target=leak)

@@ -246,7 +246,8 @@ def test_the_dashboard_counts_up_during_the_run_and_ends_at_its_total(
         page.close()
         process.send_signal(signal.SIGINT)  # leave the linger at once
         _, stderr = process.communicate(timeout=30)
-        assert process.returncode == 0, stderr
+        # the run's own exit code, not an interruption's (3 if a busy machine sent late)
+        assert process.returncode in (0, 3), stderr
     finally:
         if process.poll() is None:
             process.kill()

@@ -4,7 +4,9 @@ import asyncio
 import http.client
 import socket
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -126,3 +128,39 @@ def test_workers_serve_that_many_at_once_and_queue_the_rest_in_order(
     assert finished == ["/0", "/1", "/2"]  # first come, first served
     assert queue.busy == 0
     assert not queue.waiting
+
+
+def test_the_faults_fixture_puts_a_proxy_in_front_that_toxics_change_from_the_test(
+    redline_server: Server, redline_faults: Callable[..., Any]
+) -> None:
+    target = redline_server()
+    proxy = redline_faults("svc", f"127.0.0.1:{target.port}")
+    host, _, port = proxy.listen.rpartition(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+
+    def elapsed() -> float:
+        start = time.perf_counter()
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        return time.perf_counter() - start
+
+    assert elapsed() < 0.2
+    proxy.add_toxic({"type": "latency", "attributes": {"latency": 250}})
+    assert elapsed() >= 0.25  # the live connection, from the test's thread
+    proxy.remove_toxic("latency_downstream")
+    assert elapsed() < 0.2
+    connection.close()
+    proxy.disable()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=2)
+    proxy.enable()
+    assert get_through(host, int(port)) == 200
+
+
+def get_through(host: str, port: int) -> int:
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().status
+    finally:
+        connection.close()

@@ -15,7 +15,7 @@ import contextlib
 import random
 import socket
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 from ._http import HTTP_TOXICS, relay_http
@@ -250,7 +250,8 @@ class Proxy:
         self.enabled = enabled
         self.http = http
         self.rng = rng or random.Random()
-        self._toxics: dict[str, Toxic] = {}
+        self._toxics: dict[str, Toxic] = {}  # replaced, never changed: safe to read anywhere
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
         self.connections_total = 0
@@ -259,6 +260,7 @@ class Proxy:
     # -- listening -------------------------------------------------------------------
     async def start(self) -> None:
         """Listen (if enabled); ``listen`` with port 0 becomes the port bound."""
+        self._loop = asyncio.get_running_loop()
         if not self.enabled or self._server is not None:
             return
         host, port = parse_address(self.listen)
@@ -286,6 +288,20 @@ class Proxy:
             await self.start()
         else:
             await self.stop()
+
+    def disable(self) -> None:
+        """Take the proxy down from another thread (in its loop: ``await set_enabled``)."""
+        self._in_loop(self.set_enabled(False))
+
+    def enable(self) -> None:
+        """Bring the proxy back from another thread."""
+        self._in_loop(self.set_enabled(True))
+
+    def _in_loop(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        if self._loop is None:
+            coroutine.close()
+            raise ProxyError(f"proxy {self.name} is not running")
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = _Link(self, reader, writer)
@@ -330,7 +346,7 @@ class Proxy:
         return self._toxics[name]
 
     def add_toxic(self, toxic: Toxic | Mapping[str, Any]) -> Toxic:
-        """Add a toxic; it acts on live connections from their next chunk.
+        """Add a toxic; it acts on live connections from their next chunk (any thread).
 
         Raises:
             ProxyError: 409 when one of that name exists, 400 for an invalid toxic.
@@ -343,7 +359,7 @@ class Proxy:
             raise ProxyError("toxic already exists", 409)
         if made.type in HTTP_TOXICS:
             self.http = True
-        self._toxics[made.name] = made
+        self._toxics = {**self._toxics, made.name: made}
         self._changed()
         return made
 
@@ -357,7 +373,7 @@ class Proxy:
             made = self.toxic(name).updated(data)
         except ToxicError as exc:
             raise ProxyError(str(exc), 400) from exc
-        self._toxics[name] = made
+        self._toxics = {**self._toxics, name: made}
         self._changed()
         return made
 
@@ -368,17 +384,31 @@ class Proxy:
             ProxyError: 404 for no such toxic.
         """
         self.toxic(name)
-        del self._toxics[name]
+        self._toxics = {k: v for k, v in self._toxics.items() if k != name}
         self._changed()
 
     def clear_toxics(self) -> None:
         """Remove every toxic."""
-        self._toxics.clear()
+        self._toxics = {}
         self._changed()
 
     def _changed(self) -> None:
-        for link in list(self._links):
-            link.toxics_changed()
+        """Tell live connections (in the proxy's loop, whatever thread changed the toxics)."""
+
+        def notify() -> None:
+            for link in list(self._links):
+                link.toxics_changed()
+
+        if self._loop is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
+            notify()
+        else:
+            self._loop.call_soon_threadsafe(notify)
 
     def to_dict(self) -> dict[str, Any]:
         """Toxiproxy's JSON form of a proxy, with its toxics."""

@@ -1,4 +1,4 @@
-"""The ``redline_server`` pytest fixture (registered through the ``pytest11`` entry point)."""
+"""``redline_server`` and ``redline_faults`` pytest fixtures (the ``pytest11`` entry point)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from redline.faults import FaultProxy, Proxy
 
 from ._server import TestServer
 
@@ -27,3 +29,27 @@ def redline_server() -> Iterator[Callable[..., TestServer]]:
             return stack.enter_context(TestServer(*args, **kwargs).running())
 
         yield start
+
+
+@pytest.fixture
+def redline_faults() -> Iterator[Callable[..., Proxy]]:
+    """Put fault proxies in front of upstreams; all are stopped when the test ends.
+
+    Call it with a name and the upstream's ``host:port``; add toxics to what it returns
+    (they act from the next chunk on)::
+
+        def test_slow_payments(redline_faults, redline_server):
+            payments = redline_server()
+            proxy = redline_faults("payments", f"127.0.0.1:{payments.port}")
+            proxy.add_toxic({"type": "latency", "attributes": {"latency": 300}})
+            ...  # point the code under test at proxy.listen; proxy.disable() takes it down
+    """
+    faults = FaultProxy(port=None)
+    with faults.running():
+
+        def create(
+            name: str, upstream: str, *, listen: str = "127.0.0.1:0", http: bool = False
+        ) -> Proxy:
+            return faults.call(faults.create(name, listen, upstream, http=http))
+
+        yield create
