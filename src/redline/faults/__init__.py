@@ -12,6 +12,8 @@ from ._proxy import Proxy as Proxy
 from ._proxy import ProxyError as ProxyError
 from ._proxy import parse_address as parse_address
 from ._schedule import FaultSchedule as FaultSchedule
+from ._schedule import LocalProxies as LocalProxies
+from ._schedule import ProxyControl as ProxyControl
 from ._schedule import RemoteProxies as RemoteProxies
 from ._schedule import ScheduledFault as ScheduledFault
 from ._server import API_VERSION as API_VERSION
@@ -27,7 +29,9 @@ __all__ = [
     "TOXIC_TYPES",
     "FaultProxy",
     "FaultSchedule",
+    "LocalProxies",
     "Proxy",
+    "ProxyControl",
     "ProxyError",
     "RemoteProxies",
     "ScheduledFault",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from ._proxy import ProxyError
 from ._server import FaultProxy
 from ._toxics import Toxic, ToxicError
 
-__all__ = ["FaultSchedule", "RemoteProxies", "ScheduledFault"]
+__all__ = ["FaultSchedule", "LocalProxies", "ProxyControl", "RemoteProxies", "ScheduledFault"]
 
 
 @dataclass(frozen=True)
@@ -55,39 +56,46 @@ class ScheduledFault:
         )
 
 
-class _Target(Protocol):
-    def apply(self, fault: ScheduledFault) -> None: ...
+class ProxyControl(Protocol):
+    """What schedules and experiments do to proxies, wherever the proxies run."""
 
-    def undo(self, fault: ScheduledFault) -> None: ...
+    def add_toxic(self, proxy: str, toxic: Mapping[str, Any]) -> None:
+        """Add a toxic (Toxiproxy's JSON form) to ``proxy``."""
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        """Remove the toxic ``name`` from ``proxy`` (nothing if it is not there)."""
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        """Bring ``proxy`` up or take it down."""
+
+    def reset(self) -> None:
+        """Every proxy up, every toxic removed."""
 
 
-class _LocalProxies:
+class LocalProxies:
+    """The proxies of a :class:`FaultProxy` running in this process (``running()``)."""
+
     def __init__(self, faults: FaultProxy) -> None:
+        """Control ``faults``' proxies from any thread."""
         self.faults = faults
 
-    def apply(self, fault: ScheduledFault) -> None:
-        proxy = self.faults.get(fault.proxy)
-        if fault.down:
-            self.faults.call(proxy.set_enabled(False))
-        else:
-            assert fault.toxic is not None
-            toxic = dict(fault.toxic)
-            self.faults.call(_sync(lambda: proxy.add_toxic(toxic)))
+    def add_toxic(self, proxy: str, toxic: Mapping[str, Any]) -> None:
+        """Add a toxic to ``proxy``."""
+        self.faults.get(proxy).add_toxic(toxic)
 
-    def undo(self, fault: ScheduledFault) -> None:
-        proxy = self.faults.get(fault.proxy)
-        if fault.down:
-            self.faults.call(proxy.set_enabled(True))
-        else:
-            assert fault.toxic is not None
-            name = str(fault.toxic["name"])
-            if any(t.name == name for t in proxy.toxics):
-                self.faults.call(_sync(lambda: proxy.remove_toxic(name)))
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        """Remove a toxic, if it is there."""
+        target = self.faults.get(proxy)
+        if any(t.name == name for t in target.toxics):
+            target.remove_toxic(name)
 
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        """Up or down."""
+        self.faults.call(self.faults.get(proxy).set_enabled(enabled))
 
-async def _sync(action: Any) -> Any:
-    """Run a plain callable inside the proxy's loop (toxics are changed there)."""
-    return action()
+    def reset(self) -> None:
+        """Every proxy up, no toxics."""
+        self.faults.call(self.faults.reset())
 
 
 class RemoteProxies:
@@ -105,23 +113,27 @@ class RemoteProxies:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout):
                 pass
+        except urllib.error.HTTPError as exc:
+            if not (method == "DELETE" and exc.code == 404):  # already gone is fine
+                raise ProxyError(f"{method} {self.url}{path}: {exc}") from exc
         except OSError as exc:
             raise ProxyError(f"{method} {self.url}{path}: {exc}") from exc
 
-    def apply(self, fault: ScheduledFault) -> None:
-        """Disable the proxy, or add the toxic, through the API."""
-        if fault.down:
-            self._call("POST", f"/proxies/{fault.proxy}", {"enabled": False})
-        else:
-            self._call("POST", f"/proxies/{fault.proxy}/toxics", fault.toxic)
+    def add_toxic(self, proxy: str, toxic: Mapping[str, Any]) -> None:
+        """POST the toxic."""
+        self._call("POST", f"/proxies/{proxy}/toxics", dict(toxic))
 
-    def undo(self, fault: ScheduledFault) -> None:
-        """Enable the proxy, or remove the toxic, through the API."""
-        if fault.down:
-            self._call("POST", f"/proxies/{fault.proxy}", {"enabled": True})
-        else:
-            assert fault.toxic is not None
-            self._call("DELETE", f"/proxies/{fault.proxy}/toxics/{fault.toxic['name']}")
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        """DELETE the toxic."""
+        self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        """POST enabled."""
+        self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+
+    def reset(self) -> None:
+        """POST /reset."""
+        self._call("POST", "/reset")
 
 
 class FaultSchedule:
@@ -131,12 +143,12 @@ class FaultSchedule:
     from the start), and ``errors`` what could not be done.
     """
 
-    def __init__(
-        self, faults: Sequence[ScheduledFault], target: FaultProxy | RemoteProxies
-    ) -> None:
+    def __init__(self, faults: Sequence[ScheduledFault], target: FaultProxy | ProxyControl) -> None:
         """Prepare; nothing happens before :meth:`start`."""
         self.faults = sorted(faults, key=lambda f: f.at_s)
-        self.target: _Target = _LocalProxies(target) if isinstance(target, FaultProxy) else target
+        self.target: ProxyControl = (
+            LocalProxies(target) if isinstance(target, FaultProxy) else target
+        )
         self.applied: dict[str, list[float]] = {}
         self.errors: list[str] = []
         self._on: list[ScheduledFault] = []
@@ -169,7 +181,14 @@ class FaultSchedule:
             if apply == (fault in self._on):
                 return
             try:
-                (self.target.apply if apply else self.target.undo)(fault)
+                if fault.down:
+                    self.target.set_enabled(fault.proxy, not apply)
+                elif apply:
+                    assert fault.toxic is not None
+                    self.target.add_toxic(fault.proxy, fault.toxic)
+                else:
+                    assert fault.toxic is not None
+                    self.target.remove_toxic(fault.proxy, str(fault.toxic["name"]))
             except (ProxyError, ToxicError, OSError, TimeoutError) as exc:
                 self.errors.append(f"{'applying' if apply else 'undoing'} {fault.name}: {exc}")
                 return
