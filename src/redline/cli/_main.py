@@ -10,6 +10,7 @@ from redline import __version__
 from ._ab import add_ab_parser
 from ._compare import add_compare_parser
 from ._demo import add_demo_parser
+from ._experiment import add_experiment_parser
 from ._find import add_find_parser
 from ._grafana import add_grafana_parser
 from ._history import add_history_parser
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_slo_parser(subparsers)
     add_grafana_parser(subparsers)
     add_proxy_parser(subparsers)
+    add_experiment_parser(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)

@@ -1,5 +1,9 @@
 """Load-test plans: YAML or dict, validated into a frozen :class:`Plan`."""
 
+from ._experiment import ACTIONS as ACTIONS
+from ._experiment import Action as Action
+from ._experiment import Experiment as Experiment
+from ._experiment import load_experiment as load_experiment
 from ._faults import FaultPlan as FaultPlan
 from ._faults import FaultProxySpec as FaultProxySpec
 from ._faults import FaultSpec as FaultSpec
@@ -31,9 +35,12 @@ from ._template import Template as Template
 from ._template import compile_template as compile_template
 
 __all__ = [
+    "ACTIONS",
     "TEST_TYPES",
+    "Action",
     "ClosedLoad",
     "DataSource",
+    "Experiment",
     "FaultPlan",
     "FaultProxySpec",
     "FaultSpec",
@@ -49,6 +56,7 @@ __all__ = [
     "compile_template",
     "dump_plan",
     "import_plan_module",
+    "load_experiment",
     "load_plan",
     "load_slo_sources",
     "load_slos",
