@@ -113,9 +113,17 @@ class _Link:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stream: str
     ) -> None:
         loop = asyncio.get_running_loop()
+        proxy = self.proxy
         try:
             while True:
                 data = await reader.read(_CHUNK)
+                if data and not proxy._toxics:  # no toxic: straight through
+                    writer.write(data)
+                    self.passed[stream] += len(data)
+                    proxy.bytes[stream] += len(data)
+                    if writer.transport.get_write_buffer_size() > _CHUNK:
+                        await writer.drain()
+                    continue
                 arrived = loop.time()
                 toxics = self.active(stream)
                 if not data:
