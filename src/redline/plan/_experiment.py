@@ -31,7 +31,7 @@ import yaml
 
 from redline.core import Objective, PlanError, parse_duration
 
-from ._faults import FaultProxySpec
+from ._faults import FaultProxySpec, parse_proxies
 from ._node import _Node, _show, _text
 from ._slo import slos_from_data
 
@@ -107,18 +107,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if state is None:
         root.fail("is required: the hypothesis to check before and after", "steady-state")
     state.check_keys(("plan", "duration", "slo"))
-    proxies = []
-    for item_path, value in root.items("proxies"):
-        item = _Node(value, item_path, source)
-        item.check_keys(("name", "listen", "upstream", "http"))
-        proxies.append(
-            FaultProxySpec(
-                name=item.get("name", _text),
-                listen=item.get("listen", _text),
-                upstream=item.get("upstream", _text),
-                http=bool(item.value.get("http", False)),
-            )
-        )
+    proxies = parse_proxies(root)
     api = root.get("api", _text, None)
     known = {p.name for p in proxies}
     method = _actions(root, "method", base, known, api)
@@ -135,7 +124,7 @@ def load_experiment(path: str | Path) -> Experiment:
         objectives=objectives,
         method=method,
         rollbacks=_actions(root, "rollbacks", base, known, api),
-        proxies=tuple(proxies),
+        proxies=proxies,
         api=api,
     )
 

@@ -24,7 +24,7 @@ from redline.core import parse_duration
 
 from ._node import _boolean, _Node, _show, _text
 
-__all__ = ["FaultPlan", "FaultProxySpec", "FaultSpec", "parse_faults"]
+__all__ = ["FaultPlan", "FaultProxySpec", "FaultSpec", "parse_faults", "parse_proxies"]
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,11 @@ def _address(value: object) -> str:
     return text
 
 
-def parse_faults(root: _Node) -> FaultPlan:
-    """The plan's ``faults:`` section (an empty plan of faults without one)."""
-    node = root.node("faults")
-    if node is None:
-        return FaultPlan()
-    node.check_keys(("proxies", "schedule", "api"))
+def parse_proxies(node: _Node) -> tuple[FaultProxySpec, ...]:
+    """The ``proxies:`` list under ``node``: unique names, ``host:port`` addresses."""
     proxies = []
     for path, value in node.items("proxies"):
-        item = _Node(value, path, root.source)
+        item = _Node(value, path, node.source)
         item.check_keys(("name", "listen", "upstream", "http"))
         proxies.append(
             FaultProxySpec(
@@ -116,6 +112,17 @@ def parse_faults(root: _Node) -> FaultPlan:
     names = [p.name for p in proxies]
     if len(set(names)) != len(names):
         node.fail("proxy names must be unique", "proxies")
+    return tuple(proxies)
+
+
+def parse_faults(root: _Node) -> FaultPlan:
+    """The plan's ``faults:`` section (an empty plan of faults without one)."""
+    node = root.node("faults")
+    if node is None:
+        return FaultPlan()
+    node.check_keys(("proxies", "schedule", "api"))
+    proxies = parse_proxies(node)
+    names = [p.name for p in proxies]
     api = node.get("api", _text, None)
     schedule = []
     for index, (path, value) in enumerate(node.items("schedule")):
@@ -147,4 +154,4 @@ def parse_faults(root: _Node) -> FaultPlan:
                 toxic=dict(toxic) if toxic is not None else {},
             )
         )
-    return FaultPlan(proxies=tuple(proxies), schedule=tuple(schedule), api=api)
+    return FaultPlan(proxies=proxies, schedule=tuple(schedule), api=api)
