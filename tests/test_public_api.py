@@ -17,6 +17,7 @@ PACKAGES = [
     "redline.store",
     "redline.observe",
     "redline.faults",
+    "redline.resilience",
     "redline.testing",
     "redline.scenario",
     "redline.cli",

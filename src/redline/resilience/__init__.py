@@ -1,0 +1,57 @@
+"""Strategies for services: circuit breaker, retries within a budget, deadlines.
+
+Usable in any asyncio service without the rest of redline (it imports only the standard
+library)::
+
+    from redline.resilience import CircuitBreaker, Retry, RetryBudget, deadline
+
+    payments = CircuitBreaker("payments", failure_rate=0.5, minimum_calls=20)
+    retry = Retry(attempts=3, budget=RetryBudget())
+
+    async with deadline(2.0):
+        receipt = await retry.call(payments.call, charge, order)
+"""
+
+from ._breaker import CLOSED as CLOSED
+from ._breaker import DISABLED as DISABLED
+from ._breaker import FORCED_OPEN as FORCED_OPEN
+from ._breaker import HALF_OPEN as HALF_OPEN
+from ._breaker import METRICS_ONLY as METRICS_ONLY
+from ._breaker import OPEN as OPEN
+from ._breaker import BreakerOpen as BreakerOpen
+from ._breaker import CircuitBreaker as CircuitBreaker
+from ._deadline import DEADLINE_HEADER as DEADLINE_HEADER
+from ._deadline import DeadlineExceeded as DeadlineExceeded
+from ._deadline import deadline as deadline
+from ._deadline import deadline_from_headers as deadline_from_headers
+from ._deadline import headers as headers
+from ._deadline import remaining as remaining
+from ._deadline import within_deadline as within_deadline
+from ._retry import AdaptiveThrottle as AdaptiveThrottle
+from ._retry import Retry as Retry
+from ._retry import RetryBudget as RetryBudget
+from ._retry import Throttled as Throttled
+from ._retry import retry_after as retry_after
+
+__all__ = [
+    "CLOSED",
+    "DEADLINE_HEADER",
+    "DISABLED",
+    "FORCED_OPEN",
+    "HALF_OPEN",
+    "METRICS_ONLY",
+    "OPEN",
+    "AdaptiveThrottle",
+    "BreakerOpen",
+    "CircuitBreaker",
+    "DeadlineExceeded",
+    "Retry",
+    "RetryBudget",
+    "Throttled",
+    "deadline",
+    "deadline_from_headers",
+    "headers",
+    "remaining",
+    "retry_after",
+    "within_deadline",
+]

@@ -1,0 +1,275 @@
+"""A circuit breaker that never holds a lock across the protected call.
+
+States: ``closed`` (calls pass; outcomes are counted in a sliding window), ``open`` (calls
+are refused with :class:`BreakerOpen` until the open wait is over), ``half_open`` (a
+bounded number of trial calls decide: close again, or open for longer). Manual states:
+``forced_open`` (refuse everything), ``disabled`` (pass everything, count nothing) and
+``metrics_only`` (pass everything, count, never open).
+
+It opens when, over at least ``minimum_calls`` in the window, the failure rate reaches
+``failure_rate`` or the share of calls slower than ``slow_call_s`` reaches
+``slow_call_rate``. Each consecutive opening waits ``backoff`` times longer than the last
+(up to ``max_open_wait_s``), with jitter, so a fleet of clients does not probe in step.
+
+The lock guards a few counters for a microsecond before and after the call; the call
+itself runs unlocked, so concurrent calls through one breaker run concurrently.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+from ._window import CountWindow, TimeWindow, Totals
+
+__all__ = [
+    "CLOSED",
+    "DISABLED",
+    "FORCED_OPEN",
+    "HALF_OPEN",
+    "METRICS_ONLY",
+    "OPEN",
+    "BreakerOpen",
+    "CircuitBreaker",
+]
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+FORCED_OPEN, DISABLED, METRICS_ONLY = "forced_open", "disabled", "metrics_only"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class BreakerOpen(Exception):  # noqa: N818 - the name says what happened, as pybreaker's
+    """The breaker refused the call; ``retry_after`` is the seconds until it may try."""
+
+    def __init__(self, name: str, state: str, retry_after: float) -> None:
+        super().__init__(f"circuit breaker {name!r} is {state}; retry after {retry_after:.1f}s")
+        self.name = name
+        self.state = state
+        self.retry_after = retry_after
+
+
+class CircuitBreaker:
+    """A circuit breaker for sync and async callables (see the module's description).
+
+    Use ``await breaker.call(fn, ...)``, ``breaker.call_sync(fn, ...)``, or decorate an
+    async function with ``@breaker``.
+    """
+
+    def __init__(
+        self,
+        name: str = "breaker",
+        *,
+        window: str = "count",
+        window_size: int = 100,
+        minimum_calls: int = 20,
+        failure_rate: float = 0.5,
+        slow_call_rate: float = 1.0,
+        slow_call_s: float = float("inf"),
+        open_wait_s: float = 30.0,
+        max_open_wait_s: float = 300.0,
+        backoff: float = 2.0,
+        jitter: float = 0.1,
+        half_open_calls: int = 5,
+        ignore: tuple[type[BaseException], ...] = (),
+        is_failure: Callable[[BaseException], bool] | None = None,
+        result_is_failure: Callable[[Any], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Configure; the breaker starts closed.
+
+        Raises:
+            ValueError: a setting out of its range.
+        """
+        if window not in ("count", "time"):
+            raise ValueError(f'window must be "count" or "time", got {window!r}')
+        for label, rate in (("failure_rate", failure_rate), ("slow_call_rate", slow_call_rate)):
+            if not 0 < rate <= 1:
+                raise ValueError(f"{label} must be within (0, 1], got {rate}")
+        if minimum_calls < 1 or half_open_calls < 1:
+            raise ValueError("minimum_calls and half_open_calls must be at least 1")
+        self.name = name
+        self.minimum_calls = minimum_calls
+        self.failure_rate = failure_rate
+        self.slow_call_rate = slow_call_rate
+        self.slow_call_s = slow_call_s
+        self.open_wait_s = open_wait_s
+        self.max_open_wait_s = max_open_wait_s
+        self.backoff = backoff
+        self.jitter = jitter
+        self.half_open_calls = half_open_calls
+        self.ignore = ignore
+        self.is_failure = is_failure
+        self.result_is_failure = result_is_failure
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._window: CountWindow | TimeWindow = (
+            CountWindow(window_size) if window == "count" else TimeWindow(window_size, clock)
+        )
+        self._lock = threading.Lock()
+        self._state = CLOSED
+        self._open_until = 0.0
+        self._openings = 0  # consecutive openings, for the backoff
+        self._trial = Totals()  # half-open trial outcomes
+        self._trials_admitted = 0
+        self.transitions: list[tuple[str, str]] = []
+        self.rejected = 0
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """The state now (an open breaker whose wait is over reads as half-open)."""
+        with self._lock:
+            self._maybe_half_open()
+            return self._state
+
+    def _to(self, state: str) -> None:
+        if state != self._state:
+            self.transitions.append((self._state, state))
+            self._state = state
+
+    def _maybe_half_open(self) -> None:
+        if self._state == OPEN and self.clock() >= self._open_until:
+            self._to(HALF_OPEN)
+            self._trial = Totals()
+            self._trials_admitted = 0
+
+    def _open(self) -> None:
+        wait = min(self.open_wait_s * self.backoff**self._openings, self.max_open_wait_s)
+        wait *= 1 + self.rng.uniform(-self.jitter, self.jitter)
+        self._openings += 1
+        self._open_until = self.clock() + wait
+        self._to(OPEN)
+
+    def _close(self) -> None:
+        self._openings = 0
+        self._window.clear()
+        self._to(CLOSED)
+
+    def force_open(self) -> None:
+        """Refuse every call until :meth:`reset`."""
+        with self._lock:
+            self._to(FORCED_OPEN)
+
+    def disable(self) -> None:
+        """Pass every call and count nothing until :meth:`reset`."""
+        with self._lock:
+            self._to(DISABLED)
+
+    def metrics_only(self) -> None:
+        """Pass every call, count outcomes, never open, until :meth:`reset`."""
+        with self._lock:
+            self._to(METRICS_ONLY)
+
+    def reset(self) -> None:
+        """Closed, with an empty window."""
+        with self._lock:
+            self._close()
+
+    # -- calls -----------------------------------------------------------------------
+    def acquire(self) -> str:
+        """Ask to make a call: returns the state it is made in.
+
+        Raises:
+            BreakerOpen: the call is refused.
+        """
+        with self._lock:
+            self._maybe_half_open()
+            state = self._state
+            if state in (CLOSED, DISABLED, METRICS_ONLY):
+                return state
+            if state == HALF_OPEN and self._trials_admitted < self.half_open_calls:
+                self._trials_admitted += 1
+                return state
+            self.rejected += 1
+            retry_after = max(self._open_until - self.clock(), 0.0) if state == OPEN else 0.0
+        raise BreakerOpen(self.name, state, retry_after)
+
+    def release(self, state: str) -> None:
+        """Give back a permit without an outcome (cancelled, or an ignored error)."""
+        with self._lock:
+            if state == HALF_OPEN and self._state == HALF_OPEN:
+                self._trials_admitted -= 1
+
+    def record(self, state: str, *, failed: bool, seconds: float) -> None:
+        """Count the outcome of a call made in ``state`` (from :meth:`acquire`)."""
+        slow = seconds >= self.slow_call_s
+        with self._lock:
+            current = self._state
+            if current == DISABLED or state == DISABLED:
+                return
+            if current == HALF_OPEN and state == HALF_OPEN:
+                trial = self._trial
+                trial.calls += 1
+                trial.failures += int(failed)
+                trial.slow += int(slow)
+                if trial.calls >= self.half_open_calls:
+                    if self._tripped(trial, minimum=1):
+                        self._open()
+                    else:
+                        self._close()
+                return
+            if current not in (CLOSED, METRICS_ONLY):
+                return  # a late outcome of a call made before the breaker opened
+            totals = self._window.add(failed=failed, slow=slow)
+            if current == CLOSED and self._tripped(totals, minimum=self.minimum_calls):
+                self._open()
+
+    def _tripped(self, totals: Totals, *, minimum: int) -> bool:
+        if totals.calls < minimum:
+            return False
+        return totals.failure_rate >= self.failure_rate or totals.slow_rate >= self.slow_call_rate
+
+    def _failed(self, exc: BaseException) -> bool:
+        return self.is_failure(exc) if self.is_failure is not None else True
+
+    async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` through the breaker.
+
+        Raises:
+            BreakerOpen: refused; otherwise whatever ``fn`` raises.
+        """
+        state = self.acquire()
+        started = self.clock()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            if not isinstance(exc, Exception) or isinstance(exc, self.ignore):
+                self.release(state)  # cancelled, or an ignored error: not an outcome
+                raise
+            self.record(state, failed=self._failed(exc), seconds=self.clock() - started)
+            raise
+        failed = self.result_is_failure is not None and self.result_is_failure(result)
+        self.record(state, failed=failed, seconds=self.clock() - started)
+        return result
+
+    def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call ``fn(*args, **kwargs)`` through the breaker (threads welcome)."""
+        state = self.acquire()
+        started = self.clock()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            if not isinstance(exc, Exception) or isinstance(exc, self.ignore):
+                self.release(state)  # cancelled, or an ignored error: not an outcome
+                raise
+            self.record(state, failed=self._failed(exc), seconds=self.clock() - started)
+            raise
+        failed = self.result_is_failure is not None and self.result_is_failure(result)
+        self.record(state, failed=failed, seconds=self.clock() - started)
+        return result
+
+    def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        """Decorate an async function."""
+
+        @functools.wraps(fn)
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await self.call(fn, *args, **kwargs)
+
+        return wrapped
