@@ -99,6 +99,7 @@ class CircuitBreaker:
         self.failure_rate = failure_rate
         self.slow_call_rate = slow_call_rate
         self.slow_call_s = slow_call_s
+        self._timed = slow_call_s != float("inf")
         self.open_wait_s = open_wait_s
         self.max_open_wait_s = max_open_wait_s
         self.backoff = backoff
@@ -112,6 +113,7 @@ class CircuitBreaker:
         self._window: CountWindow | TimeWindow = (
             CountWindow(window_size) if window == "count" else TimeWindow(window_size, clock)
         )
+        self._add = self._window.add
         self._lock = threading.Lock()
         self._state = CLOSED
         self._open_until = 0.0
@@ -199,9 +201,18 @@ class CircuitBreaker:
 
     def record(self, state: str, *, failed: bool, seconds: float) -> None:
         """Count the outcome of a call made in ``state`` (from :meth:`acquire`)."""
-        slow = seconds >= self.slow_call_s
+        self._record(state, failed, seconds >= self.slow_call_s)
+
+    def _record(self, state: str, failed: bool, slow: bool) -> None:
         with self._lock:
             current = self._state
+            if current == CLOSED and state == CLOSED:  # the common case, first
+                totals = self._add(failed, slow)
+                # a success can trip it only by bringing the calls up to the minimum
+                check = failed or slow or totals.calls == self.minimum_calls
+                if check and self._tripped(totals, minimum=self.minimum_calls):
+                    self._open()
+                return
             if current == DISABLED or state == DISABLED:
                 return
             if current == HALF_OPEN and state == HALF_OPEN:
@@ -215,11 +226,9 @@ class CircuitBreaker:
                     else:
                         self._close()
                 return
-            if current not in (CLOSED, METRICS_ONLY):
+            if current != METRICS_ONLY:
                 return  # a late outcome of a call made before the breaker opened
-            totals = self._window.add(failed=failed, slow=slow)
-            if current == CLOSED and self._tripped(totals, minimum=self.minimum_calls):
-                self._open()
+            self._add(failed, slow)  # metrics only: counted, never opened
 
     def _tripped(self, totals: Totals, *, minimum: int) -> bool:
         if totals.calls < minimum:
@@ -235,34 +244,42 @@ class CircuitBreaker:
         Raises:
             BreakerOpen: refused; otherwise whatever ``fn`` raises.
         """
-        state = self.acquire()
-        started = self.clock()
+        state = self._state
+        if state != CLOSED:
+            state = self.acquire()
+        timed = self._timed
+        started = self.clock() if timed else 0.0
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             if not isinstance(exc, Exception) or isinstance(exc, self.ignore):
                 self.release(state)  # cancelled, or an ignored error: not an outcome
                 raise
-            self.record(state, failed=self._failed(exc), seconds=self.clock() - started)
+            slow = timed and self.clock() - started >= self.slow_call_s
+            self._record(state, self._failed(exc), slow)
             raise
         failed = self.result_is_failure is not None and self.result_is_failure(result)
-        self.record(state, failed=failed, seconds=self.clock() - started)
+        self._record(state, failed, timed and self.clock() - started >= self.slow_call_s)
         return result
 
     def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` through the breaker (threads welcome)."""
-        state = self.acquire()
-        started = self.clock()
+        state = self._state
+        if state != CLOSED:  # closed admits without the lock; anything else asks
+            state = self.acquire()
+        timed = self._timed  # without a slow-call bound, calls are not timed at all
+        started = self.clock() if timed else 0.0
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             if not isinstance(exc, Exception) or isinstance(exc, self.ignore):
                 self.release(state)  # cancelled, or an ignored error: not an outcome
                 raise
-            self.record(state, failed=self._failed(exc), seconds=self.clock() - started)
+            slow = timed and self.clock() - started >= self.slow_call_s
+            self._record(state, self._failed(exc), slow)
             raise
         failed = self.result_is_failure is not None and self.result_is_failure(result)
-        self.record(state, failed=failed, seconds=self.clock() - started)
+        self._record(state, failed, timed and self.clock() - started >= self.slow_call_s)
         return result
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

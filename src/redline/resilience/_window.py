@@ -47,19 +47,21 @@ class CountWindow:
         self._at = 0
         self.totals = Totals()
 
-    def add(self, *, failed: bool, slow: bool) -> Totals:
+    def add(self, failed: bool, slow: bool) -> Totals:
         """Record one call; return the totals."""
-        old = self._ring[self._at]
-        totals = self.totals
-        if old & 4:
-            totals.calls -= 1
-            totals.failures -= old & 1
-            totals.slow -= (old >> 1) & 1
-        self._ring[self._at] = 4 | int(failed) | (int(slow) << 1)
-        self._at = (self._at + 1) % self.size
-        totals.calls += 1
-        totals.failures += int(failed)
-        totals.slow += int(slow)
+        ring, at, totals = self._ring, self._at, self.totals
+        old = ring[at]
+        entry = 4 | failed | (slow << 1)
+        ring[at] = entry
+        self._at = at + 1 if at + 1 < self.size else 0
+        if old != entry:  # the same outcome in and out changes no total
+            if old & 4:
+                totals.failures -= old & 1
+                totals.slow -= (old >> 1) & 1
+            else:
+                totals.calls += 1
+            totals.failures += failed
+            totals.slow += slow
         return totals
 
     def clear(self) -> None:
@@ -96,7 +98,7 @@ class TimeWindow:
             bucket[0] = bucket[1] = bucket[2] = 0
         self._second = now
 
-    def add(self, *, failed: bool, slow: bool) -> Totals:
+    def add(self, failed: bool, slow: bool) -> Totals:
         """Record one call now; return the totals of the window."""
         self._advance()
         bucket = self._buckets[self._second % self.size]
