@@ -1,4 +1,4 @@
-"""Strategies for services: circuit breaker, retries within a budget, deadlines.
+"""Strategies for services: breaker, retries within a budget, deadlines, limits, pipelines.
 
 Usable in any asyncio service without the rest of redline (it imports only the standard
 library)::
@@ -27,6 +27,14 @@ from ._deadline import deadline_from_headers as deadline_from_headers
 from ._deadline import headers as headers
 from ._deadline import remaining as remaining
 from ._deadline import within_deadline as within_deadline
+from ._limits import Bulkhead as Bulkhead
+from ._limits import BulkheadFull as BulkheadFull
+from ._limits import RateLimited as RateLimited
+from ._limits import RateLimiter as RateLimiter
+from ._pipeline import Fallback as Fallback
+from ._pipeline import Pipeline as Pipeline
+from ._pipeline import Strategy as Strategy
+from ._pipeline import Timeout as Timeout
 from ._retry import AdaptiveThrottle as AdaptiveThrottle
 from ._retry import Retry as Retry
 from ._retry import RetryBudget as RetryBudget
@@ -43,11 +51,19 @@ __all__ = [
     "OPEN",
     "AdaptiveThrottle",
     "BreakerOpen",
+    "Bulkhead",
+    "BulkheadFull",
     "CircuitBreaker",
     "DeadlineExceeded",
+    "Fallback",
+    "Pipeline",
+    "RateLimited",
+    "RateLimiter",
     "Retry",
     "RetryBudget",
+    "Strategy",
     "Throttled",
+    "Timeout",
     "deadline",
     "deadline_from_headers",
     "headers",

@@ -1,0 +1,103 @@
+"""Strategies composed: the first added is the outermost.
+
+    pipeline = (
+        Pipeline()
+        .add(Timeout(2.0))           # one deadline for all that follows
+        .add(CircuitBreaker("payments"))
+        .add(Bulkhead(20))
+        .add(Retry(attempts=3, budget=RetryBudget()))
+    )
+    receipt = await pipeline.call(charge, order)
+
+Anything with ``async def call(fn, *args, **kwargs)`` is a strategy.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from ._deadline import deadline
+
+__all__ = ["Fallback", "Pipeline", "Strategy", "Timeout"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Strategy(Protocol):
+    """What a pipeline composes."""
+
+    async def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """Await ``fn(*args, **kwargs)`` under this strategy."""
+
+
+class Timeout:
+    """The pipeline's deadline: everything inside has ``seconds`` (a nested one only shortens)."""
+
+    def __init__(self, seconds: float) -> None:
+        """Configure."""
+        self.seconds = seconds
+
+    async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn`` within the deadline.
+
+        Raises:
+            DeadlineExceeded: the time ran out.
+        """
+        async with deadline(self.seconds):
+            return await fn(*args, **kwargs)
+
+
+class Fallback:
+    """On an error in ``on``, answer with ``fallback(error)`` instead (never on cancellation)."""
+
+    def __init__(
+        self,
+        fallback: Callable[[BaseException], Awaitable[Any]],
+        *,
+        on: tuple[type[BaseException], ...] = (Exception,),
+    ) -> None:
+        """Configure."""
+        self.fallback = fallback
+        self.on = on
+        self.used = 0
+
+    async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn``, or the fallback when it fails."""
+        try:
+            return await fn(*args, **kwargs)
+        except self.on as exc:
+            self.used += 1
+            result: T = await self.fallback(exc)
+            return result
+
+
+class Pipeline:
+    """Strategies in order, outermost first."""
+
+    def __init__(self) -> None:
+        """An empty pipeline (a call passes straight through)."""
+        self.strategies: list[Strategy] = []
+
+    def add(self, strategy: Strategy) -> Pipeline:
+        """Add ``strategy`` inside the ones added before; returns the pipeline."""
+        self.strategies.append(strategy)
+        return self
+
+    async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` through every strategy."""
+        call: Callable[[], Awaitable[T]] = functools.partial(fn, *args, **kwargs)
+        for strategy in reversed(self.strategies):
+            call = functools.partial(strategy.call, call)
+        return await call()
+
+    def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        """Decorate an async function."""
+
+        @functools.wraps(fn)
+        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await self.call(fn, *args, **kwargs)
+
+        return wrapped

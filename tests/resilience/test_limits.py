@@ -1,0 +1,157 @@
+"""Bulkheads, rate limiters and pipelines: bounds respected, order kept."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from redline.resilience import (
+    Bulkhead,
+    BulkheadFull,
+    CircuitBreaker,
+    DeadlineExceeded,
+    Fallback,
+    Pipeline,
+    RateLimited,
+    RateLimiter,
+    Retry,
+    Timeout,
+    remaining,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 6), st.lists(st.floats(0, 0.003), min_size=1, max_size=30))
+def test_a_bulkhead_never_lets_more_in_than_its_places(limit: int, sleeps: list[float]) -> None:
+    bulkhead = Bulkhead(limit, max_wait_s=5)
+    inside = most = 0
+
+    async def work(seconds: float) -> None:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        await asyncio.sleep(seconds)
+        inside -= 1
+
+    async def main() -> None:
+        await asyncio.gather(*(bulkhead.call(work, s) for s in sleeps))
+
+    asyncio.run(main())
+    assert most <= limit
+    assert most == min(limit, len(sleeps)) or max(sleeps) == 0
+
+
+def test_a_full_bulkhead_refuses_at_once_without_a_wait() -> None:
+    bulkhead = Bulkhead(2)
+
+    async def main() -> list[object]:
+        gate = asyncio.Event()
+        return await asyncio.gather(
+            *(bulkhead.call(gate.wait) for _ in range(2)),
+            bulkhead.call(gate.wait),
+            _release(gate),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(main())
+    assert isinstance(results[2], BulkheadFull)
+    assert bulkhead.rejected == 1
+
+
+async def _release(gate: asyncio.Event) -> None:
+    await asyncio.sleep(0.01)
+    gate.set()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@given(st.floats(0.5, 100), st.integers(1, 20),
+       st.lists(st.floats(0, 2), min_size=1, max_size=100))  # fmt: skip
+def test_a_rate_limiter_never_grants_more_than_burst_plus_rate_times_time(
+    rate: float, burst: int, waits: list[float]
+) -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate, burst=burst, clock=clock)
+    granted = 0
+    for wait in waits:
+        clock.now += wait
+        if limiter.try_acquire() == 0:
+            granted += 1
+        assert granted <= burst + rate * clock.now + 1e-9
+
+
+def test_rate_limited_says_when_to_retry() -> None:
+    limiter = RateLimiter(2, burst=1, clock=Clock())
+    assert limiter.try_acquire() == 0
+
+    async def main() -> None:
+        await limiter.acquire()
+
+    with pytest.raises(RateLimited) as refused:
+        asyncio.run(main())
+    assert refused.value.retry_after == pytest.approx(0.5)
+
+
+def test_a_pipeline_runs_the_first_added_outermost() -> None:
+    order: list[str] = []
+
+    class Mark:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+            order.append(f"{self.name} in")
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                order.append(f"{self.name} out")
+
+    async def work(x: int) -> int:
+        order.append("work")
+        return x * 2
+
+    pipeline = Pipeline().add(Mark("a")).add(Mark("b"))
+    assert asyncio.run(pipeline.call(work, 21)) == 42
+    assert order == ["a in", "b in", "work", "b out", "a out"]
+
+
+def test_a_full_stack_retries_inside_the_deadline_and_falls_back() -> None:
+    attempts = 0
+
+    async def flaky() -> str:
+        nonlocal attempts
+        attempts += 1
+        assert remaining() is not None  # the deadline reaches the innermost call
+        raise ConnectionError("down")
+
+    async def cached(error: BaseException) -> str:
+        return f"cached after {type(error).__name__}"
+
+    pipeline = (
+        Pipeline()
+        .add(Fallback(cached))
+        .add(Timeout(5.0))
+        .add(CircuitBreaker(minimum_calls=10))
+        .add(Bulkhead(4))
+        .add(Retry(attempts=3, base_s=0.001))
+    )
+    assert asyncio.run(pipeline.call(flaky)) == "cached after ConnectionError"
+    assert attempts == 3
+
+
+def test_the_deadline_stops_a_slow_pipeline() -> None:
+    async def slow() -> None:
+        await asyncio.sleep(5)
+
+    pipeline = Pipeline().add(Timeout(0.05)).add(Retry(attempts=3))
+    with pytest.raises(DeadlineExceeded):
+        asyncio.run(pipeline.call(slow))
