@@ -12,6 +12,11 @@ library)::
         receipt = await retry.call(payments.call, charge, order)
 """
 
+from ._adaptive import ALGORITHMS as ALGORITHMS
+from ._adaptive import AdaptiveLimiter as AdaptiveLimiter
+from ._adaptive import LimitExceeded as LimitExceeded
+from ._adaptive import Permit as Permit
+from ._asgi import AdaptiveLimitMiddleware as AdaptiveLimitMiddleware
 from ._breaker import CLOSED as CLOSED
 from ._breaker import DISABLED as DISABLED
 from ._breaker import FORCED_OPEN as FORCED_OPEN
@@ -42,6 +47,7 @@ from ._retry import Throttled as Throttled
 from ._retry import retry_after as retry_after
 
 __all__ = [
+    "ALGORITHMS",
     "CLOSED",
     "DEADLINE_HEADER",
     "DISABLED",
@@ -49,6 +55,8 @@ __all__ = [
     "HALF_OPEN",
     "METRICS_ONLY",
     "OPEN",
+    "AdaptiveLimitMiddleware",
+    "AdaptiveLimiter",
     "AdaptiveThrottle",
     "BreakerOpen",
     "Bulkhead",
@@ -56,6 +64,8 @@ __all__ = [
     "CircuitBreaker",
     "DeadlineExceeded",
     "Fallback",
+    "LimitExceeded",
+    "Permit",
     "Pipeline",
     "RateLimited",
     "RateLimiter",

@@ -1,0 +1,131 @@
+"""Adaptive concurrency limits: bounds kept, limits move the right way, partitions guaranteed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from redline.resilience import ALGORITHMS, AdaptiveLimiter, AdaptiveLimitMiddleware, LimitExceeded
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@given(
+    st.sampled_from(ALGORITHMS),
+    st.lists(st.tuples(st.booleans(), st.floats(0.0001, 2), st.booleans()), max_size=200),
+)
+def test_in_flight_never_exceeds_the_limit_and_the_limit_stays_in_bounds(
+    algorithm: str, steps: list[tuple[bool, float, bool]]
+) -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(algorithm=algorithm, initial=5, minimum=2, maximum=50, clock=clock)
+    held = []
+    for start, rtt, dropped in steps:
+        if start or not held:
+            permit = limiter.try_acquire()
+            if permit is not None:
+                held.append(permit)
+        else:
+            clock.now += rtt
+            limiter.release(held.pop(0), dropped=dropped)
+        assert limiter.in_flight == len(held)
+        assert 2 <= limiter.limit <= 50
+        assert limiter.in_flight <= max(limiter.current, len(held))
+
+
+def run(
+    limiter: AdaptiveLimiter, clock: Clock, rtt: float, n: int, *, dropped: bool = False
+) -> None:
+    for _ in range(n):
+        permits = [p for p in (limiter.try_acquire() for _ in range(limiter.current)) if p]
+        clock.now += rtt
+        for permit in permits:
+            limiter.release(permit, dropped=dropped)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_limit_grows_when_latency_is_flat_and_falls_when_it_climbs(algorithm: str) -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(algorithm=algorithm, initial=20, maximum=500, clock=clock)
+    run(limiter, clock, 0.010, 50)
+    grown = limiter.limit
+    assert grown > 20
+    if algorithm == "aimd":
+        run(limiter, clock, 0.010, 10, dropped=True)
+    elif algorithm == "vegas":
+        run(limiter, clock, 0.100, 30)  # ten times slower than the least seen: a queue
+    else:
+        # gradient2 reacts to a sudden climb (and, by design, accepts a lasting new normal)
+        run(limiter, clock, 0.100, 1)
+    assert limiter.limit < grown
+
+
+def test_partitions_keep_their_share() -> None:
+    limiter = AdaptiveLimiter(algorithm="aimd", initial=10, maximum=10,
+                              partitions={"live": 0.7, "batch": 0.3})  # fmt: skip
+    batch = [limiter.try_acquire("batch") for _ in range(10)]
+    assert sum(p is not None for p in batch) == 3  # batch cannot take live's seven places
+    live = [limiter.try_acquire("live") for _ in range(10)]
+    assert sum(p is not None for p in live) == 7
+
+
+def test_call_refuses_over_the_limit() -> None:
+    limiter = AdaptiveLimiter(algorithm="aimd", initial=1, minimum=1, maximum=1)
+
+    async def main() -> None:
+        gate = asyncio.Event()
+        first = asyncio.ensure_future(limiter.call(gate.wait))
+        await asyncio.sleep(0)
+        with pytest.raises(LimitExceeded):
+            await limiter.call(gate.wait)
+        gate.set()
+        await first
+
+    asyncio.run(main())
+    assert limiter.rejected == 1
+
+
+def test_the_middleware_sheds_with_503_and_retry_after() -> None:
+    limiter = AdaptiveLimiter(algorithm="aimd", initial=1, minimum=1, maximum=1)
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = AdaptiveLimitMiddleware(app, limiter, retry_after_s=2)
+
+    async def request() -> list[dict[str, object]]:
+        sent: list[dict[str, object]] = []
+
+        async def send(message):  # type: ignore[no-untyped-def]
+            sent.append(message)
+
+        async def receive():  # type: ignore[no-untyped-def]
+            return {"type": "http.request"}
+
+        await middleware({"type": "http", "headers": []}, receive, send)
+        return sent
+
+    async def main() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+        first = asyncio.ensure_future(request())
+        await asyncio.sleep(0)
+        shed = await request()
+        gate.set()
+        return await first, shed
+
+    admitted, shed = asyncio.run(main())
+    assert admitted[0]["status"] == 200
+    assert shed[0]["status"] == 503
+    assert (b"retry-after", b"2") in shed[0]["headers"]  # type: ignore[operator]
+    assert middleware.shed == 1
