@@ -17,13 +17,13 @@ itself runs unlocked, so concurrent calls through one breaker run concurrently.
 
 from __future__ import annotations
 
-import functools
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from ._decorate import decorate
 from ._window import CountWindow, TimeWindow, Totals
 
 __all__ = [
@@ -284,9 +284,4 @@ class CircuitBreaker:
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         """Decorate an async function."""
-
-        @functools.wraps(fn)
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await self.call(fn, *args, **kwargs)
-
-        return wrapped
+        return decorate(self.call, fn)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from ._deadline import deadline
+from ._decorate import decorate
 
 __all__ = ["Fallback", "Pipeline", "Strategy", "Timeout"]
 
@@ -95,9 +96,4 @@ class Pipeline:
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         """Decorate an async function."""
-
-        @functools.wraps(fn)
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await self.call(fn, *args, **kwargs)
-
-        return wrapped
+        return decorate(self.call, fn)

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
+
+from ._decorate import decorate
 
 __all__ = ["AdaptiveThrottle", "Retry", "RetryBudget", "Throttled", "retry_after"]
 
@@ -263,9 +264,4 @@ class Retry:
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         """Decorate an async function."""
-
-        @functools.wraps(fn)
-        async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await self.call(fn, *args, **kwargs)
-
-        return wrapped
+        return decorate(self.call, fn)
