@@ -32,6 +32,7 @@ from ._deadline import deadline_from_headers as deadline_from_headers
 from ._deadline import headers as headers
 from ._deadline import remaining as remaining
 from ._deadline import within_deadline as within_deadline
+from ._hedge import Hedge as Hedge
 from ._limits import Bulkhead as Bulkhead
 from ._limits import BulkheadFull as BulkheadFull
 from ._limits import RateLimited as RateLimited
@@ -45,6 +46,8 @@ from ._retry import Retry as Retry
 from ._retry import RetryBudget as RetryBudget
 from ._retry import Throttled as Throttled
 from ._retry import retry_after as retry_after
+from ._shedder import LoadShedder as LoadShedder
+from ._shedder import Shed as Shed
 
 __all__ = [
     "ALGORITHMS",
@@ -64,13 +67,16 @@ __all__ = [
     "CircuitBreaker",
     "DeadlineExceeded",
     "Fallback",
+    "Hedge",
     "LimitExceeded",
+    "LoadShedder",
     "Permit",
     "Pipeline",
     "RateLimited",
     "RateLimiter",
     "Retry",
     "RetryBudget",
+    "Shed",
     "Strategy",
     "Throttled",
     "Timeout",
