@@ -5,6 +5,9 @@ and tenacity.
 - Eight threads making 50 ms calls at once through one breaker: wall time against no
   breaker (pybreaker holds its lock across the call).
 - Retry overhead per call when the first try succeeds, sync and async: tenacity and redline.
+- A pipeline of deadline + breaker + bulkhead + retry around an async call: redline's
+  ``Pipeline`` against the same stack of asyncio.timeout + aiobreaker + a semaphore +
+  tenacity.
 
 Overhead is the time per call minus a bare call's, median of ``--repeat`` rounds.
 
@@ -20,11 +23,12 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
+import aiobreaker
 import pybreaker
 import tenacity
 
 from _common import median, table
-from redline.resilience import CircuitBreaker, Retry
+from redline.resilience import Bulkhead, CircuitBreaker, Pipeline, Retry, Timeout
 
 
 def work() -> int:
@@ -97,6 +101,28 @@ def main() -> None:
     mine = overhead(lambda: per_call_async(lambda: retry.call(awork), n), abare, r)
     other = overhead(lambda: per_call_async(lambda: atenacious(awork), n), abare, r)
     rows.append(("retry, async, first try succeeds", f"{other * 1e6:.2f} us",
+                 f"{mine * 1e6:.2f} us", f"{mine / other:.2f}x"))  # fmt: skip
+
+    pipeline = Pipeline().add(Timeout(5.0)).add(CircuitBreaker()).add(Bulkhead(100)).add(Retry())
+    peer_breaker = aiobreaker.CircuitBreaker()
+    peer_retry = tenacity.AsyncRetrying(stop=tenacity.stop_after_attempt(3), reraise=True)
+    semaphore: asyncio.Semaphore | None = None
+
+    async def peer_stack() -> int:
+        nonlocal semaphore
+        semaphore = semaphore or asyncio.Semaphore(100)
+        bulkhead = semaphore
+
+        async def limited() -> int:
+            async with bulkhead:
+                return await peer_retry(awork)
+
+        async with asyncio.timeout(5.0):
+            return await peer_breaker.call_async(limited)
+
+    mine = overhead(lambda: per_call_async(lambda: pipeline.call(awork), n // 4), abare, r)
+    other = overhead(lambda: per_call_async(peer_stack, n // 4), abare, r)
+    rows.append(("deadline + breaker + bulkhead + retry, async", f"{other * 1e6:.2f} us",
                  f"{mine * 1e6:.2f} us", f"{mine / other:.2f}x"))  # fmt: skip
 
     print(f"overhead per call on the success path, median of {r} rounds of {n:,} calls")

@@ -12,10 +12,10 @@ milliseconds left to a downstream (``headers()``), which starts its own deadline
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Awaitable, Mapping
+from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import TypeVar
 
 __all__ = [
@@ -44,36 +44,48 @@ def remaining() -> float | None:
     return None if at is None else max(at - time.monotonic(), 0.0)
 
 
-@contextlib.contextmanager
-def _set(seconds: float | None) -> Iterator[None]:
-    if seconds is None:
-        yield
-        return
-    at = time.monotonic() + seconds
-    outer = _DEADLINE.get()
-    token = _DEADLINE.set(at if outer is None else min(at, outer))
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
-
-
-@contextlib.asynccontextmanager
-async def deadline(seconds: float | None) -> AsyncIterator[None]:
+class deadline:  # noqa: N801 - used as a function: ``async with deadline(2.0):``
     """Give the block (and everything it awaits) ``seconds`` at most.
 
     Raises:
         DeadlineExceeded: the deadline (this one, or an outer, shorter one) passed.
     """
-    with _set(seconds):
-        left = remaining()
+
+    __slots__ = ("_timeout", "_token", "seconds")
+
+    def __init__(self, seconds: float | None) -> None:
+        """A deadline ``seconds`` from when the block is entered (None: the outer one)."""
+        self.seconds = seconds
+        self._token: Token[float | None] | None = None
+        self._timeout: asyncio.Timeout | None = None
+
+    async def __aenter__(self) -> None:
+        outer = _DEADLINE.get()
+        at = outer
+        if self.seconds is not None:
+            mine = time.monotonic() + self.seconds
+            at = mine if outer is None else min(mine, outer)
+            self._token = _DEADLINE.set(at)
+        if at is not None:
+            loop = asyncio.get_running_loop()
+            # the deadline on the monotonic clock, as the loop's clock
+            self._timeout = asyncio.timeout_at(loop.time() + (at - time.monotonic()))
+            await self._timeout.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
-            async with asyncio.timeout(left):
-                yield
-        except TimeoutError as exc:
-            if isinstance(exc, DeadlineExceeded):
-                raise
-            raise DeadlineExceeded(f"deadline of {seconds}s passed") from None
+            if self._timeout is not None:
+                await self._timeout.__aexit__(exc_type, exc, tb)
+        except TimeoutError:
+            raise DeadlineExceeded(f"deadline of {self.seconds}s passed") from None
+        finally:
+            if self._token is not None:
+                _DEADLINE.reset(self._token)
 
 
 async def within_deadline(awaitable: Awaitable[T]) -> T:
@@ -94,9 +106,7 @@ def headers() -> dict[str, str]:
     return {} if left is None else {DEADLINE_HEADER: str(int(left * 1000))}
 
 
-def deadline_from_headers(
-    incoming: Mapping[str, str], *, default: float | None = None
-) -> contextlib.AbstractAsyncContextManager[None]:
+def deadline_from_headers(incoming: Mapping[str, str], *, default: float | None = None) -> deadline:
     """A deadline from an incoming request's header (``default`` seconds without one)."""
     lowered = {k.lower(): v for k, v in incoming.items()}
     value = lowered.get(DEADLINE_HEADER.lower())

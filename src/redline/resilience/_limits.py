@@ -64,7 +64,10 @@ class Bulkhead:
             self.rejected += 1
             raise BulkheadFull(f"all {self.max_concurrent} places taken")
         try:
-            await asyncio.wait_for(semaphore.acquire(), self.max_wait_s or None)
+            if semaphore.locked():
+                await asyncio.wait_for(semaphore.acquire(), self.max_wait_s)
+            else:
+                await semaphore.acquire()  # a free place: no timer needed
         except TimeoutError:
             self.rejected += 1
             raise BulkheadFull(
