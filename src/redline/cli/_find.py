@@ -157,7 +157,7 @@ def find_command(args: argparse.Namespace) -> int:
     document = {"search": search, **found.to_dict()}
     code = _write(args, document)
     if code == _exit.OK and args.html is not None:
-        code = _write_html(args.html, plan, found, runs, console)
+        code = _write_html(args.html, found, runs, console)
     if code != _exit.OK:
         return code
     if found.outcome in ("found", "held at max"):  # Redline.outcome's values
@@ -165,14 +165,12 @@ def find_command(args: argparse.Namespace) -> int:
     return _exit.NOT_CARRIED_OUT if found.outcome == "generator limited" else _exit.FAILED
 
 
-def _write_html(
-    path: Path, plan: Plan, found: Redline, runs: dict[str, RunResult], console: Console
-) -> int:
+def _write_html(path: Path, found: Redline, runs: dict[str, RunResult], console: Console) -> int:
     """The report: the curve, and the run of the last step that held (else the first)."""
     held = [s for s in found.steps if s.holds and s.run_id in runs]
     chosen = held[-1] if held else found.steps[0]
     result = runs[chosen.run_id]
-    text = html_report(result, evaluate(result, plan.slos), search=found.to_dict())
+    text = html_report(result, chosen.verdicts, search=found.to_dict())
     try:
         write_text(text, path)
     except OSError as exc:
@@ -191,7 +189,8 @@ def _keeper(store: RunStore | None, plan: Plan, search: str) -> Any:
         phase = step.phase if isinstance(step, Step) else "level"
         meta = collect_meta(labels={"find": search, "phase": phase})
         try:
-            store.save(result, meta, evaluate(result, plan.slos))
+            verdicts = step.verdicts if isinstance(step, Step) else evaluate(result, plan.slos)
+            store.save(result, meta, verdicts)  # a step was judged already
         except StoreError as exc:
             error(f"step not stored: {exc}")
 

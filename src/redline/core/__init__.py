@@ -1,5 +1,6 @@
 """Frozen data types shared by every redline package: units, histograms, results, errors."""
 
+from ._closing import Closing as Closing
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectTimeoutError as ConnectTimeoutError
 from ._errors import DataExhaustedError as DataExhaustedError
@@ -49,6 +50,7 @@ __all__ = [
     "PERCENTILES",
     "REDACTED",
     "SCOPES",
+    "Closing",
     "ConnectError",
     "ConnectTimeoutError",
     "DataExhaustedError",

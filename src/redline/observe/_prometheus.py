@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from redline.core import Histogram, IntervalSnapshot, bucket_values
+from redline.core import Closing, Histogram, IntervalSnapshot, bucket_values
 
 __all__ = ["BUCKETS", "MetricsServer", "RunMetrics"]
 
@@ -139,7 +138,7 @@ def _cumulative(histogram: Histogram) -> tuple[list[tuple[str, float]], float]:
     return buckets, histogram.mean * histogram.total_count / 1e6
 
 
-class MetricsServer:
+class MetricsServer(Closing):
     """``/metrics`` for a :class:`RunMetrics`, served on ``host:port`` in a thread.
 
     Use as a context manager; ``port=0`` picks a free port (see :attr:`url`).
@@ -165,14 +164,3 @@ class MetricsServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> MetricsServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -15,11 +15,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from redline.analysis import evaluate
-from redline.core import IntervalSnapshot, Objective, RunResult, Verdict, format_duration
+from redline.core import Closing, IntervalSnapshot, Objective, RunResult, Verdict, format_duration
 
 from ._html import dashboard_html, page_json
 from ._page import StepCache, page_data
@@ -56,7 +55,7 @@ def active_stage(plan: Mapping[str, Any], elapsed_s: float) -> str:
     return "measuring"  # pragma: no cover - the loop returns at the last stage
 
 
-class Dashboard:
+class Dashboard(Closing):
     """A live page of one run, served at :attr:`url` until :meth:`close`.
 
     Pass :meth:`start` as ``run_plan``'s ``on_start``, :meth:`update` as (one of) its
@@ -184,17 +183,6 @@ class Dashboard:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> Dashboard:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _Server(ThreadingHTTPServer):

@@ -9,10 +9,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
-from redline.core import IntervalSnapshot, RunResult, StoreError, Verdict
+from redline.core import Closing, IntervalSnapshot, RunResult, StoreError, Verdict
 
 from ._backend import Backend, open_backend
 from ._meta import RunMeta
@@ -76,7 +75,7 @@ def open_store(
         raise
 
 
-class RunStore:
+class RunStore(Closing):
     """Runs kept in a database. Open one with :func:`open_store`; close it when done.
 
     Writing: :meth:`recorder` for a run in progress (every interval is written as it
@@ -93,17 +92,6 @@ class RunStore:
     def where(self) -> str:
         """The store's file path or URL (password redacted), for messages."""
         return self._db.where
-
-    def __enter__(self) -> RunStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the connection."""
