@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -113,3 +114,62 @@ def _with_database(admin: str, database: str) -> str:
     """``admin`` pointing at ``database`` instead."""
     parts = urlsplit(admin)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+# -- Redis --------------------------------------------------------------------------------
+# Tests use a real server: $REDLINE_TEST_REDIS, else the one on 127.0.0.1:6379, else a
+# redis-server started on a free loopback port (keeping nothing on disk). Each test gets a
+# key prefix of its own, so tests never see each other's keys.
+
+_LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _redis_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _throwaway_redis() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(
+            "no Redis for the resilience tests: none on 127.0.0.1:6379, no redis-server "
+            "installed, and REDLINE_TEST_REDIS is not set (install redis-server)"
+        )
+    port = _free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        for _ in range(100):
+            if _redis_answers(url):
+                break
+            time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a Redis server the tests may write to (under their own prefixes)."""
+    with contextlib.ExitStack() as stack:
+        url = os.environ.get("REDLINE_TEST_REDIS") or _LOCAL_REDIS
+        if not _redis_answers(url):
+            url = stack.enter_context(_throwaway_redis())
+        yield url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"redline-test:{secrets.token_hex(6)}:"

@@ -1,7 +1,8 @@
 """Strategies for services: breaker, retries within a budget, deadlines, limits, pipelines.
 
-Usable in any asyncio service without the rest of redline (it imports only the standard
-library)::
+Usable in any asyncio service without the rest of redline: the package imports only the
+standard library; its optional modules import their library (``prometheus``:
+prometheus-client, ``otel``: opentelemetry-api, ``redis``: redis-py, ``httpx``: httpx)::
 
     from redline.resilience import CircuitBreaker, Retry, RetryBudget, deadline
 
@@ -32,11 +33,16 @@ from ._deadline import deadline_from_headers as deadline_from_headers
 from ._deadline import headers as headers
 from ._deadline import remaining as remaining
 from ._deadline import within_deadline as within_deadline
+from ._events import Event as Event
+from ._events import Events as Events
+from ._events import listen as listen
+from ._events import unlisten as unlisten
 from ._hedge import Hedge as Hedge
 from ._limits import Bulkhead as Bulkhead
 from ._limits import BulkheadFull as BulkheadFull
 from ._limits import RateLimited as RateLimited
 from ._limits import RateLimiter as RateLimiter
+from ._metrics import MetricsListener as MetricsListener
 from ._pipeline import Fallback as Fallback
 from ._pipeline import Pipeline as Pipeline
 from ._pipeline import Strategy as Strategy
@@ -66,10 +72,13 @@ __all__ = [
     "BulkheadFull",
     "CircuitBreaker",
     "DeadlineExceeded",
+    "Event",
+    "Events",
     "Fallback",
     "Hedge",
     "LimitExceeded",
     "LoadShedder",
+    "MetricsListener",
     "Permit",
     "Pipeline",
     "RateLimited",
@@ -83,7 +92,9 @@ __all__ = [
     "deadline",
     "deadline_from_headers",
     "headers",
+    "listen",
     "remaining",
     "retry_after",
+    "unlisten",
     "within_deadline",
 ]

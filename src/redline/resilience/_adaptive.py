@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from ._events import Events
+
 __all__ = ["ALGORITHMS", "AdaptiveLimiter", "LimitExceeded", "Permit"]
 
 ALGORITHMS = ("aimd", "vegas", "gradient2")
@@ -62,6 +64,7 @@ class AdaptiveLimiter:
         smoothing: float = 0.2,
         long_window: int = 600,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "adaptive_limiter",
     ) -> None:
         """Configure.
 
@@ -94,6 +97,9 @@ class AdaptiveLimiter:
         self._long_rtt = 0.0
         self._samples = 0
         self.rejected = 0
+        self.name = name
+        self.events = Events("adaptive_limiter", name)
+        self._listeners = self.events.listeners
 
     @property
     def current(self) -> int:
@@ -118,13 +124,15 @@ class AdaptiveLimiter:
     def try_acquire(self, partition: str = "") -> Permit | None:
         """A permit if the limit admits one for ``partition``, else None."""
         with self._lock:
-            if not self._admits(partition):
-                self.rejected += 1
-                return None
-            self.in_flight += 1
-            if partition in self._by_partition:
-                self._by_partition[partition] += 1
-            return Permit(partition, self.clock(), self.in_flight)
+            if self._admits(partition):
+                self.in_flight += 1
+                if partition in self._by_partition:
+                    self._by_partition[partition] += 1
+                return Permit(partition, self.clock(), self.in_flight)
+            self.rejected += 1
+        if self._listeners:
+            self.events.emit("rejection", "limit", value=self.current)
+        return None
 
     def release(self, permit: Permit, *, dropped: bool = False, ignore: bool = False) -> None:
         """Give a permit back with its outcome: its latency moves the limit.
@@ -138,8 +146,15 @@ class AdaptiveLimiter:
             self.in_flight -= 1
             if permit.partition in self._by_partition:
                 self._by_partition[permit.partition] -= 1
+            before = self.current
             if not ignore:
                 self._update(rtt, permit.in_flight, dropped)
+            after = self.current
+        if self._listeners:
+            outcome = "ignored" if ignore else "failure" if dropped else "success"
+            self.events.emit("call", outcome, seconds=rtt)
+            if after != before:
+                self.events.emit("limit", "changed", value=after)
 
     def _update(self, rtt: float, in_flight: int, dropped: bool) -> None:
         limit = self.limit

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from ._decorate import decorate
+from ._events import Events
 from ._window import CountWindow, TimeWindow, Totals
 
 __all__ = [
@@ -121,7 +122,10 @@ class CircuitBreaker:
         self._trial = Totals()  # half-open trial outcomes
         self._trials_admitted = 0
         self.transitions: list[tuple[str, str]] = []
+        self._unsent: list[tuple[str, str, bool]] = []  # transitions not yet emitted
         self.rejected = 0
+        self.events = Events("breaker", name)
+        self._listeners = self.events.listeners
 
     # -- state -----------------------------------------------------------------------
     @property
@@ -129,12 +133,28 @@ class CircuitBreaker:
         """The state now (an open breaker whose wait is over reads as half-open)."""
         with self._lock:
             self._maybe_half_open()
-            return self._state
+            state = self._state
+        if self._unsent:
+            self._emit_transitions()
+        return state
 
-    def _to(self, state: str) -> None:
+    @property
+    def open_until(self) -> float:
+        """When an open breaker may try again, on its clock."""
+        return self._open_until
+
+    def _to(self, state: str, *, peer: bool = False) -> None:
         if state != self._state:
             self.transitions.append((self._state, state))
+            self._unsent.append((self._state, state, peer))
             self._state = state
+
+    def _emit_transitions(self) -> None:
+        """Emit the transitions made under the lock, outside it (listeners may be slow)."""
+        with self._lock:
+            unsent, self._unsent = self._unsent, []
+        for previous, state, peer in unsent:
+            self.events.emit("state", state, previous=previous, peer=peer)
 
     def _maybe_half_open(self) -> None:
         if self._state == OPEN and self.clock() >= self._open_until:
@@ -156,23 +176,42 @@ class CircuitBreaker:
 
     def force_open(self) -> None:
         """Refuse every call until :meth:`reset`."""
-        with self._lock:
-            self._to(FORCED_OPEN)
+        self.adopt(FORCED_OPEN)
 
     def disable(self) -> None:
         """Pass every call and count nothing until :meth:`reset`."""
-        with self._lock:
-            self._to(DISABLED)
+        self.adopt(DISABLED)
 
     def metrics_only(self) -> None:
         """Pass every call, count outcomes, never open, until :meth:`reset`."""
-        with self._lock:
-            self._to(METRICS_ONLY)
+        self.adopt(METRICS_ONLY)
 
     def reset(self) -> None:
         """Closed, with an empty window."""
+        self.adopt(CLOSED)
+
+    def adopt(self, state: str, *, open_for_s: float | None = None, peer: bool = False) -> None:
+        """Take ``state`` (``open`` for ``open_for_s``); ``peer``: told by another process.
+
+        Raises:
+            ValueError: an unknown state, or ``open`` without ``open_for_s``.
+        """
+        if state not in (CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, DISABLED, METRICS_ONLY):
+            raise ValueError(f"unknown breaker state {state!r}")
+        if state == OPEN and open_for_s is None:
+            raise ValueError("an open breaker needs open_for_s")
         with self._lock:
-            self._close()
+            if state == CLOSED:
+                self._openings = 0
+                self._window.clear()
+            elif state == OPEN:
+                assert open_for_s is not None
+                self._open_until = self.clock() + max(open_for_s, 0.0)
+            elif state == HALF_OPEN:
+                self._trial = Totals()
+                self._trials_admitted = 0
+            self._to(state, peer=peer)
+        self._emit_transitions()
 
     # -- calls -----------------------------------------------------------------------
     def acquire(self) -> str:
@@ -188,9 +227,17 @@ class CircuitBreaker:
                 return state
             if state == HALF_OPEN and self._trials_admitted < self.half_open_calls:
                 self._trials_admitted += 1
-                return state
-            self.rejected += 1
-            retry_after = max(self._open_until - self.clock(), 0.0) if state == OPEN else 0.0
+                admitted = True
+            else:
+                admitted = False
+                self.rejected += 1
+                retry_after = max(self._open_until - self.clock(), 0.0) if state == OPEN else 0.0
+        if self._unsent:
+            self._emit_transitions()
+        if admitted:
+            return state
+        if self._listeners:
+            self.events.emit("rejection", state, value=retry_after)
         raise BreakerOpen(self.name, state, retry_after)
 
     def release(self, state: str) -> None:
@@ -204,6 +251,11 @@ class CircuitBreaker:
         self._record(state, failed, seconds >= self.slow_call_s)
 
     def _record(self, state: str, failed: bool, slow: bool) -> None:
+        self._count(state, failed, slow)
+        if self._unsent:
+            self._emit_transitions()
+
+    def _count(self, state: str, failed: bool, slow: bool) -> None:
         with self._lock:
             current = self._state
             if current == CLOSED and state == CLOSED:  # the common case, first
@@ -238,6 +290,30 @@ class CircuitBreaker:
     def _failed(self, exc: BaseException) -> bool:
         return self.is_failure(exc) if self.is_failure is not None else True
 
+    def _after_error(self, state: str, exc: BaseException, started: float | None) -> None:
+        """Count an error ending a call made in ``state`` (started at ``started`` if timed)."""
+        seconds = None if started is None else self.clock() - started
+        if not isinstance(exc, Exception) or isinstance(exc, self.ignore):
+            self.release(state)  # cancelled, or an ignored error: not an outcome
+            outcome = "ignored"
+        else:
+            failed = self._failed(exc)
+            self._record(state, failed, seconds is not None and seconds >= self.slow_call_s)
+            outcome = "failure" if failed else "success"
+        if self._listeners:
+            self.events.emit("call", outcome, seconds=seconds)
+
+    def _after_result(self, state: str, result: object, started: float | None) -> None:
+        """Count a result ending a call made in ``state`` (started at ``started`` if timed)."""
+        failed = self.result_is_failure is not None and self.result_is_failure(result)
+        if started is None:
+            self._record(state, failed, False)
+            return
+        seconds = self.clock() - started
+        self._record(state, failed, seconds >= self.slow_call_s)
+        if self._listeners:
+            self.events.emit("call", "failure" if failed else "success", seconds=seconds)
+
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` through the breaker.
 
@@ -245,41 +321,30 @@ class CircuitBreaker:
             BreakerOpen: refused; otherwise whatever ``fn`` raises.
         """
         state = self._state
-        if state != CLOSED:
+        if state != CLOSED:  # closed admits without the lock; anything else asks
             state = self.acquire()
-        timed = self._timed
-        started = self.clock() if timed else 0.0
+        # calls are timed only for a slow-call bound or a listener
+        started = self.clock() if self._timed or self._listeners else None
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            if not isinstance(exc, Exception) or isinstance(exc, self.ignore):
-                self.release(state)  # cancelled, or an ignored error: not an outcome
-                raise
-            slow = timed and self.clock() - started >= self.slow_call_s
-            self._record(state, self._failed(exc), slow)
+            self._after_error(state, exc, started)
             raise
-        failed = self.result_is_failure is not None and self.result_is_failure(result)
-        self._record(state, failed, timed and self.clock() - started >= self.slow_call_s)
+        self._after_result(state, result, started)
         return result
 
     def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` through the breaker (threads welcome)."""
         state = self._state
-        if state != CLOSED:  # closed admits without the lock; anything else asks
+        if state != CLOSED:
             state = self.acquire()
-        timed = self._timed  # without a slow-call bound, calls are not timed at all
-        started = self.clock() if timed else 0.0
+        started = self.clock() if self._timed or self._listeners else None
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            if not isinstance(exc, Exception) or isinstance(exc, self.ignore):
-                self.release(state)  # cancelled, or an ignored error: not an outcome
-                raise
-            slow = timed and self.clock() - started >= self.slow_call_s
-            self._record(state, self._failed(exc), slow)
+            self._after_error(state, exc, started)
             raise
-        failed = self.result_is_failure is not None and self.result_is_failure(result)
-        self._record(state, failed, timed and self.clock() - started >= self.slow_call_s)
+        self._after_result(state, result, started)
         return result
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

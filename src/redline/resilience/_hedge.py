@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from ._decorate import decorate
+from ._events import Events
 from ._retry import RetryBudget
 
 __all__ = ["Hedge"]
@@ -35,6 +36,7 @@ class Hedge:
         max_attempts: int = 2,
         history: int = 1000,
         minimum_samples: int = 20,
+        name: str = "hedge",
     ) -> None:
         """Configure with ``delay_s`` or ``percentile`` (0-100).
 
@@ -53,6 +55,8 @@ class Hedge:
         self._latencies: deque[float] = deque(maxlen=history)
         self.hedged = 0
         self.won_by_hedge = 0
+        self.name = name
+        self.events = Events("hedge", name)
 
     def delay(self) -> float | None:
         """How long to wait before hedging now (None: not enough history yet)."""
@@ -90,9 +94,11 @@ class Hedge:
                     if self.budget is None or self.budget.try_withdraw():
                         self.hedged += 1
                         launched += 1
+                        self.events.emit("attempt", "hedge", value=launched, seconds=wait)
                         running.add(asyncio.ensure_future(fn(*args, **kwargs)))
                     else:
                         may_hedge = False
+                        self.events.emit("attempt", "budget_exhausted", value=launched + 1)
                     continue
                 for task in done:
                     running.discard(task)
@@ -104,6 +110,7 @@ class Hedge:
                         self._latencies.append(loop.time() - started)
                         if task is not first:
                             self.won_by_hedge += 1
+                            self.events.emit("attempt", "hedge_won")
                         return task.result()
             assert error is not None
             raise error

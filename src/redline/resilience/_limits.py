@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
+
+from ._events import Events
 
 __all__ = ["Bulkhead", "BulkheadFull", "RateLimited", "RateLimiter"]
 
@@ -36,7 +39,9 @@ class RateLimited(Exception):  # noqa: N818 - what happened to the call
 class Bulkhead:
     """At most ``max_concurrent`` calls in flight (async calls and threads counted apart)."""
 
-    def __init__(self, max_concurrent: int, *, max_wait_s: float = 0.0) -> None:
+    def __init__(
+        self, max_concurrent: int, *, max_wait_s: float = 0.0, name: str = "bulkhead"
+    ) -> None:
         """Configure.
 
         Raises:
@@ -50,6 +55,13 @@ class Bulkhead:
         self._threads = threading.BoundedSemaphore(max_concurrent)
         self.in_flight = 0
         self.rejected = 0
+        self.name = name
+        self.events = Events("bulkhead", name)
+
+    def _full(self, message: str) -> BulkheadFull:
+        self.rejected += 1
+        self.events.emit("rejection", "full")
+        return BulkheadFull(message)
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn`` in one of the places.
@@ -61,16 +73,14 @@ class Bulkhead:
             self._async = asyncio.Semaphore(self.max_concurrent)
         semaphore = self._async
         if semaphore.locked() and self.max_wait_s <= 0:
-            self.rejected += 1
-            raise BulkheadFull(f"all {self.max_concurrent} places taken")
+            raise self._full(f"all {self.max_concurrent} places taken")
         try:
             if semaphore.locked():
                 await asyncio.wait_for(semaphore.acquire(), self.max_wait_s)
             else:
                 await semaphore.acquire()  # a free place: no timer needed
         except TimeoutError:
-            self.rejected += 1
-            raise BulkheadFull(
+            raise self._full(
                 f"all {self.max_concurrent} places taken for {self.max_wait_s}s"
             ) from None
         self.in_flight += 1
@@ -88,8 +98,7 @@ class Bulkhead:
             else self._threads.acquire(blocking=False)
         )
         if not acquired:
-            self.rejected += 1
-            raise BulkheadFull(f"all {self.max_concurrent} places taken")
+            raise self._full(f"all {self.max_concurrent} places taken")
         try:
             return fn(*args, **kwargs)
         finally:
@@ -97,7 +106,12 @@ class Bulkhead:
 
 
 class RateLimiter:
-    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up."""
+    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up, per key.
+
+    Each ``key`` (a client, a tenant; ``""`` by default) has a bucket of its own; the
+    ``max_keys`` most recently used are kept (a forgotten key starts again with a full
+    bucket, as a new one does).
+    """
 
     def __init__(
         self,
@@ -105,9 +119,11 @@ class RateLimiter:
         *,
         burst: float | None = None,
         max_wait_s: float = 0.0,
+        max_keys: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "rate_limiter",
     ) -> None:
-        """Configure; the bucket starts full.
+        """Configure; every bucket starts full.
 
         Raises:
             ValueError: a rate that is not positive, or a burst below one token.
@@ -117,30 +133,38 @@ class RateLimiter:
         burst = rate if burst is None else burst
         if burst < 1:
             raise ValueError(f"burst must hold at least one token, got {burst}")
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be at least 1, got {max_keys}")
         self.rate = rate
         self.burst = burst
         self.max_wait_s = max_wait_s
+        self.max_keys = max_keys
         self.clock = clock
-        self._tokens = burst
-        self._at = clock()
+        self._buckets: OrderedDict[str, list[float]] = OrderedDict()  # key: [tokens, at]
         self._lock = threading.Lock()
+        self.name = name
+        self.events = Events("rate_limiter", name)
 
-    def _refill(self) -> float:
-        now = self.clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        return self._tokens
-
-    def try_acquire(self, tokens: float = 1.0) -> float:
-        """Take ``tokens`` if there are enough: returns 0, else the seconds to wait."""
+    def try_acquire(self, tokens: float = 1.0, key: str = "") -> float:
+        """Take ``tokens`` from ``key``'s bucket if it has enough: 0, else the seconds to wait."""
         with self._lock:
-            available = self._refill()
+            now = self.clock()
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = [self.burst, now]
+                if len(self._buckets) > self.max_keys:
+                    self._buckets.popitem(last=False)
+            else:
+                self._buckets.move_to_end(key)
+            available = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+            bucket[1] = now
             if available >= tokens:
-                self._tokens = available - tokens
+                bucket[0] = available - tokens
                 return 0.0
+            bucket[0] = available
             return (tokens - available) / self.rate
 
-    async def acquire(self, tokens: float = 1.0) -> None:
+    async def acquire(self, tokens: float = 1.0, key: str = "") -> None:
         """Take ``tokens``, waiting up to ``max_wait_s`` for them.
 
         Raises:
@@ -148,10 +172,11 @@ class RateLimiter:
         """
         waited = 0.0
         while True:
-            wait = self.try_acquire(tokens)
+            wait = self.try_acquire(tokens, key)
             if wait == 0:
                 return
             if waited + wait > self.max_wait_s:
+                self.events.emit("rejection", "rate_limited", value=wait)
                 raise RateLimited(wait)
             await asyncio.sleep(wait)
             waited += wait

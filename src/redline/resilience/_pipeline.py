@@ -15,11 +15,13 @@ Anything with ``async def call(fn, *args, **kwargs)`` is a strategy.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from ._deadline import deadline
 from ._decorate import decorate
+from ._events import Events
 
 __all__ = ["Fallback", "Pipeline", "Strategy", "Timeout"]
 
@@ -37,9 +39,11 @@ class Strategy(Protocol):
 class Timeout:
     """The pipeline's deadline: everything inside has ``seconds`` (a nested one only shortens)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, name: str = "timeout") -> None:
         """Configure."""
         self.seconds = seconds
+        self.name = name
+        self.events = Events("timeout", name)
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn`` within the deadline.
@@ -47,8 +51,12 @@ class Timeout:
         Raises:
             DeadlineExceeded: the time ran out.
         """
-        async with deadline(self.seconds):
-            return await fn(*args, **kwargs)
+        try:
+            async with deadline(self.seconds):
+                return await fn(*args, **kwargs)
+        except TimeoutError:
+            self.events.emit("call", "timeout", seconds=self.seconds)
+            raise
 
 
 class Fallback:
@@ -59,11 +67,14 @@ class Fallback:
         fallback: Callable[[BaseException], Awaitable[Any]],
         *,
         on: tuple[type[BaseException], ...] = (Exception,),
+        name: str = "fallback",
     ) -> None:
         """Configure."""
         self.fallback = fallback
         self.on = on
         self.used = 0
+        self.name = name
+        self.events = Events("fallback", name)
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn``, or the fallback when it fails."""
@@ -71,6 +82,7 @@ class Fallback:
             return await fn(*args, **kwargs)
         except self.on as exc:
             self.used += 1
+            self.events.emit("call", "fallback")
             result: T = await self.fallback(exc)
             return result
 
@@ -78,9 +90,12 @@ class Fallback:
 class Pipeline:
     """Strategies in order, outermost first."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "pipeline") -> None:
         """An empty pipeline (a call passes straight through)."""
         self.strategies: list[Strategy] = []
+        self.name = name
+        self.events = Events("pipeline", name)
+        self._listeners = self.events.listeners
 
     def add(self, strategy: Strategy) -> Pipeline:
         """Add ``strategy`` inside the ones added before; returns the pipeline."""
@@ -92,7 +107,16 @@ class Pipeline:
         call: Callable[[], Awaitable[T]] = functools.partial(fn, *args, **kwargs)
         for strategy in reversed(self.strategies):
             call = functools.partial(strategy.call, call)
-        return await call()
+        if not self._listeners:
+            return await call()
+        started = time.monotonic()
+        try:
+            result = await call()
+        except BaseException:
+            self.events.emit("call", "failure", seconds=time.monotonic() - started)
+            raise
+        self.events.emit("call", "success", seconds=time.monotonic() - started)
+        return result
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         """Decorate an async function."""

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from ._decorate import decorate
+from ._events import Events
 
 __all__ = ["AdaptiveThrottle", "Retry", "RetryBudget", "Throttled", "retry_after"]
 
@@ -160,6 +161,7 @@ class Retry:
 
     def __init__(
         self,
+        name: str = "retry",
         *,
         attempts: int = 3,
         base_s: float = 0.1,
@@ -192,27 +194,42 @@ class Retry:
         self.sleep = sleep
         self.sleep_sync = sleep_sync
         self.retries = 0
+        self.name = name
+        self.events = Events("retry", name)
+        self._listeners = self.events.listeners
 
-    def _delay(self, attempt: int, exc: BaseException | None) -> float:
+    def _retry_delay(self, attempt: int, exc: BaseException | None) -> float | None:
+        """The wait before retrying after ``attempt`` (0-based), or None: no retry."""
+        if attempt + 1 >= self.attempts:
+            if self._listeners:
+                self.events.emit("attempt", "exhausted", value=attempt + 1)
+            return None
+        if self.budget is not None and not self.budget.try_withdraw():
+            if self._listeners:
+                self.events.emit("attempt", "budget_exhausted", value=attempt + 1)
+            return None
+        self.retries += 1
         delay = self.rng.uniform(0, min(self.max_s, self.base_s * 2**attempt))
         asked = retry_after(exc) if exc is not None else None
         if asked is not None:
             delay = max(delay, min(asked, self.max_retry_after_s))
+        if self._listeners:
+            self.events.emit("attempt", "retry", value=attempt + 2, seconds=delay)
         return delay
 
-    def _may_retry(self, attempt: int) -> bool:
-        if attempt + 1 >= self.attempts:
-            return False
-        if self.budget is not None and not self.budget.try_withdraw():
-            return False
-        self.retries += 1
-        return True
-
-    def _admit(self) -> None:
+    def _admit(self) -> float | None:
+        """Count the request; returns when it started if someone listens."""
         if self.budget is not None:
             self.budget.deposit()
         if self.throttle is not None and not self.throttle.allow():
+            if self._listeners:
+                self.events.emit("rejection", "throttled")
             raise Throttled("refused locally: the backend has been rejecting most requests")
+        return time.monotonic() if self._listeners else None
+
+    def _ended(self, started: float | None, outcome: str) -> None:
+        if started is not None:
+            self.events.emit("call", outcome, seconds=time.monotonic() - started)
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)``, retrying as configured.
@@ -220,46 +237,66 @@ class Retry:
         Raises:
             Throttled: the adaptive throttle refused; otherwise the last error.
         """
-        self._admit()
+        started = self._admit()
         attempt = 0
         while True:
             try:
                 result = await fn(*args, **kwargs)
             except self.retry_on as exc:
-                if isinstance(exc, asyncio.CancelledError) or not self._may_retry(attempt):
+                delay = None
+                if not isinstance(exc, asyncio.CancelledError):
+                    delay = self._retry_delay(attempt, exc)
+                if delay is None:
+                    self._ended(started, "failure")
                     raise
-                await self.sleep(self._delay(attempt, exc))
+                await self.sleep(delay)
                 attempt += 1
                 continue
+            except BaseException:
+                self._ended(started, "failure")
+                raise
             if self.throttle is not None:
                 self.throttle.accepted()
-            retry = self.retry_if_result is not None and self.retry_if_result(result)
-            if retry and self._may_retry(attempt):
-                await self.sleep(self._delay(attempt, None))
-                attempt += 1
-                continue
+            if self.retry_if_result is not None and self.retry_if_result(result):
+                delay = self._retry_delay(attempt, None)
+                if delay is not None:
+                    await self.sleep(delay)
+                    attempt += 1
+                    continue
+                self._ended(started, "failure")
+                return result
+            self._ended(started, "success")
             return result
 
     def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)``, retrying as configured (blocking sleeps)."""
-        self._admit()
+        started = self._admit()
         attempt = 0
         while True:
             try:
                 result = fn(*args, **kwargs)
             except self.retry_on as exc:
-                if not self._may_retry(attempt):
+                delay = self._retry_delay(attempt, exc)
+                if delay is None:
+                    self._ended(started, "failure")
                     raise
-                self.sleep_sync(self._delay(attempt, exc))
+                self.sleep_sync(delay)
                 attempt += 1
                 continue
+            except BaseException:
+                self._ended(started, "failure")
+                raise
             if self.throttle is not None:
                 self.throttle.accepted()
-            retry = self.retry_if_result is not None and self.retry_if_result(result)
-            if retry and self._may_retry(attempt):
-                self.sleep_sync(self._delay(attempt, None))
-                attempt += 1
-                continue
+            if self.retry_if_result is not None and self.retry_if_result(result):
+                delay = self._retry_delay(attempt, None)
+                if delay is not None:
+                    self.sleep_sync(delay)
+                    attempt += 1
+                    continue
+                self._ended(started, "failure")
+                return result
+            self._ended(started, "success")
             return result
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
+from ._events import Events
+
 __all__ = ["LoadShedder", "Shed"]
 
 P = ParamSpec("P")
@@ -46,6 +48,7 @@ class LoadShedder:
         interval_s: float = 0.1,
         max_queue: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "load_shedder",
     ) -> None:
         """Configure.
 
@@ -65,17 +68,30 @@ class LoadShedder:
         self._waiting: list[_Waiter] = []
         self._first_above: float | None = None
         self._order = itertools.count()
+        self.name = name
+        self.events = Events("load_shedder", name)
+
+    def _overloaded(self, overloaded: bool) -> None:
+        if overloaded != self.overloaded:
+            self.overloaded = overloaded
+            states = ("normal", "overloaded") if overloaded else ("overloaded", "normal")
+            self.events.emit("state", states[1], previous=states[0])
+
+    def _shed(self, reason: str) -> Shed:
+        self.shed += 1
+        self.events.emit("rejection", "shed")
+        return Shed(reason)
 
     def _observe(self, sojourn: float) -> None:
         """CoDel: overloaded once the wait has stayed above target for an interval."""
         now = self.clock()
         if sojourn < self.target_s:
             self._first_above = None
-            self.overloaded = False
+            self._overloaded(False)
         elif self._first_above is None:
             self._first_above = now + self.interval_s
         elif now >= self._first_above:
-            self.overloaded = True
+            self._overloaded(True)
 
     def _next(self) -> _Waiter:
         top = max(w.priority for w in self._waiting)
@@ -98,7 +114,7 @@ class LoadShedder:
             return  # its place passes to it directly
         self.in_flight -= 1
         self._first_above = None
-        self.overloaded = False  # the queue drained
+        self._overloaded(False)  # the queue drained
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn`` once admitted, at priority 0.
@@ -129,11 +145,9 @@ class LoadShedder:
         if len(self._waiting) >= self.max_queue:
             lowest = min(self._waiting, key=lambda w: (w.priority, -w.order))
             if lowest.priority >= priority:
-                self.shed += 1
-                raise Shed("the queue is full")
+                raise self._shed("the queue is full")
             self._waiting.remove(lowest)  # make room: shed a lower priority instead
-            lowest.ready.set_exception(Shed("shed for a higher priority"))
-            self.shed += 1
+            lowest.ready.set_exception(self._shed("shed for a higher priority"))
         waiter = _Waiter(priority, next(self._order), self.clock(),
                          asyncio.get_running_loop().create_future())  # fmt: skip
         self._waiting.append(waiter)
@@ -145,5 +159,4 @@ class LoadShedder:
                 return  # admitted at the last moment
             if waiter in self._waiting:
                 self._waiting.remove(waiter)
-            self.shed += 1
-            raise Shed(f"waited {allowance * 1000:.0f} ms in the queue") from None
+            raise self._shed(f"waited {allowance * 1000:.0f} ms in the queue") from None

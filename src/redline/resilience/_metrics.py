@@ -1,0 +1,119 @@
+"""Events into metrics, one naming scheme for every strategy and every backend.
+
+=========================================  =========  ===================================
+metric (Prometheus name)                   kind       labels
+=========================================  =========  ===================================
+redline_resilience_calls_total             counter    strategy, name, outcome
+redline_resilience_call_duration_seconds   histogram  strategy, name
+redline_resilience_attempts_total          counter    strategy, name, outcome
+redline_resilience_backoff_seconds         histogram  strategy, name
+redline_resilience_rejections_total        counter    strategy, name, reason
+redline_resilience_transitions_total       counter    strategy, name, from_state, to_state
+redline_resilience_state                   gauge      strategy, name, state (1: current)
+redline_resilience_limit                   gauge      strategy, name
+=========================================  =========  ===================================
+
+The duration of a call through the pipeline is the pipeline's ``call_duration``; the
+duration of each attempt is that of the strategy inside the retry (the breaker's, in a
+pipeline of retry then breaker). The backends (:mod:`redline.resilience.prometheus`,
+:mod:`redline.resilience.otel`) subclass :class:`MetricsListener`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+from ._events import Event, Events, listen
+
+__all__ = ["FAMILIES", "MetricsListener"]
+
+# family: (kind, help, label names beyond strategy and name)
+FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "calls": ("counter", "Calls through a strategy, by outcome", ("outcome",)),
+    "call_duration_seconds": ("histogram", "Duration of calls through a strategy", ()),
+    "attempts": ("counter", "Retries and hedges, by outcome", ("outcome",)),
+    "backoff_seconds": ("histogram", "Wait before a retry or a hedge", ()),
+    "rejections": ("counter", "Calls a strategy refused, by reason", ("reason",)),
+    "transitions": ("counter", "State changes", ("from_state", "to_state")),
+    "state": ("gauge", "1 for the state a strategy is in, 0 for the others", ("state",)),
+    "limit": ("gauge", "A strategy's current limit (calls in flight, or a rate)", ()),
+}
+
+
+class MetricsListener(ABC):
+    """An event listener that keeps the metrics above (a backend fills in three methods)."""
+
+    @abstractmethod
+    def _add(self, family: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
+        """Add to a counter."""
+
+    @abstractmethod
+    def _observe(self, family: str, labels: Mapping[str, str], value: float) -> None:
+        """Record a value in a histogram."""
+
+    @abstractmethod
+    def _set(self, family: str, labels: Mapping[str, str], value: float) -> None:
+        """Set a gauge."""
+
+    def __call__(self, event: Event) -> None:
+        """Turn one event into metrics."""
+        who = {"strategy": event.strategy, "name": event.name}
+        kind = event.type
+        if kind == "call":
+            self._add("calls", {**who, "outcome": event.outcome})
+            if event.seconds is not None:
+                self._observe("call_duration_seconds", who, event.seconds)
+        elif kind == "attempt":
+            self._add("attempts", {**who, "outcome": event.outcome})
+            if event.seconds is not None:
+                self._observe("backoff_seconds", who, event.seconds)
+        elif kind == "rejection":
+            self._add("rejections", {**who, "reason": event.outcome})
+        elif kind == "state":
+            if event.previous is not None:
+                self._set("state", {**who, "state": event.previous}, 0)
+                transition = {"from_state": event.previous, "to_state": event.outcome}
+                self._add("transitions", {**who, **transition})
+            self._set("state", {**who, "state": event.outcome}, 1)
+        elif kind == "limit" and event.value is not None:
+            self._set("limit", who, event.value)
+
+    def watch(self, *strategies: object) -> None:
+        """Keep metrics for ``strategies`` (none given: every strategy, now and later).
+
+        Each one's state and limit are recorded at once, not only at their next change.
+        """
+        if not strategies:
+            listen(self)
+            return
+        for strategy in strategies:
+            events = getattr(strategy, "events", None)
+            if not isinstance(events, Events):
+                raise TypeError(f"{strategy!r} is not a redline.resilience strategy")
+            events.subscribe(self)
+            who = {"strategy": events.strategy, "name": events.name}
+            state = _state_of(strategy)
+            if state is not None:
+                self._set("state", {**who, "state": state}, 1)
+            limit = _limit_of(strategy)
+            if limit is not None:
+                self._set("limit", who, limit)
+
+
+def _state_of(strategy: object) -> str | None:
+    state = getattr(strategy, "state", None)
+    if isinstance(state, str):
+        return state
+    overloaded = getattr(strategy, "overloaded", None)
+    if isinstance(overloaded, bool):
+        return "overloaded" if overloaded else "normal"
+    return None
+
+
+def _limit_of(strategy: object) -> float | None:
+    for attribute in ("current", "max_concurrent", "rate"):
+        value = getattr(strategy, attribute, None)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None

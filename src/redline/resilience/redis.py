@@ -1,0 +1,233 @@
+"""Strategies for a fleet, through Redis (the ``redis`` extra: redis-py's asyncio client).
+
+- :class:`RedisRateLimiter`: one token bucket per key for every process that shares the
+  Redis, taken atomically by a Lua script on the server's clock (no clock skew between
+  processes); the same interface as :class:`~redline.resilience.RateLimiter`, awaited.
+- :class:`SharedBreakerState`: a circuit breaker's openings shared by a fleet. When one
+  process's breaker opens, closes, or is forced open or disabled, it writes the state to
+  Redis and publishes it; every other process's breaker of the same name adopts it at
+  once (an open one for the rest of the same wait). Half-open probing stays local. A
+  process that starts late reads the current state on start.
+
+Keys are ``{prefix}{name}``: one key per bucket or breaker, so a Redis Cluster places
+each on one slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from redis.asyncio import Redis
+
+from ._breaker import CLOSED, DISABLED, FORCED_OPEN, METRICS_ONLY, OPEN, CircuitBreaker
+from ._events import Event, Events
+from ._limits import RateLimited
+
+__all__ = ["RedisRateLimiter", "SharedBreakerState"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# KEYS[1]: the bucket; ARGV: rate, burst, tokens wanted. Returns the wait as a string
+# (a Lua number would come back truncated to an integer).
+_TOKEN_BUCKET = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local saved = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(saved[1]) or burst
+local at = tonumber(saved[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= want then tokens = tokens - want else wait = (want - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+class RedisRateLimiter:
+    """A token bucket per key shared through Redis: ``rate`` a second, ``burst`` saved."""
+
+    def __init__(
+        self,
+        client: Redis,
+        rate: float,
+        *,
+        burst: float | None = None,
+        max_wait_s: float = 0.0,
+        prefix: str = "redline:rate:",
+        name: str = "rate_limiter",
+    ) -> None:
+        """Configure; a bucket starts full (and is forgotten once it would be full again).
+
+        Raises:
+            ValueError: a rate that is not positive, or a burst below one token.
+        """
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        burst = rate if burst is None else burst
+        if burst < 1:
+            raise ValueError(f"burst must hold at least one token, got {burst}")
+        self.client = client
+        self.rate = rate
+        self.burst = burst
+        self.max_wait_s = max_wait_s
+        self.prefix = prefix
+        self.name = name
+        self.events = Events("rate_limiter", name)
+        self._script = client.register_script(_TOKEN_BUCKET)
+
+    async def try_acquire(self, tokens: float = 1.0, key: str = "") -> float:
+        """Take ``tokens`` from ``key``'s bucket if it has enough: 0, else the seconds to wait."""
+        wait = await self._script(keys=[self.prefix + self.name + ":" + key],
+                                  args=[self.rate, self.burst, tokens])  # fmt: skip
+        return float(wait)
+
+    async def acquire(self, tokens: float = 1.0, key: str = "") -> None:
+        """Take ``tokens``, waiting up to ``max_wait_s`` for them.
+
+        Raises:
+            RateLimited: not within the wait.
+        """
+        waited = 0.0
+        while True:
+            wait = await self.try_acquire(tokens, key)
+            if wait == 0:
+                return
+            if waited + wait > self.max_wait_s:
+                self.events.emit("rejection", "rate_limited", value=wait)
+                raise RateLimited(wait)
+            await asyncio.sleep(wait)
+            waited += wait
+
+    async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn`` once a token is taken."""
+        await self.acquire()
+        return await fn(*args, **kwargs)
+
+
+_SHARED = (CLOSED, OPEN, FORCED_OPEN, DISABLED, METRICS_ONLY)  # half-open stays local
+
+
+class SharedBreakerState:
+    """Share ``breaker``'s state with every process's breaker of the same name.
+
+    ``async with SharedBreakerState(client, breaker):`` (or :meth:`start` and
+    :meth:`close`) for as long as the breaker should follow the fleet.
+    """
+
+    def __init__(
+        self, client: Redis, breaker: CircuitBreaker, *, prefix: str = "redline:breaker:"
+    ) -> None:
+        """Configure (nothing is read or written before :meth:`start`)."""
+        self.client = client
+        self.breaker = breaker
+        self.key = prefix + breaker.name
+        self.channel = self.key + ":changes"
+        self.origin = secrets.token_hex(8)  # this process's own messages are skipped
+        self.adopted = 0
+        self._listener: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        """Adopt the fleet's current state, then follow its changes and publish ours."""
+        self._loop = asyncio.get_running_loop()
+        pubsub = self.client.pubsub()
+        await pubsub.subscribe(self.channel)
+        current = await self.client.get(self.key)
+        if current is not None:
+            self._adopt(json.loads(current))
+        self.breaker.events.subscribe(self._on_event)
+        self._listener = asyncio.create_task(self._follow(pubsub))
+
+    async def close(self) -> None:
+        """Stop following and publishing (writes already started are finished)."""
+        self.breaker.events.unsubscribe(self._on_event)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    async def __aenter__(self) -> SharedBreakerState:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _follow(self, pubsub: Any) -> None:
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                change = json.loads(message["data"])
+                if change.get("origin") != self.origin:
+                    self._adopt(change)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    def _adopt(self, change: dict[str, Any]) -> None:
+        state = change.get("state")
+        if state not in _SHARED or state == self.breaker.state:
+            return
+        open_for = None
+        if state == OPEN:
+            open_for = float(change.get("until", 0)) - time.time()
+            if open_for <= 0:
+                return  # that opening is over
+        self.adopted += 1
+        self.breaker.adopt(state, open_for_s=open_for, peer=True)
+
+    def _on_event(self, event: Event) -> None:
+        if event.type != "state" or event.peer or event.outcome not in _SHARED:
+            return
+        change: dict[str, Any] = {"state": event.outcome, "origin": self.origin}
+        if event.outcome == OPEN:
+            change["until"] = time.time() + max(self.breaker.open_until - self.breaker.clock(), 0)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._spawn(change)
+        else:  # a transition made in another thread
+            loop.call_soon_threadsafe(self._spawn, change)
+
+    def _spawn(self, change: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self._write(change))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, change: dict[str, Any]) -> None:
+        payload = json.dumps(change)
+        if change["state"] == OPEN:
+            ttl_ms = max(int((change["until"] - time.time()) * 1000), 1)
+            await self.client.set(self.key, payload, px=ttl_ms)
+        elif change["state"] == CLOSED:
+            await self.client.delete(self.key)
+        else:
+            await self.client.set(self.key, payload)
+        await self.client.publish(self.channel, payload)
