@@ -28,7 +28,7 @@ CAPACITY = 200  # req/s: two workers, 10 ms each
 
 APP = """
 import asyncio, os
-from redline.resilience import AdaptiveLimiter, AdaptiveLimitMiddleware
+from redline.resilience import AdaptiveLimiter, AdmissionMiddleware
 
 workers = asyncio.Semaphore(2)
 
@@ -40,8 +40,8 @@ async def service(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 
 if os.environ.get("LIMITED") == "1":
-    app = AdaptiveLimitMiddleware(
-        service, AdaptiveLimiter(algorithm="gradient2", initial=2, minimum=1, maximum=64)
+    app = AdmissionMiddleware(
+        service, limiter=AdaptiveLimiter(algorithm="gradient2", initial=2, minimum=1, maximum=64)
     )
 else:
     app = service

@@ -17,7 +17,10 @@ from ._adaptive import ALGORITHMS as ALGORITHMS
 from ._adaptive import AdaptiveLimiter as AdaptiveLimiter
 from ._adaptive import LimitExceeded as LimitExceeded
 from ._adaptive import Permit as Permit
-from ._asgi import AdaptiveLimitMiddleware as AdaptiveLimitMiddleware
+from ._asgi import AdmissionMiddleware as AdmissionMiddleware
+from ._asgi import KeyedLimiter as KeyedLimiter
+from ._asgi import client_key as client_key
+from ._asgi import header_key as header_key
 from ._breaker import CLOSED as CLOSED
 from ._breaker import DISABLED as DISABLED
 from ._breaker import FORCED_OPEN as FORCED_OPEN
@@ -64,9 +67,9 @@ __all__ = [
     "HALF_OPEN",
     "METRICS_ONLY",
     "OPEN",
-    "AdaptiveLimitMiddleware",
     "AdaptiveLimiter",
     "AdaptiveThrottle",
+    "AdmissionMiddleware",
     "BreakerOpen",
     "Bulkhead",
     "BulkheadFull",
@@ -76,6 +79,7 @@ __all__ = [
     "Events",
     "Fallback",
     "Hedge",
+    "KeyedLimiter",
     "LimitExceeded",
     "LoadShedder",
     "MetricsListener",
@@ -89,8 +93,10 @@ __all__ = [
     "Strategy",
     "Throttled",
     "Timeout",
+    "client_key",
     "deadline",
     "deadline_from_headers",
+    "header_key",
     "headers",
     "listen",
     "remaining",

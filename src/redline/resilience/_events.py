@@ -76,7 +76,7 @@ class Events:
 
     def emit(
         self,
-        type: str,  # noqa: A002 - the event's field
+        type: str,
         outcome: str,
         *,
         seconds: float | None = None,
