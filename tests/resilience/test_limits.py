@@ -44,6 +44,59 @@ def test_a_bulkhead_never_lets_more_in_than_its_places(limit: int, sleeps: list[
     assert most == min(limit, len(sleeps)) or max(sleeps) == 0
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.lists(
+        st.tuples(st.floats(0, 0.004), st.one_of(st.none(), st.floats(0, 0.004))),
+        min_size=1,
+        max_size=25,
+    ),
+    st.floats(0.0005, 0.003),
+)
+def test_waits_that_time_out_or_are_cancelled_never_leak_a_place(
+    limit: int, calls: list[tuple[float, float | None]], max_wait: float
+) -> None:
+    """Each call sleeps, and may be cancelled after a while: every place comes back."""
+    bulkhead = Bulkhead(limit, max_wait_s=max_wait)
+    inside = most = 0
+
+    async def work(seconds: float) -> None:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            inside -= 1
+
+    async def main() -> list[object]:
+        tasks = [asyncio.ensure_future(bulkhead.call(work, s)) for s, _ in calls]
+        for task, (_, cancel_after) in zip(tasks, calls, strict=True):
+            if cancel_after is not None:
+                asyncio.get_running_loop().call_later(cancel_after, task.cancel)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert most <= limit
+    assert all(r is None or isinstance(r, BulkheadFull | asyncio.CancelledError) for r in results)
+    assert bulkhead.in_flight == 0
+    # every place is free again, and no more: of ``limit + 1`` calls, ``limit`` get in
+    assert asyncio.run(places_free(bulkhead)) == limit
+
+
+async def places_free(bulkhead: Bulkhead) -> int:
+    gate = asyncio.Event()
+    tasks = [
+        asyncio.ensure_future(bulkhead.call(gate.wait)) for _ in range(bulkhead.max_concurrent + 1)
+    ]
+    await asyncio.sleep(0)
+    admitted = bulkhead.in_flight
+    gate.set()
+    await asyncio.gather(*tasks, return_exceptions=True)  # the extra one may be refused
+    return admitted
+
+
 def test_a_full_bulkhead_refuses_at_once_without_a_wait() -> None:
     bulkhead = Bulkhead(2)
 

@@ -330,7 +330,10 @@ class CircuitBreaker:
         except BaseException as exc:
             self._after_error(state, exc, started)
             raise
-        self._after_result(state, result, started)
+        if started is None and state is CLOSED and self.result_is_failure is None:
+            self._succeeded_closed()
+        else:
+            self._after_result(state, result, started)
         return result
 
     def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -344,8 +347,22 @@ class CircuitBreaker:
         except BaseException as exc:
             self._after_error(state, exc, started)
             raise
-        self._after_result(state, result, started)
+        if started is None and state is CLOSED and self.result_is_failure is None:
+            self._succeeded_closed()  # the common case, in one short step
+        else:
+            self._after_result(state, result, started)
         return result
+
+    def _succeeded_closed(self) -> None:
+        """Count an untimed success of a call made closed (what most calls are)."""
+        with self._lock:
+            if self._state is CLOSED:
+                totals = self._add(False, False)
+                # a success can trip it only by bringing the calls up to the minimum
+                if totals.calls == self.minimum_calls and self._tripped(totals, minimum=1):
+                    self._open()
+        if self._unsent:
+            self._emit_transitions()
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         """Decorate an async function."""

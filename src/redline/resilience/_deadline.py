@@ -47,30 +47,48 @@ def remaining() -> float | None:
 class deadline:  # noqa: N801 - used as a function: ``async with deadline(2.0):``
     """Give the block (and everything it awaits) ``seconds`` at most.
 
+    One timer on the event loop cancels the task when the time is up (as
+    ``asyncio.timeout`` does, with less bookkeeping: this runs on every call of a
+    pipeline); the cancellation comes out as :class:`DeadlineExceeded`.
+
     Raises:
         DeadlineExceeded: the deadline (this one, or an outer, shorter one) passed.
     """
 
-    __slots__ = ("_timeout", "_token", "seconds")
+    __slots__ = ("_cancelling", "_expired", "_handle", "_task", "_token", "seconds")
 
     def __init__(self, seconds: float | None) -> None:
         """A deadline ``seconds`` from when the block is entered (None: the outer one)."""
         self.seconds = seconds
         self._token: Token[float | None] | None = None
-        self._timeout: asyncio.Timeout | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[object] | None = None
+        self._cancelling = 0
+        self._expired = False
 
     async def __aenter__(self) -> None:
         outer = _DEADLINE.get()
         at = outer
+        now = time.monotonic()
         if self.seconds is not None:
-            mine = time.monotonic() + self.seconds
-            at = mine if outer is None else min(mine, outer)
+            at = now + self.seconds if outer is None else min(now + self.seconds, outer)
             self._token = _DEADLINE.set(at)
-        if at is not None:
-            loop = asyncio.get_running_loop()
-            # the deadline on the monotonic clock, as the loop's clock
-            self._timeout = asyncio.timeout_at(loop.time() + (at - time.monotonic()))
-            await self._timeout.__aenter__()
+        if at is None:
+            return
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a deadline needs to run in an asyncio task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        loop = asyncio.get_running_loop()
+        # the deadline on the monotonic clock, as the loop's clock
+        self._handle = loop.call_at(loop.time() + (at - now), self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._handle = None
+        assert self._task is not None
+        self._task.cancel()
 
     async def __aexit__(
         self,
@@ -78,14 +96,16 @@ class deadline:  # noqa: N801 - used as a function: ``async with deadline(2.0):`
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            if self._timeout is not None:
-                await self._timeout.__aexit__(exc_type, exc, tb)
-        except TimeoutError:
-            raise DeadlineExceeded(f"deadline of {self.seconds}s passed") from None
-        finally:
-            if self._token is not None:
-                _DEADLINE.reset(self._token)
+        if self._token is not None:
+            _DEADLINE.reset(self._token)
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._expired:
+            assert self._task is not None
+            # ours to turn into DeadlineExceeded, unless someone else cancelled too
+            if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+                raise DeadlineExceeded(f"the deadline of {self.seconds}s passed") from exc
 
 
 async def within_deadline(awaitable: Awaitable[T]) -> T:

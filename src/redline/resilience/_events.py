@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 __all__ = ["Event", "Events", "Listener", "listen", "unlisten"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """Something a strategy did (see the module for the types and outcomes)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -51,7 +51,8 @@ class Bulkhead:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
         self.max_concurrent = max_concurrent
         self.max_wait_s = max_wait_s
-        self._async: asyncio.Semaphore | None = None
+        self._free = max_concurrent  # places for async calls
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._threads = threading.BoundedSemaphore(max_concurrent)
         self.in_flight = 0
         self.rejected = 0
@@ -69,26 +70,44 @@ class Bulkhead:
         Raises:
             BulkheadFull: no place within ``max_wait_s``.
         """
-        if self._async is None:
-            self._async = asyncio.Semaphore(self.max_concurrent)
-        semaphore = self._async
-        if semaphore.locked() and self.max_wait_s <= 0:
-            raise self._full(f"all {self.max_concurrent} places taken")
-        try:
-            if semaphore.locked():
-                await asyncio.wait_for(semaphore.acquire(), self.max_wait_s)
-            else:
-                await semaphore.acquire()  # a free place: no timer needed
-        except TimeoutError:
-            raise self._full(
-                f"all {self.max_concurrent} places taken for {self.max_wait_s}s"
-            ) from None
+        if self._free > 0 and not self._waiters:
+            self._free -= 1  # a free place: no future, no timer
+        else:
+            await self._wait()
         self.in_flight += 1
         try:
             return await fn(*args, **kwargs)
         finally:
             self.in_flight -= 1
-            semaphore.release()
+            self._release()
+
+    def _release(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # the first still waiting takes the place over
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    async def _wait(self) -> None:
+        if self.max_wait_s <= 0:
+            raise self._full(f"all {self.max_concurrent} places taken")
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.max_wait_s):
+                await waiter
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                return  # the place came at the last moment
+            raise self._full(
+                f"all {self.max_concurrent} places taken for {self.max_wait_s}s"
+            ) from None
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # given a place while leaving: pass it on
+            raise
 
     def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn`` in one of the places (blocking up to ``max_wait_s`` for one)."""

@@ -14,7 +14,6 @@ Anything with ``async def call(fn, *args, **kwargs)`` is a strategy.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -93,6 +92,9 @@ class Pipeline:
     def __init__(self, name: str = "pipeline") -> None:
         """An empty pipeline (a call passes straight through)."""
         self.strategies: list[Strategy] = []
+        # strategy k's call is given strategy k+1's as its function, and so on: the chain
+        # travels as leading arguments, with no wrapper built per call
+        self._calls: tuple[Callable[..., Awaitable[Any]], ...] = ()
         self.name = name
         self.events = Events("pipeline", name)
         self._listeners = self.events.listeners
@@ -100,18 +102,24 @@ class Pipeline:
     def add(self, strategy: Strategy) -> Pipeline:
         """Add ``strategy`` inside the ones added before; returns the pipeline."""
         self.strategies.append(strategy)
+        self._calls = (*self._calls, strategy.call)
         return self
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` through every strategy."""
-        call: Callable[[], Awaitable[T]] = functools.partial(fn, *args, **kwargs)
-        for strategy in reversed(self.strategies):
-            call = functools.partial(strategy.call, call)
+        calls = self._calls
         if not self._listeners:
-            return await call()
+            if not calls:
+                return await fn(*args, **kwargs)
+            result: T = await calls[0](*calls[1:], fn, *args, **kwargs)
+            return result
         started = time.monotonic()
         try:
-            result = await call()
+            result = (
+                await calls[0](*calls[1:], fn, *args, **kwargs)
+                if calls
+                else await fn(*args, **kwargs)
+            )
         except BaseException:
             self.events.emit("call", "failure", seconds=time.monotonic() - started)
             raise

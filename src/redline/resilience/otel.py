@@ -10,7 +10,6 @@ The instruments carry the names of :mod:`redline.resilience._metrics` with dots
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics
@@ -27,6 +26,7 @@ class OpenTelemetryMetrics(MetricsListener):
         """Create the instruments (on the global meter provider's meter by default)."""
         meter = meter or metrics.get_meter("redline.resilience")
         self._instruments: dict[str, Any] = {}
+        self._attrs: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
         for family, (kind, help_text, _) in FAMILIES.items():
             unit = "s" if family.endswith("_seconds") else "1"
             name = "redline.resilience." + family.removesuffix("_seconds")
@@ -37,11 +37,18 @@ class OpenTelemetryMetrics(MetricsListener):
             else:
                 self._instruments[family] = meter.create_histogram(name, unit, help_text)
 
-    def _add(self, family: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
-        self._instruments[family].add(amount, dict(labels))
+    def _attributes(self, family: str, labels: tuple[str, ...]) -> dict[str, str]:
+        attributes = self._attrs.get((family, labels))
+        if attributes is None:
+            names = ("strategy", "name", *FAMILIES[family][2])
+            attributes = self._attrs[family, labels] = dict(zip(names, labels, strict=True))
+        return attributes
 
-    def _observe(self, family: str, labels: Mapping[str, str], value: float) -> None:
-        self._instruments[family].record(value, dict(labels))
+    def _add(self, family: str, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        self._instruments[family].add(amount, self._attributes(family, labels))
 
-    def _set(self, family: str, labels: Mapping[str, str], value: float) -> None:
-        self._instruments[family].set(value, dict(labels))
+    def _observe(self, family: str, labels: tuple[str, ...], value: float) -> None:
+        self._instruments[family].record(value, self._attributes(family, labels))
+
+    def _set(self, family: str, labels: tuple[str, ...], value: float) -> None:
+        self._instruments[family].set(value, self._attributes(family, labels))

@@ -10,7 +10,8 @@ The names and labels are in :mod:`redline.resilience._metrics`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
@@ -36,6 +37,7 @@ class PrometheusMetrics(MetricsListener):
         """Register the metric families in ``registry``."""
         self.registry = registry
         self._families: dict[str, Counter | Gauge | Histogram] = {}
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
         for family, (kind, help_text, extra) in FAMILIES.items():
             labels = ("strategy", "name", *extra)
             name = f"{namespace}_{family}"
@@ -48,17 +50,17 @@ class PrometheusMetrics(MetricsListener):
                     name, help_text, labels, buckets=tuple(buckets), registry=registry
                 )
 
-    def _add(self, family: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
-        metric = self._families[family]
-        assert isinstance(metric, Counter)
-        metric.labels(**labels).inc(amount)
+    def _child(self, family: str, labels: tuple[str, ...]) -> Any:
+        child = self._children.get((family, labels))
+        if child is None:
+            child = self._children[family, labels] = self._families[family].labels(*labels)
+        return child
 
-    def _observe(self, family: str, labels: Mapping[str, str], value: float) -> None:
-        metric = self._families[family]
-        assert isinstance(metric, Histogram)
-        metric.labels(**labels).observe(value)
+    def _add(self, family: str, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        self._child(family, labels).inc(amount)
 
-    def _set(self, family: str, labels: Mapping[str, str], value: float) -> None:
-        metric = self._families[family]
-        assert isinstance(metric, Gauge)
-        metric.labels(**labels).set(value)
+    def _observe(self, family: str, labels: tuple[str, ...], value: float) -> None:
+        self._child(family, labels).observe(value)
+
+    def _set(self, family: str, labels: tuple[str, ...], value: float) -> None:
+        self._child(family, labels).set(value)
