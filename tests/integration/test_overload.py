@@ -24,35 +24,14 @@ from redline.store import StoredRun
 
 from .test_fault_runs import free_port
 
-CAPACITY = 200  # req/s: two workers, 10 ms each
-
-APP = """
-import asyncio, os
-from redline.resilience import AdaptiveLimiter, AdmissionMiddleware
-
-workers = asyncio.Semaphore(2)
-
-async def service(scope, receive, send):
-    async with workers:
-        await asyncio.sleep(0.010)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"ok"})
-
-if os.environ.get("LIMITED") == "1":
-    app = AdmissionMiddleware(
-        service, limiter=AdaptiveLimiter(algorithm="gradient2", initial=2, minimum=1, maximum=64)
-    )
-else:
-    app = service
-"""
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CAPACITY = 200  # req/s: two workers, 10 ms each (examples/overload_app.py)
 
 
 def overload(tmp_path: Path, *, limited: bool) -> RunResult:
-    (tmp_path / "overload_app.py").write_text(APP)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "overload_app:app", "--app-dir", str(tmp_path),
+        [sys.executable, "-m", "uvicorn", "overload_app:app", "--app-dir", str(EXAMPLES),
          "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--no-access-log",
          "--log-level", "warning"],
         env={**os.environ, "LIMITED": "1" if limited else "0"},

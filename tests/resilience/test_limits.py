@@ -19,6 +19,7 @@ from redline.resilience import (
     RateLimiter,
     Retry,
     Timeout,
+    deadline,
     remaining,
 )
 
@@ -208,3 +209,55 @@ def test_the_deadline_stops_a_slow_pipeline() -> None:
     pipeline = Pipeline().add(Timeout(0.05)).add(Retry(attempts=3))
     with pytest.raises(DeadlineExceeded):
         asyncio.run(pipeline.call(slow))
+
+
+def test_one_timer_gives_each_call_its_own_deadline() -> None:
+    timeout = Timeout(0.2)
+
+    async def nap(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    async def later(delay: float, seconds: float) -> float:
+        await asyncio.sleep(delay)
+        return await timeout.call(nap, seconds)
+
+    async def main() -> list[object]:
+        return await asyncio.gather(
+            timeout.call(nap, 0.1),  # ends well before its deadline
+            later(0.15, 0.1),  # starts later: its deadline is later too
+            later(0.15, 0.6),  # runs past its own
+            timeout.call(nap, 0.6),
+            return_exceptions=True,
+        )
+
+    for _ in range(2):  # a second event loop works as well as the first
+        first, second, third, fourth = asyncio.run(main())
+        assert (first, second) == (0.1, 0.1)
+        assert isinstance(third, DeadlineExceeded)
+        assert isinstance(fourth, DeadlineExceeded)
+
+
+def test_a_cancellation_from_outside_stays_a_cancellation() -> None:
+    timeout = Timeout(5.0)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(timeout.call(asyncio.sleep, 1))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def test_an_outer_sooner_deadline_wins() -> None:
+    timeout = Timeout(5.0)
+
+    async def main() -> float | None:
+        with pytest.raises(DeadlineExceeded):
+            async with deadline(0.05):  # the outer deadline's timer ends the call
+                await timeout.call(asyncio.sleep, 1)
+        return remaining()
+
+    assert asyncio.run(main()) is None  # and it is gone after the block

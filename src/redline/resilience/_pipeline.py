@@ -14,11 +14,13 @@ Anything with ``async def call(fn, *args, **kwargs)`` is a strategy.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from ._deadline import deadline
+from ._deadline import _DEADLINE, DeadlineExceeded, deadline
 from ._decorate import decorate
 from ._events import Events
 
@@ -35,14 +37,37 @@ class Strategy(Protocol):
         """Await ``fn(*args, **kwargs)`` under this strategy."""
 
 
+class _Pending:
+    """One call under a :class:`Timeout`: when it must end, and its task."""
+
+    __slots__ = ("at", "cancelling", "done", "expired", "task")
+
+    def __init__(self, at: float, task: asyncio.Task[Any]) -> None:
+        self.at = at
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.done = False
+        self.expired = False
+
+
 class Timeout:
-    """The pipeline's deadline: everything inside has ``seconds`` (a nested one only shortens)."""
+    """The pipeline's deadline: everything inside has ``seconds`` (a nested one only shortens).
+
+    Every call gets the same time, so deadlines come due in the order calls start: one
+    timer per Timeout (on the soonest deadline) serves all calls in flight, instead of one
+    timer set and cancelled per call. A call still running at its deadline is cancelled,
+    and the cancellation comes out as :class:`DeadlineExceeded`. (Used from a second event
+    loop at the same time, a call falls back to a timer of its own.)
+    """
 
     def __init__(self, seconds: float, *, name: str = "timeout") -> None:
         """Configure."""
         self.seconds = seconds
         self.name = name
         self.events = Events("timeout", name)
+        self._pending: deque[_Pending] = deque()  # in order of deadline
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn`` within the deadline.
@@ -50,12 +75,63 @@ class Timeout:
         Raises:
             DeadlineExceeded: the time ran out.
         """
+        now = time.monotonic()
+        at = now + self.seconds
+        outer = _DEADLINE.get()
+        if outer is not None and outer <= at:
+            return await fn(*args, **kwargs)  # the outer deadline is sooner, and enforced
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self._loop is not None and not self._loop.is_closed():
+                return await self._alone(fn, *args, **kwargs)
+            self._loop, self._timer = loop, None
+            self._pending.clear()
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a Timeout needs to run in an asyncio task")
+        pending = _Pending(at, task)
+        self._pending.append(pending)
+        if self._timer is None:
+            self._timer = loop.call_at(loop.time() + self.seconds, self._expire)
+        token = _DEADLINE.set(at)
+        try:
+            return await fn(*args, **kwargs)
+        except asyncio.CancelledError as exc:
+            if pending.expired and task.uncancel() <= pending.cancelling:
+                self.events.emit("call", "timeout", seconds=self.seconds)
+                raise DeadlineExceeded(f"the deadline of {self.seconds}s passed") from exc
+            raise
+        finally:
+            pending.done = True
+            _DEADLINE.reset(token)
+            queue = self._pending
+            while queue and queue[0].done:
+                queue.popleft()
+
+    async def _alone(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             async with deadline(self.seconds):
                 return await fn(*args, **kwargs)
-        except TimeoutError:
+        except DeadlineExceeded:
             self.events.emit("call", "timeout", seconds=self.seconds)
             raise
+
+    def _expire(self) -> None:
+        """Cancel every call past its deadline; set the timer for the next one."""
+        self._timer = None
+        now = time.monotonic()
+        queue = self._pending
+        while queue:
+            head = queue[0]
+            if not head.done and head.at > now:
+                break
+            queue.popleft()
+            if not head.done:
+                head.expired = True
+                head.task.cancel()
+        if queue and self._loop is not None:
+            loop = self._loop
+            self._timer = loop.call_at(loop.time() + (queue[0].at - now), self._expire)
 
 
 class Fallback:
