@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from redline.resilience import BreakerOpen, CircuitBreaker, RateLimited
 from redline.resilience.redis import RedisRateLimiter, SharedBreakerState
@@ -112,3 +115,41 @@ def test_another_name_is_another_breaker(redis_url: str, redis_prefix: str) -> N
             assert other.adopted == 0
 
     run(redis_url, scenario)
+
+
+def test_a_follower_that_loses_its_connection_follows_again(
+    redis_url: str, redis_prefix: str
+) -> None:
+    async def scenario(first: Redis, _: Redis) -> None:
+        name = f"follower-{redis_prefix}"
+        follower_client = Redis.from_url(redis_url, client_name=name)
+        here, there = CircuitBreaker("search"), CircuitBreaker("search")
+        try:
+            async with (
+                SharedBreakerState(first, here, prefix=redis_prefix),
+                SharedBreakerState(follower_client, there, prefix=redis_prefix),
+            ):
+                clients = await first.client_list()
+                ids = [c["id"] for c in clients if c.get("name") == name]
+                assert ids, "the follower's connections are named"
+                for client_id in ids:  # as a network cut or a Redis restart would
+                    await first.client_kill_filter(_id=client_id)
+                here.force_open()  # published while the follower is reconnecting
+                assert await until(lambda: there.state == "forced_open", seconds=10)
+        finally:
+            await follower_client.aclose()
+
+    run(redis_url, scenario)
+
+
+def test_without_redis_the_rate_limit_fails_open_unless_told_otherwise() -> None:
+    async def main() -> None:
+        no_retries = RedisRetry(NoBackoff(), 0)  # the client's own retries only slow the test
+        unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, retry=no_retries)
+        assert await RedisRateLimiter(unreachable, rate=1).try_acquire(key="k") == 0.0
+        strict = RedisRateLimiter(unreachable, rate=1, fail_open=False)
+        with pytest.raises(RedisConnectionError):
+            await strict.try_acquire(key="k")
+        await unreachable.aclose()
+
+    asyncio.run(main())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,8 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._breaker import CLOSED, DISABLED, FORCED_OPEN, METRICS_ONLY, OPEN, CircuitBreaker
 from ._events import Event, Events
@@ -32,6 +35,8 @@ from ._limits import RateLimited
 
 __all__ = ["RedisRateLimiter", "SharedBreakerState"]
 
+_log = logging.getLogger(__name__)
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -67,8 +72,12 @@ class RedisRateLimiter:
         max_wait_s: float = 0.0,
         prefix: str = "redline:rate:",
         name: str = "rate_limiter",
+        fail_open: bool = True,
     ) -> None:
         """Configure; a bucket starts full (and is forgotten once it would be full again).
+
+        ``fail_open``: with Redis unreachable, admit (and log) rather than refuse: a rate
+        limit protects the service, and refusing everything would be the outage itself.
 
         Raises:
             ValueError: a rate that is not positive, or a burst below one token.
@@ -84,13 +93,20 @@ class RedisRateLimiter:
         self.max_wait_s = max_wait_s
         self.prefix = prefix
         self.name = name
+        self.fail_open = fail_open
         self.events = Events("rate_limiter", name)
         self._script = client.register_script(_TOKEN_BUCKET)
 
     async def try_acquire(self, tokens: float = 1.0, key: str = "") -> float:
         """Take ``tokens`` from ``key``'s bucket if it has enough: 0, else the seconds to wait."""
-        wait = await self._script(keys=[self.prefix + self.name + ":" + key],
-                                  args=[self.rate, self.burst, tokens])  # fmt: skip
+        try:
+            wait = await self._script(keys=[self.prefix + self.name + ":" + key],
+                                      args=[self.rate, self.burst, tokens])  # fmt: skip
+        except _UNREACHABLE as exc:
+            if not self.fail_open:
+                raise
+            _log.warning("rate limiter %r admits without Redis: %s", self.name, exc)
+            return 0.0
         return float(wait)
 
     async def acquire(self, tokens: float = 1.0, key: str = "") -> None:
@@ -143,11 +159,7 @@ class SharedBreakerState:
     async def start(self) -> None:
         """Adopt the fleet's current state, then follow its changes and publish ours."""
         self._loop = asyncio.get_running_loop()
-        pubsub = self.client.pubsub()
-        await pubsub.subscribe(self.channel)
-        current = await self.client.get(self.key)
-        if current is not None:
-            self._adopt(json.loads(current))
+        pubsub = await self._subscribe()
         self.breaker.events.subscribe(self._on_event)
         self._listener = asyncio.create_task(self._follow(pubsub))
 
@@ -174,14 +186,35 @@ class SharedBreakerState:
     ) -> None:
         await self.close()
 
+    async def _subscribe(self) -> Any:
+        """Subscribe to the changes, then adopt the current state (no change falls between)."""
+        pubsub = self.client.pubsub()
+        await pubsub.subscribe(self.channel)
+        current = await self.client.get(self.key)
+        if current is not None:
+            self._adopt(json.loads(current))
+        return pubsub
+
     async def _follow(self, pubsub: Any) -> None:
+        """Adopt what peers publish; on a lost connection, subscribe again (and re-read)."""
         try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                change = json.loads(message["data"])
-                if change.get("origin") != self.origin:
-                    self._adopt(change)
+            while True:
+                try:
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        change = json.loads(message["data"])
+                        if change.get("origin") != self.origin:
+                            self._adopt(change)
+                    return
+                except (*_UNREACHABLE, RuntimeError) as exc:
+                    _log.warning("breaker %r lost Redis: %s", self.breaker.name, exc)
+                    await asyncio.sleep(1.0)
+                    with contextlib.suppress(*_UNREACHABLE):
+                        fresh = await self._subscribe()
+                        with contextlib.suppress(Exception):
+                            await pubsub.aclose()
+                        pubsub = fresh
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
@@ -223,11 +256,14 @@ class SharedBreakerState:
 
     async def _write(self, change: dict[str, Any]) -> None:
         payload = json.dumps(change)
-        if change["state"] == OPEN:
-            ttl_ms = max(int((change["until"] - time.time()) * 1000), 1)
-            await self.client.set(self.key, payload, px=ttl_ms)
-        elif change["state"] == CLOSED:
-            await self.client.delete(self.key)
-        else:
-            await self.client.set(self.key, payload)
-        await self.client.publish(self.channel, payload)
+        try:
+            if change["state"] == OPEN:
+                ttl_ms = max(int((change["until"] - time.time()) * 1000), 1)
+                await self.client.set(self.key, payload, px=ttl_ms)
+            elif change["state"] == CLOSED:
+                await self.client.delete(self.key)
+            else:
+                await self.client.set(self.key, payload)
+            await self.client.publish(self.channel, payload)
+        except _UNREACHABLE as exc:  # the breaker works on alone; peers learn nothing
+            _log.warning("breaker %r could not share %s: %s", self.breaker.name, change, exc)
