@@ -3,7 +3,7 @@ docs/resilience.md.
 
 examples/overload_app.py (two workers of 10 ms: 200 req/s) is served by uvicorn on one
 core; redline offers it 600 req/s for ``--seconds`` from the other. Printed per second:
-p99 of the requests that were answered 200, and goodput (200s a second); drawn into
+p99 latency (of every answer, 503s included) and goodput (200s a second); drawn into
 ``--svg`` (docs/images/overload.svg by default).
 
     python benchmarks/bench_overload.py [--seconds 8] [--svg docs/images/overload.svg]
@@ -53,24 +53,29 @@ def overload(limited: bool, seconds: int, tmp: Path) -> RunResult:
     return StoredRun.from_dict(json.loads(out.read_text())).result
 
 
-def per_second(run: RunResult) -> tuple[list[float], list[float]]:
-    """p99 (ms) of answered requests and goodput (200s/s), each measured second."""
-    p99, goodput = [], []
+def per_second(run: RunResult) -> tuple[list[float | None], list[float]]:
+    """p99 (ms) of every answer (None: nothing answered) and goodput, each measured second."""
+    p99: list[float | None] = []
+    goodput = []
     for interval in run.measured:
         total = interval.total()
-        p99.append(total.latency.value_at_percentile(99) / 1000 if total.count else 0.0)
+        answered = sum(total.status.values())  # responses, not timeouts
+        p99.append(total.latency.value_at_percentile(99) / 1000 if answered else None)
         goodput.append(total.status.get(200, 0) / max(interval.duration_s, 1e-9))
     return p99, goodput
 
 
-def svg(limited: tuple[list[float], list[float]], plain: tuple[list[float], list[float]]) -> str:
+Series = tuple[list[float | None], list[float]]
+
+
+def svg(limited: Series, plain: Series) -> str:
     """Two small line charts side by side: p99 and goodput per second, both runs."""
     width, height, pad = 360, 220, 44
     colours = {"with AdmissionMiddleware": "#1f77b4", "without": "#d62728"}
 
-    def chart(x0: int, title: str, series: dict[str, list[float]], unit: str,
+    def chart(x0: int, title: str, series: dict[str, list[float | None]], unit: str,
               guide: float | None) -> list[str]:  # fmt: skip
-        top = max(max(v, default=0) for v in series.values())
+        top = max(max((x for x in v if x is not None), default=0) for v in series.values())
         top = max(top, guide or 0) * 1.1 or 1
         n = max(len(v) for v in series.values())
 
@@ -103,17 +108,25 @@ def svg(limited: tuple[list[float], list[float]], plain: tuple[list[float], list
                 'fill="#2ca02c">capacity</text>'
             )
         for label, values in series.items():
-            points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
-            out.append(
-                f'<polyline fill="none" stroke-width="2" stroke="{colours[label]}" '
-                f'points="{points}"/>'
-            )
+            runs: list[list[str]] = [[]]  # a gap where nothing was answered
+            for i, v in enumerate(values):
+                if v is None:
+                    runs.append([])
+                else:
+                    runs[-1].append(f"{x(i):.1f},{y(v):.1f}")
+            for run in runs:
+                if run:
+                    out.append(
+                        f'<polyline fill="none" stroke-width="2" stroke="{colours[label]}" '
+                        f'points="{" ".join(run)}"/>'
+                    )
         return out  # fmt: skip
 
-    body = chart(0, "p99 of answered requests", {"with AdmissionMiddleware": limited[0],
+    body = chart(0, "p99 latency (all answers)", {"with AdmissionMiddleware": limited[0],
                  "without": plain[0]}, "ms", None)  # fmt: skip
-    body += chart(width + 20, "goodput (200s a second)", {"with AdmissionMiddleware": limited[1],
-                  "without": plain[1]}, "req/s", CAPACITY)  # fmt: skip
+    goodput: dict[str, list[float | None]] = {"with AdmissionMiddleware": list(limited[1]),
+                                              "without": list(plain[1])}  # fmt: skip
+    body += chart(width + 20, "goodput (200s a second)", goodput, "req/s", CAPACITY)
     legend = []
     for i, (label, colour) in enumerate(colours.items()):
         left = 60 + i * 230
@@ -127,6 +140,10 @@ def svg(limited: tuple[list[float], list[float]], plain: tuple[list[float], list
     )
 
 
+def ms(value: float | None) -> str:
+    return "no answer" if value is None else f"{value:.0f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
@@ -136,8 +153,7 @@ def main() -> None:
         limited = per_second(overload(True, args.seconds, Path(tmp)))
         plain = per_second(overload(False, args.seconds, Path(tmp)))
     rows = [
-        (i + 1, f"{limited[0][i]:.0f} ms", f"{limited[1][i]:.0f}", f"{plain[0][i]:.0f} ms",
-         f"{plain[1][i]:.0f}")
+        (i + 1, ms(limited[0][i]), f"{limited[1][i]:.0f}", ms(plain[0][i]), f"{plain[1][i]:.0f}")
         for i in range(min(len(limited[0]), len(plain[0])))
     ]  # fmt: skip
     print(f"offered {3 * CAPACITY} req/s to a service of {CAPACITY} req/s")

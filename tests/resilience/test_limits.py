@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -261,3 +262,22 @@ def test_an_outer_sooner_deadline_wins() -> None:
         return remaining()
 
     assert asyncio.run(main()) is None  # and it is gone after the block
+
+
+def test_a_timeout_shared_by_two_event_loops_at_once() -> None:
+    timeout = Timeout(0.2)
+    results: list[object] = []
+
+    async def main() -> None:
+        quick = await timeout.call(asyncio.sleep, 0.05, result="quick")
+        try:
+            await timeout.call(asyncio.sleep, 1.0)
+        except DeadlineExceeded as exc:
+            results.append((quick, type(exc)))
+
+    threads = [threading.Thread(target=asyncio.run, args=(main(),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == [("quick", DeadlineExceeded)] * 2
