@@ -1,7 +1,7 @@
 """Overload at three times capacity, with and without the adaptive limit: the figure in
 docs/resilience.md.
 
-examples/overload_app.py (two workers of 10 ms: 200 req/s) is served by uvicorn on one
+examples/services/overload_app.py (two workers of 10 ms: 200 req/s) is served by uvicorn on one
 core; redline offers it 600 req/s for ``--seconds`` from the other. Printed per second:
 p99 latency (of every answer, 503s included) and goodput (200s a second); drawn into
 ``--svg`` (docs/images/overload.svg by default).
@@ -24,6 +24,7 @@ from redline.core import RunResult
 from redline.store import StoredRun
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ROOT / "examples" / "services"
 CAPACITY = 200
 
 
@@ -31,7 +32,7 @@ def overload(limited: bool, seconds: int, tmp: Path) -> RunResult:
     port = free_port()
     server = subprocess.Popen(
         ["taskset", "-c", TARGET_CORE, sys.executable, "-m", "uvicorn", "overload_app:app",
-         "--app-dir", str(ROOT / "examples"), "--host", "127.0.0.1", "--port", str(port),
+         "--app-dir", str(SERVICES), "--host", "127.0.0.1", "--port", str(port),
          "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
         env={**os.environ, "LIMITED": "1" if limited else "0"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

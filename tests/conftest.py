@@ -4,6 +4,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -15,6 +16,12 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Some tests stop a child process with SIGINT, as Ctrl-C would. A suite started in the
+# background by a shell without job control runs with SIGINT ignored, and children would
+# inherit that (Python installs its handler only where SIGINT is not ignored): restore it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # CI machines are shared and noisy: property tests must not fail on timing.
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])

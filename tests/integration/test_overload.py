@@ -24,14 +24,14 @@ from redline.store import StoredRun
 
 from .test_fault_runs import free_port
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-CAPACITY = 200  # req/s: two workers, 10 ms each (examples/overload_app.py)
+SERVICES = Path(__file__).resolve().parents[2] / "examples" / "services"
+CAPACITY = 200  # req/s: two workers, 10 ms each (examples/services/overload_app.py)
 
 
 def overload(tmp_path: Path, *, limited: bool) -> RunResult:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "overload_app:app", "--app-dir", str(EXAMPLES),
+        [sys.executable, "-m", "uvicorn", "overload_app:app", "--app-dir", str(SERVICES),
          "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--no-access-log",
          "--log-level", "warning"],
         env={**os.environ, "LIMITED": "1" if limited else "0"},

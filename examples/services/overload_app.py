@@ -4,7 +4,7 @@ Two workers of 10 ms each: 200 requests a second at most. What comes faster queu
 worker. With ``LIMITED=1`` the AdaptiveLimiter middleware admits only what the service
 can take in flight and answers the rest at once with 503 and Retry-After.
 
-    LIMITED=1 uvicorn overload_app:app --app-dir examples --port 8000
+    LIMITED=1 uvicorn overload_app:app --app-dir examples/services --port 8000
 
 Used by tests/integration/test_overload.py and benchmarks/bench_overload.py.
 """
