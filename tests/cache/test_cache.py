@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
-from redline.cache import Cache, LocalCache
+from redline.cache import JSON, Cache, LocalCache, serializer
+from redline.cache.prometheus import CacheCollector
 
 
 class Clock:
@@ -192,3 +196,39 @@ def test_the_decorator_caches_by_template_and_by_default_key() -> None:
     asyncio.run(main())
     assert calls == [(1, "en"), (2, "en"), (3, "square"), (1, "en")]
     assert cache.statistics()["loads"] == 4
+
+
+@pytest.mark.parametrize("name", ["json", "msgpack", "pickle"])
+def test_serializers_round_trip(name: str) -> None:
+    codec = serializer(name)
+    value = {"id": 7, "tags": ["a", "b"], "price": 4.5, "stock": None}
+    assert codec.loads(codec.dumps(value)) == value
+    assert codec.name == name
+
+
+def test_pickle_is_never_the_default() -> None:
+    assert Cache().serializer is JSON
+    with pytest.raises(ValueError, match="json, msgpack or pickle"):
+        serializer("yaml")
+
+
+def test_prometheus_reads_the_statistics_at_scrape_time() -> None:
+    registry = CollectorRegistry()
+    cache = Cache(LocalCache(10), namespace="products")
+    CacheCollector(cache, registry=registry)
+    source = Source()
+
+    async def main() -> None:
+        await cache.get_or_load("a", source.load)
+        await cache.get_or_load("a", source.load)
+
+    asyncio.run(main())
+    sample = registry.get_sample_value
+    assert sample("redline_cache_hits_total", {"namespace": "products", "level": "l1"}) == 1
+    assert sample("redline_cache_misses_total", {"namespace": "products", "level": "l1"}) == 1
+    assert sample("redline_cache_loads_total", {"namespace": "products", "outcome": "success"}) == 1
+    assert sample("redline_cache_l1_entries", {"namespace": "products"}) == 1
+    if shutil.which("promtool"):
+        checked = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(registry),
+                                 capture_output=True, check=False)  # fmt: skip
+        assert checked.returncode == 0, checked.stdout + checked.stderr
