@@ -232,3 +232,21 @@ def test_prometheus_reads_the_statistics_at_scrape_time() -> None:
         checked = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(registry),
                                  capture_output=True, check=False)  # fmt: skip
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_key_template_sees_default_arguments() -> None:
+    cache = Cache(LocalCache(10))
+
+    @cache.cached(key="page:{slug}:{lang}")
+    async def page(slug: str, lang: str = "en") -> str:
+        return f"{slug}/{lang}"
+
+    async def main() -> None:
+        assert await page("home") == "home/en"
+        assert await page("home", lang="de") == "home/de"
+
+    asyncio.run(main())
+    assert sorted(k for k in ("page:home:en", "page:home:de") if k in cache.l1) == [
+        "page:home:de",
+        "page:home:en",
+    ]

@@ -138,7 +138,7 @@ class Cache:
         self.stats = CacheStatistics()
         self._flights: dict[str, asyncio.Future[Any]] = {}
         self._refreshing: set[asyncio.Task[Any]] = set()
-        self._generations: dict[str, int] = {}  # local invalidations, for L1-only loads
+        self._generations: dict[str, int] = {}  # invalidations during a key's load
         self._listener: asyncio.Task[None] | None = None
         self.l1.on_evict = self._evicted
 
@@ -310,15 +310,14 @@ class Cache:
     def _forget(self, keys: Iterable[str]) -> None:
         for key in keys:
             self.l1.delete(key)
-            self._generations[key] = self._generations.get(key, 0) + 1
+            if key in self._flights:  # a load in flight must not store what it read
+                self._generations[key] = self._generations.get(key, 0) + 1
 
     def _clear_l1(self) -> None:
         self.l1.clear()
         self.stats.l1_cleared += 1
-        for key in list(self._generations):
-            self._generations[key] += 1
-        for flight_key in self._flights:
-            self._generations[flight_key] = self._generations.get(flight_key, 0) + 1
+        for key in self._flights:
+            self._generations[key] = self._generations.get(key, 0) + 1
 
     async def _publish(self, message: dict[str, Any]) -> None:
         if self.l2 is None:
@@ -482,6 +481,7 @@ class Cache:
             return value
         finally:
             del self._flights[key]
+            self._generations.pop(key, None)  # kept only while a load is in flight
 
     async def _compute(
         self,
@@ -560,14 +560,19 @@ class Cache:
 
         def decorate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             prefix = f"{fn.__module__}.{fn.__qualname__}"
-            names = list(inspect.signature(fn).parameters)
+            parameters = inspect.signature(fn).parameters
+            names = list(parameters)
+            defaults = {
+                n: p.default for n, p in parameters.items() if p.default is not p.empty
+            }
 
             def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
                 if key is None:
                     return f"{prefix}:{args!r}:{kwargs!r}" if kwargs else f"{prefix}:{args!r}"
                 if callable(key):
                     return key(*args, **kwargs)
-                return key.format(**dict(zip(names, args, strict=False)), **kwargs)
+                named = dict(zip(names, args, strict=False))
+                return key.format_map({**defaults, **named, **kwargs})
 
             @functools.wraps(fn)
             async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
