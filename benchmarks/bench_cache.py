@@ -9,7 +9,8 @@ and how fast an invalidation reaches another process.
   with scans of keys seen once, and Zipf(0.9) whose popular keys change halfway; W-TinyLFU
   beside LRU and the optimum (Belady's, computed offline from the future of the trace).
 - **Stampede** (needs Redis, ``--redis``): a thousand concurrent misses of one key in
-  each of two processes' caches: how many loads, with and without the lease.
+  each of two caches with a Redis connection each (as two processes would be; the tests
+  run it with two real processes): how many loads, with and without the lease.
 - **Coherence** (needs Redis): a value updated in one process; the time until another
   process's L1 has dropped it (median of ``--updates``).
 
@@ -121,13 +122,14 @@ def zipf(rng: np.random.Generator, keys: int, size: int, offset: int = 0) -> lis
 def traces(keys: int, length: int, seed: int) -> dict[str, list[int]]:
     rng = np.random.default_rng(seed)
     plain = zipf(rng, keys, length)
+    popular = zipf(rng, keys, length)  # one popularity for the whole trace, scans between
     scanned: list[int] = []
     fresh = keys  # scan keys are new: seen once, never again
-    chunk = length // 20
-    for _ in range(0, length, chunk):
-        scanned += zipf(rng, keys, chunk)
-        scanned += list(range(fresh, fresh + keys // 20))
-        fresh += keys // 20
+    chunk, scan = length // 20, keys // 20
+    for start in range(0, length, chunk):
+        scanned += popular[start : start + chunk]
+        scanned += range(fresh, fresh + scan)
+        fresh += scan
     shifted = zipf(rng, keys, length // 2) + zipf(rng, keys, length // 2, offset=keys)
     return {"zipf 0.9": plain, "zipf 0.9 + scans": scanned, "zipf 0.9, shifting": shifted}
 
@@ -289,7 +291,7 @@ def main() -> None:
     except OSError as exc:
         print(f"\nno Redis at {args.redis} ({exc}): stampede and coherence skipped")
         return
-    print("\n1,000 concurrent misses of one key in each of two processes (a 100 ms load)")
+    print("\n1,000 concurrent misses of one key in each of two caches (a 100 ms load)")
     print(table([("single flight per process", plain), ("with the fleet lease", leased)],
                 ["protection", "loads"]))  # fmt: skip
     latencies = coherence(args.redis, args.updates)

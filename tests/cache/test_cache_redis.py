@@ -16,47 +16,44 @@ from redline.cache.redis import RedisLayer
 PEER = Path(__file__).with_name("coherent_peer.py")
 
 
-class Source:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def load(self) -> dict[str, object]:
-        self.calls += 1
-        await asyncio.sleep(0.1)  # slow enough for every miss to arrive meanwhile
-        return {"price": 42}
+STAMPEDE = Path(__file__).with_name("stampede_peer.py")
 
 
-def fleet_stampede(
-    redis_url: str, namespace: str, lease_s: float | None
-) -> tuple[int, list[object]]:
-    """Two processes' caches (two clients each), a thousand misses each, one source."""
-    source = Source()
+def fleet_stampede(redis_url: str, namespace: str, lease: str) -> int:
+    """Two processes, a thousand concurrent misses of one key each: the fleet's loads."""
+    processes = [
+        subprocess.Popen([sys.executable, str(STAMPEDE), redis_url, namespace, lease],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    for process in processes:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
 
-    async def main() -> list[object]:
-        clients = [Redis.from_url(redis_url) for _ in range(2)]
-        caches = [Cache(LocalCache(100), RedisLayer(c), namespace=namespace, lease_s=lease_s)
-                  for c in clients]  # fmt: skip
-        try:
-            return await asyncio.gather(*(cache.get_or_load("hot", source.load)
-                                          for cache in caches for _ in range(1000)))  # fmt: skip
-        finally:
-            for client in clients:
-                await client.aclose()
+    for process in processes:  # both start their misses now
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    for process in processes:
+        out, err = process.communicate(timeout=60)
+        assert out.strip() == "[42]", err  # every miss got the value
 
-    values = asyncio.run(main())
-    return source.calls, values
+    async def loads() -> int:
+        client = Redis.from_url(redis_url)
+        count = int(await client.get(f"{namespace}:loads") or 0)
+        await client.aclose()
+        return count
+
+    return asyncio.run(loads())
 
 
 def test_a_stampede_loads_once_per_process(redis_url: str, redis_prefix: str) -> None:
-    calls, values = fleet_stampede(redis_url, redis_prefix + "plain", lease_s=None)
-    assert values == [{"price": 42}] * 2000
-    assert calls == 2  # single flight in each process, no lease between them
+    assert fleet_stampede(redis_url, redis_prefix + "plain", "none") == 2
 
 
 def test_with_a_lease_a_stampede_loads_once_per_fleet(redis_url: str, redis_prefix: str) -> None:
-    calls, values = fleet_stampede(redis_url, redis_prefix + "leased", lease_s=5.0)
-    assert values == [{"price": 42}] * 2000
-    assert calls == 1  # the other process waited for the leaseholder's value
+    assert fleet_stampede(redis_url, redis_prefix + "leased", "5") == 1
 
 
 def test_l2_serves_another_process_and_keeps_the_value_in_l1(

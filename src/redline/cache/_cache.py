@@ -562,9 +562,7 @@ class Cache:
             prefix = f"{fn.__module__}.{fn.__qualname__}"
             parameters = inspect.signature(fn).parameters
             names = list(parameters)
-            defaults = {
-                n: p.default for n, p in parameters.items() if p.default is not p.empty
-            }
+            defaults = {n: p.default for n, p in parameters.items() if p.default is not p.empty}
 
             def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
                 if key is None:
