@@ -250,3 +250,17 @@ def test_a_key_template_sees_default_arguments() -> None:
         "page:home:de",
         "page:home:en",
     ]
+
+
+def test_a_write_through_wins_over_a_load_in_flight() -> None:
+    cache = Cache(LocalCache(10))
+    source = Source(delay=0.05)
+
+    async def main() -> object:
+        reader = asyncio.ensure_future(cache.get_or_load("k", source.load))  # reads "v1"
+        await asyncio.sleep(0.01)
+        await cache.set("k", "written")
+        await reader
+        return await cache.get("k")
+
+    assert asyncio.run(main()) == "written"

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -56,24 +57,39 @@ def test_with_a_lease_a_stampede_loads_once_per_fleet(redis_url: str, redis_pref
     assert fleet_stampede(redis_url, redis_prefix + "leased", "5") == 1
 
 
-def test_l2_serves_another_process_and_keeps_the_value_in_l1(
+def test_l2_serves_another_process_and_invalidations_reach_its_l1(
     redis_url: str, redis_prefix: str
 ) -> None:
     async def main() -> None:
         first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
         writer = Cache(LocalCache(10), RedisLayer(first), namespace=redis_prefix)
         reader = Cache(LocalCache(10), RedisLayer(second), namespace=redis_prefix)
-        await writer.set("k", [1, 2, 3], tags=["t"])
-        assert await reader.get("k") == [1, 2, 3]  # from L2
-        assert await reader.get("k") == [1, 2, 3]  # from L1 now
+        await reader.start()
+        await writer.set("product:7", [1, 2, 3], tags=["catalogue"])
+        assert await reader.get("product:7") == [1, 2, 3]  # from L2
+        assert await reader.get("product:7") == [1, 2, 3]  # from L1 now
         assert (reader.stats.l2_hits, reader.stats.l1_hits) == (1, 1)
-        assert await writer.invalidate_tag("t") == 1
-        reader.l1.clear()
-        assert await reader.get("k") is None
+        assert await writer.invalidate_tag("catalogue") == 1
+        assert await until(lambda: "product:7" not in reader.l1)  # told, not expired
+        assert await reader.get("product:7") is None  # and gone from L2
+        await writer.set("a", 1)
+        assert await reader.get("a") == 1
+        await writer.bump_version()
+        assert await until(lambda: reader.version == writer.version)
+        assert await reader.get("a") is None
+        await reader.close()
         await first.aclose()
         await second.aclose()
 
     asyncio.run(main())
+
+
+async def until(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    for _ in range(int(seconds / 0.005)):
+        if check():
+            return True
+        await asyncio.sleep(0.005)
+    return check()
 
 
 def peer(redis_url: str, namespace: str, name: str) -> subprocess.Popen[str]:

@@ -204,14 +204,6 @@ class Cache:
     def _keep_local(self, key: str, stored: _Stored) -> None:
         self.l1.set(key, stored, ttl=max(stored.error_until - self.clock(), 0.001))
 
-    async def _lookup(self, key: str) -> _Stored | None:
-        stored = self.l1.get(key, _UNSET)
-        if stored is not _UNSET:
-            self.stats.l1_hits += 1
-            return stored  # type: ignore[no-any-return]
-        self.stats.l1_misses += 1
-        return await self._from_l2(key)
-
     # -- writes ----------------------------------------------------------------------
     def _stored(self, value: Any, ttl: float | None, delta: float) -> _Stored:
         now = self.clock()
@@ -227,8 +219,15 @@ class Cache:
     async def set(
         self, key: str, value: Any, *, ttl: float | None = None, tags: Iterable[str] = ()
     ) -> None:
-        """Write through: L2, then L1, and tell the other processes to drop their copy."""
+        """Write through: L2, then L1, and tell the other processes to drop their copy.
+
+        The key's generation moves on first, so a load already in flight anywhere cannot
+        overwrite this value with what it read before.
+        """
         stored = self._stored(value, ttl, 0.0)
+        self._forget([key])
+        if self.l2 is not None:
+            await self.l2.invalidate([self.l2.value_key(self.namespace, self.version, key)])
         await self._put(key, stored, tags=tags, generation=None)
         await self._publish({"keys": [key]})
 
@@ -283,8 +282,10 @@ class Cache:
         return len(keys)
 
     def _key_of(self, value_key: str) -> str:
+        """The cache key in a value key: ``...{<namespace>:v<version>:<key>}``."""
         inner = value_key[value_key.index("{") + 1 : value_key.rindex("}")]
-        return inner.split(":", 2)[2]
+        _version, key = inner[len(self.namespace) + 2 :].split(":", 1)
+        return key
 
     async def bump_version(self) -> int:
         """A new version of the namespace: everything cached before is gone, everywhere."""
