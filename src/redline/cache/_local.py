@@ -14,9 +14,9 @@ region only if the frequency sketch has seen it more often than the key main wou
 through the window without flushing the popular keys, which LRU cannot avoid.
 
 Sizes count entries (``max_entries``) or bytes (``max_bytes`` with a ``weigher``).
-Expired entries are dropped when met. Access is synchronous and thread-safe under the
-GIL for single operations; the asyncio :class:`~redline.cache.Cache` uses it from one
-loop.
+Expired entries are dropped when met. Access is synchronous and meant for one thread
+(an event loop's: the asyncio :class:`~redline.cache.Cache` uses it so); threads sharing
+one must hold a lock around each call, as with cachetools.
 """
 
 from __future__ import annotations
