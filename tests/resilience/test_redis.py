@@ -29,7 +29,8 @@ def run(redis_url: str, scenario: Callable[[Redis, Redis], Awaitable[None]]) -> 
     async def main() -> None:
         first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
         try:
-            await scenario(first, second)
+            # bounded: a hang shows as a timeout here, not as the whole test's
+            await asyncio.wait_for(scenario(first, second), 60)
         finally:
             await first.aclose()
             await second.aclose()

@@ -50,6 +50,7 @@ from ._serial import JSON, Serializer
 if TYPE_CHECKING:
     from .redis import RedisLayer
 
+CLOSE_TIMEOUT_S = 2.0  # the longest a close waits for a connection to say goodbye
 __all__ = ["Cache", "CacheStatistics"]
 
 P = ParamSpec("P")
@@ -163,11 +164,11 @@ class Cache:
         """Stop following invalidations and wait for background refreshes."""
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # bounded: a pub/sub connection broken mid-read must not hold the close up
+            await asyncio.wait({self._listener}, timeout=CLOSE_TIMEOUT_S)
             self._listener = None
         if self._refreshing:
-            await asyncio.gather(*self._refreshing, return_exceptions=True)
+            await asyncio.wait(self._refreshing, timeout=CLOSE_TIMEOUT_S)
 
     async def __aenter__(self) -> Cache:
         await self.start()
@@ -346,7 +347,7 @@ class Cache:
                     pubsub = await self._resubscribe(pubsub)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT_S)
 
     async def _resubscribe(self, old: Any) -> Any:
         assert self.l2 is not None
@@ -355,7 +356,10 @@ class Cache:
         delay = 0.05
         while True:
             try:
-                pubsub = await self.l2.subscribe(self.l2.channel(self.namespace), self._reconnected)
+                pubsub = await asyncio.wait_for(
+                    self.l2.subscribe(self.l2.channel(self.namespace), self._reconnected),
+                    CLOSE_TIMEOUT_S,
+                )
                 self.version = await self.l2.version(self.l2.version_key(self.namespace))
             except asyncio.CancelledError:
                 raise

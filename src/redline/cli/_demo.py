@@ -1,96 +1,278 @@
-"""``redline demo``: what redline is for, in about twenty seconds, with nothing installed.
+"""``redline demo``: the whole practice on a built-in shop, with nothing installed.
 
-For now it shows the first thing redline gets right: a service that stalls for 150 ms
-every 2 s, measured by an open-model test (the stall shows in p99) and by a closed-model
-test (the stall hides, as it does in Locust or hey).
+The shop (``redline.demo``) runs twice on loopback, as it is and with its strategies
+switched on (cache, breaker, deadline, limiter), both calling a payments service through
+redline's fault proxy. Then:
+
+1. a smoke test;
+2. the shop's redline under the demo's objectives (``redline find``);
+3. a steady load at 70% of that redline while payments slows down, then goes down: the
+   cascading failure, judged by the objectives, with time to detect and to recover;
+4. the same load and faults against the shop with its strategies;
+5. the redline again, with the strategies;
+6. the two fault runs compared, with confidence intervals.
+
+It writes the HTML reports and ``demo.json`` (every number) into ``--out``. Every
+number is measured: on another machine they change, the story holds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from rich.table import Table
+from rich.console import Console
 
-from redline.core import RunError, RunResult, parse_duration
-from redline.plan import plan_from_dict
-from redline.report import render_summary
-from redline.testing import Behaviour, Latency, TestServer
+from redline.analysis import Step, compare_runs
+from redline.core import PlanError, RunError, RunResult, Verdict
+from redline.demo import generate
+from redline.engine import find_redline
+from redline.faults import FaultProxy
+from redline.plan import Plan, plan_from_dict
+from redline.report import html_report, render_comparison, render_summary, render_verdicts
 
 from . import _exit
 from ._console import error, stdout_console
-from ._run import execute, exit_code
+from ._faults import report_faults, scheduled_faults
+from ._run import execute
 
 __all__ = ["add_demo_parser"]
+
+OBJECTIVES = [
+    {"name": "latency", "objective": "p99 < 300ms"},
+    {"name": "errors", "objective": "error_rate < 1%"},
+]
+START_RATE = 60.0  # req/s: where the searches start
+REQUESTS = [
+    {"name": "product", "path": "/products/${randint(1, 2000)}", "weight": 8},
+    {"name": "search", "path": "/search?q=${choice(lamp, oak, copper, mug)}", "weight": 1},
+    {"name": "checkout", "method": "POST", "path": "/checkout",
+     "json": {"order": "${uuid()}", "items": 2}, "weight": 1},
+]  # fmt: skip
 
 
 def add_demo_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``redline demo``."""
-    parser = subparsers.add_parser("demo", help="measure a built-in demo service")
-    parser.add_argument("--duration", default="6s", help="duration of each of the two runs")
+    parser = subparsers.add_parser("demo", help="measure and improve a built-in demo shop")
+    parser.add_argument("--quick", action="store_true", help="shorter steps: under a minute")
+    parser.add_argument("--out", type=Path, default=Path("redline-demo"),
+                        help="for the reports and demo.json (default: ./redline-demo)")  # fmt: skip
     parser.set_defaults(handler=demo_command)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"a demo service exited ({process.returncode})")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"a demo service did not listen on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
+    """Payments, the fault proxy in front of it, and the two shops; all on loopback."""
+    db = workdir / "shop.db"
+    generate(db, products=2000, reviews_each=12)
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+    ports = {"payments": _free_port(), "via_proxy": _free_port(),
+             "shop": _free_port(), "protected": _free_port()}  # fmt: skip
+    with contextlib.ExitStack() as stack:
+
+        def start(*argv: str, port: int) -> None:
+            process = subprocess.Popen(
+                [*pin, sys.executable, "-m", "redline.demo", *argv, "--port", str(port)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            stack.callback(process.wait, 10)
+            stack.callback(process.terminate)
+            _wait_for(port, process)
+
+        start("payments", port=ports["payments"])
+        faults = stack.enter_context(FaultProxy(port=0).running())
+        faults.call(faults.create("payments", f"127.0.0.1:{ports['via_proxy']}",
+                                  f"127.0.0.1:{ports['payments']}"))  # fmt: skip
+        payments = f"http://127.0.0.1:{ports['via_proxy']}"
+        common = ["--payments", payments, "--db", str(db), "--workers", "8"]
+        start("shop", *common, port=ports["shop"])
+        start("shop", *common, "--strategies", "cache,breaker,deadline,limiter",
+              port=ports["protected"])  # fmt: skip
+        console.print(
+            f"shop on :{ports['shop']}, the same shop with its strategies on "
+            f":{ports['protected']}, payments on :{ports['payments']} behind the fault "
+            f"proxy (API {faults.api_url})",
+            highlight=False,
+        )
+        yield {
+            "shop": f"http://127.0.0.1:{ports['shop']}",
+            "protected": f"http://127.0.0.1:{ports['protected']}",
+            "api": faults.api_url,
+        }
+
+
+def _plan(target: str, load: dict[str, Any], seconds: float, *, quick: bool, **extra: Any) -> Plan:
+    return plan_from_dict(
+        {"name": "demo-shop", "target": target, "requests": REQUESTS, "load": load,
+         "duration": f"{seconds}s", "warmup": "500ms" if quick else "2s", "workers": 1,
+         "slo": OBJECTIVES,
+         "timeouts": {"connect": "1s", "read": "2s"},
+         # two cores shared by the shop, payments, the proxy and the generator: judge the
+         # generator on what it sent, not on a few late sends when the machine is busy
+         "generator": {"late_tolerance": 0.2}, **extra},
+        source="demo",
+    )  # fmt: skip
+
+
+def _run(plan: Plan, console: Console) -> tuple[RunResult, list[Verdict], list[dict[str, Any]]]:
+    with scheduled_faults(plan, console) as schedule:
+        result, verdicts = execute(
+            plan, console=console, starters=[schedule.start] if schedule else []
+        )
+        if schedule is not None:
+            schedule.stop()
+    console.print(render_summary(result))
+    if verdicts:
+        console.print(render_verdicts(verdicts))
+    impacts = report_faults(console, result, plan) if plan.faults.schedule else []
+    return result, verdicts, impacts
+
+
+def _find(target: str, start: float, quick: bool, console: Console) -> dict[str, Any]:
+    step = 2.0 if quick else 5.0
+    plan = _plan(target, {"rate": f"{start:.0f}/s"}, step, quick=quick)
+
+    def on_step(step: Step, result: RunResult) -> None:
+        console.print(
+            f"  {step.rate:7.0f} req/s offered: p99 {step.p99_ms:7.1f} ms, "
+            f"errors {step.error_rate:.2%} -> {'holds' if step.holds else 'breaks'}",
+            highlight=False,
+        )
+
+    found = find_redline(plan, factor=2.0 if quick else 1.5, step_s=step, refine_s=step,
+                         repeats=1 if quick else 2, max_refine=1 if quick else 2, max_rate=5000,
+                         on_step=on_step)  # fmt: skip
+    console.print(found.summary(), highlight=False)
+    return found.to_dict()
+
+
+def _fault_plan(target: str, api: str, rate: float, quick: bool) -> Plan:
+    seconds = 11 if quick else 30
+    slow_at, slow_for, down_at, down_for = (2, 3, 6, 3) if quick else (6, 8, 18, 6)
+    schedule = [
+        {"name": "payments-slow", "at": f"{slow_at}s", "for": f"{slow_for}s", "proxy": "payments",
+         "toxic": {"type": "latency", "attributes": {"latency": 1500}}},
+        {"name": "payments-down", "at": f"{down_at}s", "for": f"{down_for}s", "proxy": "payments",
+         "down": True},
+    ]  # fmt: skip
+    return _plan(target, {"rate": f"{rate:.0f}/s"}, seconds, quick=quick,
+                 faults={"api": api, "schedule": schedule})  # fmt: skip
+
+
+def _errors(result: RunResult) -> dict[str, Any]:
+    total = result.total()
+    return {"requests": total.requests, "errors": total.errors,
+            "error_rate": total.error_rate, "p99_ms": total.latency_ms["p99"]}  # fmt: skip
 
 
 def demo_command(args: argparse.Namespace) -> int:
     """Carry out ``redline demo``."""
     console = stdout_console()
     try:
-        duration = parse_duration(args.duration)
-    except ValueError as exc:
-        error(f"--duration: {exc}")
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        error(f"--out: cannot create {str(args.out)!r}: {exc.strerror}")
         return _exit.USAGE
-    server = TestServer(
-        Behaviour(latency=Latency("lognormal", value=0.002, sigma=0.4)),
-        stall_every=2.0,
-        stall_for=0.15,
-        seed=7,
-    )
-    results: dict[str, RunResult] = {}
-    with server.running():
-        console.rule("redline demo: a service that stalls for 150 ms every 2 s")
-        console.print(f"service on {server.url}: ~2 ms per request, frozen 150 ms every 2 s\n")
-        for label, load in (
-            ("open model: 400 requests/s, whatever the service does", {"rate": "400/s"}),
-            ("closed model: 1 virtual user in a loop (how hey and Locust measure)", {"vus": 1}),
+    document: dict[str, Any] = {"quick": args.quick}
+    started = time.monotonic()
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="redline-demo-") as tmp,
+            _services(Path(tmp), console) as services,
         ):
-            console.rule(label)
-            plan = plan_from_dict(
-                {
-                    "name": "demo",
-                    "target": server.url,
-                    "requests": [{"name": "product", "path": "/products/${randint(1, 5000)}"}],
-                    "load": load,
-                    "duration": duration,
-                    "workers": 1,
-                },
-                source="demo",
+            console.rule("1. smoke test: does it answer at all?")
+            smoke, _, _ = _run(
+                _plan(services["shop"], {"rate": "20/s"}, 2 if args.quick else 5, quick=args.quick),
+                console,
             )
-            try:
-                result, _ = execute(plan, console=console)
-            except RunError as exc:
-                error(f"demo run failed: {exc}")
-                return _exit.NOT_CARRIED_OUT
-            console.print(render_summary(result))
-            results[label.split(":")[0]] = result
-            if exit_code(result) != _exit.OK:
-                return exit_code(result)
-    table = Table(title="what each model saw of the same service", title_justify="left")
-    for column in ("model", "requests", "p50 ms", "p99 ms", "max ms"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for label, result in results.items():
-        total = result.total()
-        table.add_row(
-            label,
-            f"{total.requests:,}",
-            f"{total.latency_ms['p50']:.2f}",
-            f"{total.latency_ms['p99']:.2f}",
-            f"{total.latency_ms['max']:.2f}",
-        )
-    console.print(table)
+            document["smoke"] = _errors(smoke)
+            if smoke.total().error_rate > 0.01:
+                raise RuntimeError("the smoke test failed: the shop answers with errors")
+
+            console.rule("2. the shop's redline: the most it takes within p99 < 300 ms, <1% errors")
+            baseline = _find(services["shop"], START_RATE, args.quick, console)
+            document["redline"] = {"baseline": baseline}
+            rate = 0.7 * (baseline["rate"] or baseline.get("last_good") or 40)
+
+            console.rule(f"3. {rate:.0f} req/s (70% of it); payments slows, then goes down")
+            plain, plain_verdicts, plain_faults = _run(
+                _fault_plan(services["shop"], services["api"], rate, args.quick), console
+            )
+            write = {"baseline-faults.html": html_report(plain, plain_verdicts)}
+
+            console.rule("4. the same, with strategies: cache, breaker, deadline, limiter")
+            guarded, guarded_verdicts, guarded_faults = _run(
+                _fault_plan(services["protected"], services["api"], rate, args.quick), console
+            )
+            document["faults"] = {
+                "rate": rate,
+                "baseline": {**_errors(plain), "impacts": plain_faults},
+                "strategies": {**_errors(guarded), "impacts": guarded_faults},
+            }
+
+            console.rule("5. the redline again, with the strategies")
+            document["redline"]["strategies"] = _find(
+                services["protected"], max(START_RATE, baseline["rate"] or 0), args.quick, console
+            )
+
+            console.rule("6. did it help? the fault runs compared (bootstrap intervals)")
+            comparison = compare_runs([plain], [guarded])
+            console.print(render_comparison(comparison))
+            document["comparison"] = comparison.to_dict()
+            write["strategies-faults.html"] = html_report(
+                guarded, guarded_verdicts, baseline=plain, comparison=comparison
+            )
+    except (RunError, PlanError, RuntimeError) as exc:
+        error(f"the demo could not be carried out: {exc}")
+        return _exit.NOT_CARRIED_OUT
+    for name, text in write.items():
+        (args.out / name).write_text(text, encoding="utf-8")
+    document["reports"] = [str(args.out / name) for name in write]
+    document["seconds"] = round(time.monotonic() - started, 1)
+    (args.out / "demo.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+    _summary(console, document, args.out)
+    return _exit.OK
+
+
+def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
+    redline = document["redline"]
+    faults = document["faults"]
+    before, after = redline["baseline"]["rate"], redline["strategies"]["rate"]
+    console.rule("what the demo measured")
     console.print(
-        "The open model keeps sending on schedule during a stall and measures each request "
-        "from its intended start, so the stall is in its p99. The closed model stops sending "
-        "while the service is frozen, so the stall touches one request in hundreds and its "
-        "p99 looks healthy: coordinated omission.",
+        f"redline: {before or 0:,.0f} req/s as it is, {after or 0:,.0f} req/s with the "
+        f"strategies\nduring the faults at {faults['rate']:.0f} req/s: "
+        f"{faults['baseline']['error_rate']:.1%} errors as it is, "
+        f"{faults['strategies']['error_rate']:.1%} with the strategies\n"
+        f"reports: {', '.join(document['reports'])}; every number: {out / 'demo.json'} "
+        f"({document['seconds']:.0f} s)",
         highlight=False,
     )
-    return _exit.OK

@@ -33,6 +33,7 @@ from ._breaker import CLOSED, DISABLED, FORCED_OPEN, METRICS_ONLY, OPEN, Circuit
 from ._events import Event, Events
 from ._limits import RateLimited
 
+CLOSE_TIMEOUT_S = 2.0  # the longest a close waits for a connection to say goodbye
 __all__ = ["RedisRateLimiter", "SharedBreakerState"]
 
 _log = logging.getLogger(__name__)
@@ -168,11 +169,11 @@ class SharedBreakerState:
         self.breaker.events.unsubscribe(self._on_event)
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # bounded: a pub/sub connection broken mid-read must not hold the close up
+            await asyncio.wait({self._listener}, timeout=CLOSE_TIMEOUT_S)
             self._listener = None
         if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+            await asyncio.wait(self._writes, timeout=CLOSE_TIMEOUT_S)
 
     async def __aenter__(self) -> SharedBreakerState:
         await self.start()
@@ -209,15 +210,15 @@ class SharedBreakerState:
                     return
                 except (*_UNREACHABLE, RuntimeError) as exc:
                     _log.warning("breaker %r lost Redis: %s", self.breaker.name, exc)
-                    await asyncio.sleep(1.0)
-                    with contextlib.suppress(*_UNREACHABLE):
-                        fresh = await self._subscribe()
+                    await asyncio.sleep(0.5)
+                    with contextlib.suppress(*_UNREACHABLE):  # a TimeoutError is an OSError
+                        fresh = await asyncio.wait_for(self._subscribe(), CLOSE_TIMEOUT_S)
                         with contextlib.suppress(Exception):
-                            await pubsub.aclose()
+                            await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT_S)
                         pubsub = fresh
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT_S)
 
     def _adopt(self, change: dict[str, Any]) -> None:
         state = change.get("state")
