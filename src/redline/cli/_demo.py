@@ -253,6 +253,9 @@ def demo_command(args: argparse.Namespace) -> int:
     except (RunError, PlanError, RuntimeError) as exc:
         error(f"the demo could not be carried out: {exc}")
         return _exit.NOT_CARRIED_OUT
+    except KeyboardInterrupt:
+        error("interrupted: the demo's services are stopped")
+        return _exit.INTERRUPTED
     for name, text in write.items():
         (args.out / name).write_text(text, encoding="utf-8")
     document["reports"] = [str(args.out / name) for name in write]
