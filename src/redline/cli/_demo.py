@@ -202,6 +202,7 @@ def demo_command(args: argparse.Namespace) -> int:
         error(f"--out: cannot create {str(args.out)!r}: {exc.strerror}")
         return _exit.USAGE
     document: dict[str, Any] = {"quick": args.quick}
+    write: dict[str, str] = {}  # report files, by name
     started = time.monotonic()
     try:
         with (
@@ -226,7 +227,7 @@ def demo_command(args: argparse.Namespace) -> int:
             plain, plain_verdicts, plain_faults = _run(
                 _fault_plan(services["shop"], services["api"], rate, args.quick), console
             )
-            write = {"baseline-faults.html": html_report(plain, plain_verdicts)}
+            write["baseline-faults.html"] = html_report(plain, plain_verdicts)
 
             console.rule("4. the same, with strategies: cache, breaker, deadline, limiter")
             guarded, guarded_verdicts, guarded_faults = _run(
@@ -252,17 +253,33 @@ def demo_command(args: argparse.Namespace) -> int:
             )
     except (RunError, PlanError, RuntimeError) as exc:
         error(f"the demo could not be carried out: {exc}")
+        document["ended"] = f"failed: {exc}"
+        _keep(args.out, document, write, started)  # what was measured is kept
         return _exit.NOT_CARRIED_OUT
     except KeyboardInterrupt:
-        error("interrupted: the demo's services are stopped")
+        error(f"interrupted: the services are stopped; what was measured is in {args.out}")
+        document["ended"] = "interrupted"
+        _keep(args.out, document, write, started)
         return _exit.INTERRUPTED
-    for name, text in write.items():
-        (args.out / name).write_text(text, encoding="utf-8")
-    document["reports"] = [str(args.out / name) for name in write]
-    document["seconds"] = round(time.monotonic() - started, 1)
-    (args.out / "demo.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+    document["ended"] = "completed"
+    if not _keep(args.out, document, write, started):
+        return _exit.USAGE
     _summary(console, document, args.out)
     return _exit.OK
+
+
+def _keep(out: Path, document: dict[str, Any], write: dict[str, str], started: float) -> bool:
+    """Write the reports made so far and ``demo.json``; whether it could."""
+    document["reports"] = [str(out / name) for name in write]
+    document["seconds"] = round(time.monotonic() - started, 1)
+    try:
+        for name, text in write.items():
+            (out / name).write_text(text, encoding="utf-8")
+        (out / "demo.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
+    except OSError as exc:
+        error(f"--out: cannot write into {str(out)!r}: {exc.strerror}")
+        return False
+    return True
 
 
 def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
