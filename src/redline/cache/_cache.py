@@ -405,6 +405,12 @@ class Cache:
             return value
         return await self._load(key, loader, ttl, tags, stored, from_l2=False)
 
+    def _early(self, stored: _Stored, now: float) -> bool:
+        """XFetch: refresh now? Likelier the nearer expiry and the slower the computation."""
+        return stored.delta > 0 and (
+            now - stored.delta * self.beta * math.log(self.rng() or 1e-300) >= stored.fresh_until
+        )
+
     def _serve(
         self,
         key: str,
@@ -416,12 +422,7 @@ class Cache:
         """The value to answer with, refreshing it in the background when due; or _UNSET."""
         now = self.clock()
         if now < stored.fresh_until:
-            # XFetch: the nearer expiry, and the slower the computation, the likelier
-            if (
-                stored.delta > 0
-                and now - stored.delta * self.beta * math.log(self.rng() or 1e-300)
-                >= stored.fresh_until
-            ):
+            if self._early(stored, now):
                 self.stats.early_refreshes += 1
                 self._refresh(key, loader, ttl, tags, stored)
             if stored.negative:
@@ -581,18 +582,12 @@ class Cache:
             async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
                 cache_key = key_of(args, kwargs)
                 stored = self.l1.get(cache_key, _UNSET)
-                if (
-                    stored is not _UNSET
-                    and self.clock() < stored.fresh_until
-                    and (
-                        stored.delta == 0
-                        or self.clock() - stored.delta * self.beta * math.log(self.rng() or 1e-300)
-                        < stored.fresh_until
-                    )
-                ):
-                    self.stats.l1_hits += 1
-                    value: T = stored.value
-                    return value
+                if stored is not _UNSET:
+                    now = self.clock()
+                    if now < stored.fresh_until and not self._early(stored, now):
+                        self.stats.l1_hits += 1
+                        value: T = stored.value
+                        return value
                 return await self.get_or_load(  # type: ignore[no-any-return]
                     cache_key, functools.partial(fn, *args, **kwargs), ttl=ttl, tags=fixed_tags
                 )

@@ -124,6 +124,42 @@ class Bulkhead:
             self._threads.release()
 
 
+def bucket_size(rate: float, burst: float | None) -> float:
+    """A token bucket's size (``rate`` by default), once both are checked.
+
+    Raises:
+        ValueError: a rate that is not positive, or a burst below one token.
+    """
+    if rate <= 0:
+        raise ValueError(f"rate must be positive, got {rate}")
+    burst = rate if burst is None else burst
+    if burst < 1:
+        raise ValueError(f"burst must hold at least one token, got {burst}")
+    return burst
+
+
+async def take_tokens(
+    try_acquire: Callable[[], float | Awaitable[float]], max_wait_s: float, events: Events
+) -> None:
+    """Take tokens with ``try_acquire`` (0, or the seconds to wait), waiting up to ``max_wait_s``.
+
+    Raises:
+        RateLimited: not within the wait.
+    """
+    waited = 0.0
+    while True:
+        wait = try_acquire()
+        if not isinstance(wait, int | float):
+            wait = await wait
+        if wait == 0:
+            return
+        if waited + wait > max_wait_s:
+            events.emit("rejection", "rate_limited", value=wait)
+            raise RateLimited(wait)
+        await asyncio.sleep(wait)
+        waited += wait
+
+
 class RateLimiter:
     """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up, per key.
 
@@ -147,11 +183,7 @@ class RateLimiter:
         Raises:
             ValueError: a rate that is not positive, or a burst below one token.
         """
-        if rate <= 0:
-            raise ValueError(f"rate must be positive, got {rate}")
-        burst = rate if burst is None else burst
-        if burst < 1:
-            raise ValueError(f"burst must hold at least one token, got {burst}")
+        burst = bucket_size(rate, burst)
         if max_keys < 1:
             raise ValueError(f"max_keys must be at least 1, got {max_keys}")
         self.rate = rate
@@ -189,16 +221,7 @@ class RateLimiter:
         Raises:
             RateLimited: not within the wait.
         """
-        waited = 0.0
-        while True:
-            wait = self.try_acquire(tokens, key)
-            if wait == 0:
-                return
-            if waited + wait > self.max_wait_s:
-                self.events.emit("rejection", "rate_limited", value=wait)
-                raise RateLimited(wait)
-            await asyncio.sleep(wait)
-            waited += wait
+        await take_tokens(lambda: self.try_acquire(tokens, key), self.max_wait_s, self.events)
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn`` once a token is taken."""

@@ -31,7 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._breaker import CLOSED, DISABLED, FORCED_OPEN, METRICS_ONLY, OPEN, CircuitBreaker
 from ._events import Event, Events
-from ._limits import RateLimited
+from ._limits import bucket_size, take_tokens
 
 CLOSE_TIMEOUT_S = 2.0  # the longest a close waits for a connection to say goodbye
 __all__ = ["RedisRateLimiter", "SharedBreakerState"]
@@ -83,11 +83,7 @@ class RedisRateLimiter:
         Raises:
             ValueError: a rate that is not positive, or a burst below one token.
         """
-        if rate <= 0:
-            raise ValueError(f"rate must be positive, got {rate}")
-        burst = rate if burst is None else burst
-        if burst < 1:
-            raise ValueError(f"burst must hold at least one token, got {burst}")
+        burst = bucket_size(rate, burst)
         self.client = client
         self.rate = rate
         self.burst = burst
@@ -116,16 +112,7 @@ class RedisRateLimiter:
         Raises:
             RateLimited: not within the wait.
         """
-        waited = 0.0
-        while True:
-            wait = await self.try_acquire(tokens, key)
-            if wait == 0:
-                return
-            if waited + wait > self.max_wait_s:
-                self.events.emit("rejection", "rate_limited", value=wait)
-                raise RateLimited(wait)
-            await asyncio.sleep(wait)
-            waited += wait
+        await take_tokens(lambda: self.try_acquire(tokens, key), self.max_wait_s, self.events)
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn`` once a token is taken."""
