@@ -62,9 +62,13 @@ __all__ = [
 ]
 
 IMPROVEMENT = "improvement"
+"""A comparison's classification: the candidate is better beyond noise and the floor."""
 REGRESSION = "regression"
+"""A comparison's classification: the candidate is worse beyond noise and the floor."""
 NO_CHANGE = "no change"
+"""A comparison's classification: any difference is within the floor."""
 INCONCLUSIVE_CHANGE = "inconclusive"
+"""A comparison's classification: the data cannot tell (an interval straddles the floor)."""
 METRICS = ("p50", "p95", "p99", "error_ratio", "throughput")
 """What is compared, per scope. Higher is worse for all but throughput."""
 _Z95 = 1.959964

@@ -32,6 +32,7 @@ from ._sketch import FrequencySketch
 __all__ = ["POLICIES", "LocalCache"]
 
 POLICIES = ("tinylfu", "lru")
+"""The eviction policies of :class:`LocalCache`: W-TinyLFU (default) and LRU."""
 _WINDOW, _PROBATION, _PROTECTED = 0, 1, 2
 _MISSING: Any = object()
 

@@ -26,6 +26,8 @@ class Serializer(Protocol):
 
 
 class _Json:
+    """Serializes values as UTF-8 JSON."""
+
     name = "json"
 
     def dumps(self, value: Any) -> bytes:
@@ -36,6 +38,8 @@ class _Json:
 
 
 class _Pickle:
+    """Serializes values with pickle (the highest protocol)."""
+
     name = "pickle"
 
     def dumps(self, value: Any) -> bytes:
@@ -63,7 +67,9 @@ class _Msgpack:
 
 
 JSON: Serializer = _Json()
+"""Values as JSON (text, safe to share across languages); the default."""
 PICKLE: Serializer = _Pickle()
+"""Values as pickles (any Python object; only for caches no untrusted writer can reach)."""
 
 
 def msgpack_serializer() -> Serializer:

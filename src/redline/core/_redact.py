@@ -17,7 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = ["DEFAULT_REDACTED", "REDACTED", "Redactor"]
 
 DEFAULT_REDACTED = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+"""Headers whose values are always secret, whatever a plan says."""
 REDACTED = "[redacted]"
+"""What stands in place of a secret value."""
 # Shorter literal values are not scrubbed from free text: replacing every "1" or "ab"
 # in a traceback would destroy it and hide nothing worth hiding.
 _MIN_SECRET = 4

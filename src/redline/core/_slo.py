@@ -28,8 +28,14 @@ __all__ = [
     "parse_objective",
 ]
 
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+PASS = "pass"
+"""A verdict's outcome: the objective held."""
+FAIL = "fail"
+"""A verdict's outcome: the objective was breached."""
+INCONCLUSIVE = "inconclusive"
+"""A verdict's outcome: too little data, or an interval that straddles the threshold."""
 SCOPES = ("endpoint", "group", "scenario", "check")
+"""What an objective can be scoped to besides the whole run."""
 LATENCY = ("percentile", "mean", "min", "max")
 _OPS = ("<=", ">=", "<", ">")
 _NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"

@@ -48,6 +48,7 @@ from ._client import JsonClient, UpstreamError
 __all__ = ["STRATEGIES", "Payments", "Shop", "shop_app"]
 
 STRATEGIES = ("cache", "breaker", "deadline", "limiter")
+"""The strategies the demo shop can switch on, by name."""
 DB_ROUND_TRIP_S = 0.001
 PAYMENT_DEADLINE_S = 0.3
 

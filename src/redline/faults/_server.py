@@ -27,6 +27,7 @@ from ._proxy import Proxy, ProxyError
 __all__ = ["API_VERSION", "FaultProxy"]
 
 API_VERSION = "2.9.0"  # the Toxiproxy API this one answers as
+"""The Toxiproxy API version the fault proxy answers as."""
 T = TypeVar("T")
 
 

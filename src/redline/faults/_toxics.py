@@ -28,6 +28,7 @@ from typing import Any
 __all__ = ["STREAMS", "TOXIC_TYPES", "Toxic", "ToxicError"]
 
 STREAMS = ("upstream", "downstream")
+"""The directions a toxic can act on: towards the upstream, or back to the client."""
 
 # type -> attribute -> default (Toxiproxy's for its types; a string default: a text one)
 TOXIC_TYPES: Mapping[str, Mapping[str, int | str]] = {
@@ -44,6 +45,7 @@ TOXIC_TYPES: Mapping[str, Mapping[str, int | str]] = {
     "http_header": {"name": "", "value": "", "path": ""},
     "http_truncate": {"bytes": 0, "path": ""},
 }
+"""Each toxic type and its attributes with their defaults (Toxiproxy's, then HTTP toxics)."""
 
 
 class ToxicError(ValueError):

@@ -38,6 +38,7 @@ from ._slo import slos_from_data
 __all__ = ["ACTIONS", "Action", "Experiment", "load_experiment"]
 
 ACTIONS = ("toxic", "remove", "down", "up", "reset", "load", "pause")
+"""The kinds of action an experiment's method and rollbacks may hold."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from ._spec import ClosedLoad, OpenLoad, Stage
 __all__ = ["DEFAULT_DURATIONS", "TEST_TYPES", "shape_load"]
 
 TEST_TYPES = ("smoke", "load", "stress", "soak", "spike", "breakpoint")
+"""The test types ``--type`` shapes a load into (docs/find.md)."""
 DEFAULT_DURATIONS = {
     "smoke": 60.0,
     "load": 600.0,

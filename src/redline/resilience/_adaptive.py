@@ -30,6 +30,7 @@ from ._events import Events
 __all__ = ["ALGORITHMS", "AdaptiveLimiter", "LimitExceeded", "Permit"]
 
 ALGORITHMS = ("aimd", "vegas", "gradient2")
+"""The adaptive concurrency limit algorithms."""
 P = ParamSpec("P")
 T = TypeVar("T")
 

@@ -38,8 +38,18 @@ __all__ = [
     "CircuitBreaker",
 ]
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
-FORCED_OPEN, DISABLED, METRICS_ONLY = "forced_open", "disabled", "metrics_only"
+CLOSED = "closed"
+"""Breaker state: calls pass, outcomes are counted."""
+OPEN = "open"
+"""Breaker state: calls fail fast until the wait in open state has passed."""
+HALF_OPEN = "half_open"
+"""Breaker state: a few trial calls decide between closed and open."""
+FORCED_OPEN = "forced_open"
+"""Manual state: every call fails fast until the state is changed by hand."""
+DISABLED = "disabled"
+"""Manual state: every call passes and nothing is counted."""
+METRICS_ONLY = "metrics_only"
+"""Manual state: every call passes; outcomes are counted but never open the breaker."""
 
 P = ParamSpec("P")
 T = TypeVar("T")

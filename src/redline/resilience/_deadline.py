@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 DEADLINE_HEADER = "X-Request-Deadline-Ms"
+"""The header that carries the time left to a downstream service, in milliseconds."""
 T = TypeVar("T")
 
 _DEADLINE: ContextVar[float | None] = ContextVar("redline_deadline", default=None)

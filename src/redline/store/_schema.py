@@ -110,6 +110,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
 )
+"""The store's schema, as migrations applied in order."""
 
 
 def pending_migrations(
