@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_pla
 from redline.core import RunResult
 from redline.report import html_report
 from redline.testing import Behaviour, TestServer
+from synthetic import synthetic_run
 
 Server = Callable[..., TestServer]
 
@@ -265,5 +266,25 @@ def test_a_run_without_intervals_draws_empty_charts_and_does_not_hang(
     assert set(drawn_charts(watched.page)) == {
         "latency-all", "throughput", "errors", "spectrum", "histogram"
     }  # fmt: skip
+    assert watched.complaints == []
+    watched.page.close()
+
+
+@pytest.mark.parametrize("errors", [0.0, 0.004])
+def test_counts_are_drawn_with_whole_number_ticks(
+    browser: Browser, tmp_path: Path, errors: float
+) -> None:
+    # no errors at all, or one or two now and then: never "1, 1, 1, 0, 0, 0"
+    run = synthetic_run(3, errors=errors, rate=300)
+    html = tmp_path / "counts.html"
+    html.write_text(html_report(run))
+    watched = Watched(browser)
+    watched.page.goto(html.as_uri(), timeout=10_000)
+    ticks = watched.page.locator("svg.chart[data-chart=errors] .grid text").all_text_contents()
+    # the y axis is labelled first, in counts; the time axis after it, in seconds
+    y_ticks = [float(t.replace(",", "")) for t in ticks if not t.endswith("s")]
+    assert y_ticks, ticks
+    assert all(v == int(v) for v in y_ticks), ticks
+    assert len(set(y_ticks)) == len(y_ticks), ticks  # no label twice
     assert watched.complaints == []
     watched.page.close()

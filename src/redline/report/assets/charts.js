@@ -26,8 +26,10 @@ function linearScale(d0, d1, r0, r1) {
   const span = d1 - d0 || 1;
   const f = (v) => r0 + ((v - d0) / span) * (r1 - r0);
   f.invert = (p) => d0 + ((p - r0) / (r1 - r0)) * span;
-  f.ticks = (count) => {
-    const step = niceStep(span, count);
+  // integer: counts get whole-number ticks (a step of at least 1, and a whole one)
+  f.ticks = (count, integer) => {
+    let step = niceStep(span, count);
+    if (integer) step = Math.max(1, Math.ceil(step));
     const out = [];
     for (let v = Math.ceil(d0 / step) * step; v <= d1 + step * 1e-9; v += step) {
       out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
@@ -84,11 +86,12 @@ function yDomain(spec, series, x0, x1) {
   }
   if (!isFinite(lo)) return spec.yLog ? [0.1, 1] : [0, 1];
   if (spec.yLog) return [lo / 1.3, hi * 1.3];
+  if (spec.yInteger) return [0, Math.max(1, hi * 1.08)];
   return [0, hi > 0 ? hi * 1.08 : 1];
 }
 
 // Draw one chart into `box` (a .chart-box element); `spec` says what:
-// {id, title, x, series: [{name, y, x?, color, dash}], xFormat, yFormat, yLog, xTicks, xFrom,
+// {id, title, x, series: [{name, y, x?, color, dash}], xFormat, yFormat, yLog, yInteger, xTicks, xFrom,
 //  zoomGroup, bands: [{start_s, end_s, label, kind}], bars: {edges, counts}, xLog}
 function drawChart(box, spec) {
   box.replaceChildren();
@@ -137,7 +140,7 @@ function drawChart(box, spec) {
 
   // axes and grid
   const grid = svgEl("g", { class: "grid" });
-  for (const v of yScale.ticks(5)) {
+  for (const v of yScale.ticks(5, spec.yInteger || !!bars)) {
     const y = yScale(v);
     grid.append(svgEl("line", { x1: 0, x2: plotW, y1: y, y2: y }));
     const label = svgEl("text", { x: -6, y: y + 4, "text-anchor": "end", class: "tick" });

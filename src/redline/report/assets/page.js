@@ -172,7 +172,8 @@ function errorsSpec(data) {
     ? kinds.map(([kind, counts], i) => ({ name: kind, y: counts, color: PALETTE[(i + 4) % PALETTE.length] }))
     : [{ name: "errors (none)", y: s.t.map(() => 0), color: "#15803d" }];
   return { id: "errors", title: "Errors over time by class and status (per step)", x: s.t, series,
-    yFormat: fmtCount, xFormat: fmtTime, zoomGroup: "time", bands: data.windows, xFrom: 0 };
+    yFormat: fmtCount, yInteger: true, xFormat: fmtTime, zoomGroup: "time", bands: data.windows,
+    xFrom: 0 };
 }
 
 function spectrumSpec(data) {
