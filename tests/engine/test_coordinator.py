@@ -8,7 +8,8 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from redline.core import EndpointInterval, GeneratorInterval, Histogram
+from redline.core import EndpointInterval, GeneratorInterval, Histogram, Observers
+from redline.engine import RunControl
 from redline.engine._coordinator import _collect, _Merger
 from redline.engine._worker import WorkerInterval
 from redline.plan import plan_from_dict
@@ -52,7 +53,8 @@ def scripted(
 
 
 def collect(scripts: list[tuple[list[tuple[object, ...]], bool]]) -> _Merger:
-    merger = _Merger(PLAN, len(scripts), None)
+    control = RunControl()
+    merger = _Merger(PLAN, len(scripts), Observers(), control)
     pipes = {}
     threads = []
     for index, (messages, close) in enumerate(scripts):
@@ -61,7 +63,7 @@ def collect(scripts: list[tuple[list[tuple[object, ...]], bool]]) -> _Merger:
         threads.append(scripted(child, messages, close=close))
     for thread in threads:
         thread.start()
-    _collect(pipes, merger, None)
+    _collect(pipes, merger, control)
     for thread in threads:
         thread.join()
     return merger

@@ -6,14 +6,13 @@ import multiprocessing
 import os
 import signal
 import ssl
-import threading
 from collections.abc import Callable
 
 import pytest
 import trustme
 
 from redline.core import IntervalSnapshot, RunError
-from redline.engine import run_plan
+from redline.engine import RunControl, run_plan
 from redline.testing import Behaviour, TestServer
 
 from .conftest import make_plan
@@ -168,15 +167,18 @@ def test_generator_limit_is_reported_never_hidden(redline_server: Server) -> Non
 
 def test_stop_keeps_every_measured_interval(redline_server: Server) -> None:
     server = redline_server(Behaviour(latency=0.002))
-    stop = threading.Event()
+    control = RunControl()
     seen: list[IntervalSnapshot] = []
 
-    def on_interval(interval: IntervalSnapshot) -> None:
-        seen.append(interval)
-        if interval.index == 1:
-            stop.set()
+    class StopAfterTwo:
+        def on_interval(self, interval: IntervalSnapshot) -> None:
+            seen.append(interval)
+            if interval.index == 1:
+                control.stop()
 
-    result = run_plan(make_plan(server.url, duration="30s"), on_interval=on_interval, stop=stop)
+    result = run_plan(
+        make_plan(server.url, duration="30s"), observers=[StopAfterTwo()], control=control
+    )
     assert result.stop_reason == "interrupted"
     assert not result.complete
     assert 2 <= len(result.intervals) <= 4
@@ -188,13 +190,14 @@ def test_stop_keeps_every_measured_interval(redline_server: Server) -> None:
 def test_a_worker_crash_keeps_what_was_measured(redline_server: Server) -> None:
     server = redline_server()
 
-    def kill_a_worker(interval: IntervalSnapshot) -> None:
-        if interval.index == 0:
-            victim = multiprocessing.active_children()[0]
-            assert victim.pid is not None
-            os.kill(victim.pid, signal.SIGKILL)
+    class KillAWorker:
+        def on_interval(self, interval: IntervalSnapshot) -> None:
+            if interval.index == 0:
+                victim = multiprocessing.active_children()[0]
+                assert victim.pid is not None
+                os.kill(victim.pid, signal.SIGKILL)
 
-    result = run_plan(make_plan(server.url, duration="20s", workers=2), on_interval=kill_a_worker)
+    result = run_plan(make_plan(server.url, duration="20s", workers=2), observers=[KillAWorker()])
     assert result.stop_reason == "worker_failed"
     assert not result.complete
     assert any("exited without finishing" in note for note in result.notes)

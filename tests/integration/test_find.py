@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from redline.engine import find_redline
+from redline.runner import find
 from redline.testing import Behaviour, Latency, TestServer
 
 from .conftest import make_plan
@@ -81,9 +81,7 @@ def test_find_lands_within_15_percent_of_the_mmc_redline(redline_server: Server)
         generator={"late_tolerance": 0.9},
     )
     seen = []
-    found = find_redline(
-        plan, step_s=4, refine_s=3, repeats=2, on_step=lambda step, run: seen.append(step)
-    )
+    found = find(plan, step_s=4, refine_s=3, repeats=2, on_step=lambda step, run: seen.append(step))
     assert found.outcome == "found", found.reason
     assert found.rate is not None
     assert abs(found.rate - expected) / expected < 0.15, (found.summary(), expected)

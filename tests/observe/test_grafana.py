@@ -26,7 +26,7 @@ def test_every_panel_query_is_valid_promql_over_served_metrics(tmp_path: Path) -
     # Every metric a query names is one the exporter serves.
     metrics = RunMetrics("shop")
     for interval in synthetic_run(1, intervals=2).intervals:
-        metrics.update(interval)
+        metrics.on_interval(interval)
     with (
         MetricsServer(metrics, port=0) as server,
         urllib.request.urlopen(server.url, timeout=5) as response,  # loopback only

@@ -45,7 +45,7 @@ def test_counters_and_buckets_add_up_to_the_run() -> None:
     run = synthetic_run(1, intervals=5, rate=200, errors=0.1)
     metrics = RunMetrics("shop", target="http://127.0.0.1:1")
     for interval in run.intervals:
-        metrics.update(interval)
+        metrics.on_interval(interval)
     with MetricsServer(metrics, port=0) as server:
         samples = scrape(server)
     endpoint = (("endpoint", "home"), ("plan", "shop"))
@@ -95,7 +95,7 @@ def test_a_live_run_is_scraped_while_it_runs_and_equals_its_total_at_the_end(
 
         watcher = threading.Thread(target=watch)
         watcher.start()
-        result = run_plan(plan, on_interval=metrics.update)
+        result = run_plan(plan, observers=[metrics])
         done.set()
         watcher.join()
         final = scrape(server)

@@ -178,10 +178,10 @@ def test_the_dashboard_serves_the_run_so_far_then_the_final_result() -> None:
         assert 'data-events="/events"' in page
         assert "connect-src 'self'" in page
         assert json.loads(get(dashboard.url + "data"))["live"]["state"] == "running"
-        dashboard.start(dataclasses.replace(run, intervals=(), stop_reason="running"))
+        dashboard.on_start(dataclasses.replace(run, intervals=(), stop_reason="running"))
         counts = []
         for interval in run.intervals[:4]:
-            dashboard.update(interval)
+            dashboard.on_interval(interval)
             data = json.loads(get(dashboard.url + "data"))
             counts.append(data["endpoints"][0]["requests"])
             assert data["live"]["stage"] == "steady 300/s"
@@ -197,7 +197,7 @@ def test_the_dashboard_serves_the_run_so_far_then_the_final_result() -> None:
 def test_the_event_stream_sends_each_new_document_and_ends_on_close() -> None:
     run = synthetic_run(7, intervals=3)
     dashboard = Dashboard({"name": "shop"}, port=0)
-    dashboard.start(dataclasses.replace(run, intervals=()))
+    dashboard.on_start(dataclasses.replace(run, intervals=()))
     received: list[dict[str, object]] = []
 
     def listen() -> None:
@@ -214,7 +214,7 @@ def test_the_event_stream_sends_each_new_document_and_ends_on_close() -> None:
         for interval in run.intervals:
             while len(received) < interval.index + 1 and reader.is_alive():
                 threading.Event().wait(0.01)
-            dashboard.update(interval)
+            dashboard.on_interval(interval)
         reader.join(timeout=10)
     finally:
         dashboard.close()

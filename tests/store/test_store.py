@@ -180,9 +180,9 @@ def test_a_run_recorded_interval_by_interval_is_readable_before_it_finishes(
 ) -> None:
     run = make_run()
     recorder = store.recorder(RunMeta(labels={"k": "v"}, host="elsewhere"))
-    recorder.start(started(run))
+    recorder.on_start(started(run))
     for item in run.intervals[:3]:
-        recorder.interval(item)
+        recorder.on_interval(item)
     partial = store.load(run.id).result
     assert not partial.complete
     assert partial.stop_reason == RUNNING  # recently updated by a process we cannot see
@@ -325,9 +325,9 @@ def test_a_failing_store_never_stops_the_recorder(tmp_path: Path) -> None:
     store = open_store(tmp_path / "runs.db")
     recorder = store.recorder(META)
     run = make_run()
-    recorder.start(started(run))
+    recorder.on_start(started(run))
     store.close()
-    recorder.interval(run.intervals[0])
+    recorder.on_interval(run.intervals[0])
     assert not recorder.finish(run)
     assert recorder.errors
     assert all("runs.db" in e for e in recorder.errors)
@@ -385,19 +385,19 @@ def test_intervals_a_failed_write_missed_are_written_at_finish(tmp_path: Path) -
         recorder = store.recorder(META)
         # A start that differs from the end (default workers and tolerance): the finish
         # must rewrite the run's header, not only add what is missing.
-        recorder.start(
+        recorder.on_start(
             RunResult(id=run.id, plan=run.plan, started_at=run.started_at, intervals=(),
                       complete=False, stop_reason=RUNNING)
         )  # fmt: skip
-        recorder.interval(run.intervals[0])
+        recorder.on_interval(run.intervals[0])
         # Another process takes the table away for a moment: the next write fails.
         with sqlite3.connect(path) as other:
             other.execute("ALTER TABLE redline_intervals RENAME TO hidden")
-        recorder.interval(run.intervals[1])
+        recorder.on_interval(run.intervals[1])
         with sqlite3.connect(path) as other:
             other.execute("ALTER TABLE hidden RENAME TO redline_intervals")
         for item in run.intervals[2:]:
-            recorder.interval(item)
+            recorder.on_interval(item)
         assert len(recorder.errors) == 1
         assert "no such table" in recorder.errors[0]
         assert recorder.finish(run)

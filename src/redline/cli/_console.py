@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -11,7 +14,7 @@ from redline.report import write_text
 
 from . import _exit
 
-__all__ = ["emit", "error", "stdout_console"]
+__all__ = ["emit", "error", "runner_messages", "stdout_console"]
 
 _LOG_WIDTH = 120
 
@@ -44,3 +47,33 @@ def emit(text: str, out: Path | None) -> int:
         error(f"--out: cannot write {str(out)!r}: {exc.strerror}")
         return _exit.USAGE
     return _exit.OK
+
+
+class _ToConsole(logging.Handler):
+    """The runner's messages on the command line: news on the console, problems on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.INFO)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            error(message)
+        else:
+            self.console.print(message, highlight=False)
+
+
+@contextlib.contextmanager
+def runner_messages(console: Console) -> Iterator[None]:
+    """Show what the runner logs (``logging.getLogger("redline")``) while the block runs."""
+    logger = logging.getLogger("redline")
+    handler = _ToConsole(console)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

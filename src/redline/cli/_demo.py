@@ -37,15 +37,14 @@ from rich.console import Console
 from redline.analysis import Step, compare_runs
 from redline.core import PlanError, RunError, RunResult, Verdict
 from redline.demo import generate
-from redline.engine import find_redline
 from redline.faults import FaultProxy
 from redline.plan import Plan, plan_from_dict
-from redline.report import html_report, render_comparison, render_summary, render_verdicts
+from redline.report import html_report, render_comparison
+from redline.runner import find, run
 
 from . import _exit
 from ._console import error, stdout_console
-from ._faults import report_faults, scheduled_faults
-from ._run import execute
+from ._run import console_run, print_outcome
 
 __all__ = ["add_demo_parser"]
 
@@ -143,17 +142,12 @@ def _plan(target: str, load: dict[str, Any], seconds: float, *, quick: bool, **e
 
 
 def _run(plan: Plan, console: Console) -> tuple[RunResult, list[Verdict], list[dict[str, Any]]]:
-    with scheduled_faults(plan, console) as schedule:
-        result, verdicts = execute(
-            plan, console=console, starters=[schedule.start] if schedule else []
-        )
-        if schedule is not None:
-            schedule.stop()
-    console.print(render_summary(result))
-    if verdicts:
-        console.print(render_verdicts(verdicts))
-    impacts = report_faults(console, result, plan) if plan.faults.schedule else []
-    return result, verdicts, impacts
+    with console_run(console) as (control, observers):
+        outcome = run(plan, observers=observers, control=control)
+    if outcome.result.stop_reason == "interrupted":
+        raise KeyboardInterrupt  # Ctrl-C ends the demo, not just this run
+    print_outcome(console, outcome)
+    return outcome.result, list(outcome.verdicts), list(outcome.analysis.get("faults", []))
 
 
 def _find(target: str, start: float, quick: bool, console: Console) -> dict[str, Any]:
@@ -167,7 +161,7 @@ def _find(target: str, start: float, quick: bool, console: Console) -> dict[str,
             highlight=False,
         )
 
-    found = find_redline(plan, factor=1.5, step_s=step, refine_s=step,
+    found = find(plan, factor=1.5, step_s=step, refine_s=step,
                          repeats=1 if quick else 2, max_refine=1 if quick else 2, max_rate=5000,
                          on_step=on_step)  # fmt: skip
     console.print(found.summary(), highlight=False)

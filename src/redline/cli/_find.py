@@ -6,30 +6,22 @@ import argparse
 import contextlib
 import json
 import secrets
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from redline.analysis import (
-    MIN_USL_POINTS,
-    Redline,
-    Step,
-    SweepLevel,
-    UslFit,
-    evaluate,
-    fit_usl,
-)
+from redline.analysis import MIN_USL_POINTS, Redline, Step, SweepLevel, UslFit, fit_usl
 from redline.core import PlanError, RunError, RunResult, StoreError, parse_duration, parse_rate
-from redline.engine import find_redline, sweep_concurrency
 from redline.plan import Plan, load_plan
 from redline.report import html_report, write_text
-from redline.store import RunStore, collect_meta, open_store
+from redline.runner import RunControl, find, sweep
+from redline.store import RunStore, open_store
 
 from . import _exit
 from ._console import emit, error, stdout_console
+from ._run import stop_on_signals
 from ._store import add_store_option
 
 __all__ = ["add_find_parser"]
@@ -112,7 +104,6 @@ def find_command(args: argparse.Namespace) -> int:
         error("--html draws the rate search's curve; with --closed use --out")
         return _exit.USAGE
     search = f"find-{secrets.token_hex(3)}"
-    stop = threading.Event()
     with contextlib.ExitStack() as cleanup:
         store: RunStore | None = None
         if not args.no_store:
@@ -121,17 +112,18 @@ def find_command(args: argparse.Namespace) -> int:
             except StoreError as exc:
                 error(f"{exc} (--no-store searches without keeping the steps)")
                 return _exit.NOT_CARRIED_OUT
-        keep = _keeper(store, plan, search)
         runs: dict[str, RunResult] = {}
 
         def on_step(step: Step, result: RunResult) -> None:
             runs[result.id] = result
-            _print_step(console, step, result, keep)
+            _print_step(console, step)
 
+        control = RunControl()
         try:
+            cleanup.enter_context(stop_on_signals(control, console))
             if args.closed:
-                return _sweep(args, plan, levels, step_s, console, keep, stop)
-            found = find_redline(
+                return _sweep(args, plan, levels, step_s, console, store, search, control)
+            found = find(
                 plan,
                 start=start,
                 factor=args.factor,
@@ -142,7 +134,9 @@ def find_command(args: argparse.Namespace) -> int:
                 repeats=args.repeats,
                 workers=args.workers,
                 on_step=on_step,
-                stop=stop,
+                store=store,
+                search_id=search,
+                control=control,
             )
         except PlanError as exc:
             error(str(exc))
@@ -160,6 +154,9 @@ def find_command(args: argparse.Namespace) -> int:
         code = _write_html(args.html, found, runs, console)
     if code != _exit.OK:
         return code
+    if control.stopped:
+        error("interrupted: the search stopped early")
+        return _exit.INTERRUPTED
     if found.outcome in ("found", "held at max"):  # Redline.outcome's values
         return _exit.OK
     return _exit.NOT_CARRIED_OUT if found.outcome == "generator limited" else _exit.FAILED
@@ -180,24 +177,7 @@ def _write_html(path: Path, found: Redline, runs: dict[str, RunResult], console:
     return _exit.OK
 
 
-def _keeper(store: RunStore | None, plan: Plan, search: str) -> Any:
-    """A function that stores a step's run labelled with the search, or does nothing."""
-
-    def keep(result: RunResult, step: Step | SweepLevel) -> None:
-        if store is None:
-            return
-        phase = step.phase if isinstance(step, Step) else "level"
-        meta = collect_meta(labels={"find": search, "phase": phase})
-        try:
-            verdicts = step.verdicts if isinstance(step, Step) else evaluate(result, plan.slos)
-            store.save(result, meta, verdicts)  # a step was judged already
-        except StoreError as exc:
-            error(f"step not stored: {exc}")
-
-    return keep
-
-
-def _print_step(console: Console, step: Step, result: RunResult, keep: Any) -> None:
+def _print_step(console: Console, step: Step) -> None:
     mark = "[green]holds[/]" if step.holds else "[red]breaks[/]"
     if step.limited:
         mark = "[yellow]generator limited[/]"
@@ -208,7 +188,6 @@ def _print_step(console: Console, step: Step, result: RunResult, keep: Any) -> N
         f"p50 {step.p50_ms:8.2f} ms  p99 {step.p99_ms:8.2f} ms  errors {step.error_rate:6.2%}  "
         f"{mark}{why}"
     )
-    keep(result, step)
 
 
 def _print_redline(console: Console, found: Redline, search: str | None) -> None:
@@ -230,8 +209,9 @@ def _sweep(
     levels: list[int],
     step_s: float,
     console: Console,
-    keep: Any,
-    stop: threading.Event,
+    store: RunStore | None,
+    search: str,
+    control: RunControl,
 ) -> int:
     def on_level(level: SweepLevel, result: RunResult) -> None:
         flag = "  [yellow]client-bound[/]" if level.little.client_bound else ""
@@ -239,10 +219,16 @@ def _sweep(
             f"{level.users:>5} users  {level.throughput:>10,.1f}/s  p50 {level.p50_ms:8.2f} ms  "
             f"p99 {level.p99_ms:8.2f} ms  X*(R+Z) {level.little.measured:7.2f}{flag}"
         )
-        keep(result, level)
 
-    done = sweep_concurrency(
-        plan, levels=levels, step_s=step_s, workers=args.workers, on_level=on_level, stop=stop
+    done = sweep(
+        plan,
+        levels=levels,
+        step_s=step_s,
+        workers=args.workers,
+        on_level=on_level,
+        store=store,
+        search_id=search,
+        control=control,
     )
     document: dict[str, Any] = {"levels": [level.to_dict() for level in done]}
     code = _exit.OK

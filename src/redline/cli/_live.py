@@ -5,18 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
 
 from rich.console import Console
 
-from redline.core import (
-    IntervalSnapshot,
-    PlanError,
-    RunResult,
-    Verdict,
-    format_duration,
-    parse_duration,
-)
+from redline.core import PlanError, format_duration, parse_duration
 from redline.observe import MetricsServer, RunMetrics
 from redline.plan import Plan
 from redline.report import Dashboard
@@ -69,8 +61,8 @@ class Watchers(contextlib.ExitStack):
 
     def __init__(self) -> None:
         super().__init__()
-        self.listeners: list[Callable[[IntervalSnapshot], None]] = []
-        self.starters: list[Callable[[RunResult], None]] = []
+        self.observers: list[object] = []
+        """What watches the run: pass these in its ``observers``."""
         self.dashboard: Dashboard | None = None
         self.linger_s = 0.0
 
@@ -90,7 +82,7 @@ class Watchers(contextlib.ExitStack):
             except (ValueError, OSError) as exc:
                 raise ValueError(f"--prometheus: {exc}") from exc
             console.print(f"metrics at {server.url}", highlight=False)
-            self.listeners.append(metrics.update)
+            self.observers.append(metrics)
         if args.dashboard:
             try:
                 self.linger_s = 0.0 if args.no_linger else parse_duration(args.linger)
@@ -104,13 +96,7 @@ class Watchers(contextlib.ExitStack):
             except (ValueError, OSError) as exc:
                 raise ValueError(f"--dashboard: {exc}") from exc
             console.print(f"dashboard at {self.dashboard.url}", highlight=False)
-            self.listeners.append(self.dashboard.update)
-            self.starters.append(self.dashboard.start)
-
-    def finish(self, result: RunResult, verdicts: Sequence[Verdict]) -> None:
-        """Show the final result on the dashboard."""
-        if self.dashboard is not None:
-            self.dashboard.finish(result, verdicts)
+            self.observers.append(self.dashboard)
 
     def linger(self, console: Console) -> None:
         """Keep the dashboard up for ``--linger`` (Ctrl-C ends the wait)."""

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 from redline import __version__
 
+from . import _exit
 from ._ab import add_ab_parser
 from ._compare import add_compare_parser
+from ._console import error
 from ._demo import add_demo_parser
 from ._experiment import add_experiment_parser
 from ._find import add_find_parser
@@ -60,5 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    code: int = handler(args)
+    try:
+        code: int = handler(args)
+    except KeyboardInterrupt:
+        # a second Ctrl-C while a command shuts down: what was measured is kept by then
+        error("interrupted")
+        return _exit.INTERRUPTED
     return code

@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 
-from redline.analysis import AbortMonitor, Comparison, abort_window, evaluate
-from redline.core import FAIL, IntervalSnapshot, PlanError, RunError, RunResult, StoreError, Verdict
-from redline.engine import run_plan
+from redline.analysis import Comparison
+from redline.core import FAIL, PlanError, RunError, RunOutcome, RunResult, StoreError, Verdict
 from redline.plan import TEST_TYPES, Plan, check_slos, load_plan, load_slos, quick_plan
 from redline.report import (
     LiveView,
@@ -27,7 +24,8 @@ from redline.report import (
     summary_markdown,
     write_text,
 )
-from redline.store import RunRecorder, StoredRun, collect_meta, open_store, parse_labels
+from redline.runner import RunControl, run, write_document
+from redline.store import open_store, parse_labels
 
 from . import _exit
 from ._compare import (
@@ -39,13 +37,19 @@ from ._compare import (
     parse_floor,
 )
 from ._compare import report_comparison as report
-from ._console import error, stdout_console
-from ._faults import report_faults, scheduled_faults
+from ._console import error, runner_messages, stdout_console
 from ._live import Watchers, add_watch_options
-from ._shapes import report_shape
+from ._shapes import report_analysis
 from ._store import add_store_option, reading_store
 
-__all__ = ["add_run_parser", "execute", "run_command"]
+__all__ = [
+    "add_run_parser",
+    "console_run",
+    "exit_code",
+    "print_outcome",
+    "run_command",
+    "stop_on_signals",
+]
 
 
 def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -176,13 +180,13 @@ def _load(args: argparse.Namespace) -> Plan:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event, console: Console) -> Iterator[None]:
+def stop_on_signals(control: RunControl, console: Console) -> Iterator[None]:
     """First Ctrl-C or SIGTERM stops the run gracefully; a second Ctrl-C aborts."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
+        if control.stopped:
             signal.default_int_handler(signum, frame)
-        stop.set()
+        control.stop()
         console.print(
             "stopping: finishing in-flight requests (Ctrl-C again to abort)", style="yellow"
         )
@@ -195,73 +199,31 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def execute(
-    plan: Plan,
-    *,
-    console: Console,
-    workers: int | None = None,
-    quiet: bool = False,
-    recorder: RunRecorder | None = None,
-    listeners: Sequence[Callable[[IntervalSnapshot], None]] = (),
-    starters: Sequence[Callable[[RunResult], None]] = (),
-) -> tuple[RunResult, list[Verdict]]:
-    """Run ``plan`` with the live view, abort rules and signal handling of the command line.
+@contextlib.contextmanager
+def console_run(
+    console: Console, *, quiet: bool = False
+) -> Iterator[tuple[RunControl, list[object]]]:
+    """What a run on the command line has around it.
 
-    With a ``recorder``, the run is stored as it happens and finished with its verdicts;
-    a run that ends without a result (a second Ctrl-C, a crash) is marked so.
-    ``listeners`` are called with each interval too (live metrics, say), ``starters``
-    with the run as it starts.
-
-    Returns:
-        the result and the verdict on each of the plan's objectives.
-
-    Raises:
-        RunError: the run could not be carried out.
+    Ctrl-C handling (through the control it yields), the runner's messages on the
+    console, and (unless ``quiet``) the live view in the observers it yields.
     """
-    stop = threading.Event()
-    monitor = AbortMonitor(plan.slos, window_s=abort_window(plan.duration))
-    judge = monitor if monitor.rules else None
-    called: list[Callable[[IntervalSnapshot], None]] = list(listeners)
-    if recorder is not None:
-        called.append(recorder.interval)
+    control = RunControl()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(stop_on_signals(control, console))
+        stack.enter_context(runner_messages(console))
+        observers: list[object] = []
+        if not quiet:
+            observers.append(stack.enter_context(LiveView(console)))
+        yield control, observers
 
-    def on_interval(interval: IntervalSnapshot) -> None:
-        for listener in called:
-            listener(interval)
 
-    started: list[Callable[[RunResult], None]] = list(starters)
-    if recorder is not None:
-        started.insert(0, recorder.start)
-
-    def on_start(run: RunResult) -> None:
-        for starter in started:
-            starter(run)
-
-    view: contextlib.AbstractContextManager[LiveView | None] = (
-        contextlib.nullcontext()
-        if quiet
-        else LiveView(console, total=plan.warmup + plan.duration, warmup=plan.warmup)
-    )
-    try:
-        with _stop_on_signals(stop, console), view as live:
-            if live is not None:
-                called.insert(0, live.update)
-            result = run_plan(
-                plan,
-                workers=workers,
-                on_interval=on_interval,
-                stop=stop,
-                judge=judge,
-                on_start=on_start,
-            )
-    except BaseException as exc:
-        if recorder is not None:
-            recorder.abandon("interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
-        raise
-    verdicts = evaluate(result, plan.slos, aborted=monitor.breach)
-    if recorder is not None:
-        recorder.finish(result, verdicts)
-    return result, verdicts
+def print_outcome(console: Console, outcome: RunOutcome) -> None:
+    """The summary, the verdicts, and what was read off the run's shape and faults."""
+    console.print(render_summary(outcome.result))
+    if outcome.verdicts:
+        console.print(render_verdicts(outcome.verdicts))
+    report_analysis(console, outcome.analysis)
 
 
 def exit_code(result: RunResult, verdicts: Sequence[Verdict] = ()) -> int:
@@ -305,53 +267,37 @@ def run_command(args: argparse.Namespace) -> int:
         error(f"--baseline: {exc}")
         return _exit.USAGE
     with contextlib.ExitStack() as cleanup:
-        recorder = None
+        store = None
         if not args.no_store:
             try:
                 store = cleanup.enter_context(open_store(args.store))
             except StoreError as exc:
                 error(f"{exc} (--no-store runs without keeping the run)")
                 return _exit.NOT_CARRIED_OUT
-            recorder = store.recorder(collect_meta(labels=labels))
         watchers = cleanup.enter_context(Watchers())
         try:
             watchers.open(args, plan, console)
-            schedule = cleanup.enter_context(scheduled_faults(plan, console))
         except ValueError as exc:
             error(str(exc))
             return _exit.USAGE
+        try:
+            with console_run(console, quiet=args.quiet) as (control, observers):
+                outcome = run(
+                    plan,
+                    observers=[*observers, *watchers.observers],
+                    store=store,
+                    labels=labels,
+                    workers=args.workers,
+                    control=control,
+                )
         except PlanError as exc:
             error(str(exc))
             return _exit.USAGE
-        if schedule is not None:
-            watchers.starters.append(schedule.start)
-        try:
-            result, verdicts = execute(
-                plan,
-                console=console,
-                workers=args.workers,
-                quiet=args.quiet,
-                recorder=recorder,
-                listeners=watchers.listeners,
-                starters=watchers.starters,
-            )
         except RunError as exc:
             error(f"the run could not be carried out: {exc}")
             return _exit.NOT_CARRIED_OUT
-        watchers.finish(result, verdicts)
-        console.print(render_summary(result))
-        if verdicts:
-            console.print(render_verdicts(verdicts))
-        shaped = report_shape(console, result)
-        if plan.faults.schedule:
-            if schedule is not None:
-                schedule.stop()  # every fault undone before the verdicts are read
-            shaped["faults"] = report_faults(console, result, plan)
-        if recorder is not None:
-            _report_stored(console, recorder, result)
-        meta = recorder.meta if recorder is not None else collect_meta(labels=labels)
-        stored = StoredRun(result, meta, tuple(verdicts))
-        document = {**stored.to_dict(), **({"analysis": shaped} if shaped else {})}
+        result, verdicts = outcome.result, outcome.verdicts
+        print_outcome(console, outcome)
         comparison: Comparison | str | None = None
         if baseline:
             try:
@@ -359,14 +305,14 @@ def run_command(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 comparison = str(exc)
         writers = {
-            "--out": lambda path: write_text(json.dumps(document, indent=1), path),
+            "--out": lambda path: write_document(outcome.to_dict(), path),
             "--junit": lambda path: write_text(junit_xml(result, verdicts), path),
             "--summary-md": lambda path: write_text(summary_markdown(result, verdicts), path),
             "--html": lambda path: write_text(
                 html_report(
                     result,
                     verdicts,
-                    meta=meta.to_dict(),
+                    meta=outcome.meta.to_dict(),
                     baseline=baseline[0] if baseline else None,
                     comparison=comparison if isinstance(comparison, Comparison) else None,
                 ),
@@ -410,16 +356,3 @@ def _baseline(args: argparse.Namespace, plan: Plan) -> list[RunResult]:
         return [s.result for s in load_runs(args.baseline, None)]
     with reading_store(args.store) as store:
         return [s.result for s in load_runs(args.baseline, store, plan=plan.name)]
-
-
-def _report_stored(console: Console, recorder: RunRecorder, result: RunResult) -> None:
-    where = recorder.store.where
-    if not recorder.stored:
-        error(f"the run was not stored whole in {where}: {recorder.errors[-1]}")
-        return
-    console.print(f"stored as {result.id} in {where} (redline show {result.id})", highlight=False)
-    if recorder.errors:
-        error(
-            f"{len(recorder.errors)} write(s) to the store failed during the run and were "
-            f"made up at its end; the first: {recorder.errors[0]}"
-        )

@@ -17,6 +17,11 @@ from ._histogram import HIGHEST_US as HIGHEST_US
 from ._histogram import Histogram as Histogram
 from ._histogram import bucket_indices as bucket_indices
 from ._histogram import bucket_values as bucket_values
+from ._observer import AbandonReason as AbandonReason
+from ._observer import Observer as Observer
+from ._observer import Observers as Observers
+from ._outcome import RunMeta as RunMeta
+from ._outcome import RunOutcome as RunOutcome
 from ._redact import DEFAULT_REDACTED as DEFAULT_REDACTED
 from ._redact import REDACTED as REDACTED
 from ._redact import Redactor as Redactor
@@ -50,6 +55,7 @@ __all__ = [
     "PERCENTILES",
     "REDACTED",
     "SCOPES",
+    "AbandonReason",
     "Closing",
     "ConnectError",
     "ConnectTimeoutError",
@@ -61,6 +67,8 @@ __all__ = [
     "Histogram",
     "IntervalSnapshot",
     "Objective",
+    "Observer",
+    "Observers",
     "PlanError",
     "ProtocolError",
     "ReadTimeoutError",
@@ -68,6 +76,8 @@ __all__ = [
     "RedlineError",
     "ResponseTooLargeError",
     "RunError",
+    "RunMeta",
+    "RunOutcome",
     "RunResult",
     "StepSummary",
     "StoreError",

@@ -33,6 +33,7 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p99", 99.0),
     ("p999", 99.9),
 )
+"""The percentiles every summary reports: ``(key, percentile)`` pairs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,12 @@
-"""The load engine: schedules, workers, recorder, coordinator, and searches over runs."""
+"""The load engine: schedules, workers, recorder, coordinator (one run, no verdicts)."""
 
+from ._control import RunControl as RunControl
 from ._coordinator import check_reachable as check_reachable
 from ._coordinator import default_workers as default_workers
 from ._coordinator import run_plan as run_plan
 from ._recorder import Recorder as Recorder
 from ._requests import weighted_cycle as weighted_cycle
 from ._schedule import ArrivalSchedule as ArrivalSchedule
-from ._search import find_redline as find_redline
-from ._search import sweep_concurrency as sweep_concurrency
 from ._segments import Segment as Segment
 from ._segments import block_of as block_of
 from ._segments import split as split
@@ -18,14 +17,13 @@ __all__ = [
     "ArrivalSchedule",
     "Recorder",
     "Response",
+    "RunControl",
     "Segment",
     "Session",
     "block_of",
     "check_reachable",
     "default_workers",
-    "find_redline",
     "run_plan",
     "split",
-    "sweep_concurrency",
     "weighted_cycle",
 ]

@@ -12,16 +12,23 @@ import multiprocessing
 import os
 import secrets
 import socket
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 
-from redline.core import EndpointInterval, GeneratorInterval, IntervalSnapshot, RunError, RunResult
+from redline.core import (
+    EndpointInterval,
+    GeneratorInterval,
+    IntervalSnapshot,
+    Observers,
+    RunError,
+    RunResult,
+)
 from redline.plan import ClosedLoad, Plan
 
+from ._control import RunControl
 from ._hooks import run_hook
 from ._segments import block_of, split
 from ._session import MAX_TRACEBACKS
@@ -48,13 +55,7 @@ def default_workers(plan: Plan) -> int:
     cores = os.cpu_count() or 1
     if isinstance(plan.load, ClosedLoad):
         return max(1, min(cores, plan.load.max_vus))
-    load = plan.load
-    peak = (
-        load.rate
-        if load.rate is not None
-        else max([load.start_rate, *(s.target for s in load.stages)])
-    )
-    return max(1, min(cores, math.ceil(peak / _RATE_PER_WORKER)))
+    return max(1, min(cores, math.ceil(plan.load.peak_rate / _RATE_PER_WORKER)))
 
 
 def check_reachable(plan: Plan) -> None:
@@ -76,27 +77,25 @@ def run_plan(
     plan: Plan,
     *,
     workers: int | None = None,
-    on_interval: Callable[[IntervalSnapshot], None] | None = None,
-    stop: threading.Event | None = None,
+    observers: Iterable[object] = (),
+    control: RunControl | None = None,
     check_target: bool = True,
-    judge: Callable[[IntervalSnapshot], str | None] | None = None,
-    on_start: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
     """Run ``plan`` and return what it measured.
+
+    This is the engine's own entry: no verdicts, no store. :func:`redline.run` builds on
+    it (and is what most callers want).
 
     Args:
         plan: the validated plan.
         workers: worker processes (default: :func:`default_workers`).
-        on_interval: called in this thread with each merged interval, as it completes.
-        stop: set it (from a signal handler, say) to stop early; the result keeps every
-            interval measured and is marked incomplete.
+        observers: each told ``on_start(run)`` once the load starts (the run as it
+            stands: id and start time, stop reason ``"running"``) and
+            ``on_interval(interval)`` with each merged interval, in this thread (see
+            :class:`redline.core.Observer`; ``on_finish`` is the caller's to send).
+        control: stop (or abort) the run from another thread or an observer; the result
+            keeps every interval measured and is marked incomplete.
         check_target: connect once before starting and fail fast when unreachable.
-        judge: called with each merged interval after ``on_interval``; when it returns a
-            reason (an abort rule breached), the run stops early with stop reason
-            ``"aborted"`` and the reason in its notes.
-        on_start: called in this thread once the load starts, with the run as it stands
-            (its id and start time, no intervals, stop reason ``"running"``): a store
-            records the run from here on, so a crash still leaves it behind.
 
     Raises:
         RunError: the target was unreachable at start, or the workers did not start.
@@ -131,17 +130,17 @@ def run_plan(
         child.close()
         pipes[index] = parent
         processes.append(process)
-    stop = stop or threading.Event()
-    merger = _Merger(plan, count, on_interval, judge=judge, stop=stop)
+    control = control or RunControl()
+    fan_out = observers if isinstance(observers, Observers) else Observers(observers)
+    merger = _Merger(plan, count, fan_out, control)
     try:
         _await_ready(pipes, processes, merger)
         merger.begin(datetime.now(UTC))
         start_ns = time.monotonic_ns() + 100_000_000
         for pipe in pipes.values():
             pipe.send(("start", start_ns))
-        if on_start is not None:
-            on_start(merger.result(running=True))
-        _collect(pipes, merger, stop)
+        fan_out.on_start(merger.result(running=True))
+        _collect(pipes, merger, control)
     finally:
         for worker in processes:
             worker.join(timeout=_STOP_TIMEOUT)
@@ -180,14 +179,13 @@ def _await_ready(
             waiting.discard(index)
 
 
-def _collect(pipes: dict[int, Connection], merger: _Merger, stop: threading.Event | None) -> None:
+def _collect(pipes: dict[int, Connection], merger: _Merger, control: RunControl) -> None:
     live = dict(pipes)
     stop_sent_at: float | None = None
     while live:
-        if stop is not None and stop.is_set() and stop_sent_at is None:
+        if control.stopped and stop_sent_at is None:
             stop_sent_at = time.monotonic()
-            if merger.stop_reason == "completed":  # not when a failure asked for the stop
-                merger.stop_reason = "interrupted"
+            merger.note_stop()
             for pipe in live.values():
                 # A worker that is already gone shows up as EOF below.
                 with contextlib.suppress(OSError):
@@ -215,29 +213,18 @@ def _collect(pipes: dict[int, Connection], merger: _Merger, stop: threading.Even
                 # (or its pipe closes, handled above). The rest stop too: a partial load
                 # would mislead.
                 merger.fail(f"worker {index} failed:\n{message[1]}")
-                if stop is None:
-                    stop = threading.Event()
-                stop.set()
+                control.stop()
     merger.drain()
 
 
 class _Merger:
     """Merges worker intervals into run intervals, in order, as they complete."""
 
-    def __init__(
-        self,
-        plan: Plan,
-        workers: int,
-        on_interval: Callable[[IntervalSnapshot], None] | None,
-        *,
-        judge: Callable[[IntervalSnapshot], str | None] | None = None,
-        stop: threading.Event | None = None,
-    ) -> None:
+    def __init__(self, plan: Plan, workers: int, observers: Observers, control: RunControl) -> None:
         self.plan = plan
-        self.judge = judge
-        self.stop = stop
+        self.control = control
         self.workers = workers
-        self.on_interval = on_interval
+        self.observers = observers
         self.pending: dict[int, dict[int, WorkerInterval]] = {}
         self.finished: dict[int, int] = {}  # worker -> last interval index reported
         self.last_seen: dict[int, int] = {}
@@ -261,6 +248,16 @@ class _Merger:
     def finish(self, worker: int) -> None:
         self.finished[worker] = self.last_seen.get(worker, -1)
         self._emit_ready()
+
+    def note_stop(self) -> None:
+        """Mark the run stopped as its control asked (not when a failure asked first)."""
+        if self.stop_reason != "completed":
+            return
+        if self.control.abort_reason is not None:
+            self.stop_reason = "aborted"
+            self.notes.append(f"aborted: {self.control.abort_reason}")
+        else:
+            self.stop_reason = "interrupted"
 
     def fail(self, note: str) -> None:
         self.notes.append(note)
@@ -321,15 +318,9 @@ class _Merger:
         )
         self.intervals.append(snapshot)
         self.next_index += 1
-        if self.on_interval is not None:
-            self.on_interval(snapshot)
-        if self.judge is not None and self.stop_reason == "completed":
-            reason = self.judge(snapshot)
-            if reason is not None:
-                self.stop_reason = "aborted"
-                self.notes.append(f"aborted: {reason}")
-                if self.stop is not None:
-                    self.stop.set()
+        self.observers.on_interval(snapshot)
+        if self.control.abort_reason is not None:  # an observer aborted on this interval
+            self.note_stop()
 
     def result(self, *, running: bool = False) -> RunResult:
         """The run so far (``running``: just started) or as it ended, secrets redacted."""

@@ -219,8 +219,7 @@ class _Worker:
             )
             # Open a few connections before the first arrival, so the start is not a
             # burst of connection attempts that delays the first requests.
-            load = self.plan.load
-            peak = load.rate if load.rate is not None else max(s.target for s in load.stages)
+            peak = self.plan.load.peak_rate
             for _ in range(min(self.pool.max_connecting, math.ceil(peak * share / 1000) + 1)):
                 self.pool.grow()
         await self._sleep_until(self.t0)

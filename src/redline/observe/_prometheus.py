@@ -37,7 +37,7 @@ BUCKETS = tuple(2.0 ** (i / 4) for i in range(-56, 25))
 
 
 class RunMetrics:
-    """The running totals of one run, fed with :meth:`update`, read by Prometheus.
+    """The running totals of one run, fed with :meth:`on_interval`, read by Prometheus.
 
     Thread-safe: the coordinator's thread updates while the HTTP server's threads read.
     """
@@ -54,8 +54,8 @@ class RunMetrics:
         self._achieved_rate = 0.0
         self._in_flight = 0
 
-    def update(self, interval: IntervalSnapshot) -> None:
-        """Add one merged interval (pass as ``run_plan``'s ``on_interval``)."""
+    def on_interval(self, interval: IntervalSnapshot) -> None:
+        """Add one merged interval (it is an observer: pass it in a run's ``observers``)."""
         generator = interval.generator
         with self._lock:
             if interval.duration_s > 0:

@@ -38,6 +38,13 @@ class OpenLoad:
 
     model: Literal["open"] = "open"
 
+    @property
+    def peak_rate(self) -> float:
+        """The highest intended arrival rate (req/s) at any moment of the load."""
+        if self.rate is not None:
+            return self.rate
+        return max([self.start_rate, *(s.target for s in self.stages)])
+
     def rate_at(self, t: float) -> float:
         """The intended arrival rate (req/s) at ``t`` seconds into the load."""
         if self.rate is not None:

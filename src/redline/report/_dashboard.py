@@ -18,7 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from redline.analysis import evaluate
-from redline.core import Closing, IntervalSnapshot, Objective, RunResult, Verdict, format_duration
+from redline.core import (
+    Closing,
+    IntervalSnapshot,
+    Objective,
+    RunOutcome,
+    RunResult,
+    Verdict,
+    format_duration,
+)
 
 from ._html import dashboard_html, page_json
 from ._page import StepCache, page_data
@@ -58,8 +66,8 @@ def active_stage(plan: Mapping[str, Any], elapsed_s: float) -> str:
 class Dashboard(Closing):
     """A live page of one run, served at :attr:`url` until :meth:`close`.
 
-    Pass :meth:`start` as ``run_plan``'s ``on_start``, :meth:`update` as (one of) its
-    ``on_interval`` listeners, and :meth:`finish` the result and verdicts at the end.
+    It is an observer: pass it in a run's ``observers`` (or call :meth:`finish` with a
+    result and verdicts of your own).
     """
 
     def __init__(
@@ -109,18 +117,22 @@ class Dashboard(Closing):
             self._version += 1
             self._changed.notify_all()
 
-    def start(self, run: RunResult) -> None:
+    def on_start(self, run: RunResult) -> None:
         """The run started (its id and start time; no intervals yet)."""
         with self._changed:
             self._run = run
             self._message = ""
         self._bump()
 
-    def update(self, interval: IntervalSnapshot) -> None:
+    def on_interval(self, interval: IntervalSnapshot) -> None:
         """One more interval completed."""
         with self._changed:
             self._intervals.append(interval)
         self._bump()
+
+    def on_finish(self, outcome: RunOutcome) -> None:
+        """The run ended and was judged: show it."""
+        self.finish(outcome.result, outcome.verdicts)
 
     def finish(self, result: RunResult, verdicts: Sequence[Verdict], *, message: str = "") -> None:
         """The run ended: show its final result and verdicts from now on."""

@@ -26,6 +26,13 @@ def _ms(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _with_unit(value_ms: float) -> str:
+    """A latency with its unit: ``"12.3 ms"``, or ``"1.68 s"`` past a second."""
+    if value_ms >= 1000:
+        return f"{value_ms / 1000:.2f} s"
+    return f"{_ms(value_ms)} ms"
+
+
 def _count(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -34,13 +41,18 @@ class LiveView:
     """Shows elapsed time, achieved vs target rate, last-interval latency and errors.
 
     On a terminal it redraws in place; elsewhere (CI logs) it prints a line every few
-    seconds. Use it as a context manager and pass :meth:`update` as ``on_interval``.
+    seconds. It is an observer (pass it in a run's ``observers``): it shows from each
+    run's start to its end, so one view serves several runs. Use it as a context
+    manager too, so that a run that never finishes still leaves the terminal clean.
     """
 
-    def __init__(self, console: Console, *, total: float, warmup: float = 0.0) -> None:
-        """Prepare a view of a run that lasts ``total`` seconds (warm-up included)."""
+    def __init__(
+        self, console: Console, *, total: float | None = None, warmup: float = 0.0
+    ) -> None:
+        """Prepare a view of runs; ``total``: seconds (warm-up included), else each run's."""
         self.console = console
-        self.total = total
+        self._fixed_total = total
+        self.total = total or 0.0
         self.warmup = warmup
         self._live: Live | None = None
         self._started = time.monotonic()
@@ -48,15 +60,40 @@ class LiveView:
         self._requests = 0
 
     def __enter__(self) -> LiveView:
-        if self.console.is_terminal:
-            self._live = Live(Text("starting workers..."), console=self.console, transient=True)
-            self._live.__enter__()
-        self._started = time.monotonic()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
         if self._live is not None:
-            self._live.__exit__(None, None, None)
+            live, self._live = self._live, None
+            live.__exit__(None, None, None)
+
+    def on_start(self, run: RunResult) -> None:
+        """Start showing a run (its duration is the view's ``total``)."""
+        self._close()
+        self._errors = self._requests = 0
+        if self._fixed_total is None:
+            self.total = float(run.plan.get("warmup_s", 0.0)) + float(
+                run.plan.get("duration_s", 0.0)
+            )
+        if self.console.is_terminal:
+            self._live = Live(Text("starting..."), console=self.console, transient=True)
+            self._live.__enter__()
+        self._started = time.monotonic()
+
+    def on_interval(self, interval: IntervalSnapshot) -> None:
+        """Show one more completed interval."""
+        self.update(interval)
+
+    def on_finish(self, outcome: object) -> None:
+        """Stop showing the run."""
+        self._close()
+
+    def on_abandon(self, reason: str) -> None:
+        """Stop showing the run."""
+        self._close()
 
     def update(self, interval: IntervalSnapshot) -> None:
         """Show one more completed interval."""
@@ -76,8 +113,8 @@ class LiveView:
         )
         line = (
             f"{format_duration(elapsed):>6} / {format_duration(self.total)}{phase}  "
-            f"rate {rate:,.0f}/s (target {target})  p50 {_ms(p50 / 1000)} ms  "
-            f"p99 {_ms(p99 / 1000)} ms  errors {self._errors:,} of {self._requests:,}  "
+            f"rate {rate:,.0f}/s (target {target})  p50 {_with_unit(p50 / 1000)}  "
+            f"p99 {_with_unit(p99 / 1000)}  errors {self._errors:,} of {self._requests:,}  "
             f"in flight {gen.in_flight:,}{flags}"
         )
         if self._live is not None:

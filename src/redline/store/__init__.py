@@ -1,16 +1,15 @@
 """The run store: every run kept, in SQLite by default or PostgreSQL by URL.
 
 with open_store() as store:                  # .redline/runs.db, or $REDLINE_STORE
-    recorder = store.recorder(collect_meta(labels={"branch": "main"}))
-    result = run_plan(plan, on_start=recorder.start, on_interval=recorder.interval)
-    recorder.finish(result, evaluate(result, plan.slos))
+    outcome = redline.run(plan, store=store, labels={"branch": "main"})  # recorded live
     for info in store.runs(plan=plan.name):
         ...
 """
 
+from redline.core import RunMeta as RunMeta
+from redline.core import RunOutcome as RunOutcome
 from redline.core import StoreError as StoreError
 
-from ._meta import RunMeta as RunMeta
 from ._meta import collect_meta as collect_meta
 from ._meta import parse_labels as parse_labels
 from ._recorder import RunRecorder as RunRecorder
@@ -36,6 +35,7 @@ __all__ = [
     "Migration",
     "RunInfo",
     "RunMeta",
+    "RunOutcome",
     "RunRecorder",
     "RunStore",
     "StoreError",

@@ -1,4 +1,4 @@
-"""What a stored run says about where it came from: labels, git, host, redline version."""
+"""Collecting what a run says about where it came from: labels, git, host, version."""
 
 from __future__ import annotations
 
@@ -6,59 +6,14 @@ import os
 import socket
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from redline import __version__
+from redline.core import RunMeta
 
-__all__ = ["RunMeta", "collect_meta", "parse_labels"]
+__all__ = ["collect_meta", "parse_labels"]
 
 _GIT_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class RunMeta:
-    """Where and how a run was made.
-
-    Attributes:
-        labels: free ``key=value`` labels (``--label branch=main``).
-        git_commit: the commit checked out in the working directory, if it is a git one.
-        git_dirty: whether tracked files differed from that commit.
-        host: the host name of the machine that generated the load.
-        version: the redline version that made the run.
-        pid: the process that recorded the run (tells a killed run from a running one).
-    """
-
-    labels: Mapping[str, str] = field(default_factory=dict)
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-    host: str = ""
-    version: str = ""
-    pid: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (the ``meta`` of an exported run)."""
-        return {
-            "labels": dict(self.labels),
-            "git_commit": self.git_commit,
-            "git_dirty": self.git_dirty,
-            "host": self.host,
-            "version": self.version,
-            "pid": self.pid,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunMeta:
-        """Rebuild from :meth:`to_dict` output."""
-        return cls(
-            labels={str(k): str(v) for k, v in data.get("labels", {}).items()},
-            git_commit=data.get("git_commit"),
-            git_dirty=data.get("git_dirty"),
-            host=data.get("host", ""),
-            version=data.get("version", ""),
-            pid=data.get("pid"),
-        )
 
 
 def parse_labels(items: Sequence[str]) -> dict[str, str]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from redline.core import IntervalSnapshot, RunResult, StoreError, Verdict
-
-from ._meta import RunMeta
+from redline.core import IntervalSnapshot, RunMeta, RunOutcome, RunResult, StoreError, Verdict
 
 if TYPE_CHECKING:
     from ._store import RunStore
@@ -18,10 +16,9 @@ __all__ = ["RunRecorder"]
 class RunRecorder:
     """Writes one run to a store while it happens, and never lets the store stop it.
 
-    Pass :meth:`start` as ``run_plan``'s ``on_start`` and :meth:`interval` as its
-    ``on_interval`` (or call it from yours), then :meth:`finish` with the result. A
-    failed write is remembered in :attr:`errors` and retried at :meth:`finish`; the run
-    goes on. If the process ends without :meth:`finish`, what was written stays.
+    It is an observer (pass it in a run's ``observers``; :func:`redline.run` does, given a
+    store). A failed write is remembered in :attr:`errors` and retried at the finish; the
+    run goes on. If the process ends without a finish, what was written stays.
     """
 
     def __init__(self, store: RunStore, meta: RunMeta) -> None:
@@ -35,13 +32,13 @@ class RunRecorder:
         self._late_tolerance = 0.01
         self._written: set[int] = set()
 
-    def start(self, run: RunResult) -> None:
-        """Record the run's start (``run`` as ``run_plan`` passes it to ``on_start``)."""
+    def on_start(self, run: RunResult) -> None:
+        """Record the run's start (its id and start time)."""
         self.run_id = run.id
         self._late_tolerance = run.late_tolerance
         self._attempt(lambda: self.store.begin(run, self.meta))
 
-    def interval(self, interval: IntervalSnapshot) -> None:
+    def on_interval(self, interval: IntervalSnapshot) -> None:
         """Record one interval as it completes."""
         run_id = self.run_id
         if run_id is None or self.errors:
@@ -59,7 +56,11 @@ class RunRecorder:
         self.stored = len(self.errors) == before
         return self.stored
 
-    def abandon(self, stop_reason: str) -> None:
+    def on_finish(self, outcome: RunOutcome) -> None:
+        """Record the finished, judged run."""
+        self.finish(outcome.result, outcome.verdicts)
+
+    def on_abandon(self, stop_reason: str) -> None:
         """Mark the run stopped for ``stop_reason`` when there is no result to finish with."""
         if self.run_id is not None:
             run_id = self.run_id

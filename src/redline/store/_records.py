@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redline.core import RunResult, Verdict, parse_duration
-
-from ._meta import RunMeta
+from redline.core import RunOutcome, parse_duration
 
 __all__ = ["RunInfo", "StoredRun", "parse_time"]
 
@@ -97,31 +95,5 @@ class RunInfo:
         }
 
 
-@dataclass(frozen=True)
-class StoredRun:
-    """A run read back from the store: the result, where it came from, its verdicts."""
-
-    result: RunResult
-    meta: RunMeta
-    verdicts: tuple[Verdict, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The exported JSON: the result's document plus ``meta`` and ``verdicts``."""
-        data = self.result.to_dict()
-        data["meta"] = self.meta.to_dict()
-        data["verdicts"] = [v.to_dict() for v in self.verdicts]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StoredRun:
-        """Rebuild from :meth:`to_dict` output (or a plain result document).
-
-        Raises:
-            ValueError: ``data`` is not a redline run.
-        """
-        try:
-            verdicts = tuple(Verdict.from_dict(v) for v in data.get("verdicts", ()))
-            meta = RunMeta.from_dict(data.get("meta", {}))
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"malformed run: missing or wrong {exc}") from exc
-        return cls(RunResult.from_dict(data), meta, verdicts)
+StoredRun = RunOutcome
+"""A run read back from the store (the same value :func:`redline.run` returns)."""

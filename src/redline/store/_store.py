@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from redline.core import Closing, IntervalSnapshot, RunResult, StoreError, Verdict
+from redline.core import Closing, IntervalSnapshot, RunMeta, RunResult, StoreError, Verdict
 
 from ._backend import Backend, open_backend
-from ._meta import RunMeta
 from ._recorder import RunRecorder
 from ._records import RunInfo, StoredRun
 from ._schema import MIGRATIONS, SCHEMA_TABLE, Migration, now_text, pending_migrations
@@ -30,10 +29,13 @@ __all__ = [
 ]
 
 DEFAULT_STORE = ".redline/runs.db"
+"""Where the run store lives without ``--store`` or :data:`STORE_ENV`."""
 STORE_ENV = "REDLINE_STORE"
+"""The environment variable that names the store (a file or a ``postgresql://`` URL)."""
 LOST = "lost"
 """The stop reason shown for a run whose recording process is gone without finishing it."""
 RUNNING = "running"
+"""The stop reason of a run that is still being recorded."""
 # A run not updated for this long, by a process on another host, is presumed lost.
 _STALE_S = 300.0
 _RUN_COLUMNS = (

@@ -1,10 +1,10 @@
 """Searches that run a plan many times: the redline (open model) and a concurrency sweep.
 
-``find_redline`` steps the arrival rate up geometrically until an objective breaks (or
+``find`` steps the arrival rate up geometrically until an objective breaks (or
 the target errors), bisects between the last good and first bad rates with shorter
 steps, then repeats that pair to put an interval on the estimate. It stops, and says so,
 when the generator cannot send what a step asks: a load generator's limit is never
-reported as the target's. ``sweep_concurrency`` runs 1, 2, 4, ... virtual users for the
+reported as the target's. ``sweep`` runs 1, 2, 4, ... virtual users for the
 Universal Scalability Law.
 """
 
@@ -12,46 +12,90 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from redline.analysis import (
     LittleCheck,
     Redline,
     Step,
     SweepLevel,
-    evaluate,
     little_check,
     redline_of,
 )
 from redline.core import PlanError, RunResult, Verdict
+from redline.engine import RunControl, check_reachable
 from redline.plan import ClosedLoad, OpenLoad, Plan
+from redline.store import RunStore, collect_meta
 
-from ._coordinator import check_reachable, run_plan
+from ._run import as_plan, async_form, run
 
-__all__ = ["find_redline", "sweep_concurrency"]
+__all__ = ["Search", "find", "find_async", "sweep", "sweep_async"]
 
 StepCallback = Callable[[Step, RunResult], None]
 
 
+@dataclass(frozen=True)
+class Search:
+    """How a search's steps are run and kept: one value threaded through every step.
+
+    Attributes:
+        id: the search's id; stored steps carry the label ``find=<id>``.
+        store: keep each step's run here (labels ``find`` and ``phase``).
+        observers: watch every step's run.
+        labels: more labels for the stored steps.
+        workers: worker processes per step.
+        control: stop the search from elsewhere (after, or within, the current step).
+    """
+
+    id: str
+    store: RunStore | None = None
+    observers: tuple[object, ...] = ()
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    workers: int | None = None
+    control: RunControl = dataclasses.field(default_factory=RunControl)
+
+    def measure(self, plan: Plan, phase: str) -> tuple[RunResult, list[Verdict]]:
+        """Run one step's plan and judge it on the search's objectives."""
+        meta = collect_meta(labels={**self.labels, "find": self.id, "phase": phase})
+        outcome = run(
+            plan,
+            observers=self.observers,
+            store=self.store,
+            meta=meta,
+            workers=self.workers,
+            control=self.control.child(),  # a step's abort rule ends that step only
+        )
+        return outcome.result, list(outcome.verdicts)
+
+
+def new_search_id() -> str:
+    """A short id that labels every step of one search."""
+    return f"find-{secrets.token_hex(3)}"
+
+
 def _step_plan(plan: Plan, load: OpenLoad | ClosedLoad, seconds: float) -> Plan:
-    return dataclasses.replace(plan, load=load, duration=seconds, warmup=min(plan.warmup, 5.0))
+    # a search measures the target as it is: the plan's proxies stay, its schedule of
+    # faults belongs to run and experiment
+    faults = dataclasses.replace(plan.faults, schedule=())
+    return dataclasses.replace(
+        plan, load=load, duration=seconds, warmup=min(plan.warmup, 5.0), faults=faults
+    )
 
 
 def _measure(
+    search: Search,
     plan: Plan,
     rate: float,
     seconds: float,
     phase: str,
-    *,
-    workers: int | None,
-    stop: threading.Event,
     on_step: StepCallback | None,
 ) -> Step:
     arrivals = plan.load.arrivals if isinstance(plan.load, OpenLoad) else "constant"
     step_plan = _step_plan(plan, OpenLoad(rate=rate, arrivals=arrivals), seconds)
-    result = run_plan(step_plan, workers=workers, stop=stop, check_target=False)
-    verdicts = evaluate(result, plan.slos)
+    result, verdicts = search.measure(step_plan, phase)
     step = _step_of(result, verdicts, rate, phase)
     if on_step is not None:
         on_step(step, result)
@@ -73,8 +117,8 @@ def _step_of(result: RunResult, verdicts: Sequence[Verdict], rate: float, phase:
     )
 
 
-def find_redline(
-    plan: Plan,
+def find(
+    plan: Plan | str | Path,
     *,
     start: float | None = None,
     factor: float = 1.5,
@@ -86,13 +130,18 @@ def find_redline(
     repeats: int = 3,
     workers: int | None = None,
     on_step: StepCallback | None = None,
-    stop: threading.Event | None = None,
+    store: RunStore | None = None,
+    observers: Iterable[object] = (),
+    labels: Mapping[str, str] | None = None,
+    search_id: str | None = None,
+    control: RunControl | None = None,
 ) -> Redline:
     """Search for the highest arrival rate at which every objective of ``plan`` holds.
 
     Args:
-        plan: an open-model plan with objectives (its ``slo``); its rate (or the peak of
-            its stages) is where the search starts unless ``start`` says otherwise.
+        plan: an open-model plan with objectives (its ``slo``), or its file; its rate (or
+            the peak of its stages) is where the search starts unless ``start`` says
+            otherwise.
         start: the first rate tried, req/s.
         factor: each step's rate is the last one's times this, until one breaks.
         step_s: measured seconds of each step (the plan's warm-up, at most 5 s, first).
@@ -103,13 +152,18 @@ def find_redline(
         repeats: run the final bracket (last good, first bad) this many times for the
             interval (the bracket's first two steps count).
         workers: worker processes per step.
-        on_step: called with each step and its run as it ends (to store or print it).
-        stop: set it to end the search after the current step.
+        on_step: called with each step and its run as it ends (to print it, say).
+        store: keep each step's run here, labelled ``find=<search id>`` and ``phase``.
+        observers: watch each step's run (see :class:`redline.Observer`).
+        labels: more labels for the stored steps.
+        search_id: the search's id (default: a new one).
+        control: stop the search (the current step stops early and the search ends).
 
     Raises:
         PlanError: the plan has no objectives or is not an open-model plan.
         RunError: the target is unreachable.
     """
+    plan = as_plan(plan)
     if not plan.slos:
         raise PlanError("a redline needs objectives: add an slo: section", source=plan.source)
     if not isinstance(plan.load, OpenLoad):
@@ -120,19 +174,27 @@ def find_redline(
         )
     check_reachable(plan)
     load = plan.load
-    first = start or load.rate or max(s.target for s in load.stages)
-    stop = stop or threading.Event()
+    first = start or load.peak_rate
+    search = Search(
+        search_id or new_search_id(),
+        store=store,
+        observers=tuple(observers),
+        labels=dict(labels or {}),
+        workers=workers,
+        control=control or RunControl(),
+    )
+    stop = search.control
     steps: list[Step] = []
 
     def measure(rate: float, seconds: float, phase: str) -> Step:
-        step = _measure(plan, rate, seconds, phase, workers=workers, stop=stop, on_step=on_step)
+        step = _measure(search, plan, rate, seconds, phase, on_step)
         steps.append(step)
         return step
 
     good: float | None = None
     bad: float | None = None
     rate = min(first, max_rate)
-    while not stop.is_set():  # step up (or down, while the first rates break)
+    while not stop.stopped:  # step up (or down, while the first rates break)
         step = measure(rate, step_s, "step")
         if step.limited:
             return redline_of(steps, limited_at=rate)
@@ -148,11 +210,11 @@ def find_redline(
             rate /= factor
             if rate < 0.5:
                 break
-    if good is None or bad is None or stop.is_set():
+    if good is None or bad is None or stop.stopped:
         return redline_of(steps)
     refine = refine_s or step_s / 2
     for _ in range(max_refine):  # bisect (geometrically) with shorter steps
-        if bad / good - 1 <= tolerance or stop.is_set():
+        if bad / good - 1 <= tolerance or stop.stopped:
             break
         middle = math.sqrt(good * bad)
         step = measure(middle, refine, "refine")
@@ -163,7 +225,7 @@ def find_redline(
         else:
             bad = middle
     for _ in range(max(0, repeats - 1)):  # repeat the final bracket for the interval
-        if stop.is_set():
+        if stop.stopped:
             break
         for rate in (good, bad):
             if measure(rate, step_s, "repeat").limited:
@@ -171,36 +233,50 @@ def find_redline(
     return redline_of(steps, good=good, bad=bad)
 
 
-def sweep_concurrency(
-    plan: Plan,
+def sweep(
+    plan: Plan | str | Path,
     *,
     levels: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
     step_s: float = 10.0,
     workers: int | None = None,
     on_level: Callable[[SweepLevel, RunResult], None] | None = None,
-    stop: threading.Event | None = None,
+    store: RunStore | None = None,
+    observers: Iterable[object] = (),
+    labels: Mapping[str, str] | None = None,
+    search_id: str | None = None,
+    control: RunControl | None = None,
 ) -> list[SweepLevel]:
     """Run ``plan`` closed-model at each number of virtual users in ``levels``.
 
     Each level keeps the plan's requests (and think time, if closed); its throughput,
     latency and in-flight count feed :func:`redline.analysis.fit_usl` and a Little's law
-    check that tells a client-side bottleneck from the target's.
+    check that tells a client-side bottleneck from the target's. ``store``,
+    ``observers``, ``labels``, ``search_id`` and ``control`` are as for :func:`find`
+    (stored levels carry ``phase=level``).
 
     Raises:
         RunError: the target is unreachable.
     """
+    plan = as_plan(plan)
     check_reachable(plan)
-    stop = stop or threading.Event()
+    search = Search(
+        search_id or new_search_id(),
+        store=store,
+        observers=tuple(observers),
+        labels=dict(labels or {}),
+        workers=workers,
+        control=control or RunControl(),
+    )
+    stop = search.control
     think = (0.0, 0.0)
     if isinstance(plan.load, ClosedLoad):
         think = (plan.load.think_min, plan.load.think_max)
     out = []
     for vus in levels:
-        if stop.is_set():
+        if stop.stopped:
             break
         load = ClosedLoad(vus=vus, think_min=think[0], think_max=think[1])
-        step_plan = _step_plan(plan, load, step_s)
-        result = run_plan(step_plan, workers=workers, stop=stop, check_target=False)
+        result, _ = search.measure(_step_plan(plan, load, step_s), "level")
         level = _level_of(result, vus, think_s=sum(think) / 2)
         out.append(level)
         if on_level is not None:
@@ -228,3 +304,7 @@ def _level_of(result: RunResult, vus: int, *, think_s: float) -> SweepLevel:
         little=check,
         run_id=result.id,
     )
+
+
+find_async = async_form(find)
+sweep_async = async_form(sweep)

@@ -1,0 +1,62 @@
+"""Stopping a run from outside its loop: Ctrl-C, an abort rule, a caller's own thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+__all__ = ["RunControl"]
+
+
+class RunControl:
+    """Asks a running load to stop, once, and remembers why.
+
+    Safe to call from any thread, a signal handler or an observer. The run finishes the
+    requests in flight, keeps every interval measured and ends with stop reason
+    ``"interrupted"`` after :meth:`stop`, or ``"aborted"`` (the reason in its notes)
+    after :meth:`abort`.
+    """
+
+    def __init__(self, *, parent: RunControl | None = None) -> None:
+        """A control of its own; with ``parent``, also stopped whenever that one is."""
+        self._event = threading.Event()
+        self._parent = parent
+        self.abort_reason: str | None = None
+        """Why :meth:`abort` was called, if it was (the first reason wins)."""
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a stop (or an abort) was asked for."""
+        return self._event.is_set() or (self._parent is not None and self._parent.stopped)
+
+    def child(self) -> RunControl:
+        """A control for one run of several (a search's step).
+
+        Stopping this control stops the child; the child's own abort ends its run only.
+        """
+        return RunControl(parent=self)
+
+    def stop(self) -> None:
+        """Ask the run to stop early (it is then marked ``"interrupted"``)."""
+        self._event.set()
+
+    def abort(self, reason: str) -> None:
+        """Ask the run to stop because it failed a rule (marked ``"aborted"``)."""
+        if not self.stopped:
+            self.abort_reason = reason
+        self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a stop is asked for, or ``timeout`` passes; return whether it was.
+
+        A child wakes at once for its own stop; for its parent's, within 0.1 s.
+        """
+        if self._parent is None:
+            return self._event.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.stopped:
+            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self._event.wait(left)
+        return True
