@@ -219,5 +219,5 @@ def test_a_plan_file_runs_by_its_path(redline_server: Server, tmp_path: Path) ->
         encoding="utf-8",
     )
     outcome = redline.run(str(path))
-    assert outcome.result.plan["name"] == "by-path"
+    assert outcome.result.plan.name == "by-path"
     assert outcome.result.total().requests == server.requests_total > 0

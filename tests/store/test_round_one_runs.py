@@ -34,7 +34,17 @@ def test_the_old_json_loads_whole() -> None:
     outcome = RunOutcome.from_dict(document)
     result = outcome.result
     assert result.id == document["id"]
-    assert result.plan["name"] == "round-one-shop"
+    assert result.plan.name == "round-one-shop"
+    assert result.plan.load.rate == 40.0
+    assert [o.text for o in result.plan.objectives] == [
+        "p99 < 500ms",
+        "error_rate < 1%",
+        "p95 < 1s",
+    ]
+    # the typed summary writes back exactly the plan the old code wrote: the same keys
+    assert result.plan.to_dict() == document["plan"]
+    assert outcome.meta.to_dict() == document["meta"]
+    assert [v.to_dict() for v in outcome.verdicts] == document["verdicts"]
     assert outcome.meta.labels == {"fixture": "round-one"}
     assert [v.objective.text for v in outcome.verdicts] == [
         "p99 < 500ms",

@@ -277,13 +277,7 @@ def compare_runs(
 
 
 def _objectives(run: RunResult) -> list[Objective]:
-    out = []
-    for data in run.plan.get("slo", ()):
-        try:
-            out.append(Objective.from_dict(data))
-        except (KeyError, TypeError):
-            continue  # an objective this redline cannot read binds nothing
-    return out
+    return list(run.plan.objectives)
 
 
 def _endpoints(runs: Sequence[RunResult]) -> list[str]:

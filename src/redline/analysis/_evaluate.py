@@ -34,6 +34,7 @@ from redline.core import (
     Histogram,
     IntervalSnapshot,
     Objective,
+    Outcome,
     RunResult,
     Verdict,
 )
@@ -173,6 +174,7 @@ def _by_interval(
 ) -> Verdict:
     worst, best = (high, low) if objective.op[0] == "<" else (low, high)
     ci = f"95% CI {objective.format(low)}-{objective.format(high)}"
+    outcome: Outcome
     if objective.holds(worst):
         outcome, why = PASS, f"{label} ({ci}) meets {_wanted(objective)}"
     elif not objective.holds(best):

@@ -105,13 +105,13 @@ def _budget_share(objective: Objective) -> float | None:
 def fault_impacts(
     result: RunResult, objectives: Sequence[Objective], *, consecutive: int = 3
 ) -> list[FaultImpact]:
-    """The impact of every fault in the run's plan (``plan["faults"]``)."""
+    """The impact of every fault in the run's plan (``plan.faults``)."""
     out = []
     intervals = result.intervals
     measured = result.measured
-    for fault in result.plan.get("faults") or ():
-        start = float(fault["at_s"])
-        end = start + float(fault["for_s"])
+    for fault in result.plan.faults:
+        start = fault.at_s
+        end = start + fault.for_s
         detected = None
         for interval in intervals:
             if interval.start_s >= start - 1e-9 and _breached(objectives, interval):
@@ -136,8 +136,8 @@ def fault_impacts(
                 budget[objective.name] = bad / (share * run_total)
         out.append(
             FaultImpact(
-                name=str(fault.get("name", "fault")),
-                kind=str(fault.get("type", "")),
+                name=fault.name,
+                kind=fault.type,
                 start_s=start,
                 end_s=end,
                 detected_after_s=detected,

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redline.core import EndpointInterval, IntervalSnapshot, RunResult
+from redline.core import EndpointInterval, IntervalSnapshot, RunResult, ShapeSummary
 
 __all__ = ["Drift", "Recovery", "drift", "recovery"]
 
@@ -88,7 +88,7 @@ def _error_rate(data: EndpointInterval) -> float:
 
 def recovery(
     result: RunResult,
-    shape: Mapping[str, Any] | None = None,
+    shape: ShapeSummary | None = None,
     *,
     tolerance: float = 1.5,
     consecutive: int = 3,
@@ -97,15 +97,15 @@ def recovery(
 
     Args:
         result: the run.
-        shape: its plan's ``shape`` (default: ``result.plan["shape"]``).
+        shape: its plan's test type (default: ``result.plan.shape``).
         tolerance: recovered when p99 is within this multiple of the baseline p99.
         consecutive: for this many intervals in a row.
     """
-    shape = shape if shape is not None else result.plan.get("shape") or {}
-    if shape.get("type") != "spike":
+    shape = shape if shape is not None else result.plan.shape
+    if shape is None or shape.type != "spike":
         return None
-    start = float(shape["at_s"])
-    end = start + float(shape["for_s"])
+    start = shape.at_s or 0.0
+    end = start + (shape.for_s or 0.0)
     before = [i for i in result.measured if i.start_s + i.duration_s <= start]
     during = [i for i in result.intervals if start <= i.start_s < end]
     after = [i for i in result.intervals if i.start_s >= end]

@@ -44,10 +44,10 @@ class UslPoint:
         Raises:
             ValueError: the run's load was not a constant number of virtual users.
         """
-        load = run.plan.get("load") or {}
-        if load.get("model") != "closed" or "vus" not in load:
+        load = run.plan.load
+        if load.model != "closed" or load.vus is None:
             raise ValueError(f"run {run.id} did not run a constant number of virtual users")
-        return cls(float(load["vus"]), run.total().rps)
+        return cls(float(load.vus), run.total().rps)
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ def compare_command(args: argparse.Namespace) -> int:
         )
         with source as store:
             candidate = load_runs(args.candidate, store, runs=args.runs)
-            plan = str(candidate[0].result.plan.get("name")) if candidate else None
+            plan = candidate[0].result.plan.name if candidate else None
             base = load_runs(args.base, store, runs=args.runs, plan=plan)
         comparison = compare([b.result for b in base], [c.result for c in candidate], args)
     except (StoreError, ValueError) as exc:

@@ -73,11 +73,10 @@ class Watchers(contextlib.ExitStack):
             ValueError: a bad address or duration, or an address that cannot be bound
                 (the message names the option).
         """
-        plan_data = plan.to_dict()
         if args.prometheus:
             try:
                 host, port = parse_address(args.prometheus)
-                metrics = RunMetrics(plan.name, target=str(plan_data["target"]))
+                metrics = RunMetrics(plan.name, target=plan.summary().target)
                 server = self.enter_context(MetricsServer(metrics, host=host, port=port))
             except (ValueError, OSError) as exc:
                 raise ValueError(f"--prometheus: {exc}") from exc
@@ -91,7 +90,7 @@ class Watchers(contextlib.ExitStack):
             try:
                 host, port = parse_address(args.dashboard)
                 self.dashboard = self.enter_context(
-                    Dashboard(plan_data, plan.slos, host=host, port=port)
+                    Dashboard(plan.summary(), plan.slos, host=host, port=port)
                 )
             except (ValueError, OSError) as exc:
                 raise ValueError(f"--dashboard: {exc}") from exc

@@ -84,7 +84,7 @@ def report_command(args: argparse.Namespace) -> int:
             runs = load_runs(args.run, store)
             if len(runs) != 1:
                 raise ValueError(f"a report is of one run; {args.run!r} names {len(runs)}")
-            plan = str(runs[0].result.plan.get("name", "")) or None
+            plan = runs[0].result.plan.name or None
             baseline = load_runs(args.baseline, store, plan=plan) if args.baseline else []
     except (StoreError, ValueError) as exc:
         error(str(exc))

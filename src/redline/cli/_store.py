@@ -164,7 +164,7 @@ def print_stored(console: Console, stored: StoredRun) -> None:
     result, meta = stored.result, stored.meta
     plan = result.plan
     lines = [
-        f"run {result.id}: plan {plan.get('name', '?')} against {plan.get('target', '?')}",
+        f"run {result.id}: plan {plan.name or '?'} against {plan.target or '?'}",
         f"started {result.started_at}, measured {result.duration_s:,.1f}s, "
         f"{result.stop_reason}{'' if result.complete else ' (incomplete)'}",
     ]

@@ -26,6 +26,7 @@ from ._redact import DEFAULT_REDACTED as DEFAULT_REDACTED
 from ._redact import REDACTED as REDACTED
 from ._redact import Redactor as Redactor
 from ._result import PERCENTILES as PERCENTILES
+from ._result import SCHEMA_VERSION as SCHEMA_VERSION
 from ._result import EndpointInterval as EndpointInterval
 from ._result import EndpointSummary as EndpointSummary
 from ._result import GeneratorInterval as GeneratorInterval
@@ -33,13 +34,22 @@ from ._result import GeneratorSummary as GeneratorSummary
 from ._result import IntervalSnapshot as IntervalSnapshot
 from ._result import RunResult as RunResult
 from ._result import StepSummary as StepSummary
+from ._result import StopReason as StopReason
 from ._slo import FAIL as FAIL
 from ._slo import INCONCLUSIVE as INCONCLUSIVE
 from ._slo import PASS as PASS
 from ._slo import SCOPES as SCOPES
 from ._slo import Objective as Objective
+from ._slo import Outcome as Outcome
 from ._slo import Verdict as Verdict
 from ._slo import parse_objective as parse_objective
+from ._summary import FaultSummary as FaultSummary
+from ._summary import LoadSummary as LoadSummary
+from ._summary import PlanSummary as PlanSummary
+from ._summary import ProxySummary as ProxySummary
+from ._summary import RequestSummary as RequestSummary
+from ._summary import ShapeSummary as ShapeSummary
+from ._summary import StageSummary as StageSummary
 from ._units import format_duration as format_duration
 from ._units import parse_duration as parse_duration
 from ._units import parse_rate as parse_rate
@@ -54,6 +64,7 @@ __all__ = [
     "PASS",
     "PERCENTILES",
     "REDACTED",
+    "SCHEMA_VERSION",
     "SCOPES",
     "AbandonReason",
     "Closing",
@@ -62,24 +73,33 @@ __all__ = [
     "DataExhaustedError",
     "EndpointInterval",
     "EndpointSummary",
+    "FaultSummary",
     "GeneratorInterval",
     "GeneratorSummary",
     "Histogram",
     "IntervalSnapshot",
+    "LoadSummary",
     "Objective",
     "Observer",
     "Observers",
+    "Outcome",
     "PlanError",
+    "PlanSummary",
     "ProtocolError",
+    "ProxySummary",
     "ReadTimeoutError",
     "Redactor",
     "RedlineError",
+    "RequestSummary",
     "ResponseTooLargeError",
     "RunError",
     "RunMeta",
     "RunOutcome",
     "RunResult",
+    "ShapeSummary",
+    "StageSummary",
     "StepSummary",
+    "StopReason",
     "StoreError",
     "TransportError",
     "Verdict",

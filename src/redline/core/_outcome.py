@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._codec import from_data, to_data
 from ._result import RunResult
 from ._slo import FAIL, Verdict
 
@@ -34,26 +35,17 @@ class RunMeta:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (the ``meta`` of an exported run)."""
-        return {
-            "labels": dict(self.labels),
-            "git_commit": self.git_commit,
-            "git_dirty": self.git_dirty,
-            "host": self.host,
-            "version": self.version,
-            "pid": self.pid,
-        }
+        data: dict[str, Any] = to_data(self)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunMeta:
-        """Rebuild from :meth:`to_dict` output."""
-        return cls(
-            labels={str(k): str(v) for k, v in data.get("labels", {}).items()},
-            git_commit=data.get("git_commit"),
-            git_dirty=data.get("git_dirty"),
-            host=data.get("host", ""),
-            version=data.get("version", ""),
-            pid=data.get("pid"),
-        )
+        """Rebuild from :meth:`to_dict` output (missing fields take their defaults).
+
+        Raises:
+            ValueError: ``data`` is not a run's ``meta``.
+        """
+        return from_data(cls, data, path="$.meta")
 
 
 @dataclass(frozen=True)

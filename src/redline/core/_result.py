@@ -7,15 +7,18 @@ JSON contract documented in ``docs/result-json.md``.
 from __future__ import annotations
 
 import json
+import typing
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ._histogram import Histogram
+from ._summary import PlanSummary
 
 __all__ = [
     "PERCENTILES",
+    "SCHEMA_VERSION",
     "EndpointInterval",
     "EndpointSummary",
     "GeneratorInterval",
@@ -23,9 +26,31 @@ __all__ = [
     "IntervalSnapshot",
     "RunResult",
     "StepSummary",
+    "StopReason",
 ]
 
 SCHEMA = "redline.run/1"
+SCHEMA_VERSION = 2
+"""The version of the ``redline.run/1`` document this code writes: 1 had no
+``schema_version`` key; 2 adds it (the same keys otherwise). A reader takes any version
+up to its own."""
+
+StopReason = Literal[
+    "running", "completed", "interrupted", "aborted", "worker_failed", "crashed", "lost"
+]
+"""How a run ended: ``completed``; stopped early by Ctrl-C or a caller (``interrupted``)
+or by an abort rule (``aborted``); a worker failed (``worker_failed``); the recording
+process ended without a result (``crashed``) or was killed (``lost``, seen by the store);
+``running`` while it is being recorded."""
+_STOP_REASONS: frozenset[str] = frozenset(typing.get_args(StopReason))
+
+
+def _stop_reason(text: object) -> StopReason:
+    if text not in _STOP_REASONS:
+        raise ValueError(f"stop_reason: expected one of {sorted(_STOP_REASONS)}, got {text!r}")
+    return text  # type: ignore[return-value]
+
+
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),
     ("p90", 90.0),
@@ -295,12 +320,13 @@ class RunResult:
 
     Attributes:
         id: unique run id.
-        plan: the plan as plain data (``name``, ``target``, ``load`` and more).
+        plan: what the run keeps of its plan (name, target, load, objectives, shape,
+            faults); a mapping given here is read as :meth:`PlanSummary.from_dict` does.
         started_at: ISO 8601 UTC time the measured load started.
         intervals: per-interval snapshots in order, warm-up ones flagged.
         workers: number of worker processes that generated load.
         complete: False when the run was interrupted or a worker failed.
-        stop_reason: ``"completed"``, ``"interrupted"``, ``"worker_failed"`` ...
+        stop_reason: how the run ended (see :data:`StopReason`).
         late_tolerance: fraction of late requests above which an interval is limited.
         open_model: whether load followed an arrival schedule (latency corrected for
             coordinated omission) or virtual users.
@@ -308,16 +334,20 @@ class RunResult:
     """
 
     id: str
-    plan: Mapping[str, Any]
+    plan: PlanSummary
     started_at: str
     intervals: tuple[IntervalSnapshot, ...]
     workers: int = 1
     complete: bool = True
-    stop_reason: str = "completed"
+    stop_reason: StopReason = "completed"
     late_tolerance: float = 0.01
     open_model: bool = True
     notes: tuple[str, ...] = ()
     tracebacks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.plan, PlanSummary):  # plain data, as older callers pass
+            object.__setattr__(self, "plan", PlanSummary.from_dict(self.plan))
 
     @property
     def measured(self) -> tuple[IntervalSnapshot, ...]:
@@ -419,8 +449,9 @@ class RunResult:
         """
         out = {
             "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
             "id": self.id,
-            "plan": dict(self.plan),
+            "plan": self.plan.to_dict(),
             "started_at": self.started_at,
             "duration_s": self.duration_s,
             "complete": self.complete,
@@ -463,15 +494,21 @@ class RunResult:
         """
         if data.get("schema") != SCHEMA:
             raise ValueError(f"expected a {SCHEMA} document, got schema {data.get('schema')!r}")
+        version = data.get("schema_version", 1)  # documents before 2 had no such key
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {version!r} is newer than this redline reads "
+                f"({SCHEMA_VERSION}): upgrade redline"
+            )
         try:
             return cls(
                 id=data["id"],
-                plan=data["plan"],
+                plan=PlanSummary.from_dict(data["plan"]),
                 started_at=data["started_at"],
                 intervals=tuple(_interval_from_dict(i) for i in data["intervals"]),
                 workers=data["generator"]["workers"],
                 complete=data["complete"],
-                stop_reason=data["stop_reason"],
+                stop_reason=_stop_reason(data["stop_reason"]),
                 late_tolerance=data["late_tolerance"],
                 open_model=data["open_model"],
                 notes=tuple(data.get("notes", ())),

@@ -13,8 +13,9 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
+from ._codec import from_data, to_data
 from ._errors import PlanError
 from ._units import parse_duration
 
@@ -24,15 +25,18 @@ __all__ = [
     "PASS",
     "SCOPES",
     "Objective",
+    "Outcome",
     "Verdict",
     "parse_objective",
 ]
 
-PASS = "pass"
+Outcome = Literal["pass", "fail", "inconclusive"]
+"""How a verdict came out: the objective held, was breached, or could not be told."""
+PASS: Final = "pass"
 """A verdict's outcome: the objective held."""
-FAIL = "fail"
+FAIL: Final = "fail"
 """A verdict's outcome: the objective was breached."""
-INCONCLUSIVE = "inconclusive"
+INCONCLUSIVE: Final = "inconclusive"
 """A verdict's outcome: too little data, or an interval that straddles the threshold."""
 SCOPES = ("endpoint", "group", "scenario", "check")
 """What an objective can be scoped to besides the whole run."""
@@ -89,7 +93,7 @@ class Objective:
     """
 
     name: str
-    text: str
+    text: str = field(metadata={"key": "objective"})
     metric: str
     op: str
     threshold: float
@@ -100,8 +104,9 @@ class Objective:
     abort: bool = False
     abort_after: float = 0.0
     burn_rate: float = 2.0
-    source: str = ""
-    path: str = ""
+    # where it came from, for messages: not what the objective is, nor part of a result
+    source: str = field(default="", compare=False, metadata={"skip": True})
+    path: str = field(default="", compare=False, metadata={"skip": True})
 
     @property
     def is_ratio(self) -> bool:
@@ -151,32 +156,19 @@ class Objective:
         return f"{value:.3f} ms"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, as stored and exported."""
-        return {
-            "name": self.name,
-            "objective": self.text,
-            "metric": self.metric,
-            "op": self.op,
-            "threshold": self.threshold,
-            "percentile": self.percentile,
-            "target": self.target,
-            "scope": self.scope,
-            "scope_name": self.scope_name,
-            "abort": self.abort,
-            "abort_after": self.abort_after,
-            "burn_rate": self.burn_rate,
-        }
+        """Plain data, as stored and exported (``text`` as ``objective``)."""
+        data: dict[str, Any] = to_data(self)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Objective:
         """Rebuild an objective from :meth:`to_dict` output (a plan's ``slo`` entry).
 
         Raises:
-            KeyError, TypeError: ``data`` is not an objective's JSON form.
+            ValueError: ``data`` is not an objective's JSON form (the message names the
+                path inside it).
         """
-        spec = dict(data)
-        spec["text"] = spec.pop("objective")
-        return cls(**spec)
+        return from_data(cls, data, path="$.objective")
 
 
 @dataclass(frozen=True)
@@ -200,7 +192,7 @@ class Verdict:
     """
 
     objective: Objective
-    outcome: str
+    outcome: Outcome
     value: float | None
     reason: str
     samples: int = 0
@@ -218,37 +210,17 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as stored and exported."""
-        return {
-            "objective": self.objective.to_dict(),
-            "outcome": self.outcome,
-            "value": self.value,
-            "low": self.low,
-            "high": self.high,
-            "margin": self.margin,
-            "samples": self.samples,
-            "reason": self.reason,
-            "budget_spent": self.budget_spent,
-            "burn_rates": dict(self.burn_rates),
-            "window": list(self.window) if self.window else None,
-        }
+        data: dict[str, Any] = to_data(self)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
-        """Rebuild a verdict from :meth:`to_dict` output."""
-        window = data.get("window")
-        return cls(
-            objective=Objective.from_dict(data["objective"]),
-            outcome=data["outcome"],
-            value=data["value"],
-            reason=data["reason"],
-            samples=data["samples"],
-            low=data["low"],
-            high=data["high"],
-            margin=data["margin"],
-            budget_spent=data["budget_spent"],
-            burn_rates=data["burn_rates"],
-            window=(window[0], window[1]) if window else None,
-        )
+        """Rebuild a verdict from :meth:`to_dict` output.
+
+        Raises:
+            ValueError: ``data`` is not a verdict's JSON form.
+        """
+        return from_data(cls, data, path="$.verdict")
 
 
 def parse_objective(

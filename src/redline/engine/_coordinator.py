@@ -25,6 +25,7 @@ from redline.core import (
     Observers,
     RunError,
     RunResult,
+    StopReason,
 )
 from redline.plan import ClosedLoad, Plan
 
@@ -230,7 +231,7 @@ class _Merger:
         self.last_seen: dict[int, int] = {}
         self.intervals: list[IntervalSnapshot] = []
         self.next_index = 0
-        self.stop_reason = "completed"
+        self.stop_reason: StopReason = "completed"
         self.notes: list[str] = []
         self.tracebacks: list[str] = []
         self.id = ""
@@ -327,7 +328,7 @@ class _Merger:
         redactor = self.plan.redactor()
         return RunResult(
             id=self.id,
-            plan=self.plan.to_dict(),
+            plan=self.plan.summary(),
             started_at=self.started_at,
             intervals=() if running else tuple(self.intervals),
             workers=self.workers,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from redline.core import Objective, Redactor
+from redline.core import Objective, PlanSummary, Redactor
 
 from ._faults import FaultPlan
 from ._template import DataSource, Template
@@ -212,6 +212,10 @@ class Plan:
             if value.static and names.is_secret(name)
         ]
         return Redactor(self.redact, secrets=secrets)
+
+    def summary(self) -> PlanSummary:
+        """What a run keeps of this plan (its ``RunResult.plan``), secrets redacted."""
+        return PlanSummary.from_dict(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form of the plan, as stored in run results, with secrets redacted."""

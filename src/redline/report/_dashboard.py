@@ -22,6 +22,7 @@ from redline.core import (
     Closing,
     IntervalSnapshot,
     Objective,
+    PlanSummary,
     RunOutcome,
     RunResult,
     Verdict,
@@ -36,27 +37,27 @@ __all__ = ["Dashboard", "active_stage"]
 _KEEPALIVE_S = 10.0
 
 
-def active_stage(plan: Mapping[str, Any], elapsed_s: float) -> str:
+def active_stage(plan: PlanSummary | Mapping[str, Any], elapsed_s: float) -> str:
     """What the load is doing ``elapsed_s`` into the run: ``"stage 2 of 3: 200/s for 4s"``."""
-    warmup = float(plan.get("warmup_s") or 0.0)
-    if elapsed_s < warmup:
+    if not isinstance(plan, PlanSummary):
+        plan = PlanSummary.from_dict(plan)
+    if elapsed_s < plan.warmup_s:
         return "warm-up"
-    load = plan.get("load") or {}
-    stages = list(load.get("stages") or ())
-    measured = elapsed_s - warmup
-    if not stages:
-        for key, unit in (("rate", "/s"), ("vus", " users")):
-            if key in load:
-                return f"steady {load[key]:g}{unit}"
+    load = plan.load
+    measured = elapsed_s - plan.warmup_s
+    if not load.stages:
+        if load.rate is not None:
+            return f"steady {load.rate:g}/s"
+        if load.vus is not None:
+            return f"steady {load.vus:g} users"
         return "measuring"
     start = 0.0
-    for number, stage in enumerate(stages, 1):
-        end = start + float(stage.get("duration", 0.0))
-        if measured < end or number == len(stages):
-            amount = stage.get("rate", stage.get("vus"))
-            unit = "/s" if "rate" in stage else " users"
+    for number, stage in enumerate(load.stages, 1):
+        end = start + stage.duration
+        if measured < end or number == len(load.stages):
+            unit = "/s" if stage.rate is not None else " users"
             return (
-                f"stage {number} of {len(stages)}: {amount:g}{unit} "
+                f"stage {number} of {len(load.stages)}: {stage.target:g}{unit} "
                 f"for {format_duration(end - start)}"
             )
         start = end
@@ -72,22 +73,22 @@ class Dashboard(Closing):
 
     def __init__(
         self,
-        plan: Mapping[str, Any],
+        plan: PlanSummary | Mapping[str, Any],
         objectives: Sequence[Objective] = (),
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         meta: Mapping[str, Any] | None = None,
     ) -> None:
-        """Start serving at once (``port=0`` picks a free port).
+        """Start serving at once (``port=0`` picks a free port) a page of a run of ``plan``.
 
         Raises:
             OSError: the address cannot be bound.
         """
-        self.plan = dict(plan)
+        self.plan = plan if isinstance(plan, PlanSummary) else PlanSummary.from_dict(plan)
         self.objectives = tuple(objectives)
         self.meta = dict(meta or {})
-        self.total_s = float(plan.get("warmup_s") or 0.0) + float(plan.get("duration_s") or 0.0)
+        self.total_s = self.plan.total_s
         self._changed = threading.Condition()
         self._version = 0
         self._closed = False
@@ -225,7 +226,7 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/":
-                title = f"redline · {dashboard.plan.get('name', '')} (live)"
+                title = f"redline · {dashboard.plan.name} (live)"
                 page = dashboard_html("/events", title=title).encode()
                 self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
             elif path == "/data":

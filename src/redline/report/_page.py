@@ -21,6 +21,7 @@ from redline.core import (
     EndpointSummary,
     Histogram,
     IntervalSnapshot,
+    LoadSummary,
     RunResult,
     Verdict,
     bucket_values,
@@ -114,13 +115,13 @@ def _header(result: RunResult, meta: Mapping[str, Any]) -> dict[str, Any]:
     plan = result.plan
     return {
         "id": result.id,
-        "plan": str(plan.get("name", "")),
-        "target": str(plan.get("target", "")),
-        "load": _load_text(plan.get("load") or {}),
+        "plan": plan.name,
+        "target": plan.target,
+        "load": _load_text(plan.load),
         "started_at": result.started_at,
         "duration_s": result.duration_s,
         "duration": format_duration(result.duration_s) if result.duration_s else "0s",
-        "warmup_s": float(plan.get("warmup_s") or 0.0),
+        "warmup_s": plan.warmup_s,
         "stop_reason": result.stop_reason,
         "complete": result.complete,
         "workers": result.workers,
@@ -133,19 +134,17 @@ def _header(result: RunResult, meta: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _load_text(load: Mapping[str, Any]) -> str:
+def _load_text(load: LoadSummary) -> str:
     """The load model in a line: ``open, poisson arrivals: 100/s for 3s, 200/s for 4s``."""
-    model = str(load.get("model", ""))
-    parts: list[str] = []
-    for stage in load.get("stages") or ():
-        amount = stage.get("rate", stage.get("vus"))
-        unit = "/s" if "rate" in stage else " users"
-        parts.append(f"{amount:,.4g}{unit} for {format_duration(float(stage.get('duration', 0)))}")
-    if not parts:
-        for key, unit in (("rate", "/s"), ("vus", " users")):
-            if key in load:
-                parts.append(f"{load[key]:,.4g}{unit}")
-    arrivals = f", {load['arrivals']} arrivals" if load.get("arrivals") else ""
+    model = load.model
+    unit = "/s" if model == "open" else " users"
+    parts = [
+        f"{stage.target:,.4g}{unit} for {format_duration(stage.duration)}" for stage in load.stages
+    ]
+    fixed = load.rate if model == "open" else load.vus
+    if not parts and fixed is not None:
+        parts.append(f"{fixed:,.4g}{unit}")
+    arrivals = f", {load.arrivals} arrivals" if load.arrivals else ""
     shape = ", ".join(parts)
     return f"{model}{arrivals}: {shape}" if shape else model
 
@@ -173,20 +172,19 @@ def _windows(result: RunResult) -> list[dict[str, Any]]:
     if warm:
         end = max(i.start_s + i.duration_s for i in warm)
         out.append({"kind": "warmup", "label": "warm-up", "start_s": 0.0, "end_s": end})
-    shape = result.plan.get("shape") or {}
-    if shape.get("type") == "spike":
-        start = float(shape.get("at_s", 0.0))
-        end = start + float(shape.get("for_s", 0.0))
-        label = f"spike x{shape.get('multiple', '?')}"
+    shape = result.plan.shape
+    if shape is not None and shape.type == "spike":
+        start = shape.at_s or 0.0
+        end = start + (shape.for_s or 0.0)
+        label = f"spike x{shape.multiple if shape.multiple is not None else '?'}"
         out.append({"kind": "spike", "label": label, "start_s": start, "end_s": end})
-    for fault in result.plan.get("faults") or ():
-        start = float(fault.get("at_s", 0.0))
+    for fault in result.plan.faults:
         out.append(
             {
                 "kind": "fault",
-                "label": str(fault.get("name") or fault.get("type") or "fault"),
-                "start_s": start,
-                "end_s": start + float(fault.get("for_s", 0.0)),
+                "label": fault.name or fault.type or "fault",
+                "start_s": fault.at_s,
+                "end_s": fault.at_s + fault.for_s,
             }
         )
     return out

@@ -75,9 +75,7 @@ class LiveView:
         self._close()
         self._errors = self._requests = 0
         if self._fixed_total is None:
-            self.total = float(run.plan.get("warmup_s", 0.0)) + float(
-                run.plan.get("duration_s", 0.0)
-            )
+            self.total = run.plan.total_s
         if self.console.is_terminal:
             self._live = Live(Text("starting..."), console=self.console, transient=True)
             self._live.__enter__()

@@ -58,7 +58,7 @@ def junit_xml(result: RunResult, verdicts: Sequence[Verdict]) -> str:
     """
     suite = ET.Element(
         "testsuite",
-        name=f"redline {result.plan.get('name', 'plan')}",
+        name=f"redline {result.plan.name or 'plan'}",
         tests=str(len(verdicts)),
         failures=str(sum(v.outcome == FAIL for v in verdicts)),
         skipped=str(sum(v.outcome == INCONCLUSIVE for v in verdicts)),
@@ -97,9 +97,9 @@ def summary_markdown(result: RunResult, verdicts: Sequence[Verdict]) -> str:
         headline = "no objectives were set"
     total = result.total()
     lines = [
-        f"### redline: {result.plan.get('name', 'plan')}, {headline}",
+        f"### redline: {result.plan.name or 'plan'}, {headline}",
         "",
-        f"Run `{result.id}` against {result.plan.get('target', '?')}: "
+        f"Run `{result.id}` against {result.plan.target or '?'}: "
         f"{total.requests:,} requests over {result.duration_s:.1f} s ({total.rps:,.1f} req/s), "
         f"errors {total.error_rate * 100:.2f}%, p50 {total.latency_ms.get('p50', 0):.2f} ms, "
         f"p99 {total.latency_ms.get('p99', 0):.2f} ms.",

@@ -155,8 +155,7 @@ async def in_thread(call: Callable[[], T], control: RunControl) -> T:
 
 def shape_analysis(result: RunResult) -> dict[str, Any]:
     """What the run's test type (``--type``) reads off it: recovery, drift, a breakpoint."""
-    shape = result.plan.get("shape") or {}
-    kind = shape.get("type")
+    kind = result.plan.shape.type if result.plan.shape is not None else None
     out: dict[str, Any] = {}
     if kind == "spike":
         found = recovery(result)

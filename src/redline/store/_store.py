@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 import os
 import socket
+import typing
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
-from redline.core import Closing, IntervalSnapshot, RunMeta, RunResult, StoreError, Verdict
+from redline.core import (
+    Closing,
+    IntervalSnapshot,
+    PlanSummary,
+    RunMeta,
+    RunResult,
+    StopReason,
+    StoreError,
+    Verdict,
+)
 
 from ._backend import Backend, open_backend
 from ._recorder import RunRecorder
@@ -32,10 +42,11 @@ DEFAULT_STORE = ".redline/runs.db"
 """Where the run store lives without ``--store`` or :data:`STORE_ENV`."""
 STORE_ENV = "REDLINE_STORE"
 """The environment variable that names the store (a file or a ``postgresql://`` URL)."""
-LOST = "lost"
+LOST: Final = "lost"
 """The stop reason shown for a run whose recording process is gone without finishing it."""
-RUNNING = "running"
+RUNNING: Final = "running"
 """The stop reason of a run that is still being recorded."""
+_STOP_REASONS = frozenset(typing.get_args(StopReason))
 # A run not updated for this long, by a process on another host, is presumed lost.
 _STALE_S = 300.0
 _RUN_COLUMNS = (
@@ -197,7 +208,7 @@ class RunStore(Closing):
                     result.workers,
                     result.late_tolerance,
                     result.open_model,
-                    _dump(dict(result.plan)),
+                    _dump(result.plan.to_dict()),
                     _dump(list(result.notes)),
                     _dump(list(result.tracebacks)),
                     _dump(summary),
@@ -233,8 +244,8 @@ class RunStore(Closing):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run.id,
-                str(run.plan.get("name", "")),
-                str(run.plan.get("target", "")),
+                run.plan.name,
+                run.plan.target,
                 run.started_at,
                 stamp,
                 run.stop_reason,
@@ -242,7 +253,7 @@ class RunStore(Closing):
                 run.workers,
                 run.late_tolerance,
                 run.open_model,
-                _dump(dict(run.plan)),
+                _dump(run.plan.to_dict()),
                 _dump(meta.to_dict()),
                 _dump(list(run.notes)),
                 _dump(list(run.tracebacks)),
@@ -362,12 +373,13 @@ class RunStore(Closing):
         try:
             intervals = tuple(IntervalSnapshot.from_dict(_load(r[0])) for r in data)
             verdicts = tuple(Verdict.from_dict(v) for v in _load(row.verdicts or "[]"))
+            plan = PlanSummary.from_dict(_load(row.plan))
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{self.where}: run {run_id} is damaged: {exc}") from exc
         meta = RunMeta.from_dict(_load(row.meta))
         result = RunResult(
             id=row.id,
-            plan=_load(row.plan),
+            plan=plan,
             started_at=row.started_at,
             intervals=intervals,
             workers=row.workers,
@@ -427,9 +439,11 @@ def _load(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _stop_reason(row: _RunRow, meta: RunMeta) -> str:
+def _stop_reason(row: _RunRow, meta: RunMeta) -> StopReason:
     if row.stop_reason != RUNNING:
-        return row.stop_reason
+        if row.stop_reason not in _STOP_REASONS:
+            return LOST  # a reason this version does not know: not a run to trust
+        return row.stop_reason  # type: ignore[return-value]
     if meta.host == socket.gethostname() and meta.pid is not None:
         if meta.pid == os.getpid():
             return RUNNING
