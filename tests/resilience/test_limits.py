@@ -137,10 +137,16 @@ def test_a_rate_limiter_never_grants_more_than_burst_plus_rate_times_time(
     clock = Clock()
     limiter = RateLimiter(rate, burst=burst, clock=clock)
     granted = 0
+    tokens = float(burst)  # a reference token bucket, kept beside it
     for wait in waits:
         clock.now += wait
-        if limiter.try_acquire() == 0:
+        tokens = min(float(burst), tokens + rate * wait)
+        got = limiter.try_acquire() == 0
+        if abs(tokens - 1.0) > 1e-6:  # away from the edge, it decides as the bucket does
+            assert got == (tokens >= 1.0), (tokens, got)
+        if got:
             granted += 1
+            tokens -= 1.0
         assert granted <= burst + rate * clock.now + 1e-9
 
 
@@ -281,3 +287,16 @@ def test_a_timeout_shared_by_two_event_loops_at_once() -> None:
     for thread in threads:
         thread.join(10)
     assert results == [("quick", DeadlineExceeded)] * 2
+
+
+def test_a_rate_limiter_answers_take_as_every_keyed_limiter_does() -> None:
+    limiter = RateLimiter(2, burst=1, clock=Clock())
+
+    async def main() -> list[float]:
+        return [await limiter.take(key="a"), await limiter.take(key="a"), await limiter.take()]
+
+    first, second, other_key = asyncio.run(main())
+    assert first == 0.0
+    assert second == pytest.approx(0.5)  # one token at 2 a second
+    assert other_key == 0.0
+    assert all(isinstance(v, float) for v in (first, second, other_key))

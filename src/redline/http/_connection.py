@@ -263,7 +263,8 @@ class ConnectionPool:
 
     def sweep_timeouts(self) -> int:
         """Fail every request in flight longer than the read timeout; return how many."""
-        deadline = time.perf_counter_ns() - self.read_timeout_ns
+        # the engine stamps ``sent_ns`` with time.monotonic_ns: the same clock here
+        deadline = time.monotonic_ns() - self.read_timeout_ns
         expired = [c for c in self.connections if c.busy and c.sent_ns < deadline]
         for conn in expired:
             conn.fail("read_timeout")

@@ -35,10 +35,10 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class KeyedLimiter(Protocol):
-    """A rate limiter by key: ``RateLimiter`` (answers at once) or ``RedisRateLimiter``."""
+    """A rate limiter by key: ``RateLimiter`` (in this process) or ``RedisRateLimiter``."""
 
-    def try_acquire(self, tokens: float = 1.0, key: str = "") -> Any:
-        """0 when admitted, else the seconds to wait (or an awaitable of it)."""
+    async def take(self, tokens: float = 1.0, key: str = "") -> float:
+        """Take ``tokens`` from ``key``'s bucket: 0 when admitted, else the seconds to wait."""
 
 
 def client_key(scope: Scope) -> str:
@@ -122,9 +122,7 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         if self.rate_limiter is not None:
-            wait = self.rate_limiter.try_acquire(1.0, self.key(scope))
-            if not isinstance(wait, int | float):
-                wait = await wait
+            wait = await self.rate_limiter.take(1.0, self.key(scope))
             if wait > 0:
                 self.rate_limited += 1
                 await _refuse(send, 429, wait, b"too many requests\n")

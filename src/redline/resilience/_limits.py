@@ -215,6 +215,10 @@ class RateLimiter:
             bucket[0] = available
             return (tokens - available) / self.rate
 
+    async def take(self, tokens: float = 1.0, key: str = "") -> float:
+        """:meth:`try_acquire` as the awaitable every :class:`KeyedLimiter` offers."""
+        return self.try_acquire(tokens, key)
+
     async def acquire(self, tokens: float = 1.0, key: str = "") -> None:
         """Take ``tokens``, waiting up to ``max_wait_s`` for them.
 

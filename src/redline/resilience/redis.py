@@ -106,6 +106,10 @@ class RedisRateLimiter:
             return 0.0
         return float(wait)
 
+    async def take(self, tokens: float = 1.0, key: str = "") -> float:
+        """:meth:`try_acquire`, under the name every :class:`KeyedLimiter` offers."""
+        return await self.try_acquire(tokens, key)
+
     async def acquire(self, tokens: float = 1.0, key: str = "") -> None:
         """Take ``tokens``, waiting up to ``max_wait_s`` for them.
 
@@ -143,6 +147,8 @@ class SharedBreakerState:
         self._listener: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # redis-py holds connect callbacks weakly: this object keeps the bound one alive
+        self._resync_watcher = _Reconnected(self._reconnected)
 
     async def start(self) -> None:
         """Adopt the fleet's current state, then follow its changes and publish ours."""
@@ -175,13 +181,38 @@ class SharedBreakerState:
         await self.close()
 
     async def _subscribe(self) -> Any:
-        """Subscribe to the changes, then adopt the current state (no change falls between)."""
+        """Subscribe to the changes, then adopt the current state (no change falls between).
+
+        redis-py may also reconnect the pub/sub connection by itself (with retries on)
+        and subscribe again without a word: what was published in between is lost. A
+        connect callback re-reads the state each time that happens.
+        """
         pubsub = self.client.pubsub()
         await pubsub.subscribe(self.channel)
+        connection = pubsub.connection
+        if connection is not None:
+            connection.register_connect_callback(self._resync_watcher.connected)
+        await self._reread()
+        return pubsub
+
+    async def _reread(self) -> None:
         current = await self.client.get(self.key)
         if current is not None:
             self._adopt(json.loads(current))
-        return pubsub
+
+    def _reconnected(self) -> None:
+        """A pub/sub connection came back: re-read what may have been missed."""
+        if self._loop is None:
+            return
+        task = self._loop.create_task(self._resync())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _resync(self) -> None:
+        try:
+            await asyncio.wait_for(self._reread(), CLOSE_TIMEOUT_S)
+        except (*_UNREACHABLE, RuntimeError) as exc:
+            _log.warning("breaker %r could not re-read its state: %s", self.breaker.name, exc)
 
     async def _follow(self, pubsub: Any) -> None:
         """Adopt what peers publish; on a lost connection, subscribe again (and re-read)."""
@@ -255,3 +286,13 @@ class SharedBreakerState:
             await self.client.publish(self.channel, payload)
         except _UNREACHABLE as exc:  # the breaker works on alone; peers learn nothing
             _log.warning("breaker %r could not share %s: %s", self.breaker.name, change, exc)
+
+
+class _Reconnected:
+    """Calls back on every connect of a pub/sub connection after the one it was added on."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+
+    def connected(self, connection: Any) -> None:
+        self.callback()
