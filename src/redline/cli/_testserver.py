@@ -61,6 +61,13 @@ def testserver_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         error(f"testserver: {exc}")
         return _exit.USAGE
-    print(f"test server on {server.url} (Ctrl-C stops)", flush=True)
-    server.serve_forever()
+
+    def ready(serving: TestServer) -> None:
+        print(f"test server on {serving.url} (Ctrl-C stops)", flush=True)
+
+    try:
+        server.serve_forever(on_ready=ready)
+    except OSError as exc:
+        error(f"testserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return _exit.USAGE
     return _exit.OK

@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, cast
@@ -427,11 +427,20 @@ class TestServer:
             self._loop.call_soon_threadsafe(stopping[0].set)
             thread.join(timeout=10)
 
-    def serve_forever(self) -> None:
-        """Run in the current thread until interrupted (``redline testserver``)."""
+    def serve_forever(self, *, on_ready: Callable[[TestServer], None] | None = None) -> None:
+        """Run in the current thread until interrupted (``redline testserver``).
+
+        ``on_ready`` is called once the server listens (with port 0, :attr:`port` is
+        then the one it got).
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
 
         async def main() -> None:
             await self.start()
+            if on_ready is not None:
+                on_ready(self)
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
 
