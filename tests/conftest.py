@@ -216,3 +216,12 @@ def serve() -> Iterator[Serve]:
             return f"http://127.0.0.1:{port}"
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """The path of Prometheus' promtool; its absence fails the test, as any missing part."""
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool is needed: install Debian's prometheus package (.ci/run does)")
+    return found

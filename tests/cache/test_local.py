@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 
 import pytest
 from hypothesis import given, settings
@@ -41,13 +42,45 @@ def test_never_holds_more_than_its_capacity_and_reads_what_it_holds(
             model.pop(key, None)
         else:
             value = cache.get(key)
-            # whatever it returns is the latest value written (or it was evicted)
-            assert value is None or value == model.get(key)
+            if key not in model:
+                assert value is None  # never written, or deleted: never read back
+            else:
+                # the latest value written, or nothing when the policy evicted it
+                assert value is None or value == model[key]
         assert len(cache) <= capacity
         assert cache.weight == len(cache)
     for key in list(model):
         if key in cache:
             assert cache.peek(key) == model[key]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 20),
+    st.lists(
+        st.tuples(st.sampled_from(["get", "set", "delete"]), st.integers(0, 30)), max_size=300
+    ),
+)
+def test_lru_reads_exactly_what_an_lru_model_holds(
+    capacity: int, operations: list[tuple[str, int]]
+) -> None:
+    cache = LocalCache(capacity, policy="lru")
+    model: OrderedDict[int, int] = OrderedDict()
+    for i, (operation, key) in enumerate(operations):
+        if operation == "set":
+            cache.set(key, i)
+            model[key] = i
+            model.move_to_end(key)
+            if len(model) > capacity:
+                model.popitem(last=False)
+        elif operation == "delete":
+            cache.delete(key)
+            model.pop(key, None)
+        else:
+            assert cache.get(key) == model.get(key)
+            if key in model:
+                model.move_to_end(key)
+        assert sorted(k for k in range(31) if k in cache) == sorted(model)
 
 
 @settings(max_examples=40, deadline=None)

@@ -152,7 +152,8 @@ def test_metrics_parse_as_prometheus_and_count_bytes(
 
 
 def test_redline_proxy_serves_a_config_until_ctrl_c(redline_server: Server, tmp_path: Path) -> None:
-    upstream = f"127.0.0.1:{redline_server().port}"
+    server = redline_server()
+    upstream = f"127.0.0.1:{server.port}"
     config = tmp_path / "proxies.json"
     config.write_text(json.dumps([{"name": "shop", "listen": "127.0.0.1:0", "upstream": upstream}]))
     process = subprocess.Popen(
@@ -171,7 +172,9 @@ def test_redline_proxy_serves_a_config_until_ctrl_c(redline_server: Server, tmp_
         proxies = json.loads(connection.getresponse().read())
         connection.close()
         assert proxies["shop"]["upstream"] == upstream
-        assert get_through(proxies["shop"]["listen"]) >= 0
+        before = server.requests_total
+        get_through(proxies["shop"]["listen"])
+        assert server.requests_total == before + 1  # the request went through the proxy
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=10)
         assert process.returncode == 0, stderr

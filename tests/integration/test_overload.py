@@ -86,7 +86,9 @@ def test_the_adaptive_limit_keeps_goodput_and_latency_where_queueing_does_not(
     # unprotected, the queue grows for the whole overload, and so does the latency, until
     # requests start to time out (the client gives up after 4 s)
     late = [p for p in p99s(unprotected) if p > 0]
-    assert late[:4] == sorted(late[:4])
-    assert max(late) > 2 * late[0]
+    # rising as a whole (a busy machine may put one second out of order): the fourth
+    # second's p99 well above the first's, and the worst above twice the first
+    assert late[3] > 1.5 * late[0], late
+    assert max(late) > 2 * late[0], late
     assert unprotected.total().error_classes.get("read_timeout", 0) > 0
     assert unprotected.total().latency_ms["p99"] > 5 * protected.total().latency_ms["p99"]

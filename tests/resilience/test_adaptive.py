@@ -31,15 +31,20 @@ def test_in_flight_never_exceeds_the_limit_and_the_limit_stays_in_bounds(
     held = []
     for start, rtt, dropped in steps:
         if start or not held:
+            limit = limiter.current  # the limit the call meets
+            before = limiter.in_flight
             permit = limiter.try_acquire()
             if permit is not None:
                 held.append(permit)
+                # admitted only below the limit: in flight never passes it by a call
+                assert limiter.in_flight <= limit
+            else:
+                assert before >= limit  # refused only at (or above, after a cut) the limit
         else:
             clock.now += rtt
             limiter.release(held.pop(0), dropped=dropped)
         assert limiter.in_flight == len(held)
         assert 2 <= limiter.limit <= 50
-        assert limiter.in_flight <= max(limiter.current, len(held))
 
 
 def run(

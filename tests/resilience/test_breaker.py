@@ -41,6 +41,8 @@ class BreakerMachine(RuleBasedStateMachine):
         )  # fmt: skip
         self.outcomes: list[bool] = []  # failures seen while closed, newest last
         self.trials: list[bool] = []
+        self.openings = 0  # consecutive openings since it last closed: the backoff
+        self.half_open_at = 0.0  # when the breaker, once open, lets trials through
 
     @rule(failed=st.booleans())
     def call(self, failed: bool) -> None:
@@ -57,6 +59,12 @@ class BreakerMachine(RuleBasedStateMachine):
         assert state == before
         self.breaker.record(state, failed=failed, seconds=0.0)
         after = self.breaker.state
+        if after == OPEN and state != OPEN:
+            self.openings += 1
+            wait = min(10.0 * 2 ** (self.openings - 1), 80.0)
+            self.half_open_at = self.clock.now + wait
+        elif after == CLOSED and state == HALF_OPEN:
+            self.openings = 0
         if state == CLOSED:
             self.outcomes = ([*self.outcomes, failed])[-10:]
             window = self.outcomes
@@ -80,7 +88,12 @@ class BreakerMachine(RuleBasedStateMachine):
         after = self.breaker.state
         if before != OPEN:
             assert after == before  # only an open breaker changes with time
-        elif after == HALF_OPEN:
+            return
+        # open for exactly its wait (10 s, doubled per consecutive opening, at most 80 s)
+        if abs(self.clock.now - self.half_open_at) > 1e-6:
+            expected = HALF_OPEN if self.clock.now > self.half_open_at else OPEN
+            assert after == expected, (self.clock.now, self.half_open_at, self.openings)
+        if after == HALF_OPEN:
             self.trials = []
 
     @precondition(lambda self: self.breaker.state == OPEN)

@@ -41,14 +41,23 @@ def test_the_whole_pipeline_gives_up_at_the_deadline() -> None:
         await asyncio.sleep(0.15)
         steps.append(name)
 
+    took: list[float] = []
+
     async def main() -> None:
-        async with deadline(0.4):
-            for name in ("a", "b", "c", "d"):
-                await within_deadline(step(name))
+        started = asyncio.get_running_loop().time()
+        try:
+            async with deadline(0.4):
+                for name in ("a", "b", "c", "d"):
+                    await within_deadline(step(name))
+        finally:
+            took.append(asyncio.get_running_loop().time() - started)
 
     with pytest.raises(DeadlineExceeded):
         asyncio.run(main())
-    assert steps == ["a", "b"]  # the third step ran out of the time left
+    # it gave up at the deadline, in a step, not after the four steps (0.6 s) were done;
+    # how many steps fit before it depends on how busy the machine is, at most two
+    assert 0.4 - 0.005 <= took[0] < 0.6
+    assert steps in (["a"], ["a", "b"])
 
 
 def test_the_header_carries_the_time_left_to_a_downstream() -> None:

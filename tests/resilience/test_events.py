@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -259,11 +258,10 @@ def test_prometheus_metrics_follow_the_events() -> None:
     assert registry.get_sample_value("redline_resilience_limit", limit) == 7
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool: .ci/run installs it")
-def test_the_exposition_passes_promtool() -> None:
+def test_the_exposition_passes_promtool(promtool: str) -> None:
     registry, _ = prometheus_flow()
     checked = subprocess.run(
-        ["promtool", "check", "metrics"], input=generate_latest(registry),
+        [promtool, "check", "metrics"], input=generate_latest(registry),
         capture_output=True, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
