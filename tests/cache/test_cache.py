@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 
 import pytest
@@ -194,7 +195,12 @@ def test_the_decorator_caches_by_template_and_by_default_key() -> None:
 
     asyncio.run(main())
     assert calls == [(1, "en"), (2, "en"), (3, "square"), (1, "en")]
-    assert cache.statistics()["loads"] == 4
+    snapshot = cache.statistics()
+    assert snapshot.loads == 4
+    assert snapshot.l1_entries == len(cache.l1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snapshot.loads = 0  # type: ignore[misc]
+    assert cache.statistics() == snapshot  # nothing happened since
 
 
 @pytest.mark.parametrize("name", ["json", "msgpack", "pickle"])

@@ -35,7 +35,7 @@ class BreakerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        self.breaker = CircuitBreaker(
+        self.breaker = CircuitBreaker(name=
             "prop", window_size=10, minimum_calls=5, failure_rate=0.5, open_wait_s=10,
             backoff=2, max_open_wait_s=80, jitter=0.0, half_open_calls=3, clock=self.clock,
         )  # fmt: skip

@@ -70,7 +70,9 @@ def kinds(events: list[Event], strategy: str) -> list[tuple[str, str]]:
 
 def test_a_breaker_emits_calls_rejections_and_transitions_outside_its_lock() -> None:
     clock = Clock()
-    breaker = CircuitBreaker("payments", minimum_calls=2, open_wait_s=10, jitter=0, clock=clock)
+    breaker = CircuitBreaker(
+        name="payments", minimum_calls=2, open_wait_s=10, jitter=0, clock=clock
+    )
     states_read: list[str] = []
 
     def listener(event: Event) -> None:
@@ -167,7 +169,7 @@ def test_limits_shedding_fallback_timeout_and_pipeline(seen: list[Event]) -> Non
         assert await Fallback(cached).call(boom) == "cached"
         with pytest.raises(TimeoutError):
             await Timeout(0.001).call(asyncio.sleep, 1)
-        pipeline = Pipeline("checkout").add(Timeout(1.0)).add(CircuitBreaker())
+        pipeline = Pipeline(name="checkout").add(Timeout(1.0)).add(CircuitBreaker())
         assert await pipeline.call(ok) == "ok"
 
     asyncio.run(scenario())
@@ -210,11 +212,11 @@ def test_a_failing_listener_does_not_fail_the_call(caplog: pytest.LogCaptureFixt
 
 
 def test_a_global_listener_sees_strategies_made_before_and_after() -> None:
-    before = CircuitBreaker("before")
+    before = CircuitBreaker(name="before")
     events: list[Event] = []
     listen(events.append)
     try:
-        after = CircuitBreaker("after")
+        after = CircuitBreaker(name="after")
         before.call_sync(lambda: 1)
         after.call_sync(lambda: 1)
     finally:
@@ -226,7 +228,7 @@ def test_a_global_listener_sees_strategies_made_before_and_after() -> None:
 def prometheus_flow() -> tuple[CollectorRegistry, CircuitBreaker]:
     registry = CollectorRegistry()
     metrics = PrometheusMetrics(registry)
-    breaker = CircuitBreaker("payments", minimum_calls=2, open_wait_s=10)
+    breaker = CircuitBreaker(name="payments", minimum_calls=2, open_wait_s=10)
     limiter = AdaptiveLimiter(initial=7, name="api")
     metrics.watch(breaker, limiter)
     for fn in (lambda: 1, lambda: 1):

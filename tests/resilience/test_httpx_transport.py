@@ -103,7 +103,7 @@ def test_no_retry_beyond_the_budget(serve: Serve) -> None:
 def test_each_host_has_a_breaker_that_opens_on_5xx(serve: Serve) -> None:
     failing, healthy = Downstream((500, 0, {})), Downstream((200, 0, {}))
     bad, good = serve(failing), serve(healthy)
-    transport = ResilientTransport(breaker=lambda host: CircuitBreaker(host, minimum_calls=3))
+    transport = ResilientTransport(breaker=lambda host: CircuitBreaker(name=host, minimum_calls=3))
     assert [fetch(bad, transport).status_code for _ in range(3)] == [500, 500, 500]
     with pytest.raises(BreakerOpen):
         fetch(bad, transport)

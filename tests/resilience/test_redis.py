@@ -88,8 +88,8 @@ def test_one_breaker_opening_opens_the_fleet(redis_url: str, redis_prefix: str) 
         raise ConnectionError("payments is down")
 
     async def scenario(first: Redis, second: Redis) -> None:
-        here = CircuitBreaker("payments", minimum_calls=2, open_wait_s=30, jitter=0)
-        there = CircuitBreaker("payments", minimum_calls=2, open_wait_s=30, jitter=0)
+        here = CircuitBreaker(name="payments", minimum_calls=2, open_wait_s=30, jitter=0)
+        there = CircuitBreaker(name="payments", minimum_calls=2, open_wait_s=30, jitter=0)
         async with (
             SharedBreakerState(first, here, prefix=redis_prefix),
             SharedBreakerState(second, there, prefix=redis_prefix) as followed,
@@ -106,7 +106,7 @@ def test_one_breaker_opening_opens_the_fleet(redis_url: str, redis_prefix: str) 
             assert there.transitions[-1] == ("closed", "open")
 
             # a process that starts now finds the breaker open
-            late = CircuitBreaker("payments")
+            late = CircuitBreaker(name="payments")
             async with SharedBreakerState(first, late, prefix=redis_prefix):
                 assert late.state == "open"
 
@@ -123,7 +123,7 @@ def test_one_breaker_opening_opens_the_fleet(redis_url: str, redis_prefix: str) 
 
 def test_another_name_is_another_breaker(redis_url: str, redis_prefix: str) -> None:
     async def scenario(first: Redis, second: Redis) -> None:
-        payments, search = CircuitBreaker("payments"), CircuitBreaker("search")
+        payments, search = CircuitBreaker(name="payments"), CircuitBreaker(name="search")
         async with (
             SharedBreakerState(first, payments, prefix=redis_prefix),
             SharedBreakerState(second, search, prefix=redis_prefix) as other,
@@ -142,7 +142,7 @@ def test_a_follower_that_loses_its_connection_follows_again(
     async def scenario(first: Redis, _: Redis) -> None:
         name = f"follower-{redis_prefix}"
         follower_client = Redis.from_url(redis_url, client_name=name)
-        here, there = CircuitBreaker("search"), CircuitBreaker("search")
+        here, there = CircuitBreaker(name="search"), CircuitBreaker(name="search")
         try:
             async with (
                 SharedBreakerState(first, here, prefix=redis_prefix),
@@ -211,7 +211,7 @@ def test_a_follower_resynchronises_when_redis_restarts_under_it() -> None:
         # has been published to nobody
         leader = retrying(ExponentialBackoff(cap=0.1, base=0.01))
         follower = retrying(ConstantBackoff(1.0))
-        here, there = CircuitBreaker("orders"), CircuitBreaker("orders")
+        here, there = CircuitBreaker(name="orders"), CircuitBreaker(name="orders")
         try:
             async with (
                 SharedBreakerState(leader, here, prefix="restart:"),
@@ -247,7 +247,7 @@ def test_a_silent_reconnect_of_redis_py_makes_the_follower_read_the_state_again(
             retry=RedisRetry(ExponentialBackoff(cap=0.1, base=0.01), 20),
             retry_on_error=[RedisConnectionError, OSError],
         )
-        there = CircuitBreaker("ledger")
+        there = CircuitBreaker(name="ledger")
         try:
             async with SharedBreakerState(follower, there, prefix=redis_prefix) as followed:
                 await asyncio.sleep(0.1)  # listening

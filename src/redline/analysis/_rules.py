@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redline.core import Objective
+from redline.core import Objective, RedlineError
 
 __all__ = [
     "DEFAULT_BURN_RATES",
@@ -37,7 +37,7 @@ _WINDOWS_30D = ((3600, 300), (6 * 3600, 1800), (86400, 7200), (3 * 86400, 6 * 36
 _SEVERITY = ("page", "page", "ticket", "ticket")
 
 
-class SloRuleError(ValueError):
+class SloRuleError(RedlineError, ValueError):
     """An objective cannot be turned into burn-rate rules (the message says why)."""
 
 

@@ -80,8 +80,8 @@ class _Stored:
 
 
 @dataclass
-class CacheStatistics:
-    """What the cache did, by level (see :meth:`Cache.statistics`)."""
+class _Counters:
+    """The live counters of a cache (``cache.stats``), bumped as it works."""
 
     l1_hits: int = 0
     l1_misses: int = 0
@@ -100,6 +100,30 @@ class CacheStatistics:
     invalidations_received: int = 0
     l1_cleared: int = 0
     stores_refused: int = 0  # a load's value not stored: invalidated while it loaded
+
+
+@dataclass(frozen=True)
+class CacheStatistics:
+    """What the cache did, by level, at one moment (see :meth:`Cache.statistics`)."""
+
+    l1_hits: int = 0
+    l1_misses: int = 0
+    l2_hits: int = 0
+    l2_misses: int = 0
+    loads: int = 0
+    load_errors: int = 0
+    coalesced: int = 0
+    lease_waits: int = 0
+    early_refreshes: int = 0
+    stale_served: int = 0
+    stale_on_error: int = 0
+    negative_hits: int = 0
+    evictions: int = 0
+    invalidations_sent: int = 0
+    invalidations_received: int = 0
+    l1_cleared: int = 0
+    stores_refused: int = 0  # a load's value not stored: invalidated while it loaded
+    l1_entries: int = 0
 
 
 class Cache:
@@ -136,7 +160,8 @@ class Cache:
         self.rng = rng
         self.version = 0
         self.origin = secrets.token_hex(8)
-        self.stats = CacheStatistics()
+        self.stats = _Counters()
+        """Live counters; :meth:`statistics` takes a frozen snapshot of them."""
         self._flights: dict[str, asyncio.Future[Any]] = {}
         self._refreshing: set[asyncio.Task[Any]] = set()
         self._generations: dict[str, int] = {}  # invalidations during a key's load
@@ -597,8 +622,6 @@ class Cache:
         return decorate
 
     # -- observability ---------------------------------------------------------------
-    def statistics(self) -> dict[str, int]:
-        """Every counter, and the L1's size."""
-        stats = dict(vars(self.stats))
-        stats["l1_entries"] = len(self.l1)
-        return stats
+    def statistics(self) -> CacheStatistics:
+        """A frozen snapshot of every counter, and the L1's size."""
+        return CacheStatistics(**vars(self.stats), l1_entries=len(self.l1))

@@ -62,8 +62,8 @@ class CacheCollector(Collector):
                         f"redline_cache_{family}", help_text, labels=labels
                     )
                 metric.add_metric([cache.namespace, value] if label else [cache.namespace],
-                                  stats[stat])  # fmt: skip
-            entries.add_metric([cache.namespace], stats["l1_entries"])
+                                  getattr(stats, stat))  # fmt: skip
+            entries.add_metric([cache.namespace], stats.l1_entries)
         yield from families.values()
         yield entries
 

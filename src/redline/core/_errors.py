@@ -17,8 +17,7 @@ __all__ = [
 ]
 
 
-class RedlineError(Exception):
-    """Base class of every error redline raises on purpose."""
+from redline._errors import RedlineError
 
 
 class PlanError(RedlineError, ValueError):

@@ -36,9 +36,9 @@ from redline.cache import Cache, LocalCache
 from redline.resilience import (
     AdaptiveLimiter,
     AdmissionMiddleware,
-    BreakerOpen,
     CircuitBreaker,
-    DeadlineExceeded,
+    CircuitOpenError,
+    DeadlineExceededError,
     deadline,
     headers,
 )
@@ -118,7 +118,7 @@ class Shop:
         self.workers = asyncio.Semaphore(workers)
         self.cache = Cache(LocalCache(10_000), ttl=30, stale_ttl=30)
         self.breaker = CircuitBreaker(
-            "payments", minimum_calls=5, failure_rate=0.5, open_wait_s=1.0,
+            name="payments", minimum_calls=5, failure_rate=0.5, open_wait_s=1.0,
             max_open_wait_s=2.0, half_open_calls=2,
         )  # fmt: skip
 
@@ -206,9 +206,9 @@ class Shop:
             try:
                 order = json.loads(await _body(receive) or b"{}")
                 receipt = await self.pay(order)
-            except BreakerOpen:
+            except CircuitOpenError:
                 await _respond(send, 503, {"error": "payments unavailable: try again later"})
-            except (DeadlineExceeded, TimeoutError):
+            except (DeadlineExceededError, TimeoutError):
                 await _respond(send, 504, {"error": "payments too slow"})
             except (UpstreamError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 await _respond(send, 502, {"error": f"payments failed: {exc}"})

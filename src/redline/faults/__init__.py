@@ -8,6 +8,7 @@
 ``redline proxy`` serves the same on 127.0.0.1:8474 for Toxiproxy's clients.
 """
 
+from ._errors import FaultError as FaultError
 from ._proxy import Proxy as Proxy
 from ._proxy import ProxyError as ProxyError
 from ._proxy import parse_address as parse_address
@@ -27,6 +28,7 @@ __all__ = [
     "API_VERSION",
     "STREAMS",
     "TOXIC_TYPES",
+    "FaultError",
     "FaultProxy",
     "FaultSchedule",
     "LocalProxies",

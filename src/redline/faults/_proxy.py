@@ -18,6 +18,7 @@ import struct
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
+from ._errors import FaultError
 from ._http import HTTP_TOXICS, relay_http
 from ._toxics import Toxic, ToxicError
 
@@ -26,7 +27,7 @@ __all__ = ["Proxy", "ProxyError", "parse_address"]
 _CHUNK = 64 * 1024
 
 
-class ProxyError(Exception):
+class ProxyError(FaultError):
     """A proxy operation that cannot be done; ``status`` is the HTTP status the API sends."""
 
     def __init__(self, message: str, status: int = 400) -> None:

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._errors import FaultError
+
 __all__ = ["STREAMS", "TOXIC_TYPES", "Toxic", "ToxicError"]
 
 STREAMS = ("upstream", "downstream")
@@ -48,7 +50,7 @@ TOXIC_TYPES: Mapping[str, Mapping[str, int | str]] = {
 """Each toxic type and its attributes with their defaults (Toxiproxy's, then HTTP toxics)."""
 
 
-class ToxicError(ValueError):
+class ToxicError(FaultError, ValueError):
     """A toxic that cannot be made: unknown type or stream, or a bad attribute."""
 
 

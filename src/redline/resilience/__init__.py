@@ -6,7 +6,7 @@ prometheus-client, ``otel``: opentelemetry-api, ``redis``: redis-py, ``httpx``: 
 
     from redline.resilience import CircuitBreaker, Retry, RetryBudget, deadline
 
-    payments = CircuitBreaker("payments", failure_rate=0.5, minimum_calls=20)
+    payments = CircuitBreaker(name="payments", failure_rate=0.5, minimum_calls=20)
     retry = Retry(attempts=3, budget=RetryBudget())
 
     async with deadline(2.0):
@@ -16,6 +16,7 @@ prometheus-client, ``otel``: opentelemetry-api, ``redis``: redis-py, ``httpx``: 
 from ._adaptive import ALGORITHMS as ALGORITHMS
 from ._adaptive import AdaptiveLimiter as AdaptiveLimiter
 from ._adaptive import LimitExceeded as LimitExceeded
+from ._adaptive import LimitExceededError as LimitExceededError
 from ._adaptive import Permit as Permit
 from ._asgi import AdmissionMiddleware as AdmissionMiddleware
 from ._asgi import KeyedLimiter as KeyedLimiter
@@ -29,13 +30,16 @@ from ._breaker import METRICS_ONLY as METRICS_ONLY
 from ._breaker import OPEN as OPEN
 from ._breaker import BreakerOpen as BreakerOpen
 from ._breaker import CircuitBreaker as CircuitBreaker
+from ._breaker import CircuitOpenError as CircuitOpenError
 from ._deadline import DEADLINE_HEADER as DEADLINE_HEADER
 from ._deadline import DeadlineExceeded as DeadlineExceeded
+from ._deadline import DeadlineExceededError as DeadlineExceededError
 from ._deadline import deadline as deadline
 from ._deadline import deadline_from_headers as deadline_from_headers
 from ._deadline import headers as headers
 from ._deadline import remaining as remaining
 from ._deadline import within_deadline as within_deadline
+from ._errors import ResilienceError as ResilienceError
 from ._events import Event as Event
 from ._events import Events as Events
 from ._events import listen as listen
@@ -43,7 +47,9 @@ from ._events import unlisten as unlisten
 from ._hedge import Hedge as Hedge
 from ._limits import Bulkhead as Bulkhead
 from ._limits import BulkheadFull as BulkheadFull
+from ._limits import BulkheadFullError as BulkheadFullError
 from ._limits import RateLimited as RateLimited
+from ._limits import RateLimitedError as RateLimitedError
 from ._limits import RateLimiter as RateLimiter
 from ._metrics import MetricsListener as MetricsListener
 from ._pipeline import Fallback as Fallback
@@ -54,9 +60,11 @@ from ._retry import AdaptiveThrottle as AdaptiveThrottle
 from ._retry import Retry as Retry
 from ._retry import RetryBudget as RetryBudget
 from ._retry import Throttled as Throttled
+from ._retry import ThrottledError as ThrottledError
 from ._retry import retry_after as retry_after
 from ._shedder import LoadShedder as LoadShedder
 from ._shedder import Shed as Shed
+from ._shedder import ShedError as ShedError
 
 __all__ = [
     "ALGORITHMS",
@@ -73,25 +81,33 @@ __all__ = [
     "BreakerOpen",
     "Bulkhead",
     "BulkheadFull",
+    "BulkheadFullError",
     "CircuitBreaker",
+    "CircuitOpenError",
     "DeadlineExceeded",
+    "DeadlineExceededError",
     "Event",
     "Events",
     "Fallback",
     "Hedge",
     "KeyedLimiter",
     "LimitExceeded",
+    "LimitExceededError",
     "LoadShedder",
     "MetricsListener",
     "Permit",
     "Pipeline",
     "RateLimited",
+    "RateLimitedError",
     "RateLimiter",
+    "ResilienceError",
     "Retry",
     "RetryBudget",
     "Shed",
+    "ShedError",
     "Strategy",
     "Throttled",
+    "ThrottledError",
     "Timeout",
     "client_key",
     "deadline",

@@ -25,9 +25,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from ._errors import ResilienceError
 from ._events import Events
 
-__all__ = ["ALGORITHMS", "AdaptiveLimiter", "LimitExceeded", "Permit"]
+__all__ = [
+    "ALGORITHMS",
+    "AdaptiveLimiter",
+    "LimitExceeded",
+    "LimitExceededError",
+    "Permit",
+]
 
 ALGORITHMS = ("aimd", "vegas", "gradient2")
 """The adaptive concurrency limit algorithms."""
@@ -35,8 +42,12 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class LimitExceeded(Exception):  # noqa: N818 - what happened to the call
+class LimitExceededError(ResilienceError):
     """The concurrency limit (or the partition's share of it) is taken."""
+
+
+LimitExceeded = LimitExceededError
+"""The old name of :class:`LimitExceededError`, kept as an alias."""
 
 
 @dataclass
@@ -196,11 +207,11 @@ class AdaptiveLimiter:
         """Await ``fn`` under the limit (partition ``""``).
 
         Raises:
-            LimitExceeded: the limit is taken.
+            LimitExceededError: the limit is taken.
         """
         permit = self.try_acquire()
         if permit is None:
-            raise LimitExceeded(f"concurrency limit {self.current} taken")
+            raise LimitExceededError(f"concurrency limit {self.current} taken")
         try:
             result = await fn(*args, **kwargs)
         except TimeoutError:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Protocol
 
 from ._adaptive import AdaptiveLimiter
-from ._shedder import LoadShedder, Shed
+from ._shedder import LoadShedder, ShedError
 
 __all__ = ["AdmissionMiddleware", "KeyedLimiter", "client_key", "header_key"]
 
@@ -135,7 +135,7 @@ class AdmissionMiddleware:
             await self.shedder.call_at(
                 self._priority(partition), self._limited, partition, scope, receive, send
             )
-        except Shed:  # raised only before the app was called: nothing was sent yet
+        except ShedError:  # raised only before the app was called: nothing was sent yet
             self.shed += 1
             await _refuse(send, 503, self.retry_after_s, b"overloaded\n")
 

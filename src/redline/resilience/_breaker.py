@@ -1,7 +1,7 @@
 """A circuit breaker that never holds a lock across the protected call.
 
 States: ``closed`` (calls pass; outcomes are counted in a sliding window), ``open`` (calls
-are refused with :class:`BreakerOpen` until the open wait is over), ``half_open`` (a
+are refused with :class:`CircuitOpenError` until the open wait is over), ``half_open`` (a
 bounded number of trial calls decide: close again, or open for longer). Manual states:
 ``forced_open`` (refuse everything), ``disabled`` (pass everything, count nothing) and
 ``metrics_only`` (pass everything, count, never open).
@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from ._decorate import decorate
+from ._errors import ResilienceError
 from ._events import Events
 from ._window import CountWindow, TimeWindow, Totals
 
@@ -36,6 +37,7 @@ __all__ = [
     "OPEN",
     "BreakerOpen",
     "CircuitBreaker",
+    "CircuitOpenError",
 ]
 
 CLOSED = "closed"
@@ -55,7 +57,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class BreakerOpen(Exception):  # noqa: N818 - the name says what happened, as pybreaker's
+class CircuitOpenError(ResilienceError):
     """The breaker refused the call; ``retry_after`` is the seconds until it may try."""
 
     def __init__(self, name: str, state: str, retry_after: float) -> None:
@@ -63,6 +65,10 @@ class BreakerOpen(Exception):  # noqa: N818 - the name says what happened, as py
         self.name = name
         self.state = state
         self.retry_after = retry_after
+
+
+BreakerOpen = CircuitOpenError
+"""The old name of :class:`CircuitOpenError`, kept as an alias."""
 
 
 class CircuitBreaker:
@@ -74,8 +80,8 @@ class CircuitBreaker:
 
     def __init__(
         self,
-        name: str = "breaker",
         *,
+        name: str = "breaker",
         window: str = "count",
         window_size: int = 100,
         minimum_calls: int = 20,
@@ -228,7 +234,7 @@ class CircuitBreaker:
         """Ask to make a call: returns the state it is made in.
 
         Raises:
-            BreakerOpen: the call is refused.
+            CircuitOpenError: the call is refused.
         """
         with self._lock:
             self._maybe_half_open()
@@ -248,7 +254,7 @@ class CircuitBreaker:
             return state
         if self._listeners:
             self.events.emit("rejection", state, value=retry_after)
-        raise BreakerOpen(self.name, state, retry_after)
+        raise CircuitOpenError(self.name, state, retry_after)
 
     def release(self, state: str) -> None:
         """Give back a permit without an outcome (cancelled, or an ignored error)."""
@@ -328,7 +334,7 @@ class CircuitBreaker:
         """Await ``fn(*args, **kwargs)`` through the breaker.
 
         Raises:
-            BreakerOpen: refused; otherwise whatever ``fn`` raises.
+            CircuitOpenError: refused; otherwise whatever ``fn`` raises.
         """
         state = self._state
         if state != CLOSED:  # closed admits without the lock; anything else asks

@@ -18,9 +18,12 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TypeVar
 
+from ._errors import ResilienceError
+
 __all__ = [
     "DEADLINE_HEADER",
     "DeadlineExceeded",
+    "DeadlineExceededError",
     "deadline",
     "deadline_from_headers",
     "headers",
@@ -35,8 +38,12 @@ T = TypeVar("T")
 _DEADLINE: ContextVar[float | None] = ContextVar("redline_deadline", default=None)
 
 
-class DeadlineExceeded(TimeoutError):  # noqa: N818 - what happened, as asyncio's
+class DeadlineExceededError(ResilienceError, TimeoutError):
     """The pipeline's deadline passed."""
+
+
+DeadlineExceeded = DeadlineExceededError
+"""The old name of :class:`DeadlineExceededError`, kept as an alias."""
 
 
 def remaining() -> float | None:
@@ -50,10 +57,10 @@ class deadline:  # noqa: N801 - used as a function: ``async with deadline(2.0):`
 
     One timer on the event loop cancels the task when the time is up (as
     ``asyncio.timeout`` does, with less bookkeeping: this runs on every call of a
-    pipeline); the cancellation comes out as :class:`DeadlineExceeded`.
+    pipeline); the cancellation comes out as :class:`DeadlineExceededError`.
 
     Raises:
-        DeadlineExceeded: the deadline (this one, or an outer, shorter one) passed.
+        DeadlineExceededError: the deadline (this one, or an outer, shorter one) passed.
     """
 
     __slots__ = ("_cancelling", "_expired", "_handle", "_task", "_token", "seconds")
@@ -104,9 +111,9 @@ class deadline:  # noqa: N801 - used as a function: ``async with deadline(2.0):`
             self._handle = None
         if self._expired:
             assert self._task is not None
-            # ours to turn into DeadlineExceeded, unless someone else cancelled too
+            # ours to turn into DeadlineExceededError, unless someone else cancelled too
             if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
-                raise DeadlineExceeded(f"the deadline of {self.seconds}s passed") from exc
+                raise DeadlineExceededError(f"the deadline of {self.seconds}s passed") from exc
 
 
 async def within_deadline(awaitable: Awaitable[T]) -> T:
@@ -118,7 +125,7 @@ async def within_deadline(awaitable: Awaitable[T]) -> T:
         async with asyncio.timeout(left):
             return await awaitable
     except TimeoutError:
-        raise DeadlineExceeded("the pipeline's deadline passed") from None
+        raise DeadlineExceededError("the pipeline's deadline passed") from None
 
 
 def headers() -> dict[str, str]:

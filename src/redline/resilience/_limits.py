@@ -1,10 +1,10 @@
 """Limits on what a service takes on: a bulkhead (concurrency) and a rate limiter (tokens).
 
 - :class:`Bulkhead`: at most ``max_concurrent`` calls at once; a call waits up to
-  ``max_wait_s`` for a place (0: refused at once), then :class:`BulkheadFull`.
+  ``max_wait_s`` for a place (0: refused at once), then :class:`BulkheadFullError`.
 - :class:`RateLimiter`: a token bucket of ``rate`` tokens a second holding at most
   ``burst``; a call takes a token, waiting up to ``max_wait_s`` for one, then
-  :class:`RateLimited` with the seconds until the next token (for a Retry-After).
+  :class:`RateLimitedError` with the seconds until the next token (for a Retry-After).
 """
 
 from __future__ import annotations
@@ -16,24 +16,40 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from ._errors import ResilienceError
 from ._events import Events
 
-__all__ = ["Bulkhead", "BulkheadFull", "RateLimited", "RateLimiter"]
+__all__ = [
+    "Bulkhead",
+    "BulkheadFull",
+    "BulkheadFullError",
+    "RateLimited",
+    "RateLimitedError",
+    "RateLimiter",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class BulkheadFull(Exception):  # noqa: N818 - what happened to the call
+class BulkheadFullError(ResilienceError):
     """Every place in the bulkhead was taken for longer than the call would wait."""
 
 
-class RateLimited(Exception):  # noqa: N818 - what happened to the call
+BulkheadFull = BulkheadFullError
+"""The old name of :class:`BulkheadFullError`, kept as an alias."""
+
+
+class RateLimitedError(ResilienceError):
     """No token within the wait; ``retry_after`` is the seconds until the next one."""
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited; retry after {retry_after:.3f}s")
         self.retry_after = retry_after
+
+
+RateLimited = RateLimitedError
+"""The old name of :class:`RateLimitedError`, kept as an alias."""
 
 
 class Bulkhead:
@@ -59,16 +75,16 @@ class Bulkhead:
         self.name = name
         self.events = Events("bulkhead", name)
 
-    def _full(self, message: str) -> BulkheadFull:
+    def _full(self, message: str) -> BulkheadFullError:
         self.rejected += 1
         self.events.emit("rejection", "full")
-        return BulkheadFull(message)
+        return BulkheadFullError(message)
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn`` in one of the places.
 
         Raises:
-            BulkheadFull: no place within ``max_wait_s``.
+            BulkheadFullError: no place within ``max_wait_s``.
         """
         if self._free > 0 and not self._waiters:
             self._free -= 1  # a free place: no future, no timer
@@ -144,7 +160,7 @@ async def take_tokens(
     """Take tokens with ``try_acquire`` (0, or the seconds to wait), waiting up to ``max_wait_s``.
 
     Raises:
-        RateLimited: not within the wait.
+        RateLimitedError: not within the wait.
     """
     waited = 0.0
     while True:
@@ -155,7 +171,7 @@ async def take_tokens(
             return
         if waited + wait > max_wait_s:
             events.emit("rejection", "rate_limited", value=wait)
-            raise RateLimited(wait)
+            raise RateLimitedError(wait)
         await asyncio.sleep(wait)
         waited += wait
 
@@ -223,7 +239,7 @@ class RateLimiter:
         """Take ``tokens``, waiting up to ``max_wait_s`` for them.
 
         Raises:
-            RateLimited: not within the wait.
+            RateLimitedError: not within the wait.
         """
         await take_tokens(lambda: self.try_acquire(tokens, key), self.max_wait_s, self.events)
 

@@ -3,7 +3,7 @@
     pipeline = (
         Pipeline()
         .add(Timeout(2.0))           # one deadline for all that follows
-        .add(CircuitBreaker("payments"))
+        .add(CircuitBreaker(name="payments"))
         .add(Bulkhead(20))
         .add(Retry(attempts=3, budget=RetryBudget()))
     )
@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from ._deadline import _DEADLINE, DeadlineExceeded, deadline
+from ._deadline import _DEADLINE, DeadlineExceededError, deadline
 from ._decorate import decorate
 from ._events import Events
 
@@ -56,7 +56,7 @@ class Timeout:
     Every call gets the same time, so deadlines come due in the order calls start: one
     timer per Timeout (on the soonest deadline) serves all calls in flight, instead of one
     timer set and cancelled per call. A call still running at its deadline is cancelled,
-    and the cancellation comes out as :class:`DeadlineExceeded`. (Used from a second event
+    and the cancellation comes out as :class:`DeadlineExceededError`. (Used from a second event
     loop at the same time, a call falls back to a timer of its own.)
     """
 
@@ -73,7 +73,7 @@ class Timeout:
         """Await ``fn`` within the deadline.
 
         Raises:
-            DeadlineExceeded: the time ran out.
+            DeadlineExceededError: the time ran out.
         """
         now = time.monotonic()
         at = now + self.seconds
@@ -99,7 +99,7 @@ class Timeout:
         except asyncio.CancelledError as exc:
             if pending.expired and task.uncancel() <= pending.cancelling:
                 self.events.emit("call", "timeout", seconds=self.seconds)
-                raise DeadlineExceeded(f"the deadline of {self.seconds}s passed") from exc
+                raise DeadlineExceededError(f"the deadline of {self.seconds}s passed") from exc
             raise
         finally:
             pending.done = True
@@ -112,7 +112,7 @@ class Timeout:
         try:
             async with deadline(self.seconds):
                 return await fn(*args, **kwargs)
-        except DeadlineExceeded:
+        except DeadlineExceededError:
             self.events.emit("call", "timeout", seconds=self.seconds)
             raise
 
@@ -165,7 +165,7 @@ class Fallback:
 class Pipeline:
     """Strategies in order, outermost first."""
 
-    def __init__(self, name: str = "pipeline") -> None:
+    def __init__(self, *, name: str = "pipeline") -> None:
         """An empty pipeline (a call passes straight through)."""
         self.strategies: list[Strategy] = []
         # strategy k's call is given strategy k+1's as its function, and so on: the chain

@@ -22,16 +22,28 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from ._decorate import decorate
+from ._errors import ResilienceError
 from ._events import Events
 
-__all__ = ["AdaptiveThrottle", "Retry", "RetryBudget", "Throttled", "retry_after"]
+__all__ = [
+    "AdaptiveThrottle",
+    "Retry",
+    "RetryBudget",
+    "Throttled",
+    "ThrottledError",
+    "retry_after",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Throttled(Exception):  # noqa: N818 - what happened to the call
+class ThrottledError(ResilienceError):
     """The adaptive throttle refused the call locally (the backend is rejecting most)."""
+
+
+Throttled = ThrottledError
+"""The old name of :class:`ThrottledError`, kept as an alias."""
 
 
 class _Buckets:
@@ -161,8 +173,8 @@ class Retry:
 
     def __init__(
         self,
-        name: str = "retry",
         *,
+        name: str = "retry",
         attempts: int = 3,
         base_s: float = 0.1,
         max_s: float = 10.0,
@@ -224,7 +236,7 @@ class Retry:
         if self.throttle is not None and not self.throttle.allow():
             if self._listeners:
                 self.events.emit("rejection", "throttled")
-            raise Throttled("refused locally: the backend has been rejecting most requests")
+            raise ThrottledError("refused locally: the backend has been rejecting most requests")
         return time.monotonic() if self._listeners else None
 
     def _ended(self, started: float | None, outcome: str) -> None:
@@ -235,7 +247,7 @@ class Retry:
         """Await ``fn(*args, **kwargs)``, retrying as configured.
 
         Raises:
-            Throttled: the adaptive throttle refused; otherwise the last error.
+            ThrottledError: the adaptive throttle refused; otherwise the last error.
         """
         started = self._admit()
         attempt = 0

@@ -17,16 +17,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
+from ._errors import ResilienceError
 from ._events import Events
 
-__all__ = ["LoadShedder", "Shed"]
+__all__ = [
+    "LoadShedder",
+    "Shed",
+    "ShedError",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Shed(Exception):  # noqa: N818 - what happened to the call
+class ShedError(ResilienceError):
     """The call waited in the queue past its allowance (or the queue was full)."""
+
+
+Shed = ShedError
+"""The old name of :class:`ShedError`, kept as an alias."""
 
 
 @dataclass
@@ -77,10 +86,10 @@ class LoadShedder:
             states = ("normal", "overloaded") if overloaded else ("overloaded", "normal")
             self.events.emit("state", states[1], previous=states[0])
 
-    def _shed(self, reason: str) -> Shed:
+    def _shed(self, reason: str) -> ShedError:
         self.shed += 1
         self.events.emit("rejection", "shed")
-        return Shed(reason)
+        return ShedError(reason)
 
     def _observe(self, sojourn: float) -> None:
         """CoDel: overloaded once the wait has stayed above target for an interval."""
@@ -120,7 +129,7 @@ class LoadShedder:
         """Await ``fn`` once admitted, at priority 0.
 
         Raises:
-            Shed: waited too long, or the queue was full.
+            ShedError: waited too long, or the queue was full.
         """
         return await self.call_at(0, fn, *args, **kwargs)
 
@@ -130,7 +139,7 @@ class LoadShedder:
         """Await ``fn`` once admitted; a higher ``priority`` is served first and shed last.
 
         Raises:
-            Shed: waited too long, or the queue was full.
+            ShedError: waited too long, or the queue was full.
         """
         if self.in_flight < self.max_concurrent and not self._waiting:
             self.in_flight += 1

@@ -8,7 +8,7 @@
     transport = ResilientTransport(
         timeout_s=2.0,                        # a deadline for the request, retries included
         attempts=3, budget=budget,            # retries of idempotent requests, in the budget
-        breaker=lambda host: CircuitBreaker(host),   # one breaker per host
+        breaker=lambda host: CircuitBreaker(name=host),   # one breaker per host
         hedge=Hedge(percentile=95, budget=budget),   # idempotent requests only
     )
     async with httpx.AsyncClient(transport=transport) as client:
@@ -21,7 +21,7 @@ For each request, outermost first: the **deadline** (``timeout_s``, or the calle
 of idempotent requests only, on a transport error or a 429, 502, 503 or 504, honouring
 ``Retry-After`` (when they run out, the last response is returned as it came); the
 **hedge** (idempotent requests only); the **breaker** of the request's host (a 5xx or a
-transport error is a failure; an open breaker raises ``BreakerOpen`` without a request
+transport error is a failure; an open breaker raises ``CircuitOpenError`` without a request
 being sent).
 """
 
@@ -32,7 +32,7 @@ from collections.abc import Callable, Collection
 import httpx
 
 from ._breaker import CircuitBreaker
-from ._deadline import DEADLINE_HEADER, DeadlineExceeded, deadline, remaining
+from ._deadline import DEADLINE_HEADER, DeadlineExceededError, deadline, remaining
 from ._hedge import Hedge
 from ._retry import AdaptiveThrottle, Retry, RetryBudget
 
@@ -85,7 +85,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self.transport = transport or httpx.AsyncHTTPTransport()
         self.timeout_s = timeout_s
         self.retry = Retry(
-            name, attempts=attempts, base_s=backoff_s, max_s=max_backoff_s, budget=budget,
+            name=name, attempts=attempts, base_s=backoff_s, max_s=max_backoff_s, budget=budget,
             throttle=throttle, retry_on=(RetryableResponse, httpx.TransportError),
         )  # fmt: skip
         self.hedge = hedge
@@ -108,8 +108,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         """Send ``request`` under the strategies.
 
         Raises:
-            DeadlineTimeout: the deadline passed; ``BreakerOpen``: the host's breaker
-                refused; ``Throttled``: the adaptive throttle refused; otherwise httpx's
+            DeadlineTimeout: the deadline passed; ``CircuitOpenError``: the host's breaker
+                refused; ``ThrottledError``: the adaptive throttle refused; otherwise httpx's
                 transport errors, once retries are spent.
         """
         idempotent = request.method.upper() in self.idempotent
@@ -121,7 +121,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 return await self.retry.call(self._hedged, request)
         except RetryableResponse as exc:  # retries spent: the last answer, as it came
             return exc.response
-        except DeadlineExceeded as exc:
+        except DeadlineExceededError as exc:
             raise DeadlineTimeout(str(exc), request=request) from exc
 
     async def _hedged(self, request: httpx.Request) -> httpx.Response:

@@ -114,7 +114,7 @@ class RedisRateLimiter:
         """Take ``tokens``, waiting up to ``max_wait_s`` for them.
 
         Raises:
-            RateLimited: not within the wait.
+            RateLimitedError: not within the wait.
         """
         await take_tokens(lambda: self.try_acquire(tokens, key), self.max_wait_s, self.events)
 
