@@ -9,11 +9,12 @@ import threading
 from rich.console import Console
 
 from redline.core import PlanError, format_duration, parse_duration
+from redline.http import parse_address
 from redline.observe import MetricsServer, RunMetrics
 from redline.plan import Plan
 from redline.report import Dashboard
 
-__all__ = ["DASHBOARD_ADDRESS", "Watchers", "add_watch_options", "parse_address"]
+__all__ = ["DASHBOARD_ADDRESS", "Watchers", "add_watch_options"]
 
 DASHBOARD_ADDRESS = "127.0.0.1:5665"
 
@@ -43,19 +44,6 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    """``[HOST:]PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``; host 127.0.0.1.
-
-    Raises:
-        ValueError: not a port number from 0 to 65535.
-    """
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]") if sep else "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f'expected [HOST:]PORT like "127.0.0.1:9464", got {text!r}')
-    return host or "127.0.0.1", int(port)
-
-
 class Watchers(contextlib.ExitStack):
     """The servers a run is watched through, opened from the options, closed on exit."""
 
@@ -75,7 +63,7 @@ class Watchers(contextlib.ExitStack):
         """
         if args.prometheus:
             try:
-                host, port = parse_address(args.prometheus)
+                host, port = parse_address(args.prometheus, default_host="127.0.0.1")
                 metrics = RunMetrics(plan.name, target=plan.summary().target)
                 server = self.enter_context(MetricsServer(metrics, host=host, port=port))
             except (ValueError, OSError) as exc:
@@ -88,7 +76,7 @@ class Watchers(contextlib.ExitStack):
             except (PlanError, ValueError) as exc:
                 raise ValueError(f"--linger: {exc}") from exc
             try:
-                host, port = parse_address(args.dashboard)
+                host, port = parse_address(args.dashboard, default_host="127.0.0.1")
                 self.dashboard = self.enter_context(
                     Dashboard(plan.summary(), plan.slos, host=host, port=port)
                 )

@@ -11,7 +11,6 @@
 from ._errors import FaultError as FaultError
 from ._proxy import Proxy as Proxy
 from ._proxy import ProxyError as ProxyError
-from ._proxy import parse_address as parse_address
 from ._schedule import FaultSchedule as FaultSchedule
 from ._schedule import LocalProxies as LocalProxies
 from ._schedule import ProxyControl as ProxyControl
@@ -39,5 +38,4 @@ __all__ = [
     "ScheduledFault",
     "Toxic",
     "ToxicError",
-    "parse_address",
 ]

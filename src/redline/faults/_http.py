@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from redline.core import ProtocolError
+from redline.http import RequestParser
+
 from ._toxics import Toxic
 
 if TYPE_CHECKING:
@@ -48,23 +51,33 @@ class _Message:
     done: bool = False
 
 
-class _Parser:
-    """Whole messages out of a byte stream (httptools callbacks)."""
+class _Requests:
+    """Whole requests out of the client's stream: redline's one server-side parser."""
 
-    def __init__(self, *, response: bool) -> None:
+    def __init__(self) -> None:
         self.ready: deque[_Message] = deque()
-        self.current = _Message()
-        self.url = b""
-        self.response = response
-        self.parser: httptools.HttpRequestParser | httptools.HttpResponseParser = (
-            httptools.HttpResponseParser(self) if response else httptools.HttpRequestParser(self)
-        )
+        self.parser = RequestParser()
 
     def feed(self, data: bytes) -> None:
-        self.parser.feed_data(data)
+        for request in self.parser.feed(data):
+            message = _Message(request.first_line, list(request.headers), bytearray(request.body))
+            message.done = True
+            self.ready.append(message)
 
-    def on_url(self, url: bytes) -> None:
-        self.url += url
+
+class _Responses:
+    """Whole responses out of the upstream's stream (httptools callbacks)."""
+
+    def __init__(self) -> None:
+        self.ready: deque[_Message] = deque()
+        self.current = _Message()
+        self.parser = httptools.HttpResponseParser(self)
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            raise ProtocolError(f"malformed response: {exc}") from exc
 
     def on_status(self, status: bytes) -> None:
         self.current.first = status.decode("latin-1")
@@ -74,12 +87,8 @@ class _Parser:
 
     def on_headers_complete(self) -> None:
         version = self.parser.get_http_version()
-        if self.response:
-            code = self.parser.get_status_code()  # type: ignore[union-attr]
-            self.current.first = f"HTTP/{version} {code} {self.current.first}"
-        else:
-            method = self.parser.get_method().decode()  # type: ignore[union-attr]
-            self.current.first = f"{method} {self.url.decode('latin-1')} HTTP/{version}"
+        code = self.parser.get_status_code()
+        self.current.first = f"HTTP/{version} {code} {self.current.first}"
 
     def on_body(self, body: bytes) -> None:
         self.current.body += body
@@ -88,7 +97,6 @@ class _Parser:
         self.current.done = True
         self.ready.append(self.current)
         self.current = _Message()
-        self.url = b""
 
 
 def _path(message: _Message) -> str:
@@ -131,7 +139,7 @@ def _answer(status: int) -> bytes:
     return head.encode() + body
 
 
-async def _next(reader: asyncio.StreamReader, parser: _Parser) -> _Message | None:
+async def _next(reader: asyncio.StreamReader, parser: _Requests | _Responses) -> _Message | None:
     """The next whole message from ``reader`` (None at the end of the stream)."""
     while not parser.ready:
         data = await reader.read(_READ)
@@ -139,7 +147,7 @@ async def _next(reader: asyncio.StreamReader, parser: _Parser) -> _Message | Non
             return None
         try:
             parser.feed(data)
-        except httptools.HttpParserError:
+        except ProtocolError:
             return None
     return parser.ready.popleft()
 
@@ -149,7 +157,7 @@ async def relay_http(link: _Link) -> None:
     assert link.upstream is not None
     client_reader, client_writer = link.client
     upstream_reader, upstream_writer = link.upstream
-    requests, responses = _Parser(response=False), _Parser(response=True)
+    requests, responses = _Requests(), _Responses()
     loop = asyncio.get_running_loop()
     while not link.closed.is_set():
         request = await _next(client_reader, requests)

@@ -18,11 +18,13 @@ import struct
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
+from redline.http import parse_address
+
 from ._errors import FaultError
 from ._http import HTTP_TOXICS, relay_http
 from ._toxics import Toxic, ToxicError
 
-__all__ = ["Proxy", "ProxyError", "parse_address"]
+__all__ = ["Proxy", "ProxyError"]
 
 _CHUNK = 64 * 1024
 
@@ -35,16 +37,16 @@ class ProxyError(FaultError):
         self.status = status
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:port``) as a pair.
+def _address(text: str) -> tuple[str, int]:
+    """``host:port`` as a pair (host 127.0.0.1 when left out).
 
     Raises:
-        ProxyError: not ``host:port`` with a port from 0 to 65535.
+        ProxyError: not an address with a port from 0 to 65535.
     """
-    host, sep, port = str(text).rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ProxyError(f'expected "host:port", got {text!r}')
-    return host.strip("[]") or "127.0.0.1", int(port)
+    try:
+        return parse_address(text, default_host="127.0.0.1")
+    except ValueError as exc:
+        raise ProxyError(str(exc)) from None
 
 
 class _Link:
@@ -71,7 +73,7 @@ class _Link:
         return [t for t in self.proxy.toxics_of(stream) if self.applies(t)]
 
     async def run(self) -> None:
-        host, port = parse_address(self.proxy.upstream)
+        host, port = _address(self.proxy.upstream)
         try:
             self.upstream = await asyncio.open_connection(host, port)
         except OSError:
@@ -251,8 +253,8 @@ class Proxy:
         """
         if not name:
             raise ProxyError("a proxy needs a name")
-        parse_address(listen)
-        parse_address(upstream)
+        _address(listen)
+        _address(upstream)
         self.name = name
         self.listen = listen
         self.upstream = upstream
@@ -272,7 +274,7 @@ class Proxy:
         self._loop = asyncio.get_running_loop()
         if not self.enabled or self._server is not None:
             return
-        host, port = parse_address(self.listen)
+        host, port = _address(self.listen)
         try:
             self._server = await asyncio.start_server(self._accept, host, port)
         except OSError as exc:

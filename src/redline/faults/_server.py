@@ -20,7 +20,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-import httptools
+from redline.core import ProtocolError
+from redline.http import RequestParser
 
 from ._proxy import Proxy, ProxyError
 
@@ -328,10 +329,8 @@ class _ApiConnection(asyncio.Protocol):
 
     def __init__(self, faults: FaultProxy) -> None:
         self.faults = faults
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = RequestParser()
         self.transport: asyncio.Transport | None = None
-        self.url = b""
-        self.body = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -347,23 +346,16 @@ class _ApiConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
+            requests = self.parser.feed(data)
+        except ProtocolError:
             self._write(400, _error("bad request", 400), close=True)
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_body(self, body: bytes) -> None:
-        self.body += body
-
-    def on_message_complete(self) -> None:
-        method = self.parser.get_method().decode()
-        path = httptools.parse_url(self.url).path.decode("latin-1")
-        body, self.url, self.body = self.body, b"", b""
-        close = not self.parser.should_keep_alive()
-        task = asyncio.ensure_future(self.faults_answer(method, path, body, close))
-        task.add_done_callback(lambda t: t.exception())
+            return
+        for request in requests:
+            answer = self.faults_answer(
+                request.method, request.path, request.body, not request.keep_alive
+            )
+            task = asyncio.ensure_future(answer)
+            task.add_done_callback(lambda t: t.exception())
 
     async def faults_answer(self, method: str, path: str, body: bytes, close: bool) -> None:
         if path == "/metrics" and method == "GET":

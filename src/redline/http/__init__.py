@@ -1,4 +1,8 @@
-"""A raw HTTP/1.1 client: sans-IO encoding/parsing, callback connections, pools."""
+"""Raw HTTP/1.1: client protocol, connections and pools; the servers' request parser.
+
+Sans-IO encoding and parsing, callback-driven keep-alive connections, the pool the
+engine drives, the one request parser of redline's own servers, and ``parse_address``.
+"""
 
 from ._connection import ClientConnection as ClientConnection
 from ._connection import ConnectionPool as ConnectionPool
@@ -8,14 +12,20 @@ from ._protocol import CapturingResponseParser as CapturingResponseParser
 from ._protocol import ResponseParser as ResponseParser
 from ._protocol import encode_request as encode_request
 from ._protocol import parse_head as parse_head
+from ._server import Request as Request
+from ._server import RequestParser as RequestParser
+from ._server import parse_address as parse_address
 
 __all__ = [
     "CapturingResponseParser",
     "ClientConnection",
     "ConnectionPool",
     "PoolListener",
+    "Request",
+    "RequestParser",
     "ResponseParser",
     "classify_os_error",
     "encode_request",
+    "parse_address",
     "parse_head",
 ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redline.core import parse_duration
+from redline.http import parse_address
 
 from ._node import _boolean, _Node, _show, _text
 
@@ -89,9 +90,7 @@ class FaultPlan:
 
 def _address(value: object) -> str:
     text = _text(value)
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f'expected "host:port", got {_show(value)}')
+    parse_address(text)  # HOST:PORT, or a ValueError that says so
     return text
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, cast
 
-import httptools
+from redline.core import ProtocolError
+from redline.http import Request, RequestParser
 
 __all__ = ["Behaviour", "Latency", "TestServer"]
 
@@ -145,10 +146,8 @@ class _Compiled:
 class _ServerConnection(asyncio.Protocol):
     def __init__(self, server: TestServer) -> None:
         self.server = server
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = RequestParser()
         self.transport: asyncio.Transport | None = None
-        self.url = b""
-        self.headers: dict[str, str] = {}
         self.pending: deque[list[Any]] = deque()  # [ready, payload, close, mid_close]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -160,22 +159,17 @@ class _ServerConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
+            requests = self.parser.feed(data)
+        except ProtocolError:
             assert self.transport is not None
             self.transport.write(_response(400, 0, chunked=False, close=True))
             self.transport.close()
+            return
+        for request in requests:
+            self._answer(request)
 
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
-    def on_message_complete(self) -> None:
-        path = httptools.parse_url(self.url).path.decode("latin-1") if self.url else "/"
-        self.url = b""
-        headers, self.headers = self.headers, {}
+    def _answer(self, request: Request) -> None:
+        path = request.path
         server = self.server
         server.requests_total += 1
         server.requests_by_path[path] += 1
@@ -192,11 +186,11 @@ class _ServerConnection(asyncio.Protocol):
             return
         error = behaviour.error_rate > 0 and server._rng.random() < behaviour.error_rate
         payload = compiled.error if error else compiled.ok
-        if any(headers.get(k) != v for k, v in compiled.required.items()):
+        if compiled.required and any(request.header(k) != v for k, v in compiled.required.items()):
             payload = compiled.unauthorized
         status = int(payload[9:12])
         server.responses_by_status[status] += 1
-        close = behaviour.close or not self.parser.should_keep_alive()
+        close = behaviour.close or not request.keep_alive
         entry = [False, payload, close, behaviour.close_mid_response]
         self.pending.append(entry)
         workers = behaviour.workers
