@@ -19,111 +19,40 @@ Loading (:meth:`Cache.get_or_load`, :meth:`Cache.cached`):
 - **negative caching** (``negative_ttl``): a loader's ``None`` is cached too, for its own
   TTL.
 
-Invalidation: :meth:`Cache.delete` by key, :meth:`Cache.invalidate_tag` by tag,
-:meth:`Cache.bump_version` for the whole namespace. Every invalidation bumps the key's
-generation, and a load stores its value only if the generation is still the one it began
-with (so a slow load cannot put back what was just invalidated), and is published so
-that every process drops the keys from its L1; a process that loses the channel clears
-its L1 (it cannot know what it missed) until it has subscribed again.
+Invalidation (:meth:`Cache.delete` by key, :meth:`Cache.invalidate_tag` by tag,
+:meth:`Cache.bump_version` for the whole namespace) is the fleet's part, in
+``_fleet.py``: generations that keep a slow load from putting back what was just
+invalidated, and the channel that tells every process to drop the keys from its L1.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import functools
 import inspect
-import json
 import logging
 import math
 import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from ._fleet import CLOSE_TIMEOUT_S, FleetInvalidation, Generations
 from ._local import LocalCache
 from ._serial import JSON, Serializer
+from ._stored import CacheStatistics, _Counters, _Stored
 
 if TYPE_CHECKING:
     from .redis import RedisLayer
 
-CLOSE_TIMEOUT_S = 2.0  # the longest a close waits for a connection to say goodbye
 __all__ = ["Cache", "CacheStatistics"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
 _UNSET: Any = object()
-
-
-@dataclass(slots=True)
-class _Stored:
-    """A value with its times (wall clock, shared across processes)."""
-
-    value: Any
-    fresh_until: float
-    stale_until: float  # served while revalidating until then
-    error_until: float  # served instead of a loader's error until then
-    delta: float  # seconds the value took to compute (XFetch)
-    negative: bool = False
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"v": self.value, "f": self.fresh_until, "s": self.stale_until,
-                "e": self.error_until, "d": self.delta, "n": self.negative}  # fmt: skip
-
-    @staticmethod
-    def from_wire(data: dict[str, Any]) -> _Stored:
-        return _Stored(data["v"], data["f"], data["s"], data["e"], data["d"], data["n"])
-
-
-@dataclass
-class _Counters:
-    """The live counters of a cache (``cache.stats``), bumped as it works."""
-
-    l1_hits: int = 0
-    l1_misses: int = 0
-    l2_hits: int = 0
-    l2_misses: int = 0
-    loads: int = 0
-    load_errors: int = 0
-    coalesced: int = 0
-    lease_waits: int = 0
-    early_refreshes: int = 0
-    stale_served: int = 0
-    stale_on_error: int = 0
-    negative_hits: int = 0
-    evictions: int = 0
-    invalidations_sent: int = 0
-    invalidations_received: int = 0
-    l1_cleared: int = 0
-    stores_refused: int = 0  # a load's value not stored: invalidated while it loaded
-
-
-@dataclass(frozen=True)
-class CacheStatistics:
-    """What the cache did, by level, at one moment (see :meth:`Cache.statistics`)."""
-
-    l1_hits: int = 0
-    l1_misses: int = 0
-    l2_hits: int = 0
-    l2_misses: int = 0
-    loads: int = 0
-    load_errors: int = 0
-    coalesced: int = 0
-    lease_waits: int = 0
-    early_refreshes: int = 0
-    stale_served: int = 0
-    stale_on_error: int = 0
-    negative_hits: int = 0
-    evictions: int = 0
-    invalidations_sent: int = 0
-    invalidations_received: int = 0
-    l1_cleared: int = 0
-    stores_refused: int = 0  # a load's value not stored: invalidated while it loaded
-    l1_entries: int = 0
 
 
 class Cache:
@@ -158,14 +87,15 @@ class Cache:
         self.serializer = serializer
         self.clock = clock
         self.rng = rng
-        self.version = 0
-        self.origin = secrets.token_hex(8)
         self.stats = _Counters()
         """Live counters; :meth:`statistics` takes a frozen snapshot of them."""
-        self._flights: dict[str, asyncio.Future[Any]] = {}
+        self._generations = Generations()
+        self._flights = self._generations.flights
+        self.fleet = FleetInvalidation(
+            self.l1, l2, namespace=namespace, stats=self.stats, generations=self._generations
+        )
+        """Invalidation here, in L2 and in every other process (redline.cache._fleet)."""
         self._refreshing: set[asyncio.Task[Any]] = set()
-        self._generations: dict[str, int] = {}  # invalidations during a key's load
-        self._listener: asyncio.Task[None] | None = None
         self.l1.on_evict = self._evicted
 
     def _evicted(self, key: Any, value: Any) -> None:
@@ -174,24 +104,11 @@ class Cache:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Read the namespace's version and follow invalidations (with L2; else nothing)."""
-        if self.l2 is None or self._listener is not None:
-            return
-        self.version = await self.l2.version(self.l2.version_key(self.namespace))
-        pubsub = await self.l2.subscribe(self.l2.channel(self.namespace), self._reconnected)
-        self._listener = asyncio.create_task(self._follow(pubsub))
-
-    def _reconnected(self) -> None:
-        """The channel was lost and is back: invalidations may have been missed."""
-        _log.warning("cache %r lost its invalidations for a while: L1 cleared", self.namespace)
-        self._clear_l1()
+        await self.fleet.start()
 
     async def close(self) -> None:
         """Stop following invalidations and wait for background refreshes."""
-        if self._listener is not None:
-            self._listener.cancel()
-            # bounded: a pub/sub connection broken mid-read must not hold the close up
-            await asyncio.wait({self._listener}, timeout=CLOSE_TIMEOUT_S)
-            self._listener = None
+        await self.fleet.close()
         if self._refreshing:
             await asyncio.wait(self._refreshing, timeout=CLOSE_TIMEOUT_S)
 
@@ -218,7 +135,7 @@ class Cache:
     async def _from_l2(self, key: str) -> _Stored | None:
         if self.l2 is None:
             return None
-        data = await self.l2.get(self.l2.value_key(self.namespace, self.version, key))
+        data = await self.l2.get(self.fleet.value_key(key))
         if data is None:
             self.stats.l2_misses += 1
             return None
@@ -251,20 +168,20 @@ class Cache:
         overwrite this value with what it read before.
         """
         stored = self._stored(value, ttl, 0.0)
-        self._forget([key])
+        self.fleet.forget([key])
         if self.l2 is not None:
-            await self.l2.invalidate([self.l2.value_key(self.namespace, self.version, key)])
+            await self.l2.invalidate([self.fleet.value_key(key)])
         await self._put(key, stored, tags=tags, generation=None)
-        await self._publish({"keys": [key]})
+        await self.fleet.publish({"keys": [key]})
 
     async def _put(
         self, key: str, stored: _Stored, *, tags: Iterable[str], generation: tuple[int, str] | None
     ) -> bool:
-        if generation is not None and self._generations.get(key, 0) != generation[0]:
+        if generation is not None and self._generations.current(key) != generation[0]:
             self.stats.stores_refused += 1
             return False  # invalidated here while it loaded
         if self.l2 is not None:
-            value_key = self.l2.value_key(self.namespace, self.version, key)
+            value_key = self.fleet.value_key(key)
             ttl = stored.error_until - self.clock()
             data = self.serializer.dumps(stored.to_wire())
             remote = None if generation is None else generation[1]
@@ -276,52 +193,22 @@ class Cache:
                 await self.l2.tag(self.l2.tag_key(self.namespace, tag), value_key, ttl)
         elif tags:
             for tag in tags:
-                self._local_tags.setdefault(tag, set()).add(key)
+                self.fleet.local_tags.setdefault(tag, set()).add(key)
         self._keep_local(key, stored)
         return True
 
-    @functools.cached_property
-    def _local_tags(self) -> dict[str, builtins.set[str]]:
-        return {}
-
-    # -- invalidation ----------------------------------------------------------------
+    # -- invalidation (redline.cache._fleet) -----------------------------------------
     async def delete(self, *keys: str) -> None:
         """Invalidate ``keys`` everywhere: L2, this L1, every other process's L1."""
-        self._forget(keys)
-        if self.l2 is not None:
-            await self.l2.invalidate(
-                self.l2.value_key(self.namespace, self.version, k) for k in keys
-            )
-        await self._publish({"keys": list(keys)})
+        await self.fleet.delete(keys)
 
     async def invalidate_tag(self, tag: str) -> int:
         """Invalidate every key stored under ``tag``; how many."""
-        if self.l2 is None:
-            keys: list[str] = sorted(self._local_tags.pop(tag, builtins.set()))
-            self._forget(keys)
-            return len(keys)
-        value_keys = await self.l2.tagged(self.l2.tag_key(self.namespace, tag))
-        await self.l2.invalidate(value_keys)
-        keys = [self._key_of(v) for v in value_keys]
-        self._forget(keys)
-        await self._publish({"keys": keys})
-        return len(keys)
-
-    def _key_of(self, value_key: str) -> str:
-        """The cache key in a value key: ``...{<namespace>:v<version>:<key>}``."""
-        inner = value_key[value_key.index("{") + 1 : value_key.rindex("}")]
-        _version, key = inner[len(self.namespace) + 2 :].split(":", 1)
-        return key
+        return await self.fleet.invalidate_tag(tag)
 
     async def bump_version(self) -> int:
         """A new version of the namespace: everything cached before is gone, everywhere."""
-        if self.l2 is None:
-            self.version += 1
-        else:
-            self.version = await self.l2.bump(self.l2.version_key(self.namespace))
-        self._clear_l1()
-        await self._publish({"version": self.version})
-        return self.version
+        return await self.fleet.bump_version()
 
     @contextlib.asynccontextmanager
     async def writing(self, *keys: str) -> AsyncIterator[None]:
@@ -334,77 +221,10 @@ class Cache:
         yield
         await self.delete(*keys)
 
-    def _forget(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self.l1.delete(key)
-            if key in self._flights:  # a load in flight must not store what it read
-                self._generations[key] = self._generations.get(key, 0) + 1
-
-    def _clear_l1(self) -> None:
-        self.l1.clear()
-        self.stats.l1_cleared += 1
-        for key in self._flights:
-            self._generations[key] = self._generations.get(key, 0) + 1
-
-    async def _publish(self, message: dict[str, Any]) -> None:
-        if self.l2 is None:
-            return
-        message["origin"] = self.origin
-        await self.l2.publish(self.l2.channel(self.namespace), json.dumps(message).encode())
-        self.stats.invalidations_sent += 1
-
-    async def _follow(self, pubsub: Any) -> None:
-        """Apply other processes' invalidations; clear L1 whenever the channel is lost."""
-        assert self.l2 is not None
-        try:
-            while True:
-                try:
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._received(json.loads(message["data"]))
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - redis-py's errors, unknown here
-                    # the channel is lost: what was missed is unknown
-                    _log.warning("cache %r lost its invalidations: %s", self.namespace, exc)
-                    self._clear_l1()
-                    pubsub = await self._resubscribe(pubsub)
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT_S)
-
-    async def _resubscribe(self, old: Any) -> Any:
-        assert self.l2 is not None
-        with contextlib.suppress(Exception):
-            await old.aclose()
-        delay = 0.05
-        while True:
-            try:
-                pubsub = await asyncio.wait_for(
-                    self.l2.subscribe(self.l2.channel(self.namespace), self._reconnected),
-                    CLOSE_TIMEOUT_S,
-                )
-                self.version = await self.l2.version(self.l2.version_key(self.namespace))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - redis-py's errors, unknown here
-                _log.warning("cache %r cannot subscribe yet: %s", self.namespace, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            self._clear_l1()  # what was cached while deaf may be stale
-            return pubsub
-
-    def _received(self, message: dict[str, Any]) -> None:
-        if message.get("origin") == self.origin:
-            return
-        self.stats.invalidations_received += 1
-        if "version" in message:
-            self.version = int(message["version"])
-            self._clear_l1()
-        else:
-            self._forget(message.get("keys", ()))
+    @property
+    def version(self) -> int:
+        """The namespace's version: the part of every key that :meth:`bump_version` moves."""
+        return self.fleet.version
 
     # -- loading ---------------------------------------------------------------------
     async def get_or_load(
@@ -511,8 +331,7 @@ class Cache:
             flight.set_result(value)
             return value
         finally:
-            del self._flights[key]
-            self._generations.pop(key, None)  # kept only while a load is in flight
+            self._generations.landed(key)
 
     async def _compute(
         self,
@@ -522,11 +341,11 @@ class Cache:
         tags: Iterable[str],
         stale: _Stored | None,
     ) -> Any:
-        local_generation = self._generations.get(key, 0)
+        local_generation = self._generations.current(key)
         remote_generation = "0"
         lease: tuple[str, str] | None = None
         if self.l2 is not None:
-            value_key = self.l2.value_key(self.namespace, self.version, key)
+            value_key = self.fleet.value_key(key)
             remote_generation = await self.l2.generation(value_key)
             if self.lease_s is not None:
                 token = secrets.token_hex(8)
@@ -565,7 +384,7 @@ class Cache:
         while time.monotonic() < deadline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
-            data = await self.l2.get(self.l2.value_key(self.namespace, self.version, key))
+            data = await self.l2.get(self.fleet.value_key(key))
             if data is not None:
                 stored = _Stored.from_wire(self.serializer.loads(data))
                 if stale is None or stored.fresh_until > stale.fresh_until:
