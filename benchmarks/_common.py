@@ -105,10 +105,15 @@ def pinned_testserver(*args: str) -> Iterator[str]:
         yield url
 
 
-def redline_argv(url: str, *load: str, seconds: float, out: Path) -> list[str]:
-    """``redline run`` with one worker, no live view, and the result written to ``out``."""
+def redline_argv(
+    url: str, *load: str, seconds: float, out: Path, python: str = sys.executable
+) -> list[str]:
+    """``redline run`` with one worker, no live view, and the result written to ``out``.
+
+    ``python``: the interpreter whose redline runs (another venv's, to compare versions).
+    """
     return [
-        sys.executable, "-m", "redline", "run", "--url", url, *load,
+        python, "-m", "redline", "run", "--url", url, *load,
         "--duration", f"{seconds}s", "--workers", "1", "--quiet", "--out", str(out),
     ]  # fmt: skip
 

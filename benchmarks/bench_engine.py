@@ -1,9 +1,11 @@
 """redline's engine side by side with wrk, hey and Locust against one pinned nginx.
 
-    python benchmarks/bench_engine.py [--duration 10] [--repeat 3]
+    python benchmarks/bench_engine.py [--duration 10] [--repeat 3] [--baseline-python PY]
 
 Prints medians over ``--repeat`` runs, ratios to wrk, CPU per request, the open model at
-20,000 req/s, and what each tool reports for a server that stalls 200 ms every 2 s.
+20,000 req/s, and what each tool reports for a server that stalls 200 ms every 2 s. With
+``--baseline-python`` (the interpreter of a venv holding another redline, an older
+commit say), that redline runs too, interleaved with this one, and both are compared.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import json
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -38,10 +41,10 @@ class Get(FastHttpUser):
 """
 
 
-def redline(url: str, duration: int, *load: str) -> dict:
+def redline(url: str, duration: int, *load: str, python: str = sys.executable) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        timed = run_pinned(redline_argv(url, *load, seconds=duration, out=out))
+        timed = run_pinned(redline_argv(url, *load, seconds=duration, out=out, python=python))
         data = json.loads(out.read_text())
     total = data["summary"]["total"]
     return {
@@ -89,7 +92,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--locust", default=shutil.which("locust"), help="the locust executable")
     parser.add_argument("--skip", action="append", default=[], help="closed, open, stall")
+    parser.add_argument(
+        "--baseline-python", help="also run the redline of this interpreter, interleaved"
+    )
     args = parser.parse_args()
+    base = args.baseline_python
     require("nginx", "wrk", "hey", "taskset")
     d = args.duration
 
@@ -103,6 +110,8 @@ def main() -> None:
             "wrk": lambda url: wrk(url, d),
             "hey": lambda url: hey(url, d),
         }
+        if base:
+            tools["redline (baseline)"] = lambda url: redline(url, d, "--vus", "50", python=base)
         if args.locust:
             tools["locust (FastHttpUser)"] = lambda url: locust(url, d, args.locust)
         results: dict[str, list[dict]] = {name: [] for name in tools}
@@ -134,10 +143,15 @@ def main() -> None:
             f"\n== open model at 20,000 req/s for {d} s against the same nginx "
             "(redline, one worker)"
         )
+        versions = {"this": sys.executable, **({"baseline": base} if base else {})}
+        runs = []
         with pinned_nginx() as url:
-            runs = [redline(url, d, "--rate", "20000/s") for _ in range(args.repeat)]
+            for i in range(1, args.repeat + 1):
+                for version, python in versions.items():  # interleaved
+                    runs.append((f"{i} {version}", redline(url, d, "--rate", "20000/s",
+                                                           python=python)))  # fmt: skip
         rows = []
-        for i, r in enumerate(runs, 1):
+        for i, r in runs:
             gen = r["generator"]
             rows.append(
                 [

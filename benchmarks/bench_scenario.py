@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -65,12 +66,14 @@ class Journey(FastHttpUser):
 """
 
 
-def redline_cpu(url: str, template: str, suffix: str, seconds: int) -> tuple[float, int]:
+def redline_cpu(
+    url: str, template: str, suffix: str, seconds: int, python: str = sys.executable
+) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         plan = Path(tmp) / f"plan{suffix}"
         plan.write_text(template.format(url=url.rstrip("/")))
         out = Path(tmp) / "r.json"
-        argv = redline_argv(url, seconds=seconds, out=out)
+        argv = redline_argv(url, seconds=seconds, out=out, python=python)
         argv[argv.index("--url") : argv.index("--url") + 2] = [str(plan)]
         timed = run_pinned(argv)
         requests = json.loads(out.read_text())["summary"]["total"]["requests"]
@@ -87,6 +90,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--locust", default=shutil.which("locust"), help="the locust executable")
+    parser.add_argument(
+        "--baseline-python", help="also run the redline of this interpreter, interleaved"
+    )
     args = parser.parse_args()
     require("nginx", "taskset")
     d = args.duration
@@ -95,6 +101,11 @@ def main() -> None:
         "redline YAML flow": lambda url: redline_cpu(url, FLOW, ".yaml", d),
         "redline YAML requests": lambda url: redline_cpu(url, REQUESTS, ".yaml", d),
     }
+    if args.baseline_python:
+        base = args.baseline_python
+        tools["redline Python scenario (baseline)"] = lambda url: redline_cpu(
+            url, SCENARIO, ".py", d, python=base
+        )
     if args.locust:
         tools["locust FastHttpUser"] = lambda url: locust_cpu(url, d, args.locust)
     results: dict[str, list[tuple[float, int]]] = {name: [] for name in tools}

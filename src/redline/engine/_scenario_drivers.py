@@ -1,0 +1,275 @@
+"""The scenario drivers: iterations of a plan's scenarios as tasks over a session runtime.
+
+Open model: each arrival starts one iteration of the next scenario (weighted) with a new
+session; the iteration's latency is measured from the arrival's intended start. Closed
+model: each virtual user is a task that keeps its session and loops iterations, with the
+plan's think time between them. Exceptions in a scenario are counted per scenario and
+type (the first few tracebacks kept) and never stop the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redline.http import ConnectionPool
+from redline.plan import (
+    ClosedLoad,
+    Plan,
+    RenderContext,
+    RequestSpec,
+    ThinkStep,
+    import_plan_module,
+)
+
+from ._arrivals import ArrivalPump, abandon_busy
+from ._clock import IntervalClock
+from ._recorder import Recorder
+from ._requests import host_header, weighted_cycle
+from ._session import Session, SessionRuntime
+
+__all__ = ["ScenarioIterations", "ScenarioUsers", "run_steps"]
+
+Scenario = Callable[[Session], Awaitable[None]]
+
+
+async def run_steps(
+    session: Session, *, steps: tuple[RequestSpec | ThinkStep, ...], ctx: RenderContext
+) -> None:
+    """A flow of a YAML plan: its requests in order, with its think times."""
+    for step in steps:
+        if isinstance(step, ThinkStep):
+            await session.think(step.minimum, step.maximum)
+            continue
+        await session.request(
+            step.method,
+            step.path.render(ctx),
+            name=step.name,
+            headers={name: value.render(ctx) for name, value in step.headers},
+            body=step.body.render(ctx) if step.body is not None else None,
+        )
+
+
+class _Scenarios:
+    """What both scenario drivers share: the scenarios, their order, the runtime."""
+
+    def __init__(
+        self,
+        *,
+        plan: Plan,
+        recorder: Recorder,
+        clock: IntervalClock,
+        ctx: RenderContext,
+        pool_options: dict[str, Any],
+        shared: Any,
+        position: int,
+        drained: asyncio.Event,
+    ) -> None:
+        module = import_plan_module(plan.module) if plan.module else None
+        self.functions: list[Scenario] = [
+            getattr(module, s.function)
+            if s.function
+            else functools.partial(run_steps, steps=s.steps, ctx=ctx)
+            for s in plan.scenarios
+        ]
+        self.names = [s.name for s in plan.scenarios]
+        self.recorder = recorder
+        self.keys = [recorder.index(("scenario", s.name)) for s in plan.scenarios]
+        self.order = weighted_cycle([s.weight for s in plan.scenarios])
+        self.position = position
+        self.clock = clock
+        self.sent = clock.sent
+        self.drained = drained
+        # sessions share one pool; the runtime listens to it
+        self.runtime = SessionRuntime(
+            pool_options,
+            host_header=host_header(plan),
+            recorder=recorder,
+            data=plan.data,
+            ctx=ctx,
+            shared=shared,
+        )
+        self.pool: ConnectionPool = self.runtime.pool
+        self.queue: deque[tuple[int, int, bytes, bool]] = deque()  # never used: tasks wait
+        self.in_flight = 0
+        self.stopping = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _next_scenario(self) -> int:
+        index = self.order[self.position % len(self.order)]
+        self.position += 1
+        return index
+
+    async def _iteration(self, session: Session, index: int, intended: int) -> None:
+        key = self.keys[index]
+        started = time.monotonic_ns()
+        try:
+            await self.functions[index](session)
+        except asyncio.CancelledError:
+            self.recorder.record_error(key, "unfinished", time.monotonic_ns())
+            raise
+        except Exception as exc:  # noqa: BLE001  (a scenario's failure is measured, never fatal)
+            self.recorder.record_error(key, type(exc).__name__, time.monotonic_ns())
+            self.runtime.count_exception(self.names[index], exc)
+        else:
+            now = time.monotonic_ns()
+            self.recorder.record(key, now - intended, now - started, 200, 0, now)
+
+    def _check_drained(self) -> None:
+        if self.stopping and not self.in_flight:
+            self.drained.set()
+
+    # -- the driver's side for the worker -------------------------------------------------
+    def stop(self) -> None:
+        """Start nothing new; iterations under way may finish."""
+        self.stopping = True
+
+    @property
+    def pending(self) -> bool:
+        """Whether iterations are under way."""
+        return bool(self.in_flight)
+
+    def abandon_unfinished(self) -> None:
+        """Count the requests of cancelled iterations still in flight."""
+        self.in_flight -= abandon_busy(self.pool, self.recorder)
+
+    def take_counters(
+        self,
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, dict[str, int]], list[str]]:
+        """Checks, exceptions and tracebacks of the interval."""
+        return self.runtime.take_counters()
+
+
+class ScenarioIterations(_Scenarios):
+    """Open model: an iteration per arrival, each with a new session."""
+
+    def __init__(self, *, pump: dict[str, Any], **parts: Any) -> None:
+        """Iterations on arrivals; ``pump`` are :class:`ArrivalPump` arguments."""
+        super().__init__(**parts)
+        self.arrivals = ArrivalPump(self, clock=self.clock, **pump)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.open_model = True
+
+    def target_rps(self, at_s: float) -> float | None:
+        """The worker's share of the intended rate."""
+        return self.arrivals.target_rps(at_s)
+
+    def prepare(self) -> None:
+        """Before the load: open a few connections."""
+        self.arrivals.prepare()
+
+    def begin(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The load starts: the arrivals do."""
+        self.loop = loop
+        self.arrivals.begin(loop)
+
+    def sweep(self) -> None:
+        """Every 0.1 s: read timeouts."""
+        self.pool.sweep_timeouts()
+
+    def start(self, intended: int, now: int) -> None:
+        """Start one iteration of the next scenario."""
+        assert self.loop is not None
+        self.in_flight += 1
+        self.sent[now >= self.clock.boundary] += 1
+        session = Session(self.runtime)
+        task = self.loop.create_task(self._iteration(session, self._next_scenario(), intended))
+        self.tasks.add(task)
+        task.add_done_callback(self._iteration_done)
+
+    def _iteration_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.in_flight -= 1
+        self._check_drained()
+
+    async def cancel_unfinished(self) -> None:
+        """Cancel iterations still running after the grace period."""
+        running = list(self.tasks)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+
+class ScenarioUsers(_Scenarios):
+    """Closed model: virtual users, each a task with its own session."""
+
+    def __init__(
+        self,
+        *,
+        load: ClosedLoad,
+        scale: Any,
+        rng: random.Random,
+        finished: asyncio.Event,
+        **parts: Any,
+    ) -> None:
+        """Users of ``load`` (this worker's share, by ``scale``)."""
+        super().__init__(**parts)
+        self.load = load
+        self.scale = scale
+        self.random = rng
+        self.finished = finished
+        self.vus: dict[int, asyncio.Task[None]] = {}
+        self.vus_target = 0
+        self.open_model = False
+
+    def target_rps(self, at_s: float) -> float | None:
+        """A closed model has no intended rate."""
+        return None
+
+    def prepare(self) -> None:
+        """Users start with the load."""
+
+    def begin(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The load starts: the users do, and the load ends on time."""
+        self.loop = loop
+        self._adjust()
+        loop.call_later(self.clock.left_s(), self.finished.set)
+
+    def sweep(self) -> None:
+        """Every 0.1 s: read timeouts, and as many users as the load asks for now."""
+        self.pool.sweep_timeouts()
+        if not self.stopping:
+            self._adjust()
+
+    def _adjust(self) -> None:
+        assert self.loop is not None
+        elapsed = (time.monotonic_ns() - self.clock.t0) / 1e9
+        self.vus_target = self.scale(self.load.vus_at(elapsed))
+        for number in range(self.vus_target):
+            if number not in self.vus:
+                task = self.loop.create_task(self._virtual_user(number))
+                self.vus[number] = task
+                task.add_done_callback(functools.partial(self._user_done, number))
+
+    async def _virtual_user(self, number: int) -> None:
+        session = Session(self.runtime)
+        rng = self.random
+        think_min, think_max = self.load.think_min, self.load.think_max
+        while not self.stopping and number < self.vus_target:
+            now = time.monotonic_ns()
+            self.in_flight += 1
+            self.sent[now >= self.clock.boundary] += 1
+            try:
+                await self._iteration(session, self._next_scenario(), now)
+            finally:
+                self.in_flight -= 1
+            if think_max > 0 and not self.stopping:
+                await asyncio.sleep(rng.uniform(think_min, think_max))
+
+    def _user_done(self, number: int, _task: asyncio.Task[None]) -> None:
+        self.vus.pop(number, None)
+        self._check_drained()
+
+    async def cancel_unfinished(self) -> None:
+        """Cancel users still running after the grace period."""
+        running = list(self.vus.values())
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
