@@ -330,19 +330,38 @@ class CircuitBreaker:
         if self._listeners:
             self.events.emit("call", "failure" if failed else "success", seconds=seconds)
 
+    # The async and the sync call share every step but the call itself: admitting
+    # (_enter), counting an error (_after_error), a result (_after_result) or the common
+    # untimed success while closed (_succeeded_closed). What is left in each body is the
+    # skeleton, with the closed path's checks inline: a method call there costs a tenth
+    # of the success path (benchmarks/bench_resilience.py).
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` through the breaker.
 
         Raises:
             CircuitOpenError: refused; otherwise whatever ``fn`` raises.
         """
-        state = self._state
-        if state != CLOSED:  # closed admits without the lock; anything else asks
-            state = self.acquire()
-        # calls are timed only for a slow-call bound or a listener
-        started = self.clock() if self._timed or self._listeners else None
+        state, started = self._state, None
+        if state is not CLOSED or self._timed or self._listeners:
+            state, started = self._enter()
         try:
             result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self._after_error(state, exc, started)
+            raise
+        if started is None and state is CLOSED and self.result_is_failure is None:
+            self._succeeded_closed()  # the common case, in one short step
+        else:
+            self._after_result(state, result, started)
+        return result
+
+    def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call ``fn(*args, **kwargs)`` through the breaker (threads welcome)."""
+        state, started = self._state, None
+        if state is not CLOSED or self._timed or self._listeners:
+            state, started = self._enter()
+        try:
+            result = fn(*args, **kwargs)
         except BaseException as exc:
             self._after_error(state, exc, started)
             raise
@@ -352,22 +371,13 @@ class CircuitBreaker:
             self._after_result(state, result, started)
         return result
 
-    def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Call ``fn(*args, **kwargs)`` through the breaker (threads welcome)."""
+    def _enter(self) -> tuple[str, float | None]:
+        """Admit a call (or raise): the state it runs in, and its start if it is timed."""
         state = self._state
-        if state != CLOSED:
+        if state != CLOSED:  # closed admits without the lock; anything else asks
             state = self.acquire()
-        started = self.clock() if self._timed or self._listeners else None
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            self._after_error(state, exc, started)
-            raise
-        if started is None and state is CLOSED and self.result_is_failure is None:
-            self._succeeded_closed()  # the common case, in one short step
-        else:
-            self._after_result(state, result, started)
-        return result
+        # calls are timed only for a slow-call bound or a listener
+        return state, (self.clock() if self._timed or self._listeners else None)
 
     def _succeeded_closed(self) -> None:
         """Count an untimed success of a call made closed (what most calls are)."""

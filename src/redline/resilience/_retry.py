@@ -255,30 +255,21 @@ class Retry:
             try:
                 result = await fn(*args, **kwargs)
             except self.retry_on as exc:
-                delay = None
-                if not isinstance(exc, asyncio.CancelledError):
-                    delay = self._retry_delay(attempt, exc)
+                delay = self._delay_after_error(started, attempt, exc)
                 if delay is None:
-                    self._ended(started, "failure")
                     raise
-                await self.sleep(delay)
-                attempt += 1
-                continue
             except BaseException:
                 self._ended(started, "failure")
                 raise
-            if self.throttle is not None:
-                self.throttle.accepted()
-            if self.retry_if_result is not None and self.retry_if_result(result):
-                delay = self._retry_delay(attempt, None)
-                if delay is not None:
-                    await self.sleep(delay)
-                    attempt += 1
-                    continue
-                self._ended(started, "failure")
-                return result
-            self._ended(started, "success")
-            return result
+            else:
+                if self.throttle is None and self.retry_if_result is None:  # the common case
+                    self._ended(started, "success")
+                    return result
+                delay = self._delay_after_result(started, attempt, result)
+                if delay is None:
+                    return result
+            await self.sleep(delay)
+            attempt += 1
 
     def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)``, retrying as configured (blocking sleeps)."""
@@ -288,28 +279,46 @@ class Retry:
             try:
                 result = fn(*args, **kwargs)
             except self.retry_on as exc:
-                delay = self._retry_delay(attempt, exc)
+                delay = self._delay_after_error(started, attempt, exc)
                 if delay is None:
-                    self._ended(started, "failure")
                     raise
-                self.sleep_sync(delay)
-                attempt += 1
-                continue
             except BaseException:
                 self._ended(started, "failure")
                 raise
-            if self.throttle is not None:
-                self.throttle.accepted()
-            if self.retry_if_result is not None and self.retry_if_result(result):
-                delay = self._retry_delay(attempt, None)
-                if delay is not None:
-                    self.sleep_sync(delay)
-                    attempt += 1
-                    continue
-                self._ended(started, "failure")
-                return result
-            self._ended(started, "success")
-            return result
+            else:
+                if self.throttle is None and self.retry_if_result is None:  # the common case
+                    self._ended(started, "success")
+                    return result
+                delay = self._delay_after_result(started, attempt, result)
+                if delay is None:
+                    return result
+            self.sleep_sync(delay)
+            attempt += 1
+
+    # The async and the sync call share every decision; only the call and the sleep differ.
+    def _delay_after_error(
+        self, started: float | None, attempt: int, exc: BaseException
+    ) -> float | None:
+        """The wait before retrying after ``exc``, or None: give up (and count it)."""
+        delay = None
+        if not isinstance(exc, asyncio.CancelledError):
+            delay = self._retry_delay(attempt, exc)
+        if delay is None:
+            self._ended(started, "failure")
+        return delay
+
+    def _delay_after_result(self, started: float | None, attempt: int, result: Any) -> float | None:
+        """The wait before retrying a result ``retry_if_result`` refuses, or None: done."""
+        if self.throttle is not None:
+            self.throttle.accepted()
+        if self.retry_if_result is not None and self.retry_if_result(result):
+            delay = self._retry_delay(attempt, None)
+            if delay is not None:
+                return delay
+            self._ended(started, "failure")
+            return None
+        self._ended(started, "success")
+        return None
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         """Decorate an async function."""

@@ -57,6 +57,26 @@ class Search:
     workers: int | None = None
     control: RunControl = dataclasses.field(default_factory=RunControl)
 
+    @classmethod
+    def of(
+        cls,
+        search_id: str | None,
+        store: RunStore | None,
+        observers: Iterable[object],
+        labels: Mapping[str, str] | None,
+        workers: int | None,
+        control: RunControl | None,
+    ) -> Search:
+        """A search from the options of :func:`find` and :func:`sweep` (defaults filled)."""
+        return cls(
+            search_id or new_search_id(),
+            store=store,
+            observers=tuple(observers),
+            labels=dict(labels or {}),
+            workers=workers,
+            control=control or RunControl(),
+        )
+
     def measure(self, plan: Plan, phase: str) -> tuple[RunResult, list[Verdict]]:
         """Run one step's plan and judge it on the search's objectives."""
         meta = collect_meta(labels={**self.labels, "find": self.id, "phase": phase})
@@ -175,14 +195,7 @@ def find(
     check_reachable(plan)
     load = plan.load
     first = start or load.peak_rate
-    search = Search(
-        search_id or new_search_id(),
-        store=store,
-        observers=tuple(observers),
-        labels=dict(labels or {}),
-        workers=workers,
-        control=control or RunControl(),
-    )
+    search = Search.of(search_id, store, observers, labels, workers, control)
     stop = search.control
     steps: list[Step] = []
 
@@ -259,14 +272,7 @@ def sweep(
     """
     plan = as_plan(plan)
     check_reachable(plan)
-    search = Search(
-        search_id or new_search_id(),
-        store=store,
-        observers=tuple(observers),
-        labels=dict(labels or {}),
-        workers=workers,
-        control=control or RunControl(),
-    )
+    search = Search.of(search_id, store, observers, labels, workers, control)
     stop = search.control
     think = (0.0, 0.0)
     if isinstance(plan.load, ClosedLoad):
