@@ -15,6 +15,7 @@ from redline.resilience import (
     AdmissionMiddleware,
     LoadShedder,
     RateLimiter,
+    ShedderStatistics,
     header_key,
 )
 from redline.resilience.redis import RedisRateLimiter
@@ -102,12 +103,19 @@ def test_the_shedder_queues_briefly_then_sheds_low_priority_first(serve: Serve) 
     app = AdmissionMiddleware(slow_app(0.5), shedder=shedder, priorities={"live": 1})
     url = serve(app)
 
+    async def until(check: Callable[[ShedderStatistics], bool]) -> None:
+        # the order of arrival is what the shedder saw, not what a sleep hoped for; it
+        # runs on the server's loop in another thread, so there is no event to await
+        async with asyncio.timeout(10):
+            while not check(shedder.statistics()):  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+
     async def main() -> tuple[list[int], list[int]]:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             first = asyncio.ensure_future(client.get("/"))  # takes the one place
-            await asyncio.sleep(0.05)
+            await until(lambda s: s.in_flight == 1)
             batch = [asyncio.ensure_future(client.get("/")) for _ in range(2)]
-            await asyncio.sleep(0.05)
+            await until(lambda s: s.queued == 2)  # the queue is full
             live = [asyncio.ensure_future(client.get("/", headers={"x-priority": "live"}))
                     for _ in range(2)]  # fmt: skip
             done = await asyncio.gather(first, *batch, *live)

@@ -64,6 +64,7 @@ from ._retry import ThrottledError as ThrottledError
 from ._retry import retry_after as retry_after
 from ._shedder import LoadShedder as LoadShedder
 from ._shedder import Shed as Shed
+from ._shedder import ShedderStatistics as ShedderStatistics
 from ._shedder import ShedError as ShedError
 
 __all__ = [
@@ -105,6 +106,7 @@ __all__ = [
     "RetryBudget",
     "Shed",
     "ShedError",
+    "ShedderStatistics",
     "Strategy",
     "Throttled",
     "ThrottledError",

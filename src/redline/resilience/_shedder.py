@@ -24,6 +24,7 @@ __all__ = [
     "LoadShedder",
     "Shed",
     "ShedError",
+    "ShedderStatistics",
 ]
 
 P = ParamSpec("P")
@@ -36,6 +37,16 @@ class ShedError(ResilienceError):
 
 Shed = ShedError
 """The old name of :class:`ShedError`, kept as an alias."""
+
+
+@dataclass(frozen=True)
+class ShedderStatistics:
+    """What a :class:`LoadShedder` holds and has done, at one moment."""
+
+    in_flight: int
+    queued: int
+    shed: int
+    overloaded: bool
 
 
 @dataclass
@@ -79,6 +90,10 @@ class LoadShedder:
         self._order = itertools.count()
         self.name = name
         self.events = Events("load_shedder", name)
+
+    def statistics(self) -> ShedderStatistics:
+        """A frozen snapshot: calls in flight and queued, how many were shed, overload."""
+        return ShedderStatistics(self.in_flight, len(self._waiting), self.shed, self.overloaded)
 
     def _overloaded(self, overloaded: bool) -> None:
         if overloaded != self.overloaded:
