@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 import yaml
@@ -33,6 +33,9 @@ from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage,
 from ._template import DataSource, compile_template
 
 __all__ = ["load_plan", "plan_from_dict", "quick_plan"]
+
+T = TypeVar("T")
+QUICK_DURATION = "10s"  # a plan made from the command line alone lasts this long
 
 _TOP_KEYS = (
     "name",
@@ -102,7 +105,7 @@ def quick_plan(
     body: str | None = None,
     rate: object = None,
     vus: object = None,
-    duration: object = "10s",
+    duration: object = QUICK_DURATION,
     verify_tls: bool = True,
     redact: Sequence[str] = (),
     test_type: str | None = None,
@@ -136,7 +139,7 @@ def quick_plan(
         "tls": {"verify": verify_tls},
     }
     if duration is not None or test_type is None:
-        data["duration"] = duration if duration is not None else "10s"
+        data["duration"] = duration if duration is not None else QUICK_DURATION
     if test_type:
         data["type"] = test_type
     if redact:
@@ -218,22 +221,16 @@ def plan_from_dict(
         load=load,
         duration=duration,
         warmup=root.get("warmup", parse_duration, 0.0),
-        connect_timeout=timeouts.get("connect", _duration_positive, 5.0) if timeouts else 5.0,
-        read_timeout=timeouts.get("read", _duration_positive, 30.0) if timeouts else 30.0,
-        max_connections=limits.get("max_connections", _positive_int, 1024) if limits else 1024,
-        max_in_flight=limits.get("max_in_flight", _positive_int, 10_000) if limits else 10_000,
-        max_response_size=(
-            limits.get("max_response_size", parse_size, 64 * 1024 * 1024)
-            if limits
-            else 64 * 1024 * 1024
-        ),
-        verify_tls=tls.get("verify", _boolean, True) if tls else True,
+        connect_timeout=_setting(timeouts, "connect", _duration_positive, "connect_timeout"),
+        read_timeout=_setting(timeouts, "read", _duration_positive, "read_timeout"),
+        max_connections=_setting(limits, "max_connections", _positive_int, "max_connections"),
+        max_in_flight=_setting(limits, "max_in_flight", _positive_int, "max_in_flight"),
+        max_response_size=_setting(limits, "max_response_size", parse_size, "max_response_size"),
+        verify_tls=_setting(tls, "verify", _boolean, "verify_tls"),
         workers=root.get("workers", _positive_int, None),
         seed=root.get("seed", _non_negative_int, None),
-        late_threshold=(
-            generator.get("late_threshold", _duration_positive, 0.005) if generator else 0.005
-        ),
-        late_tolerance=generator.get("late_tolerance", _fraction, 0.01) if generator else 0.01,
+        late_threshold=_setting(generator, "late_threshold", _duration_positive, "late_threshold"),
+        late_tolerance=_setting(generator, "late_tolerance", _fraction, "late_tolerance"),
         data=tuple(data_sources),
         source=source,
         scenarios=tuple(scenarios),
@@ -289,6 +286,18 @@ def _slos(data: Any, source: str, shape: Mapping[str, Any]) -> tuple[Objective, 
     if shape.get("type") == "breakpoint":
         return tuple(dataclasses.replace(o, abort=True) for o in objectives)
     return objectives
+
+
+_PLAN_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(Plan) if f.default is not dataclasses.MISSING
+}
+"""The plan's defaults, written once: in :class:`Plan`'s fields."""
+
+
+def _setting(node: _Node | None, key: str, parse: Callable[[Any], T], field_name: str) -> T:
+    """``key`` of an optional section, or the default of the Plan field it sets."""
+    default: T = _PLAN_DEFAULTS[field_name]
+    return node.get(key, parse, default) if node is not None else default
 
 
 def _positive_number(value: object) -> float:
