@@ -59,19 +59,19 @@ def per_hit_async(call: Callable[[], Awaitable[object]], n: int) -> float:
 
 
 def hits(n: int, repeat: int) -> list[tuple[str, str, str, str]]:
-    ours_l1 = LocalCache(10_000, ttl=300)
+    ours_l1 = LocalCache(10_000, ttl_s=300)
     ours_l1.set("k", 1)
-    theirs_l1 = cachetools.TTLCache(maxsize=10_000, ttl=300)
+    theirs_l1 = cachetools.TTLCache(maxsize=10_000, ttl_s=300)
     theirs_l1["k"] = 1
     ours = Cache(LocalCache(10_000))
     theirs = CashewsCache()
     theirs.setup("mem://")
 
-    @ours.cached(ttl=300)
+    @ours.cached(ttl_s=300)
     async def ours_fn(x: int) -> int:
         return x
 
-    @theirs(ttl="5m")
+    @theirs(ttl_s="5m")
     async def theirs_fn(x: int) -> int:
         return x
 

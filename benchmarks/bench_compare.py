@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 from _common import table
-from redline.analysis import REGRESSION, compare_runs, mann_whitney
+from redline.analysis import REGRESSION, compare_runs
+from redline.analysis._stats import mann_whitney
 from redline.core import (
     EndpointInterval,
     GeneratorInterval,

@@ -13,11 +13,10 @@ from redline.analysis import (
     INCONCLUSIVE_CHANGE,
     NO_CHANGE,
     REGRESSION,
-    benjamini_hochberg,
     compare_runs,
-    critical_metrics,
-    mann_whitney,
 )
+from redline.analysis._compare import critical_metrics
+from redline.analysis._stats import benjamini_hochberg, mann_whitney
 from redline.core import parse_objective
 from synthetic import synthetic_run
 

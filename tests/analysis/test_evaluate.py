@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redline.analysis import AbortMonitor, evaluate, wilson
+from redline.analysis import AbortMonitor, evaluate
+from redline.analysis._evaluate import wilson
 from redline.core import (
     FAIL,
     INCONCLUSIVE,

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redline.analysis import Step, crossing, kneedle, redline_of, step_holds
+from redline.analysis import Step, redline_of, step_holds
+from redline.analysis._redline import crossing, kneedle
 from redline.core import FAIL, INCONCLUSIVE, PASS, Verdict, parse_objective
 
 P99 = parse_objective("p99 < 100ms")

@@ -21,7 +21,7 @@ from redline.cache.redis import RedisLayer
 
 async def main(url: str, namespace: str, client_name: str) -> None:
     client = Redis.from_url(url, client_name=client_name)
-    cache = Cache(LocalCache(100), RedisLayer(client), namespace=namespace, ttl=300)
+    cache = Cache(LocalCache(100), RedisLayer(client), namespace=namespace, ttl_s=300)
     await cache.start()
 
     async def load() -> str:

@@ -70,7 +70,7 @@ def test_an_error_reaches_every_waiter_and_is_not_cached() -> None:
 def test_xfetch_refreshes_early_only_near_expiry() -> None:
     clock = Clock()
     draws = [0.5]
-    cache = Cache(LocalCache(10), ttl=100, clock=clock, rng=lambda: draws[0])
+    cache = Cache(LocalCache(10), ttl_s=100, clock=clock, rng=lambda: draws[0])
     source = Source()
 
     async def main() -> None:
@@ -93,7 +93,7 @@ def test_xfetch_refreshes_early_only_near_expiry() -> None:
 
 def test_stale_while_revalidate_and_stale_if_error() -> None:
     clock = Clock()
-    cache = Cache(LocalCache(10), ttl=10, stale_ttl=5, stale_if_error=60, clock=clock)
+    cache = Cache(LocalCache(10), ttl_s=10, stale_ttl_s=5, stale_if_error_s=60, clock=clock)
     source = Source()
 
     async def main() -> None:
@@ -117,7 +117,7 @@ def test_stale_while_revalidate_and_stale_if_error() -> None:
 
 def test_negative_results_are_cached_for_their_own_ttl() -> None:
     clock = Clock()
-    cache = Cache(LocalCache(10), ttl=300, negative_ttl=5, clock=clock)
+    cache = Cache(LocalCache(10), ttl_s=300, negative_ttl_s=5, clock=clock)
     source = Source()
     source.value = None
 

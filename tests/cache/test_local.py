@@ -95,8 +95,8 @@ def test_a_cache_sized_in_bytes_keeps_within_its_bytes(values: list[bytes], max_
 
 def test_entries_expire_by_their_own_ttl() -> None:
     clock = Clock()
-    cache = LocalCache(10, ttl=10, clock=clock)
-    cache.set("short", 1, ttl=1)
+    cache = LocalCache(10, ttl_s=10, clock=clock)
+    cache.set("short", 1, ttl_s=1)
     cache.set("default", 2)
     clock.now = 5
     assert cache.get("short") is None

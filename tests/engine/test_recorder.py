@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from redline.engine import Recorder, weighted_cycle
+from redline.engine._recorder import Recorder
+from redline.engine._requests import weighted_cycle
 
 
 def test_recorder_buckets_in_bulk_and_resets_each_interval() -> None:

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redline.engine import ArrivalSchedule, split
+from redline.engine._schedule import ArrivalSchedule
+from redline.engine._segments import split
 from redline.plan import OpenLoad, Stage
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redline.engine import Segment, block_of, split
+from redline.engine._segments import Segment, block_of, split
 
 
 @given(st.integers(1, 64), st.integers(0, 10_000))

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from redline.core import ConnectError
-from redline.engine import Recorder, Response, Session
+from redline.engine import Response, Session
+from redline.engine._recorder import Recorder
 from redline.engine._requests import host_header
 from redline.engine._session import SessionRuntime
 from redline.engine._worker import pool_options

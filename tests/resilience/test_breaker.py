@@ -54,7 +54,7 @@ class BreakerMachine(RuleBasedStateMachine):
             refused = exc
         if refused is not None:
             assert before in (OPEN, HALF_OPEN, FORCED_OPEN)
-            assert refused.retry_after > 0 or before != OPEN
+            assert refused.retry_after_s > 0 or before != OPEN
             return
         assert state == before
         self.breaker.record(state, failed=failed, seconds=0.0)
@@ -122,8 +122,8 @@ def test_each_consecutive_opening_waits_longer() -> None:
         assert breaker.state == OPEN
         with pytest.raises(BreakerOpen) as refused:
             breaker.acquire()
-        waits.append(round(refused.value.retry_after))
-        clock.now += refused.value.retry_after
+        waits.append(round(refused.value.retry_after_s))
+        clock.now += refused.value.retry_after_s
         assert breaker.state == HALF_OPEN
     assert waits == [10, 20, 40, 80]
     breaker.record(breaker.acquire(), failed=False, seconds=0)

@@ -159,7 +159,8 @@ def test_rate_limited_says_when_to_retry() -> None:
 
     with pytest.raises(RateLimited) as refused:
         asyncio.run(main())
-    assert refused.value.retry_after == pytest.approx(0.5)
+    assert refused.value.retry_after_s == pytest.approx(0.5)
+    assert refused.value.retry_after == refused.value.retry_after_s  # the old name still reads
 
 
 def test_a_pipeline_runs_the_first_added_outermost() -> None:

@@ -59,7 +59,7 @@ def test_a_fleet_shares_one_bucket_per_key(redis_url: str, redis_prefix: str) ->
         assert await a.try_acquire(key="bob") == 0.0  # another key, another bucket
         with pytest.raises(RateLimited) as refused:
             await a.acquire(key="alice")
-        assert refused.value.retry_after > 0
+        assert refused.value.retry_after_s > 0
         assert await first.ttl(f"{redis_prefix}rate_limiter:alice") > 0  # forgotten later
 
     run(redis_url, scenario)
@@ -102,7 +102,7 @@ def test_one_breaker_opening_opens_the_fleet(redis_url: str, redis_prefix: str) 
             assert followed.adopted == 1
             with pytest.raises(BreakerOpen) as refused:
                 await there.call(asyncio.sleep, 0)
-            assert 20 < refused.value.retry_after <= 30.5  # the same opening, not a new one
+            assert 20 < refused.value.retry_after_s <= 30.5  # the same opening, not a new one
             assert there.transitions[-1] == ("closed", "open")
 
             # a process that starts now finds the breaker open

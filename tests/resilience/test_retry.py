@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redline.resilience import AdaptiveThrottle, Retry, RetryBudget, Throttled
+from redline.resilience import AdaptiveThrottle, RateLimitedError, Retry, RetryBudget, Throttled
 
 
 class Clock:
@@ -71,6 +71,12 @@ def test_retry_after_is_honoured() -> None:
     retry, slept = retrying(attempts=2, base_s=0.01)
     assert retry.call_sync(Flaky(1, BusyError())) == "ok"
     assert slept == [2.5]
+
+
+def test_the_kits_own_retry_after_is_honoured() -> None:
+    retry, slept = retrying(attempts=2, base_s=0.01, retry_on=(RateLimitedError,))
+    assert retry.call_sync(Flaky(1, RateLimitedError(1.5))) == "ok"
+    assert slept == [1.5]
 
 
 def test_errors_not_listed_and_cancellations_are_not_retried() -> None:

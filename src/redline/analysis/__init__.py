@@ -12,31 +12,22 @@ from ._compare import REGRESSION as REGRESSION
 from ._compare import Comparison as Comparison
 from ._compare import MetricComparison as MetricComparison
 from ._compare import compare_runs as compare_runs
-from ._compare import critical_metrics as critical_metrics
 from ._evaluate import evaluate as evaluate
-from ._evaluate import evaluate_window as evaluate_window
-from ._evaluate import wilson as wilson
-from ._evaluate import window_lengths as window_lengths
 from ._faults import FaultImpact as FaultImpact
 from ._faults import fault_impacts as fault_impacts
 from ._redline import Redline as Redline
 from ._redline import Step as Step
-from ._redline import crossing as crossing
-from ._redline import kneedle as kneedle
 from ._redline import redline_of as redline_of
 from ._redline import step_holds as step_holds
 from ._rules import DEFAULT_BURN_RATES as DEFAULT_BURN_RATES
 from ._rules import PrometheusSource as PrometheusSource
 from ._rules import SloRuleError as SloRuleError
-from ._rules import burn_windows as burn_windows
 from ._rules import period_seconds as period_seconds
 from ._rules import slo_rules as slo_rules
 from ._shapes import Drift as Drift
 from ._shapes import Recovery as Recovery
 from ._shapes import drift as drift
 from ._shapes import recovery as recovery
-from ._stats import benjamini_hochberg as benjamini_hochberg
-from ._stats import mann_whitney as mann_whitney
 from ._sweep import LittleCheck as LittleCheck
 from ._sweep import SweepLevel as SweepLevel
 from ._sweep import little_check as little_check
@@ -69,25 +60,16 @@ __all__ = [
     "UslFit",
     "UslPoint",
     "abort_window",
-    "benjamini_hochberg",
-    "burn_windows",
     "change_points",
     "compare_runs",
-    "critical_metrics",
-    "crossing",
     "drift",
     "evaluate",
-    "evaluate_window",
     "fault_impacts",
     "fit_usl",
-    "kneedle",
     "little_check",
-    "mann_whitney",
     "period_seconds",
     "recovery",
     "redline_of",
     "slo_rules",
     "step_holds",
-    "wilson",
-    "window_lengths",
 ]

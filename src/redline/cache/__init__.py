@@ -7,7 +7,7 @@ standard library; ``redline.cache.redis`` needs redis-py (the ``redis`` extra)::
 
     from redline.cache import Cache, LocalCache
 
-    cache = Cache(LocalCache(10_000), ttl=60, stale_ttl=30, negative_ttl=5)
+    cache = Cache(LocalCache(10_000), ttl_s=60, stale_ttl_s=30, negative_ttl_s=5)
 
     @cache.cached(key="product:{product_id}", tags=["products"])
     async def product(product_id: int) -> dict: ...

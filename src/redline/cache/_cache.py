@@ -13,10 +13,10 @@ Loading (:meth:`Cache.get_or_load`, :meth:`Cache.cached`):
   refreshed before it expires with a probability that grows as expiry nears and with
   how long it took to compute, ``now - delta * beta * ln(rand()) >= expiry``, ``beta``
   1, so hot keys are recomputed once, in the background, before a stampede can start;
-- **stale-while-revalidate** (``stale_ttl``): past its TTL a value is still served while
-  one refresh runs in the background; **stale-if-error** (``stale_if_error``): when the
+- **stale-while-revalidate** (``stale_ttl_s``): past its TTL a value is still served while
+  one refresh runs in the background; **stale-if-error** (``stale_if_error_s``): when the
   refresh fails, the old value is served for that long rather than the error;
-- **negative caching** (``negative_ttl``): a loader's ``None`` is cached too, for its own
+- **negative caching** (``negative_ttl_s``): a loader's ``None`` is cached too, for its own
   TTL.
 
 Invalidation (:meth:`Cache.delete` by key, :meth:`Cache.invalidate_tag` by tag,
@@ -64,10 +64,10 @@ class Cache:
         l2: RedisLayer | None = None,
         *,
         namespace: str = "default",
-        ttl: float = 300.0,
-        stale_ttl: float = 0.0,
-        stale_if_error: float = 0.0,
-        negative_ttl: float | None = None,
+        ttl_s: float = 300.0,
+        stale_ttl_s: float = 0.0,
+        stale_if_error_s: float = 0.0,
+        negative_ttl_s: float | None = None,
         beta: float = 1.0,
         lease_s: float | None = None,
         serializer: Serializer = JSON,
@@ -78,10 +78,10 @@ class Cache:
         self.l1 = l1 if l1 is not None else LocalCache(10_000)
         self.l2 = l2
         self.namespace = namespace
-        self.ttl = ttl
-        self.stale_ttl = stale_ttl
-        self.stale_if_error = stale_if_error
-        self.negative_ttl = negative_ttl
+        self.ttl_s = ttl_s
+        self.stale_ttl_s = stale_ttl_s
+        self.stale_if_error_s = stale_if_error_s
+        self.negative_ttl_s = negative_ttl_s
         self.beta = beta
         self.lease_s = lease_s
         self.serializer = serializer
@@ -145,29 +145,29 @@ class Cache:
         return stored
 
     def _keep_local(self, key: str, stored: _Stored) -> None:
-        self.l1.set(key, stored, ttl=max(stored.error_until - self.clock(), 0.001))
+        self.l1.set(key, stored, ttl_s=max(stored.error_until - self.clock(), 0.001))
 
     # -- writes ----------------------------------------------------------------------
-    def _stored(self, value: Any, ttl: float | None, delta: float) -> _Stored:
+    def _stored(self, value: Any, ttl_s: float | None, delta: float) -> _Stored:
         now = self.clock()
-        negative = value is None and self.negative_ttl is not None
+        negative = value is None and self.negative_ttl_s is not None
         if negative:
-            assert self.negative_ttl is not None
-            ttl = self.negative_ttl
-        fresh = now + (self.ttl if ttl is None else ttl)
-        stale = fresh + self.stale_ttl
-        return _Stored(value, fresh, stale, max(stale, fresh + self.stale_if_error), delta,
+            assert self.negative_ttl_s is not None
+            ttl_s = self.negative_ttl_s
+        fresh = now + (self.ttl_s if ttl_s is None else ttl_s)
+        stale = fresh + self.stale_ttl_s
+        return _Stored(value, fresh, stale, max(stale, fresh + self.stale_if_error_s), delta,
                        negative)  # fmt: skip
 
     async def set(
-        self, key: str, value: Any, *, ttl: float | None = None, tags: Iterable[str] = ()
+        self, key: str, value: Any, *, ttl_s: float | None = None, tags: Iterable[str] = ()
     ) -> None:
         """Write through: L2, then L1, and tell the other processes to drop their copy.
 
         The key's generation moves on first, so a load already in flight anywhere cannot
         overwrite this value with what it read before.
         """
-        stored = self._stored(value, ttl, 0.0)
+        stored = self._stored(value, ttl_s, 0.0)
         self.fleet.forget([key])
         if self.l2 is not None:
             await self.l2.invalidate([self.fleet.value_key(key)])
@@ -182,15 +182,15 @@ class Cache:
             return False  # invalidated here while it loaded
         if self.l2 is not None:
             value_key = self.fleet.value_key(key)
-            ttl = stored.error_until - self.clock()
+            ttl_s = stored.error_until - self.clock()
             data = self.serializer.dumps(stored.to_wire())
             remote = None if generation is None else generation[1]
-            ok = await self.l2.store(value_key, data, ttl, generation=remote)
+            ok = await self.l2.store(value_key, data, ttl_s, generation=remote)
             if not ok:
                 self.stats.stores_refused += 1
                 return False  # invalidated elsewhere while it loaded
             for tag in tags:
-                await self.l2.tag(self.l2.tag_key(self.namespace, tag), value_key, ttl)
+                await self.l2.tag(self.l2.tag_key(self.namespace, tag), value_key, ttl_s)
         elif tags:
             for tag in tags:
                 self.fleet.local_tags.setdefault(tag, set()).add(key)
@@ -232,7 +232,7 @@ class Cache:
         key: str,
         loader: Callable[[], Awaitable[Any]],
         *,
-        ttl: float | None = None,
+        ttl_s: float | None = None,
         tags: Iterable[str] = (),
     ) -> Any:
         """The value of ``key``, loaded by ``loader()`` on a miss (see the module).
@@ -243,12 +243,12 @@ class Cache:
         stored = self.l1.get(key, _UNSET)
         if stored is _UNSET:
             self.stats.l1_misses += 1
-            return await self._load(key, loader, ttl, tags, None, from_l2=True)
+            return await self._load(key, loader, ttl_s, tags, None, from_l2=True)
         self.stats.l1_hits += 1
-        value = self._serve(key, loader, ttl, tags, stored)
+        value = self._serve(key, loader, ttl_s, tags, stored)
         if value is not _UNSET:
             return value
-        return await self._load(key, loader, ttl, tags, stored, from_l2=False)
+        return await self._load(key, loader, ttl_s, tags, stored, from_l2=False)
 
     def _early(self, stored: _Stored, now: float) -> bool:
         """XFetch: refresh now? Likelier the nearer expiry and the slower the computation."""
@@ -260,7 +260,7 @@ class Cache:
         self,
         key: str,
         loader: Callable[[], Awaitable[Any]],
-        ttl: float | None,
+        ttl_s: float | None,
         tags: Iterable[str],
         stored: _Stored,
     ) -> Any:
@@ -269,13 +269,13 @@ class Cache:
         if now < stored.fresh_until:
             if self._early(stored, now):
                 self.stats.early_refreshes += 1
-                self._refresh(key, loader, ttl, tags, stored)
+                self._refresh(key, loader, ttl_s, tags, stored)
             if stored.negative:
                 self.stats.negative_hits += 1
             return stored.value
         if now < stored.stale_until:
             self.stats.stale_served += 1
-            self._refresh(key, loader, ttl, tags, stored)
+            self._refresh(key, loader, ttl_s, tags, stored)
             return stored.value
         return _UNSET
 
@@ -283,13 +283,13 @@ class Cache:
         self,
         key: str,
         loader: Callable[[], Awaitable[Any]],
-        ttl: float | None,
+        ttl_s: float | None,
         tags: Iterable[str],
         stale: _Stored,
     ) -> None:
         if key in self._flights:
             return  # already being refreshed
-        task = asyncio.ensure_future(self._load(key, loader, ttl, tags, stale, from_l2=False))
+        task = asyncio.ensure_future(self._load(key, loader, ttl_s, tags, stale, from_l2=False))
         self._refreshing.add(task)
         task.add_done_callback(self._refreshed)
 
@@ -302,7 +302,7 @@ class Cache:
         self,
         key: str,
         loader: Callable[[], Awaitable[Any]],
-        ttl: float | None,
+        ttl_s: float | None,
         tags: Iterable[str],
         stale: _Stored | None,
         *,
@@ -320,9 +320,9 @@ class Cache:
             if from_l2:
                 stale = await self._from_l2(key)
                 if stale is not None:
-                    value = self._serve(key, loader, ttl, tags, stale)
+                    value = self._serve(key, loader, ttl_s, tags, stale)
             if value is _UNSET:
-                value = await self._compute(key, loader, ttl, tags, stale)
+                value = await self._compute(key, loader, ttl_s, tags, stale)
         except BaseException as exc:
             flight.set_exception(exc)
             flight.exception()  # retrieved: waiters get it, nobody else must
@@ -337,7 +337,7 @@ class Cache:
         self,
         key: str,
         loader: Callable[[], Awaitable[Any]],
-        ttl: float | None,
+        ttl_s: float | None,
         tags: Iterable[str],
         stale: _Stored | None,
     ) -> Any:
@@ -366,7 +366,7 @@ class Cache:
                     return stale.value
                 raise
             self.stats.loads += 1
-            stored = self._stored(value, ttl, time.monotonic() - started)
+            stored = self._stored(value, ttl_s, time.monotonic() - started)
             await self._put(key, stored, tags=tags,
                             generation=(local_generation, remote_generation))  # fmt: skip
             return value
@@ -396,7 +396,7 @@ class Cache:
     def cached(
         self,
         *,
-        ttl: float | None = None,
+        ttl_s: float | None = None,
         key: str | Callable[..., str] | None = None,
         tags: Iterable[str] = (),
     ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
@@ -433,7 +433,7 @@ class Cache:
                         value: T = stored.value
                         return value
                 return await self.get_or_load(  # type: ignore[no-any-return]
-                    cache_key, functools.partial(fn, *args, **kwargs), ttl=ttl, tags=fixed_tags
+                    cache_key, functools.partial(fn, *args, **kwargs), ttl_s=ttl_s, tags=fixed_tags
                 )
 
             return wrapped

@@ -54,7 +54,7 @@ class LocalCache:
         max_bytes: int | None = None,
         weigher: Callable[[Any], int] = default_weigher,
         policy: str = "tinylfu",
-        ttl: float | None = None,
+        ttl_s: float | None = None,
         window: float = 0.01,
         protected: float = 0.8,
         read_sample: int = 4,
@@ -78,7 +78,7 @@ class LocalCache:
         self.capacity = capacity
         self.by_bytes = max_bytes is not None
         self.weigher = weigher
-        self.ttl = ttl
+        self.ttl_s = ttl_s
         self.clock = clock
         lfu = policy == "tinylfu"
         self._window_cap = max(1, int(capacity * window)) if lfu else capacity
@@ -155,10 +155,10 @@ class LocalCache:
         return sum(self._weights)
 
     # -- writes ----------------------------------------------------------------------
-    def set(self, key: Hashable, value: Any, ttl: float | None = None) -> None:
-        """Store ``value`` for ``ttl`` seconds (the cache's ``ttl`` by default; None: no limit)."""
-        ttl = self.ttl if ttl is None else ttl
-        expires = None if ttl is None else self.clock() + ttl
+    def set(self, key: Hashable, value: Any, ttl_s: float | None = None) -> None:
+        """Store ``value`` for ``ttl_s`` seconds (default: the cache's; None: no limit)."""
+        ttl_s = self.ttl_s if ttl_s is None else ttl_s
+        expires = None if ttl_s is None else self.clock() + ttl_s
         weight = self.weigher(value) if self.by_bytes else 1
         if weight > self.capacity:
             self.delete(key)  # could never fit

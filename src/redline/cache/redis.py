@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 
 __all__ = ["RedisLayer"]
 
-# KEYS: value, generation; ARGV: data, ttl in ms, the generation the load began at
+# KEYS: value, generation; ARGV: data, the TTL in ms, the generation the load began at
 _SET_IF_GENERATION = """
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

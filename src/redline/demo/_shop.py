@@ -116,7 +116,7 @@ class Shop:
         ]
         self.payments = JsonClient(payments_url)
         self.workers = asyncio.Semaphore(workers)
-        self.cache = Cache(LocalCache(10_000), ttl=30, stale_ttl=30)
+        self.cache = Cache(LocalCache(10_000), ttl_s=30, stale_ttl_s=30)
         self.breaker = CircuitBreaker(
             name="payments", minimum_calls=5, failure_rate=0.5, open_wait_s=1.0,
             max_open_wait_s=2.0, half_open_calls=2,

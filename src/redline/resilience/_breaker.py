@@ -58,13 +58,18 @@ T = TypeVar("T")
 
 
 class CircuitOpenError(ResilienceError):
-    """The breaker refused the call; ``retry_after`` is the seconds until it may try."""
+    """The breaker refused the call; ``retry_after_s`` is the seconds until it may try."""
 
     def __init__(self, name: str, state: str, retry_after: float) -> None:
         super().__init__(f"circuit breaker {name!r} is {state}; retry after {retry_after:.1f}s")
         self.name = name
         self.state = state
-        self.retry_after = retry_after
+        self.retry_after_s = retry_after
+
+    @property
+    def retry_after(self) -> float:
+        """The old name of :attr:`retry_after_s`, kept as an alias."""
+        return self.retry_after_s
 
 
 BreakerOpen = CircuitOpenError

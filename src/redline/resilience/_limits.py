@@ -41,11 +41,16 @@ BulkheadFull = BulkheadFullError
 
 
 class RateLimitedError(ResilienceError):
-    """No token within the wait; ``retry_after`` is the seconds until the next one."""
+    """No token within the wait; ``retry_after_s`` is the seconds until the next one."""
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited; retry after {retry_after:.3f}s")
-        self.retry_after = retry_after
+        self.retry_after_s = retry_after
+
+    @property
+    def retry_after(self) -> float:
+        """The old name of :attr:`retry_after_s`, kept as an alias."""
+        return self.retry_after_s
 
 
 RateLimited = RateLimitedError

@@ -155,8 +155,14 @@ class AdaptiveThrottle:
 
 
 def retry_after(exc: BaseException) -> float | None:
-    """The seconds an error asks to wait: ``exc.retry_after`` or a Retry-After header."""
-    value = getattr(exc, "retry_after", None)
+    """The seconds an error asks to wait.
+
+    Read from ``exc.retry_after_s`` (the kit's errors), ``exc.retry_after`` (other libraries'
+    errors) or a Retry-After header on ``exc.response``.
+    """
+    value = getattr(exc, "retry_after_s", None)
+    if value is None:
+        value = getattr(exc, "retry_after", None)
     if value is None:
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None)
