@@ -31,6 +31,9 @@ from ._shapes import recovery as recovery
 from ._sweep import LittleCheck as LittleCheck
 from ._sweep import SweepLevel as SweepLevel
 from ._sweep import little_check as little_check
+from ._use import cost_of as cost_of
+from ._use import judge_target as judge_target
+from ._use import memory_growth as memory_growth
 from ._usl import MIN_USL_POINTS as MIN_USL_POINTS
 from ._usl import UslFit as UslFit
 from ._usl import UslPoint as UslPoint
@@ -62,11 +65,14 @@ __all__ = [
     "abort_window",
     "change_points",
     "compare_runs",
+    "cost_of",
     "drift",
     "evaluate",
     "fault_impacts",
     "fit_usl",
+    "judge_target",
     "little_check",
+    "memory_growth",
     "period_seconds",
     "recovery",
     "redline_of",

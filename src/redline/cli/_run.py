@@ -20,6 +20,7 @@ from redline.report import (
     html_report,
     junit_xml,
     render_summary,
+    render_target,
     render_verdicts,
     summary_markdown,
     write_text,
@@ -39,6 +40,7 @@ from ._compare import (
 from ._compare import report_comparison as report
 from ._console import error, runner_messages, stdout_console
 from ._live import Watchers, add_watch_options
+from ._observe import add_observe_options, with_observe_options
 from ._shapes import report_analysis
 from ._store import add_store_option, reading_store
 
@@ -125,11 +127,12 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     add_compare_options(parser)
     add_watch_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no live view")
+    add_observe_options(parser)
     parser.set_defaults(handler=run_command)
 
 
 def _plan_from_args(args: argparse.Namespace) -> Plan:
-    plan = _load(args)
+    plan = with_observe_options(_load(args), args)
     if args.slo is not None:
         objectives = load_slos(args.slo)
         check_slos(plan, objectives)
@@ -224,6 +227,8 @@ def print_outcome(console: Console, outcome: RunOutcome) -> None:
     if outcome.verdicts:
         console.print(render_verdicts(outcome.verdicts))
     report_analysis(console, outcome.analysis)
+    if outcome.target is not None:
+        console.print(render_target(outcome.target))
 
 
 def exit_code(result: RunResult, verdicts: Sequence[Verdict] = ()) -> int:

@@ -50,12 +50,24 @@ from ._summary import ProxySummary as ProxySummary
 from ._summary import RequestSummary as RequestSummary
 from ._summary import ShapeSummary as ShapeSummary
 from ._summary import StageSummary as StageSummary
+from ._target import BOTTLENECKS as BOTTLENECKS
+from ._target import Bottleneck as Bottleneck
+from ._target import MemoryGrowth as MemoryGrowth
+from ._target import ProfileFunction as ProfileFunction
+from ._target import ServedProcess as ServedProcess
+from ._target import TargetCost as TargetCost
+from ._target import TargetProfile as TargetProfile
+from ._target import TargetReport as TargetReport
+from ._target import TargetVerdict as TargetVerdict
+from ._target import UseRow as UseRow
+from ._target import WatchedThing as WatchedThing
 from ._units import format_duration as format_duration
 from ._units import parse_duration as parse_duration
 from ._units import parse_rate as parse_rate
 from ._units import parse_size as parse_size
 
 __all__ = [
+    "BOTTLENECKS",
     "COUNTS_LEN",
     "DEFAULT_REDACTED",
     "FAIL",
@@ -67,6 +79,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SCOPES",
     "AbandonReason",
+    "Bottleneck",
     "Closing",
     "ConnectError",
     "ConnectTimeoutError",
@@ -79,12 +92,14 @@ __all__ = [
     "Histogram",
     "IntervalSnapshot",
     "LoadSummary",
+    "MemoryGrowth",
     "Objective",
     "Observer",
     "Observers",
     "Outcome",
     "PlanError",
     "PlanSummary",
+    "ProfileFunction",
     "ProtocolError",
     "ProxySummary",
     "ReadTimeoutError",
@@ -96,13 +111,20 @@ __all__ = [
     "RunMeta",
     "RunOutcome",
     "RunResult",
+    "ServedProcess",
     "ShapeSummary",
     "StageSummary",
     "StepSummary",
     "StopReason",
     "StoreError",
+    "TargetCost",
+    "TargetProfile",
+    "TargetReport",
+    "TargetVerdict",
     "TransportError",
+    "UseRow",
     "Verdict",
+    "WatchedThing",
     "bucket_indices",
     "bucket_values",
     "format_duration",

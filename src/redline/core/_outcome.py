@@ -9,6 +9,7 @@ from typing import Any
 from ._codec import from_data, to_data
 from ._result import RunResult
 from ._slo import FAIL, Verdict
+from ._target import TargetReport
 
 __all__ = ["RunMeta", "RunOutcome"]
 
@@ -61,12 +62,14 @@ class RunOutcome:
         verdicts: the verdict on each of the plan's objectives.
         analysis: what was read off the run beyond the verdicts (``shape`` of a spike or
             soak, ``faults`` and their impact), in the JSON form of docs/result-json.md.
+        target: what was seen of the target from inside, when the run watched it.
     """
 
     result: RunResult
     meta: RunMeta = field(default_factory=RunMeta)
     verdicts: tuple[Verdict, ...] = ()
     analysis: Mapping[str, Any] = field(default_factory=dict)
+    target: TargetReport | None = None
 
     @property
     def passed(self) -> bool:
@@ -84,6 +87,8 @@ class RunOutcome:
         data["verdicts"] = [v.to_dict() for v in self.verdicts]
         if self.analysis:
             data["analysis"] = dict(self.analysis)
+        if self.target is not None:
+            data["target"] = self.target.to_dict()
         return data
 
     @classmethod
@@ -97,6 +102,7 @@ class RunOutcome:
             verdicts = tuple(Verdict.from_dict(v) for v in data.get("verdicts", ()))
             meta = RunMeta.from_dict(data.get("meta", {}))
             analysis = dict(data.get("analysis", {}))
+            target = TargetReport.from_dict(data["target"]) if data.get("target") else None
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed run: missing or wrong {exc}") from exc
-        return cls(RunResult.from_dict(data), meta, verdicts, analysis)
+        return cls(RunResult.from_dict(data), meta, verdicts, analysis, target)

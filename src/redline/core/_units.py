@@ -21,7 +21,10 @@ _RATE_UNITS = {
     "h": 1 / 3600,
     "hour": 1 / 3600,
 }
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+# k, m, g alone are binary, as docker reads them (256M); Ki, Mi, Gi as Kubernetes writes them
+_SIZE = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|ki|k|mb|mib|mi|m|gb|gib|gi|g)?\s*$", re.IGNORECASE
+)
 _SIZE_UNITS = {
     "b": 1,
     "kb": 1000,
@@ -30,6 +33,12 @@ _SIZE_UNITS = {
     "mib": 1024**2,
     "gb": 1000**3,
     "gib": 1024**3,
+    "k": 1024,
+    "ki": 1024,
+    "m": 1024**2,
+    "mi": 1024**2,
+    "g": 1024**3,
+    "gi": 1024**3,
 }
 
 
@@ -89,7 +98,10 @@ def parse_rate(value: object) -> float:
 
 
 def parse_size(value: object) -> int:
-    """Parse a size in bytes (``65536``, ``"64KiB"``, ``"1MB"``).
+    """Parse a size in bytes (``65536``, ``"64KiB"``, ``"1MB"``, ``"256M"``, ``"1Gi"``).
+
+    ``k``, ``M`` and ``G`` alone are binary (as docker reads ``--memory 256M``), as are
+    Kubernetes' ``Ki``, ``Mi``, ``Gi``; ``KB``, ``MB``, ``GB`` are decimal.
 
     Raises:
         ValueError: when ``value`` is not a non-negative size.

@@ -15,7 +15,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection, wait
 
 from redline.core import (
@@ -136,8 +136,10 @@ def run_plan(
     merger = _Merger(plan, count, fan_out, control)
     try:
         _await_ready(pipes, processes, merger)
-        merger.begin(datetime.now(UTC))
+        # the load starts a moment from now, at once in every worker; started_at is that
+        # moment on the wall clock, so watchers of the target align their samples with it
         start_ns = time.monotonic_ns() + 100_000_000
+        merger.begin(datetime.now(UTC) + timedelta(seconds=(start_ns - time.monotonic_ns()) / 1e9))
         for pipe in pipes.values():
             pipe.send(("start", start_ns))
         fan_out.on_start(merger.result(running=True))

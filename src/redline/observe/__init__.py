@@ -1,8 +1,43 @@
-"""Observing runs from outside: live Prometheus metrics of a run and a Grafana dashboard."""
+"""Observing runs and their targets.
 
+Live metrics of a run, a Grafana dashboard, and the target watched from inside:
+processes, cgroups, the host, its own metrics, py-spy profiles.
+"""
+
+from ._cgroup import Cgroup as Cgroup
+from ._cgroup import CgroupSandbox as CgroupSandbox
+from ._errors import WatchError as WatchError
 from ._grafana import grafana_dashboard as grafana_dashboard
+from ._profile import Profiler as Profiler
+from ._profile import find_py_spy as find_py_spy
 from ._prometheus import BUCKETS as BUCKETS
 from ._prometheus import MetricsServer as MetricsServer
 from ._prometheus import RunMetrics as RunMetrics
+from ._samplers import CgroupSampler as CgroupSampler
+from ._samplers import HostSampler as HostSampler
+from ._samplers import ProcessSampler as ProcessSampler
+from ._samplers import PrometheusSampler as PrometheusSampler
+from ._samplers import Sampler as Sampler
+from ._serve import ServedTarget as ServedTarget
+from ._watch import ProfileRequest as ProfileRequest
+from ._watch import TargetWatcher as TargetWatcher
 
-__all__ = ["BUCKETS", "MetricsServer", "RunMetrics", "grafana_dashboard"]
+__all__ = [
+    "BUCKETS",
+    "Cgroup",
+    "CgroupSampler",
+    "CgroupSandbox",
+    "HostSampler",
+    "MetricsServer",
+    "ProcessSampler",
+    "ProfileRequest",
+    "Profiler",
+    "PrometheusSampler",
+    "RunMetrics",
+    "Sampler",
+    "ServedTarget",
+    "TargetWatcher",
+    "WatchError",
+    "find_py_spy",
+    "grafana_dashboard",
+]

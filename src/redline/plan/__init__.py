@@ -11,6 +11,14 @@ from ._importers import dump_plan as dump_plan
 from ._importers import plan_from_access_log as plan_from_access_log
 from ._importers import plan_from_har as plan_from_har
 from ._importers import plan_from_openapi as plan_from_openapi
+from ._observe import CostSpec as CostSpec
+from ._observe import ObservePlan as ObservePlan
+from ._observe import ProfileSpec as ProfileSpec
+from ._observe import ServeSpec as ServeSpec
+from ._observe import WatchSpec as WatchSpec
+from ._observe import parse_cpus as parse_cpus
+from ._observe import parse_limit as parse_limit
+from ._observe import parse_watch as parse_watch
 from ._parse import load_plan as load_plan
 from ._parse import plan_from_dict as plan_from_dict
 from ._parse import quick_plan as quick_plan
@@ -39,19 +47,24 @@ __all__ = [
     "TEST_TYPES",
     "Action",
     "ClosedLoad",
+    "CostSpec",
     "DataSource",
     "Experiment",
     "FaultPlan",
     "FaultProxySpec",
     "FaultSpec",
+    "ObservePlan",
     "OpenLoad",
     "Plan",
+    "ProfileSpec",
     "RenderContext",
     "RequestSpec",
     "ScenarioSpec",
+    "ServeSpec",
     "Stage",
     "Template",
     "ThinkStep",
+    "WatchSpec",
     "check_slos",
     "compile_template",
     "dump_plan",
@@ -60,6 +73,9 @@ __all__ = [
     "load_plan",
     "load_slo_sources",
     "load_slos",
+    "parse_cpus",
+    "parse_limit",
+    "parse_watch",
     "plan_from_access_log",
     "plan_from_dict",
     "plan_from_har",

@@ -27,6 +27,7 @@ from ._node import (
     _target,
     _text,
 )
+from ._observe import parse_cost, parse_observe
 from ._presets import DEFAULT_DURATIONS, shape_load
 from ._slo import check_slos, slos_from_data
 from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage, ThinkStep
@@ -39,6 +40,8 @@ QUICK_DURATION = "10s"  # a plan made from the command line alone lasts this lon
 
 _TOP_KEYS = (
     "name",
+    "observe",
+    "cost",
     "slo",
     "target",
     "data",
@@ -241,6 +244,8 @@ def plan_from_dict(
         redact=redact,
         shape=shape,
         faults=parse_faults(root),
+        observe=parse_observe(root),
+        cost=parse_cost(root),
     )
     check_slos(plan, plan.slos)
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:

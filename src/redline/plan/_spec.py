@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from redline.core import Objective, PlanSummary, Redactor
 
 from ._faults import FaultPlan
+from ._observe import CostSpec, ObservePlan
 from ._template import DataSource, Template
 
 __all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "ScenarioSpec", "Stage", "ThinkStep"]
@@ -185,6 +186,10 @@ class Plan:
     """The test type that shaped the load (``type``, ``peak``; a spike's window), if any."""
     faults: FaultPlan = field(default_factory=FaultPlan)
     """Proxies the run starts and the faults it applies on schedule (``faults:``)."""
+    observe: ObservePlan = field(default_factory=ObservePlan)
+    """What the run watches of its target: a process it serves, PIDs, cgroups (``observe:``)."""
+    cost: CostSpec | None = None
+    """A price table for the cost per request (``cost:``)."""
 
     @property
     def origin(self) -> tuple[str, str, int]:

@@ -7,6 +7,8 @@ from ._dashboard import Dashboard as Dashboard
 from ._html import html_report as html_report
 from ._json import write_json as write_json
 from ._json import write_text as write_text
+from ._target import render_target as render_target
+from ._target import use_cells as use_cells
 from ._terminal import LiveView as LiveView
 from ._terminal import render_summary as render_summary
 from ._verdicts import junit_xml as junit_xml
@@ -22,8 +24,10 @@ __all__ = [
     "junit_xml",
     "render_comparison",
     "render_summary",
+    "render_target",
     "render_verdicts",
     "summary_markdown",
+    "use_cells",
     "write_json",
     "write_text",
 ]

@@ -19,11 +19,13 @@ from typing import Any, ParamSpec, TypeVar
 from redline.analysis import drift, evaluate, fault_impacts, recovery
 from redline.core import Observers, RunMeta, RunOutcome, RunResult
 from redline.engine import RunControl, run_plan
+from redline.observe import ServedTarget
 from redline.plan import Plan, load_plan
 from redline.report import write_text
 from redline.store import RunRecorder, RunStore, collect_meta
 
 from ._observers import AbortRules, FaultTimeline
+from ._watching import judged, serving, watcher_for
 
 __all__ = [
     "as_plan",
@@ -59,6 +61,7 @@ def run(
     meta: RunMeta | None = None,
     workers: int | None = None,
     control: RunControl | None = None,
+    served: ServedTarget | None = None,
 ) -> RunOutcome:
     """Run a load test: load, observe, judge, keep.
 
@@ -77,6 +80,8 @@ def run(
         meta: the run's provenance (default: collected here: git commit, host, labels).
         workers: worker processes (default: as the load needs).
         control: stop the run early from elsewhere (a signal handler, another thread).
+        served: a target already served for this run (``find`` serves once for all its
+            steps); by default the plan's ``observe.serve`` is started here.
 
     Returns:
         the result, its verdicts, its provenance and what was read off its shape and faults.
@@ -85,12 +90,30 @@ def run(
         PlanError: the plan (or its faults) is not valid.
         RunError: the run could not be carried out (target unreachable, workers failed to
             start).
+        WatchError: the target cannot be served or watched as the plan's ``observe:`` asks
+            (a served command that exits at once, no such PID, not a cgroup).
         OSError: ``out`` could not be written (the run is stored all the same).
     """
     plan = as_plan(plan)
+    if served is None and plan.observe.serve is not None:
+        with serving(plan) as own:
+            return run(
+                plan,
+                observers=observers,
+                store=store,
+                out=out,
+                labels=labels,
+                meta=meta,
+                workers=workers,
+                control=control,
+                served=own,
+            )
     control = control or RunControl()
     meta = meta or collect_meta(labels=labels)
     fan_out = Observers(observers)
+    watcher = watcher_for(plan, served)
+    if watcher is not None:
+        fan_out.add(watcher, first=True)  # first: its samples are aligned by its own clock
     recorder = store.recorder(meta) if store is not None else None
     if recorder is not None:
         fan_out.add(recorder, first=True)
@@ -108,7 +131,8 @@ def run(
     analysis: dict[str, Any] = shape_analysis(result)
     if plan.faults.schedule:
         analysis["faults"] = [i.to_dict() for i in fault_impacts(result, plan.slos)]
-    outcome = RunOutcome(result, meta, tuple(verdicts), analysis)
+    target = judged(plan, result, watcher) if watcher is not None else None
+    outcome = RunOutcome(result, meta, tuple(verdicts), analysis, target)
     fan_out.on_finish(outcome)
     if recorder is not None:
         _say_stored(recorder, outcome.result)

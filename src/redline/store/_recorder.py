@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from redline.core import IntervalSnapshot, RunMeta, RunOutcome, RunResult, StoreError, Verdict
+from redline.core import (
+    IntervalSnapshot,
+    RunMeta,
+    RunOutcome,
+    RunResult,
+    StoreError,
+    TargetReport,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from ._store import RunStore
@@ -49,16 +57,27 @@ class RunRecorder:
         if not self.errors:
             self._written.add(interval.index)
 
-    def finish(self, result: RunResult, verdicts: Sequence[Verdict] = ()) -> bool:
+    def finish(
+        self,
+        result: RunResult,
+        verdicts: Sequence[Verdict] = (),
+        *,
+        analysis: Mapping[str, Any] | None = None,
+        target: TargetReport | None = None,
+    ) -> bool:
         """Record the finished run; return whether it is now stored whole."""
         before = len(self.errors)
-        self._attempt(lambda: self.store.save(result, self.meta, verdicts))
+        self._attempt(
+            lambda: self.store.save(result, self.meta, verdicts, analysis=analysis, target=target)
+        )
         self.stored = len(self.errors) == before
         return self.stored
 
     def on_finish(self, outcome: RunOutcome) -> None:
         """Record the finished, judged run."""
-        self.finish(outcome.result, outcome.verdicts)
+        self.finish(
+            outcome.result, outcome.verdicts, analysis=outcome.analysis, target=outcome.target
+        )
 
     def on_abandon(self, stop_reason: str) -> None:
         """Mark the run stopped for ``stop_reason`` when there is no result to finish with."""

@@ -109,6 +109,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        2,
+        "what was read off a run and what was seen of its target",
+        (
+            "ALTER TABLE redline_runs ADD COLUMN analysis {json}",
+            "ALTER TABLE redline_runs ADD COLUMN target_report {json}",
+        ),
+    ),
 )
 """The store's schema, as migrations applied in order."""
 

@@ -20,6 +20,7 @@ from redline.core import (
     RunResult,
     StopReason,
     StoreError,
+    TargetReport,
     Verdict,
 )
 
@@ -52,7 +53,7 @@ _STALE_S = 300.0
 _RUN_COLUMNS = (
     "id, plan_name, target, started_at, updated_at, stop_reason, complete, workers, "
     "late_tolerance, open_model, plan, meta, notes, tracebacks, summary, verdicts, "
-    "requests, errors, measured_s"
+    "requests, errors, measured_s, analysis, target_report"
 )
 
 
@@ -167,11 +168,20 @@ class RunStore(Closing):
                 (*counted, measured, now_text(), run_id),
             )
 
-    def save(self, result: RunResult, meta: RunMeta, verdicts: Sequence[Verdict] = ()) -> None:
+    def save(
+        self,
+        result: RunResult,
+        meta: RunMeta,
+        verdicts: Sequence[Verdict] = (),
+        *,
+        analysis: Mapping[str, Any] | None = None,
+        target: TargetReport | None = None,
+    ) -> None:
         """Record a finished run whole, or finish one recorded since :meth:`begin`.
 
         Intervals already recorded are kept; the rest are added. The run's summary,
-        verdicts, notes and stop reason are written last, in the same transaction.
+        verdicts, notes, stop reason, ``analysis`` and ``target`` (what was seen of the
+        target from inside) are written last, in the same transaction.
 
         Raises:
             StoreError: the write failed.
@@ -201,7 +211,7 @@ class RunStore(Closing):
                 "UPDATE redline_runs SET stop_reason = ?, complete = ?, workers = ?, "
                 "late_tolerance = ?, open_model = ?, plan = ?, notes = ?, tracebacks = ?, "
                 "summary = ?, verdicts = ?, requests = ?, errors = ?, measured_s = ?, "
-                "updated_at = ? WHERE id = ?",
+                "analysis = ?, target_report = ?, updated_at = ? WHERE id = ?",
                 (
                     result.stop_reason,
                     result.complete,
@@ -216,6 +226,8 @@ class RunStore(Closing):
                     total["requests"],
                     total["errors"],
                     result.duration_s,
+                    _dump(dict(analysis)) if analysis else None,
+                    _dump(target.to_dict()) if target is not None else None,
                     now_text(),
                     result.id,
                 ),
@@ -241,7 +253,7 @@ class RunStore(Closing):
         stamp = now_text()
         self._db.execute(
             f"INSERT INTO redline_runs ({_RUN_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES ({', '.join('?' * len(_RUN_COLUMNS.split(',')))})",
             (
                 run.id,
                 run.plan.name,
@@ -262,6 +274,8 @@ class RunStore(Closing):
                 0,
                 0,
                 0.0,
+                None,
+                None,
             ),
         )
         self._db.executemany(
@@ -374,6 +388,8 @@ class RunStore(Closing):
             intervals = tuple(IntervalSnapshot.from_dict(_load(r[0])) for r in data)
             verdicts = tuple(Verdict.from_dict(v) for v in _load(row.verdicts or "[]"))
             plan = PlanSummary.from_dict(_load(row.plan))
+            analysis = dict(_load(row.analysis)) if row.analysis else {}
+            target = TargetReport.from_dict(_load(row.target_report)) if row.target_report else None
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{self.where}: run {run_id} is damaged: {exc}") from exc
         meta = RunMeta.from_dict(_load(row.meta))
@@ -390,7 +406,7 @@ class RunStore(Closing):
             notes=tuple(_load(row.notes)),
             tracebacks=tuple(_load(row.tracebacks)),
         )
-        return StoredRun(result, meta, verdicts)
+        return StoredRun(result, meta, verdicts, analysis, target)
 
     def _labels(self, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
@@ -428,6 +444,8 @@ class _RunRow(NamedTuple):
     requests: int
     errors: int
     measured_s: float
+    analysis: Any
+    target_report: Any
 
 
 def _dump(value: Any) -> str:
