@@ -403,3 +403,22 @@ def test_intervals_a_failed_write_missed_are_written_at_finish(tmp_path: Path) -
         assert recorder.finish(run)
         assert recorder.stored
         assert store.load(run.id).result.to_dict() == run.to_dict()
+
+
+def test_analysis_and_the_target_report_are_kept_with_the_run(store: RunStore) -> None:
+    from redline.core import TargetReport, TargetVerdict, WatchedThing
+
+    run = make_run("kept")
+    target = TargetReport(
+        watched=(WatchedThing("serve", "process", cores=1.0),),
+        samples={"serve": tuple({"interval": float(i), "cpu_cores": 0.5} for i in range(3))},
+        verdict=TargetVerdict("none", "no resource of serve saturated: CPU 50% of its one core"),
+    )
+    analysis = {"drift": {"slope_ms_per_min": 0.5}}
+    store.save(run, META, verdicts_of(run), analysis=analysis, target=target)
+    loaded = store.load(run.id)
+    assert loaded.target == target
+    assert loaded.analysis == analysis
+    bare = make_run("bare")
+    store.save(bare, META)
+    assert store.load(bare.id).target is None

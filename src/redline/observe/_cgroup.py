@@ -90,8 +90,12 @@ def own_cgroup(controller: str) -> str:
 class Cgroup:
     """One control group, read through whichever layout holds it."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, v1_dirs: dict[str, Path] | None = None) -> None:
         """Address the cgroup at ``path`` (a directory under ``/sys/fs/cgroup``).
+
+        On v1 the same relative path is looked up in every controller's tree, unless
+        ``v1_dirs`` names each controller's directory (a process's cgroups may sit at
+        different places in different trees).
 
         Raises:
             WatchError: ``path`` is not a cgroup.
@@ -103,8 +107,8 @@ class Cgroup:
                 "holding cgroup.procs)"
             )
         self.v2 = _is_v2(self.path)
-        self._dirs: dict[str, Path] = {}
-        if not self.v2:
+        self._dirs: dict[str, Path] = dict(v1_dirs or {})
+        if not self.v2 and not self._dirs:
             self._find_v1_dirs()
 
     def _find_v1_dirs(self) -> None:
@@ -225,6 +229,7 @@ class CgroupSandbox:
         """
         self.name = f"redline-{os.getpid()}-{secrets.token_hex(3)}"
         self.dirs: list[Path] = []
+        self.v1_dirs: dict[str, Path] = {}
         try:
             if _is_v2(ROOT) and {"cpu", "memory"} <= set(
                 (_read(ROOT / "cgroup.subtree_control") or "").split()
@@ -258,6 +263,7 @@ class CgroupSandbox:
             if where not in self.dirs:
                 where.mkdir()
                 self.dirs.append(where)
+            self.v1_dirs[controller] = where
         cpu_dir = trees["cpu"] / own_cgroup("cpu").lstrip("/") / self.name
         if cpu is not None:
             (cpu_dir / "cpu.cfs_period_us").write_text(str(period_us))
@@ -277,7 +283,7 @@ class CgroupSandbox:
 
     def reader(self) -> Cgroup:
         """The cgroup, for reading."""
-        return Cgroup(self.path)
+        return Cgroup(self.path, v1_dirs=self.v1_dirs or None)
 
     def remove(self) -> None:
         """Kill anything left in the cgroup and remove it (every tree); never raises."""

@@ -236,13 +236,14 @@ class ProcessSampler:
 class CgroupSampler:
     """A control group: a container, a systemd unit, the sandbox of ``--serve-limit``."""
 
-    def __init__(self, path: str | Path, *, name: str | None = None) -> None:
-        """Watch the cgroup at ``path``.
+    def __init__(self, path: str | Path | Cgroup, *, name: str | None = None) -> None:
+        """Watch the cgroup at ``path`` (or ``path`` itself, a :class:`Cgroup`).
 
         Raises:
             WatchError: ``path`` is not a cgroup.
         """
-        self.cgroup = Cgroup(path)
+        self.cgroup = path if isinstance(path, Cgroup) else Cgroup(path)
+        path = self.cgroup.path
         quota = self.cgroup.cpu_quota()
         self.thing = WatchedThing(
             name=name or f"cgroup:{path}",

@@ -160,6 +160,10 @@ class ServedTarget:
             _signal_group(process.pid, signal.SIGKILL)  # children that ignored SIGTERM
         for reader in self._readers:
             reader.join(timeout=1)
+        if process is not None:
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
         self._remove_sandbox()
 
     def _remove_sandbox(self) -> None:

@@ -94,7 +94,7 @@ def watcher_for(plan: Plan, served: ServedTarget | None) -> TargetWatcher | None
     if served is not None:
         samplers.append(ProcessSampler(served.pid, name="serve"))
         if served.sandbox is not None:
-            samplers.append(CgroupSampler(served.sandbox.path, name="serve-cgroup"))
+            samplers.append(CgroupSampler(served.sandbox.reader(), name="serve-cgroup"))
     for spec in observe.watch:
         samplers.append(_sampler(spec.kind, spec.value))
     profile = None
