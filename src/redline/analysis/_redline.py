@@ -42,6 +42,9 @@ class Step:
         limited: the generator could not send at the offered rate.
         phase: ``step`` (stepping up), ``refine`` (bisection) or ``repeat``.
         run_id: the run, when stored.
+        bottleneck: what the watched target's verdict named at this step (``cpu``,
+            ``lock``, ``none``, ...), when the target was watched.
+        evidence: that verdict's line of evidence.
     """
 
     rate: float
@@ -53,6 +56,8 @@ class Step:
     limited: bool = False
     phase: str = "step"
     run_id: str = ""
+    bottleneck: str | None = None
+    evidence: str = ""
 
     @property
     def holds(self) -> bool:
@@ -72,6 +77,7 @@ class Step:
             "phase": self.phase,
             "run_id": self.run_id,
             "verdicts": [v.to_dict() for v in self.verdicts],
+            **({"bottleneck": self.bottleneck} if self.bottleneck is not None else {}),
         }
 
 
@@ -128,7 +134,31 @@ class Redline:
         text = f"redline: {self.rate:,.0f} req/s{interval} at {self.objective}"
         if self.saturation is not None:
             text += f"; saturation at ~{self.saturation:,.0f} req/s"
+        at = self.bottleneck_step
+        if at is not None:
+            text += f"; bottleneck: {at.bottleneck} ({at.evidence})"
         return text
+
+    @property
+    def bottleneck_step(self) -> Step | None:
+        """The step that tells the bottleneck at the breakpoint, when the target was watched.
+
+        The last one run at the first rate that broke (without a bracket: the last step).
+        """
+        watched = [s for s in self.steps if s.bottleneck is not None]
+        if not watched:
+            return None
+        if self.first_bad is not None:
+            at_bad = [s for s in watched if s.rate == self.first_bad]
+            if at_bad:
+                return at_bad[-1]
+        return watched[-1]
+
+    @property
+    def first_saturated(self) -> Step | None:
+        """The lowest-rate step at which a resource of the target saturated, if any."""
+        saturated = [s for s in self.steps if s.bottleneck not in (None, "none")]
+        return min(saturated, key=lambda s: s.rate) if saturated else None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``redline find --json``)."""
@@ -145,7 +175,22 @@ class Redline:
             "reason": self.reason,
             "summary": self.summary(),
             "steps": [s.to_dict() for s in self.steps],
+            **self._bottlenecks(),
         }
+
+    def _bottlenecks(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, step in (
+            ("bottleneck", self.bottleneck_step),
+            ("first_saturated", self.first_saturated),
+        ):
+            if step is not None:
+                out[key] = {
+                    "resource": step.bottleneck,
+                    "rate": step.rate,
+                    "evidence": step.evidence,
+                }
+        return out
 
 
 def crossing(rate_a: float, value_a: float, rate_b: float, value_b: float, bound: float) -> float:

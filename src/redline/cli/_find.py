@@ -21,6 +21,7 @@ from redline.store import RunStore, open_store
 
 from . import _exit
 from ._console import emit, error, stdout_console
+from ._observe import add_observe_options, with_observe_options
 from ._run import stop_on_signals
 from ._store import add_store_option
 
@@ -67,6 +68,7 @@ def add_find_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     add_store_option(parser)
     parser.add_argument("--no-store", action="store_true", help="do not keep the steps' runs")
+    add_observe_options(parser)
     parser.set_defaults(handler=find_command)
 
 
@@ -84,7 +86,7 @@ def find_command(args: argparse.Namespace) -> int:
     """Carry out ``redline find``."""
     console = Console(stderr=True) if args.json else stdout_console()
     try:
-        plan = load_plan(args.plan, overrides={"url": args.url})
+        plan = with_observe_options(load_plan(args.plan, overrides={"url": args.url}), args)
         start = _option(parse_rate, args.start, "--start")
         max_rate = _option(parse_rate, args.max_rate, "--max-rate")
         step_s = _option(parse_duration, args.step, "--step") or 10.0
@@ -186,7 +188,7 @@ def _print_step(console: Console, step: Step) -> None:
     console.print(
         f"{step.phase:>7} {step.rate:>10,.1f}/s  achieved {step.achieved:>10,.1f}/s  "
         f"p50 {step.p50_ms:8.2f} ms  p99 {step.p99_ms:8.2f} ms  errors {step.error_rate:6.2%}  "
-        f"{mark}{why}"
+        f"{mark}{why}" + (f"  [bold]{step.bottleneck}[/]" if step.bottleneck else "")
     )
 
 
@@ -197,6 +199,13 @@ def _print_redline(console: Console, found: Redline, search: str | None) -> None
     if found.knee is not None:
         console.print(
             f"knee of the latency-throughput curve (Kneedle) at ~{found.knee:,.0f} req/s",
+            highlight=False,
+        )
+    first = found.first_saturated
+    if first is not None:
+        console.print(
+            f"first to saturate on the way up: {first.bottleneck} at {first.rate:,.0f} req/s "
+            f"({first.evidence})",
             highlight=False,
         )
     if search is not None:

@@ -25,12 +25,14 @@ from redline.analysis import (
     little_check,
     redline_of,
 )
-from redline.core import PlanError, RunResult, Verdict
+from redline.core import PlanError, RunOutcome, RunResult, Verdict
 from redline.engine import RunControl, check_reachable
+from redline.observe import ServedTarget
 from redline.plan import ClosedLoad, OpenLoad, Plan
 from redline.store import RunStore, collect_meta
 
 from ._run import as_plan, async_form, run
+from ._watching import serving
 
 __all__ = ["Search", "find", "find_async", "sweep", "sweep_async"]
 
@@ -77,18 +79,20 @@ class Search:
             control=control or RunControl(),
         )
 
-    def measure(self, plan: Plan, phase: str) -> tuple[RunResult, list[Verdict]]:
+    served: ServedTarget | None = None
+
+    def measure(self, plan: Plan, phase: str) -> RunOutcome:
         """Run one step's plan and judge it on the search's objectives."""
         meta = collect_meta(labels={**self.labels, "find": self.id, "phase": phase})
-        outcome = run(
+        return run(
             plan,
             observers=self.observers,
             store=self.store,
             meta=meta,
             workers=self.workers,
             control=self.control.child(),  # a step's abort rule ends that step only
+            served=self.served,
         )
-        return outcome.result, list(outcome.verdicts)
 
 
 def new_search_id() -> str:
@@ -115,8 +119,12 @@ def _measure(
 ) -> Step:
     arrivals = plan.load.arrivals if isinstance(plan.load, OpenLoad) else "constant"
     step_plan = _step_plan(plan, OpenLoad(rate=rate, arrivals=arrivals), seconds)
-    result, verdicts = search.measure(step_plan, phase)
-    step = _step_of(result, verdicts, rate, phase)
+    outcome = search.measure(step_plan, phase)
+    result = outcome.result
+    step = _step_of(result, outcome.verdicts, rate, phase)
+    verdict = outcome.target.verdict if outcome.target is not None else None
+    if verdict is not None:
+        step = dataclasses.replace(step, bottleneck=verdict.bottleneck, evidence=verdict.evidence)
     if on_step is not None:
         on_step(step, result)
     return step
@@ -192,10 +200,39 @@ def find(
             "(use --closed for a concurrency sweep)",
             source=plan.source,
         )
-    check_reachable(plan)
-    load = plan.load
-    first = start or load.peak_rate
     search = Search.of(search_id, store, observers, labels, workers, control)
+    with serving(plan) as served:  # a served target lives through every step
+        check_reachable(plan)
+        return _find(
+            plan,
+            dataclasses.replace(search, served=served),
+            start=start or plan.load.peak_rate,
+            factor=factor,
+            step_s=step_s,
+            refine_s=refine_s,
+            max_rate=max_rate,
+            tolerance=tolerance,
+            max_refine=max_refine,
+            repeats=repeats,
+            on_step=on_step,
+        )
+
+
+def _find(
+    plan: Plan,
+    search: Search,
+    *,
+    start: float,
+    factor: float,
+    step_s: float,
+    refine_s: float | None,
+    max_rate: float,
+    tolerance: float,
+    max_refine: int,
+    repeats: int,
+    on_step: StepCallback | None,
+) -> Redline:
+    first = start
     stop = search.control
     steps: list[Step] = []
 
@@ -271,8 +308,19 @@ def sweep(
         RunError: the target is unreachable.
     """
     plan = as_plan(plan)
-    check_reachable(plan)
     search = Search.of(search_id, store, observers, labels, workers, control)
+    with serving(plan) as served:
+        check_reachable(plan)
+        return _sweep(plan, dataclasses.replace(search, served=served), levels, step_s, on_level)
+
+
+def _sweep(
+    plan: Plan,
+    search: Search,
+    levels: Sequence[int],
+    step_s: float,
+    on_level: Callable[[SweepLevel, RunResult], None] | None,
+) -> list[SweepLevel]:
     stop = search.control
     think = (0.0, 0.0)
     if isinstance(plan.load, ClosedLoad):
@@ -282,7 +330,7 @@ def sweep(
         if stop.stopped:
             break
         load = ClosedLoad(vus=vus, think_min=think[0], think_max=think[1])
-        result, _ = search.measure(_step_plan(plan, load, step_s), "level")
+        result = search.measure(_step_plan(plan, load, step_s), "level").result
         level = _level_of(result, vus, think_s=sum(think) / 2)
         out.append(level)
         if on_level is not None:
