@@ -288,3 +288,84 @@ def test_counts_are_drawn_with_whole_number_ticks(
     assert len(set(y_ticks)) == len(y_ticks), ticks  # no label twice
     assert watched.complaints == []
     watched.page.close()
+
+
+def _target(scale: float) -> Any:
+    from redline.core import (
+        ProfileFunction,
+        TargetProfile,
+        TargetReport,
+        TargetVerdict,
+        UseRow,
+        WatchedThing,
+    )
+
+    app = "/srv/shop.py"
+    folded = {
+        f"main ({app}:1);handler ({app}:5);scan_catalogue ({app}:9)": int(60 * scale),
+        f"main ({app}:1);handler ({app}:5);scan_catalogue ({app}:10)": int(20 * scale),
+        f"main ({app}:1);handler ({app}:5);render ({app}:20)": 20,
+    }
+    total = sum(folded.values())
+    top = (
+        ProfileFunction(
+            "scan_catalogue", app, 9, 80 * scale / total * 100, 80 * scale / total * 100
+        ),
+        ProfileFunction("render", app, 20, 20 / total * 100, 20 / total * 100),
+    )
+    return TargetReport(
+        watched=(WatchedThing("serve", "process", cores=1.0, python=True),),
+        samples={
+            "serve": tuple(
+                {"interval": float(i), "cpu_pct": 90.0, "rss_bytes": 50e6, "threads": 4.0}
+                for i in range(10)
+            )
+        },
+        profile=TargetProfile(67.0, (1.0, 9.0), samples=total, top=top, folded=folded),
+        use=(UseRow("cpu", "serve", 90.0),),
+        verdict=TargetVerdict("cpu", "CPU of serve (90% of its one core)"),
+    )
+
+
+def test_the_target_sections_draw_charts_a_use_table_and_a_working_flamegraph(
+    browser: Browser, tmp_path: Path
+) -> None:
+    run = synthetic_run(3, intervals=10)
+    page_file = tmp_path / "report.html"
+    page_file.write_text(
+        html_report(run, target=_target(3.0), baseline=run, baseline_target=_target(1.0))
+    )
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(page_file.as_uri())
+    assert watched.complaints == []
+    charts = drawn_charts(page)
+    assert charts["target-cpu"]["lines"] == 1
+    assert charts["target-memory"]["lines"] == 1
+    assert "bottleneck: cpu" in page.locator(".bottleneck").inner_text()
+    use = page.locator("h2", has_text="USE").locator("xpath=..").locator("tbody tr")
+    assert use.count() == 1
+    frames = page.locator("svg.flamegraph g.frame")
+    names = frames.evaluate_all(
+        "gs => gs.map(g => g.querySelector('title').textContent.split('\\n')[0])"
+    )
+    # lines of one function are one frame
+    assert names.count("scan_catalogue (/srv/shop.py)") == 1
+    grew = page.evaluate(
+        """() => [...document.querySelectorAll('svg.flamegraph g.frame')]
+            .filter(g => g.querySelector('title').textContent.startsWith('scan_catalogue'))
+            .map(g => g.querySelector('rect').getAttribute('fill'))"""
+    )
+    assert grew[0].startswith("rgb(235,")  # a larger share than the baseline's: red
+    page.fill(".flame-search", "render")
+    marked = page.evaluate(
+        """() => [...document.querySelectorAll('svg.flamegraph rect')]
+            .filter(r => r.getAttribute('fill') === '#c026d3').length"""
+    )
+    assert marked == 1
+    assert "matched:" in page.locator(".flame-tools .caption").first.inner_text()
+    before = frames.count()
+    page.locator("svg.flamegraph g.frame", has_text="render").first.click()
+    assert page.locator("svg.flamegraph g.frame").count() < before  # zoomed into one frame
+    assert page.locator("table", has_text="baseline").last.locator("tbody tr").count() >= 1
+    assert not [r for r in watched.requests if not r.startswith("file:")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 import urllib.request
@@ -16,7 +17,7 @@ from redline.observe.asgi import RuntimeMetrics
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["path"] == "/block":
-        time.sleep(0.3)  # holds the event loop: the lag probe must see it
+        time.sleep(0.3)  # noqa: ASYNC251 - holds the event loop on purpose: the probe must see it
     if scope["path"] == "/gc":
         gc.collect()
     status = 404 if scope["path"] == "/missing" else 200
@@ -25,10 +26,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def get(url: str) -> None:
-    try:
+    with contextlib.suppress(urllib.error.HTTPError):  # a 404 is an answer too
         urllib.request.urlopen(url, timeout=5).read()
-    except urllib.error.HTTPError:
-        pass
 
 
 def samples(url: str) -> dict[str, float]:
@@ -60,9 +59,10 @@ def test_requests_latency_gc_and_loop_lag_are_exported(serve: Callable[..., str]
     assert seen["http_requests_in_flight{}"] == 0
     assert seen["python_gc_collections_total{generation=2}"] >= 1
     assert seen["python_gc_pause_seconds_count{generation=2}"] >= 1
-    late = seen["python_event_loop_lag_seconds_bucket{le=+Inf}"] - seen[
-        "python_event_loop_lag_seconds_bucket{le=0.1}"
-    ]
+    late = (
+        seen["python_event_loop_lag_seconds_bucket{le=+Inf}"]
+        - seen["python_event_loop_lag_seconds_bucket{le=0.1}"]
+    )
     assert late >= 1  # the 300 ms block made at least one probe over 100 ms late
 
 

@@ -9,10 +9,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from redline.analysis import METRICS, Comparison, compare_runs
 from redline.core import RunResult, StoreError
-from redline.report import comparison_junit, comparison_markdown, render_comparison, write_text
+from redline.report import (
+    comparison_junit,
+    comparison_markdown,
+    grown_functions,
+    html_report,
+    render_comparison,
+    write_text,
+)
 from redline.store import RunStore, StoredRun
 
 from . import _exit
@@ -68,6 +76,13 @@ def add_compare_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--runs", type=int, default=1, help="runs taken for a label:... side (default 1)"
     )
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write the candidate's report with the baseline overlaid, the comparison, and a "
+        "differential flamegraph when both were profiled",
+    )
     add_compare_options(parser)
     add_store_option(parser)
     parser.set_defaults(handler=compare_command)
@@ -227,7 +242,51 @@ def compare_command(args: argparse.Namespace) -> int:
     except (StoreError, ValueError) as exc:
         error(str(exc))
         return _exit.USAGE
-    return report_comparison(args, comparison)
+    code = report_comparison(args, comparison)
+    if not args.json:
+        _report_profiles(stdout_console(), base[0], candidate[-1])
+    if args.html is not None:
+        try:
+            write_text(
+                html_report(
+                    candidate[-1].result,
+                    candidate[-1].verdicts,
+                    meta=candidate[-1].meta.to_dict(),
+                    baseline=base[0].result,
+                    comparison=comparison,
+                    target=candidate[-1].target,
+                    baseline_target=base[0].target,
+                ),
+                args.html,
+            )
+        except OSError as exc:
+            error(f"--html: cannot write {str(args.html)!r}: {exc.strerror}")
+            return _exit.USAGE
+    return code
+
+
+def _report_profiles(console: Console, base: StoredRun, candidate: StoredRun) -> None:
+    """The functions whose share of the target's CPU grew most, when both were profiled."""
+    before = base.target.profile if base.target is not None else None
+    after = candidate.target.profile if candidate.target is not None else None
+    if before is None or after is None or not before.samples or not after.samples:
+        return
+    grown = grown_functions(after, before)
+    if not grown:
+        console.print("profile: no function's share of on-CPU samples grew", highlight=False)
+        return
+    table = Table(title="functions whose share of on-CPU samples grew most", title_justify="left")
+    for column in ("function", "where", "now", "baseline", "change"):
+        table.add_column(column, justify="left" if column in ("function", "where") else "right")
+    for row in grown:
+        table.add_row(
+            row["function"],
+            f"{row['file']}:{row['line']}",
+            f"{row['total_pct']:.1f}%",
+            f"{row['baseline_total_pct']:.1f}%",
+            f"+{row['change_pct']:.1f} pts",
+        )
+    console.print(table)
 
 
 def needs_store(*specs: str) -> bool:

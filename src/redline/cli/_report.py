@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from redline.analysis import Comparison, compare_runs
-from redline.core import RunResult, StoreError
+from redline.core import RunResult, StoreError, TargetReport
 from redline.report import html_report, write_text
 from redline.store import RunStore, StoredRun
 
@@ -40,7 +40,11 @@ def add_report_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def write_html(
-    path: Path, stored: StoredRun, baseline: Sequence[RunResult] = ()
+    path: Path,
+    stored: StoredRun,
+    baseline: Sequence[RunResult] = (),
+    *,
+    baseline_target: TargetReport | None = None,
 ) -> tuple[int, str | None]:
     """Write the report of ``stored`` (with ``baseline`` overlaid and compared) to ``path``.
 
@@ -61,6 +65,8 @@ def write_html(
         meta=stored.meta.to_dict(),
         baseline=baseline[0] if baseline else None,
         comparison=comparison,
+        target=stored.target,
+        baseline_target=baseline_target,
     )
     try:
         write_text(text, path)
@@ -89,7 +95,12 @@ def report_command(args: argparse.Namespace) -> int:
     except (StoreError, ValueError) as exc:
         error(str(exc))
         return _exit.USAGE
-    code, note = write_html(args.html, runs[0], [b.result for b in baseline])
+    code, note = write_html(
+        args.html,
+        runs[0],
+        [b.result for b in baseline],
+        baseline_target=baseline[0].target if baseline else None,
+    )
     if note:
         error(note)
     if code == _exit.OK:

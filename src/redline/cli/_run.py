@@ -320,6 +320,7 @@ def run_command(args: argparse.Namespace) -> int:
                     meta=outcome.meta.to_dict(),
                     baseline=baseline[0] if baseline else None,
                     comparison=comparison if isinstance(comparison, Comparison) else None,
+                    target=outcome.target,
                 ),
                 path,
             ),

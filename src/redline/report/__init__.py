@@ -9,6 +9,7 @@ from ._json import write_json as write_json
 from ._json import write_text as write_text
 from ._target import render_target as render_target
 from ._target import use_cells as use_cells
+from ._target_page import grown_functions as grown_functions
 from ._terminal import LiveView as LiveView
 from ._terminal import render_summary as render_summary
 from ._verdicts import junit_xml as junit_xml
@@ -20,6 +21,7 @@ __all__ = [
     "LiveView",
     "comparison_junit",
     "comparison_markdown",
+    "grown_functions",
     "html_report",
     "junit_xml",
     "render_comparison",

@@ -17,7 +17,7 @@ from string import Template
 from typing import Any
 
 from redline.analysis import Comparison
-from redline.core import RunResult, Verdict
+from redline.core import RunResult, TargetReport, Verdict
 
 from ._page import page_data
 
@@ -54,7 +54,7 @@ def _page(*, title: str, data: str, policy: str, body_attrs: str = "") -> str:
         title=html.escape(title),
         policy=policy,
         css=_asset("page.css"),
-        js=_asset("charts.js") + "\n" + _asset("page.js"),
+        js="\n".join(_asset(name) for name in ("charts.js", "target.js", "page.js")),
         data=data,
         body_attrs=body_attrs,
     )
@@ -85,9 +85,18 @@ def html_report(
     baseline: RunResult | None = None,
     comparison: Comparison | None = None,
     search: Mapping[str, Any] | None = None,
+    target: TargetReport | None = None,
+    baseline_target: TargetReport | None = None,
 ) -> str:
     """The self-contained HTML report of ``result`` (see :func:`page_data` for the args)."""
     data = page_data(
-        result, verdicts, meta=meta, baseline=baseline, comparison=comparison, search=search
+        result,
+        verdicts,
+        meta=meta,
+        baseline=baseline,
+        comparison=comparison,
+        search=search,
+        target=target,
+        baseline_target=baseline_target,
     )
     return report_html(data)

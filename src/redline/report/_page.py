@@ -23,11 +23,13 @@ from redline.core import (
     IntervalSnapshot,
     LoadSummary,
     RunResult,
+    TargetReport,
     Verdict,
     bucket_values,
     format_duration,
 )
 
+from ._target_page import target_data
 from ._verdicts import budget_text, interval_text
 
 __all__ = ["MAX_POINTS", "SPECTRUM", "TOTAL", "StepCache", "page_data", "step_size"]
@@ -54,6 +56,8 @@ def page_data(
     live: Mapping[str, Any] | None = None,
     cache: StepCache | None = None,
     search: Mapping[str, Any] | None = None,
+    target: TargetReport | None = None,
+    baseline_target: TargetReport | None = None,
 ) -> dict[str, Any]:
     """Everything the page draws of ``result`` (and of ``baseline``, overlaid).
 
@@ -67,6 +71,8 @@ def page_data(
         cache: steps merged for an earlier document of the same run, to reuse.
         search: a redline search (``Redline.to_dict()``) to draw as a latency-throughput
             curve above the run (the run is then one of its steps).
+        target: what was seen of the target (saturation charts, USE table, flamegraph).
+        baseline_target: the baseline's, for a differential flamegraph.
     """
     cache = cache or StepCache()
     names = result.endpoint_names()
@@ -108,6 +114,8 @@ def page_data(
         data["comparison"] = _comparison(comparison)
     if search is not None:
         data["search"] = dict(search)
+    if target is not None:
+        data["target"] = target_data(target, result, baseline=baseline_target)
     return data
 
 

@@ -308,7 +308,9 @@ function render(data) {
     for (const name of names) specs.push(latencySpec(data, name, `Latency over time: ${name}`));
   }
   specs.push(throughputSpec(data), errorsSpec(data), spectrumSpec(data), histogramSpec(data));
+  specs.push(...targetSpecs(data));
   const boxes = Object.fromEntries(specs.map((s) => [s.id, chartBox(s.id)]));
+  const target = targetSections(data, boxes);
   const latencyBoxes = specs.filter((s) => s.id.startsWith("latency-")).map((s) => boxes[s.id]);
   const search = searchSection(data);
   if (search) {
@@ -324,6 +326,8 @@ function render(data) {
     verdictCards(data) || "",
     section("Latency over time", h("p", { class: "caption" }, "Drag across a time chart to zoom, double-click to reset. Shaded: warm-up and fault windows."),
       h("div", { class: "grid" }, latencyBoxes)),
+    target.saturation,
+    ...target.rest,
     section("Throughput and errors", h("div", { class: "grid" }, boxes.throughput, boxes.errors)),
     section("Latency distribution", h("div", { class: "grid" }, boxes.spectrum, boxes.histogram)),
     comparisonTable(data) || "",
@@ -333,6 +337,7 @@ function render(data) {
       (data.series.merged > 1 ? ` · time charts merge ${data.series.merged} intervals a step` : ""))
   );
   for (const spec of specs) drawChart(boxes[spec.id], spec);
+  for (const flame of target.flames) flame.draw();
 }
 
 function start() {
