@@ -15,6 +15,8 @@ bottleneck      when (checked in this order; the first that holds is named)
                 tasks stalled on memory >= 10% of the time (PSI)
 ``io``          tasks stalled on I/O >= 20% of the time (PSI)
 ``network``     the host's accept queues overflowed (ListenOverflows, ListenDrops)
+``pool``        a pool the target's metrics report (``X_in_use`` beside ``X_size``) was
+                >= 90% in use (the median of the measured intervals)
 ``lock``        application threads waited on locks in >= 30% of the application's
                 samples, and more than they ran (a profile is needed)
 ``pool``        likewise on a pool (a queue, a semaphore, a pool library's checkout)
@@ -54,6 +56,7 @@ MEMORY_FULL = 0.90
 MEMORY_STALL_PCT = 10.0
 IO_STALL_PCT = 20.0
 WAIT_SHARE = 0.30
+POOL_FULL = 0.90
 GIB = 1024**3
 MIB = 1024**2
 
@@ -164,6 +167,7 @@ def _use_rows(report: TargetReport, indices: set[int]) -> list[UseRow]:
                     errors_unit="TCP retransmits",
                 )
             )
+    rows.extend(_pool_rows(report, indices))
     profile = report.profile
     if profile is not None and (profile.waits or profile.samples):
         app = sum(profile.waits.values()) + profile.samples
@@ -178,6 +182,44 @@ def _use_rows(report: TargetReport, indices: set[int]) -> list[UseRow]:
                         saturation_unit="% of samples waiting",
                     )
                 )
+    return rows
+
+
+_POOL_SIZES = ("_size", "_max", "_limit")
+
+
+def _pool_rows(report: TargetReport, indices: set[int]) -> list[UseRow]:
+    """The pools a metrics endpoint reports: ``X_in_use`` beside ``X_size``.
+
+    ``X_max`` or ``X_limit`` serve as the size too; ``X_waiting`` is the saturation.
+    """
+    rows = []
+    for thing in report.watched:
+        if thing.kind != "prometheus":
+            continue
+        names = {k for s in report.samples.get(thing.name, ()) for k in s}
+        for name in sorted(n for n in names if n.endswith("_in_use")):
+            base = name[: -len("_in_use")]
+            size_name = next((base + s for s in _POOL_SIZES if base + s in names), None)
+            if size_name is None:
+                continue
+            used = dict(report.series(thing.name, name))
+            sizes = dict(report.series(thing.name, size_name))
+            shares = [
+                used[i] / sizes[i] * 100  # type: ignore[operator]
+                for i in indices
+                if used.get(i) is not None and sizes.get(i)
+            ]
+            waiting = _values(report, thing.name, base + "_waiting", indices)
+            rows.append(
+                UseRow(
+                    resource="pool",
+                    thing=f"{thing.name} {base}",
+                    utilisation_pct=_median(shares),
+                    saturation=_median(waiting),
+                    saturation_unit="waiting",
+                )
+            )
     return rows
 
 
@@ -240,6 +282,16 @@ def _verdict(report: TargetReport, rows: list[UseRow], indices: set[int]) -> Tar
                 "network",
                 f"network of {row.thing}: {row.saturation:.0f} connections overflowed the "
                 "accept queue (the server did not accept them in time)",
+            )
+    for row in rows:
+        if (
+            row.resource == "pool"
+            and row.utilisation_pct is not None
+            and row.utilisation_pct >= POOL_FULL * 100
+        ):
+            queued = f", {row.saturation:.0f} waiting" if row.saturation else ""
+            return TargetVerdict(
+                "pool", f"pool {row.thing}: {row.utilisation_pct:.0f}% of it in use{queued}"
             )
     profile = report.profile
     if profile is not None and profile.waits:

@@ -12,6 +12,10 @@ redline's fault proxy. Then:
 5. the redline again, with the strategies;
 6. the two fault runs compared, with confidence intervals.
 
+Each search watches the shop's process (its CPU, memory, threads per step), and after each
+one a short profiled run at the redline says where the shop's time goes: its bottleneck
+and a flamegraph, before the strategies and after (``profile.html``, differential).
+
 It writes the HTML reports and ``demo.json`` (every number) into ``--out``. Every
 number is measured: on another machine they change, the story holds.
 """
@@ -35,7 +39,7 @@ from typing import Any
 from rich.console import Console
 
 from redline.analysis import Step, compare_runs
-from redline.core import PlanError, RunError, RunResult, Verdict
+from redline.core import PlanError, RunError, RunOutcome, RunResult, Verdict
 from redline.demo import generate
 from redline.faults import FaultProxy
 from redline.plan import Plan, plan_from_dict
@@ -96,6 +100,7 @@ def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
     ports = {"payments": _free_port(), "via_proxy": _free_port(),
              "shop": _free_port(), "protected": _free_port()}  # fmt: skip
     with contextlib.ExitStack() as stack:
+        pids: dict[str, int] = {}
 
         def start(*argv: str, port: int) -> None:
             process = subprocess.Popen(
@@ -105,6 +110,7 @@ def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
             stack.callback(process.wait, 10)
             stack.callback(process.terminate)
             _wait_for(port, process)
+            pids[str(port)] = process.pid  # taskset execs python: the same process
 
         start("payments", port=ports["payments"])
         faults = stack.enter_context(FaultProxy(port=0).running())
@@ -125,6 +131,10 @@ def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
             "shop": f"http://127.0.0.1:{ports['shop']}",
             "protected": f"http://127.0.0.1:{ports['protected']}",
             "api": faults.api_url,
+            "pid": {
+                "shop": pids[str(ports["shop"])],
+                "protected": pids[str(ports["protected"])],
+            },
         }
 
 
@@ -141,23 +151,59 @@ def _plan(target: str, load: dict[str, Any], seconds: float, *, quick: bool, **e
     )  # fmt: skip
 
 
-def _run(plan: Plan, console: Console) -> tuple[RunResult, list[Verdict], list[dict[str, Any]]]:
+def _outcome(plan: Plan, console: Console) -> RunOutcome:
     with console_run(console) as (control, observers):
         outcome = run(plan, observers=observers, control=control)
     if outcome.result.stop_reason == "interrupted":
         raise KeyboardInterrupt  # Ctrl-C ends the demo, not just this run
     print_outcome(console, outcome)
+    return outcome
+
+
+def _run(plan: Plan, console: Console) -> tuple[RunResult, list[Verdict], list[dict[str, Any]]]:
+    outcome = _outcome(plan, console)
     return outcome.result, list(outcome.verdicts), list(outcome.analysis.get("faults", []))
 
 
-def _find(target: str, start: float, quick: bool, console: Console) -> dict[str, Any]:
+def _watching(target: str, pid: int, *, profile: bool = False) -> dict[str, Any]:
+    # the shop's process, and its own metrics: its worker pool's use is only seen there
+    # (an asyncio semaphore's waiters are on no thread's stack)
+    watch = [f"pid:{pid}", f"prometheus:{target}/metrics"]
+    return {"observe": {"watch": watch, "profile": profile}}
+
+
+def _profile(
+    target: str, pid: int, found: dict[str, Any], quick: bool, console: Console
+) -> RunOutcome:
+    """A short run at the redline, profiled: where the shop's time goes there."""
+    rate = found["rate"] or found["at_least"] or START_RATE
+    plan = _plan(target, {"rate": f"{rate:.0f}/s"}, 3 if quick else 8, quick=quick,
+                 **_watching(target, pid, profile=True))  # fmt: skip
+    return _outcome(plan, console)
+
+
+def _bottleneck(outcome: RunOutcome) -> dict[str, Any]:
+    target = outcome.target
+    if target is None or target.verdict is None:
+        return {}
+    profile = target.profile
+    return {
+        "bottleneck": target.verdict.bottleneck,
+        "evidence": target.verdict.evidence,
+        "top": [f.function for f in profile.top[:5]] if profile is not None else [],
+        "cpu_ms_per_request": (target.cost.cpu_s_per_request or 0) * 1000 if target.cost else None,
+    }
+
+
+def _find(target: str, start: float, quick: bool, console: Console, pid: int) -> dict[str, Any]:
     step = 2.0 if quick else 5.0
-    plan = _plan(target, {"rate": f"{start:.0f}/s"}, step, quick=quick)
+    plan = _plan(target, {"rate": f"{start:.0f}/s"}, step, quick=quick, **_watching(target, pid))
 
     def on_step(step: Step, result: RunResult) -> None:
         console.print(
             f"  {step.rate:7.0f} req/s offered: p99 {step.p99_ms:7.1f} ms, "
-            f"errors {step.error_rate:.2%} -> {'holds' if step.holds else 'breaks'}",
+            f"errors {step.error_rate:.2%} -> {'holds' if step.holds else 'breaks'}"
+            f"{f', bottleneck {step.bottleneck}' if step.bottleneck else ''}",
             highlight=False,
         )
 
@@ -216,9 +262,16 @@ def demo_command(args: argparse.Namespace) -> int:
                 raise RuntimeError("the smoke test failed: the shop answers with errors")
 
             console.rule("2. the shop's redline: the most it takes within p99 < 300 ms, <1% errors")
-            baseline = _find(services["shop"], START_RATE, args.quick, console)
+            baseline = _find(
+                services["shop"], START_RATE, args.quick, console, services["pid"]["shop"]
+            )
             document["redline"] = {"baseline": baseline}
             rate = 0.7 * (baseline["rate"] or baseline["at_least"] or 40)
+            console.rule("   where the shop's time goes at its redline (py-spy, --profile)")
+            plain_profile = _profile(
+                services["shop"], services["pid"]["shop"], baseline, args.quick, console
+            )
+            document["bottleneck"] = {"baseline": _bottleneck(plain_profile)}
 
             console.rule(f"3. {rate:.0f} req/s (70% of it); payments slows, then goes down")
             plain, plain_verdicts, plain_faults = _run(
@@ -238,8 +291,20 @@ def demo_command(args: argparse.Namespace) -> int:
 
             console.rule("5. the redline again, with the strategies")
             document["redline"]["strategies"] = _find(
-                services["protected"], max(START_RATE, rate / 0.7), args.quick, console
-            )
+                services["protected"], max(START_RATE, rate / 0.7), args.quick, console,
+                services["pid"]["protected"],
+            )  # fmt: skip
+            console.rule("   where its time goes now, at its new redline")
+            guarded_profile = _profile(
+                services["protected"], services["pid"]["protected"],
+                document["redline"]["strategies"], args.quick, console,
+            )  # fmt: skip
+            document["bottleneck"]["strategies"] = _bottleneck(guarded_profile)
+            write["profile.html"] = html_report(
+                guarded_profile.result, guarded_profile.verdicts,
+                baseline=plain_profile.result, target=guarded_profile.target,
+                baseline_target=plain_profile.target,
+            )  # fmt: skip
 
             console.rule("6. did it help? the fault runs compared (bootstrap intervals)")
             comparison = compare_runs([plain], [guarded])
@@ -288,10 +353,17 @@ def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
         f"with the strategies\nduring the faults at {faults['rate']:.0f} req/s: "
         f"{faults['baseline']['error_rate']:.1%} errors as it is, "
         f"{faults['strategies']['error_rate']:.1%} with the strategies\n"
+        f"bottleneck at the redline: {_said(document, 'baseline')} as it is, "
+        f"{_said(document, 'strategies')} with the strategies\n"
         f"reports: {', '.join(document['reports'])}; every number: {out / 'demo.json'} "
         f"({document['seconds']:.0f} s)",
         highlight=False,
     )
+
+
+def _said(document: dict[str, Any], side: str) -> str:
+    found = document.get("bottleneck", {}).get(side) or {}
+    return str(found.get("bottleneck", "not watched"))
 
 
 def _rate(found: dict[str, Any]) -> str:

@@ -32,7 +32,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from prometheus_client import Gauge
+
 from redline.cache import Cache, LocalCache
+from redline.observe.asgi import RuntimeMetrics
 from redline.resilience import (
     AdaptiveLimiter,
     AdmissionMiddleware,
@@ -116,6 +119,9 @@ class Shop:
         ]
         self.payments = JsonClient(payments_url)
         self.workers = asyncio.Semaphore(workers)
+        self.pool_size = workers
+        self.busy = 0  # workers held now
+        self.waiting = 0  # requests waiting for one
         self.cache = Cache(LocalCache(10_000), ttl_s=30, stale_ttl_s=30)
         self.breaker = CircuitBreaker(
             name="payments", minimum_calls=5, failure_rate=0.5, open_wait_s=1.0,
@@ -179,8 +185,17 @@ class Shop:
             return
         if scope["type"] != "http":
             return
-        async with self.workers:
+        self.waiting += 1
+        try:
+            await self.workers.acquire()
+        finally:
+            self.waiting -= 1
+        self.busy += 1
+        try:
             await self._route(scope, receive, send)
+        finally:
+            self.busy -= 1
+            self.workers.release()
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
@@ -219,11 +234,25 @@ class Shop:
 
 
 def shop_app(shop: Shop) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """The shop as served: behind the admission middleware when ``limiter`` is on."""
-    if "limiter" not in shop.strategies:
-        return shop
-    limiter = AdaptiveLimiter(algorithm="gradient2", initial=32, minimum=12, maximum=128)
-    return AdmissionMiddleware(shop, limiter=limiter, retry_after_s=1)
+    """The shop as served, behind its runtime metrics (``/metrics``).
+
+    Requests, loop lag, GC and its worker pool are measured; with ``limiter``, the
+    admission middleware stands in front of the shop too.
+    """
+    app: Callable[[Scope, Receive, Send], Awaitable[None]] = shop
+    if "limiter" in shop.strategies:
+        limiter = AdaptiveLimiter(algorithm="gradient2", initial=32, minimum=12, maximum=128)
+        app = AdmissionMiddleware(shop, limiter=limiter, retry_after_s=1)
+    metrics = RuntimeMetrics(app)
+    # a pool's in-use count beside its size: what a watching run reads as the pool's use
+    pool = {
+        "shop_workers_in_use": ("workers held by requests", lambda: shop.busy),
+        "shop_workers_size": ("the worker pool's size", lambda: shop.pool_size),
+        "shop_workers_waiting": ("requests waiting for a worker", lambda: shop.waiting),
+    }
+    for name, (text, read) in pool.items():
+        Gauge(name, text, registry=metrics.registry).set_function(read)
+    return metrics
 
 
 class Payments:

@@ -357,6 +357,8 @@ class PrometheusSampler:
                 for sample in family.samples:
                     if len(counters) + len(gauges) >= self.max_series:
                         break
+                    if sample.name.endswith(("_created", "_bucket")):
+                        continue  # a counter's birth time; a histogram's buckets
                     labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
                     key = f"{sample.name}{{{labels}}}" if labels else sample.name
                     if family.type == "counter" or sample.name.endswith(("_count", "_sum")):

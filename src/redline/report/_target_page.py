@@ -19,6 +19,8 @@ from ._target import use_cells
 
 __all__ = ["MAX_STACKS", "grown_functions", "target_data"]
 
+_COUNTED = ("_total", "_count", "_sum")  # counters: amounts per interval, not levels
+
 MAX_STACKS = 1500
 """The most stacks a flamegraph is sent; the rest are counted as ``(other stacks)``."""
 
@@ -128,7 +130,12 @@ def target_data(
                 )
         if thing.kind == "prometheus":  # the endpoint's own gauges, a few
             names = sorted(
-                {k for s in target.samples.get(thing.name, ()) for k in s if k != "interval"}
+                {
+                    k
+                    for s in target.samples.get(thing.name, ())
+                    for k in s
+                    if k != "interval" and not k.split("{")[0].endswith(_COUNTED)
+                }
             )
             for name in names[:8]:
                 pairs = [(starts[i], v) for i, v in target.series(thing.name, name) if i in starts]

@@ -47,17 +47,16 @@ function frameTree(folded) {
   return root;
 }
 
-function shareOf(tree) {
-  // frame path -> share of all samples, for the differential colouring
+function shareOf(folded) {
+  // function -> share of all samples whose stack holds it (once per stack): the
+  // differential colouring compares functions, so code that moved still compares
   const out = new Map();
-  const walk = (node, path) => {
-    for (const child of node.children.values()) {
-      const key = path ? `${path};${child.name}` : child.name;
-      out.set(key, child.value / Math.max(tree.value, 1));
-      walk(child, key);
-    }
-  };
-  walk(tree, "");
+  let total = 0;
+  for (const [stack, count] of Object.entries(folded)) {
+    total += count;
+    for (const name of new Set(stack.split(";"))) out.set(name, (out.get(name) || 0) + count);
+  }
+  for (const [name, count] of out) out.set(name, count / Math.max(total, 1));
   return out;
 }
 
@@ -74,7 +73,8 @@ function frameColor(name, delta) {
 
 function flamegraph(title, folded, baseFolded) {
   const tree = frameTree(folded);
-  const base = baseFolded ? shareOf(frameTree(baseFolded)) : null;
+  const base = baseFolded ? shareOf(baseFolded) : null;
+  const now = base ? shareOf(folded) : null;
   const box = h("div", { class: "flame" });
   const search = h("input", { type: "search", placeholder: "search frames (regex)", class: "flame-search" });
   const matched = h("span", { class: "caption" });
@@ -104,7 +104,7 @@ function flamegraph(title, folded, baseFolded) {
       const y = height - (r.level + 1) * FRAME_H; // flames rise from the root at the bottom
       const g = svgEl("g", { class: "frame" });
       const share = r.node.value / Math.max(tree.value, 1);
-      const delta = base ? share - (base.get(r.path) || 0) : undefined;
+      const delta = base ? now.get(r.node.name) - (base.get(r.node.name) || 0) : undefined;
       const hit = pattern && pattern.test(r.node.name);
       g.append(svgEl("rect", { x: r.x, y, width: Math.max(r.w - 0.5, 0.5), height: FRAME_H - 1,
         fill: hit ? "#c026d3" : frameColor(r.node.name, delta), rx: 1 }));
@@ -116,7 +116,7 @@ function flamegraph(title, folded, baseFolded) {
       }
       const tip = svgEl("title", {});
       tip.textContent = `${r.node.name}\n${r.node.value.toLocaleString("en-US")} samples, ${(share * 100).toFixed(2)}%` +
-        (delta !== undefined ? `, ${delta >= 0 ? "+" : ""}${(delta * 100).toFixed(2)} points vs baseline` : "");
+        (delta !== undefined ? `; this function: ${delta >= 0 ? "+" : ""}${(delta * 100).toFixed(2)} points of all samples vs baseline` : "");
       g.append(tip);
       g.addEventListener("click", () => {
         focus = r.node === focus.node ? { node: tree, path: "" } : { node: r.node, path: r.path };
@@ -186,7 +186,7 @@ function targetSections(data, boxes) {
         t.baseline_profile ? t.baseline_profile.folded : null);
       parts.push(cpu.element);
       flames.push(cpu);
-      if (t.baseline_profile) parts.push(h("p", { class: "caption" }, "Differential: red frames take a larger share of samples than in the baseline, blue a smaller one."));
+      if (t.baseline_profile) parts.push(h("p", { class: "caption" }, "Differential: a red frame's function is on a larger share of stacks than in the baseline, a blue one on a smaller share (grey: no change)."));
       parts.push(functionTable(p.top, false));
     }
     if (p.waiting_samples) {
