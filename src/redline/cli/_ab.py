@@ -17,6 +17,7 @@ from . import _exit
 from ._compare import add_compare_options, compare, parse_critical, parse_floor
 from ._compare import report_comparison as report
 from ._console import error, stdout_console
+from ._observe import ab_watch, add_ab_observe_options
 from ._run import console_run
 from ._store import add_store_option
 
@@ -47,6 +48,7 @@ def add_ab_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     add_compare_options(parser)
     add_store_option(parser)
     parser.add_argument("--no-store", action="store_true", help="do not keep the runs")
+    add_ab_observe_options(parser)
     parser.set_defaults(handler=ab_command)
 
 
@@ -62,6 +64,7 @@ def ab_command(args: argparse.Namespace) -> int:
             raise ValueError(f"--rounds: expected at least 1, got {args.rounds}")
         for url in (args.a, args.b):  # a bad plan costs no load
             load_plan(args.plan, overrides={"url": url, "duration": args.duration})
+        watch = ab_watch(args)
     except (PlanError, ValueError) as exc:
         error(str(exc))
         return _exit.USAGE
@@ -100,6 +103,7 @@ def ab_command(args: argparse.Namespace) -> int:
                     labels=labels,
                     on_run=on_run,
                     control=control,
+                    watch=watch,  # type: ignore[arg-type]
                 )
         except PlanError as exc:
             error(str(exc))
@@ -123,4 +127,11 @@ def ab_command(args: argparse.Namespace) -> int:
     if limited:
         error(f"generator-limited runs, their percentiles understate the truth: {limited}")
     code = report(args, comparison)
+    for side, outcomes in (("A", runs.a), ("B", runs.b)):
+        target = outcomes[-1].target if outcomes else None
+        if target is not None and target.verdict is not None:
+            console.print(
+                f"{side}: bottleneck {target.verdict.bottleneck}: {target.verdict.evidence}",
+                highlight=False,
+            )
     return code if not limited else max(code, _exit.NOT_CARRIED_OUT)

@@ -16,7 +16,7 @@ from redline.plan import (
     parse_watch,
 )
 
-__all__ = ["add_observe_options", "with_observe_options"]
+__all__ = ["ab_watch", "add_ab_observe_options", "add_observe_options", "with_observe_options"]
 
 
 def add_observe_options(parser: argparse.ArgumentParser) -> None:
@@ -107,3 +107,54 @@ def with_observe_options(plan: Plan, args: argparse.Namespace) -> Plan:
             path="--profile",
         )
     return dataclasses.replace(plan, observe=changed)
+
+
+def add_ab_observe_options(parser: argparse.ArgumentParser) -> None:
+    """Register ``redline ab``'s watching options: one set per side, one profile switch."""
+    group = parser.add_argument_group("watching the targets")
+    for side in ("a", "b"):
+        group.add_argument(
+            f"--serve-{side}",
+            metavar="CMD",
+            help=f"start {side.upper()}'s target with this command for each of its runs",
+        )
+        group.add_argument(
+            f"--observe-{side}",
+            action="append",
+            default=[],
+            metavar="WHAT",
+            help=f"watch {side.upper()}'s pid:1234, cgroup:..., prometheus:URL or host",
+        )
+    group.add_argument(
+        "--profile", action="store_true", help="profile each side's Python process (py-spy)"
+    )
+
+
+def ab_watch(args: argparse.Namespace) -> dict[str, ObservePlan]:
+    """What ``redline ab`` watches of each side, from its options.
+
+    Raises:
+        PlanError: a malformed ``--observe-a`` or ``--observe-b``.
+    """
+    out: dict[str, ObservePlan] = {}
+    for side in ("a", "b"):
+        serve = getattr(args, f"serve_{side}")
+        watch = []
+        for item in getattr(args, f"observe_{side}"):
+            try:
+                watch.append(parse_watch(item))
+            except ValueError as exc:
+                raise PlanError(str(exc), source="command line", path=f"--observe-{side}") from None
+        if serve or watch:
+            out[side.upper()] = ObservePlan(
+                serve=ServeSpec(serve) if serve else None,
+                watch=tuple(watch),
+                profile=ProfileSpec() if args.profile else None,
+            )
+    if args.profile and not out:
+        raise PlanError(
+            "--profile needs something to watch: --serve-a/--serve-b or --observe-a/--observe-b",
+            source="command line",
+            path="--profile",
+        )
+    return out

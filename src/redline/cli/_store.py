@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from redline.core import StoreError, format_duration
-from redline.report import render_summary, render_verdicts
+from redline.report import render_summary, render_target, render_verdicts
 from redline.store import RunInfo, RunStore, StoredRun, open_store, parse_labels, parse_time
 
 from . import _exit
@@ -181,6 +181,8 @@ def print_stored(console: Console, stored: StoredRun) -> None:
     console.print(render_summary(result))
     if stored.verdicts:
         console.print(render_verdicts(stored.verdicts))
+    if stored.target is not None:
+        console.print(render_target(stored.target))
 
 
 def export_command(args: argparse.Namespace) -> int:

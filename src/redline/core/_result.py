@@ -37,10 +37,10 @@ __all__ = [
 ]
 
 SCHEMA = "redline.run/1"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of the ``redline.run/1`` document this code writes: 1 had no
-``schema_version`` key; 2 adds it (the same keys otherwise). A reader takes any version
-up to its own."""
+``schema_version`` key; 2 adds it (the same keys otherwise); 3 adds ``target`` (what a
+run saw of its target from inside). A reader takes any version up to its own."""
 
 StopReason = Literal[
     "running", "completed", "interrupted", "aborted", "worker_failed", "crashed", "lost"

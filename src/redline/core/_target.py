@@ -44,6 +44,7 @@ BOTTLENECKS: tuple[Bottleneck, ...] = (
     "pool",
     "none",
 )
+"""Every bottleneck a verdict may name."""
 
 _OMIT = {"omit_default": True}
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from redline.core import RunMeta, RunOutcome, RunResult
 from redline.engine import RunControl
-from redline.plan import ClosedLoad, OpenLoad, Plan, Stage, load_plan
+from redline.plan import ClosedLoad, ObservePlan, OpenLoad, Plan, Stage, load_plan
 from redline.store import RunStore, collect_meta
 
 from ._run import async_form, run
@@ -93,6 +93,7 @@ def ab(
     labels: Mapping[str, str] | None = None,
     on_run: Callable[[int, Side, Plan], None] | None = None,
     control: RunControl | None = None,
+    watch: Mapping[Side, ObservePlan] | None = None,
 ) -> AbRuns:
     """Run the plan file against two targets, so drift on the machine hits both alike.
 
@@ -114,6 +115,8 @@ def ab(
         labels: more labels for the stored runs.
         on_run: called before each interleaved run with its number, side and plan.
         control: stop the session from elsewhere.
+        watch: what to watch of each side's target (its ``observe:``; a side's served
+            command is started for each of its runs, so every run starts it fresh).
 
     Raises:
         PlanError: the plan is not valid with either URL.
@@ -126,6 +129,8 @@ def ab(
         "A": load_plan(plan, overrides={"url": a, "duration": duration}),
         "B": load_plan(plan, overrides={"url": b, "duration": duration}),
     }
+    for side, observe in (watch or {}).items():
+        plans[side] = dataclasses.replace(plans[side], observe=observe)
     session = secrets.token_hex(3)
     control = control or RunControl()
     done: dict[Side, list[RunOutcome]] = {"A": [], "B": []}
