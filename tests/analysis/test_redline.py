@@ -125,3 +125,31 @@ def test_kneedle_finds_the_bend_of_a_hockey_stick() -> None:
     assert kneedle(xs, ys) in (4, 5)
     assert kneedle([1, 2, 3], [1, 2, 3]) is None  # a straight line has no knee
     assert kneedle([1, 2], [1, 5]) is None
+
+
+def test_the_bottleneck_at_the_breakpoint_and_the_first_to_saturate_on_the_way_up() -> None:
+    import dataclasses
+
+    def watched(rate: float, p99: float, bottleneck: str, phase: str = "step") -> Step:
+        return dataclasses.replace(
+            step(rate, p99, phase=phase), bottleneck=bottleneck, evidence=f"{bottleneck} at {rate}"
+        )
+
+    steps = [
+        watched(100, 20, "none"),
+        watched(150, 30, "pool"),
+        watched(225, 300, "cpu"),
+        watched(180, 60, "pool", "refine"),
+        watched(200, 200, "cpu", "refine"),
+        watched(225, 320, "cpu", "repeat"),
+    ]
+    found = redline_of(steps, good=180, bad=200)
+    assert found.bottleneck_step is steps[4]  # the step at the first rate that broke
+    assert found.first_saturated is steps[1]  # the lowest rate at which anything saturated
+    data = found.to_dict()
+    assert data["bottleneck"] == {"resource": "cpu", "rate": 200, "evidence": "cpu at 200"}
+    assert data["first_saturated"]["resource"] == "pool"
+    assert "bottleneck: cpu (cpu at 200)" in found.summary()
+    unwatched = redline_of([step(100, 20), step(150, 300)], good=100, bad=150)
+    assert unwatched.bottleneck_step is None
+    assert "bottleneck" not in unwatched.to_dict()

@@ -1,0 +1,80 @@
+"""The watching options on the command line: run, show, find's steps, and bad values."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from redline.cli._main import main
+
+PLANTED = Path(__file__).resolve().parents[1] / "observe" / "planted.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_run_serves_watches_and_keeps_the_target_in_the_document_and_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    out = tmp_path / "run.json"
+    store = tmp_path / "runs.db"
+    code = main([
+        "run", "--url", f"http://127.0.0.1:{port}/flat", "--rate", "20/s", "--duration", "3s",
+        "--serve", f"{sys.executable} {PLANTED} {port}", "--observe", "host",
+        "--quiet", "--out", str(out), "--store", str(store),
+    ])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "bottleneck: none" in printed
+    document = json.loads(out.read_text())
+    assert document["schema_version"] == 3
+    target = document["target"]
+    assert [t["name"] for t in target["watched"]] == ["serve", "host"]
+    assert target["served"]["stdout_tail"] == [f"serving on {port}"]
+    assert len(target["samples"]["serve"]) == len(document["intervals"])
+    assert target["verdict"]["bottleneck"] == "none"
+    assert main(["show", document["id"], "--store", str(store)]) == 0
+    assert "bottleneck: none" in capsys.readouterr().out
+
+
+def test_a_pid_that_is_not_there_is_named_before_any_load(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    code = main([
+        "run", "--url", "http://127.0.0.1:9/", "--rate", "5/s", "--duration", "1s",
+        "--observe", f"pid:{gone.pid}", "--no-store", "--quiet",
+    ])  # fmt: skip
+    assert code == 3
+    assert f"pid:{gone.pid}: no such process" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--observe", "pod:3"], "--observe: expected one of pid:1234"),
+        (["--serve-limit", "cpu=0.5"], "--serve-limit: needs --serve"),
+        (["--serve", "x", "--serve-limit", "gpu=1"], "unknown resource 'gpu'"),
+        (["--profile"], "--profile: --profile needs something to watch"),
+    ],
+)
+def test_bad_watching_options_are_usage_errors(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([
+        "run", "--url", "http://127.0.0.1:9/", "--rate", "5/s", "--duration", "1s",
+        "--no-store", "--quiet", *options,
+    ])  # fmt: skip
+    assert code == 2
+    assert message in capsys.readouterr().err
