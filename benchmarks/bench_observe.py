@@ -101,9 +101,11 @@ def overhead(args: argparse.Namespace) -> None:
             rate = found["rate"] or found["last_good"]
             print(f"redline of the shop: {rate:.0f} req/s (the runs go at 80%: {0.8 * rate:.0f})")
         plan = {**base, "load": {"rate": f"{0.8 * rate:.0f}/s"}, "duration": f"{args.seconds}s"}
-        watched = {**plan, "observe": {
-            "watch": [f"pid:{pid}", f"prometheus:{url}/metrics", "host"], "profile": True,
-        }}  # fmt: skip
+        watch = {
+            "all": [f"pid:{pid}", f"prometheus:{url}/metrics", "host"],
+            "process": [f"pid:{pid}"],
+        }[args.watch]
+        watched = {**plan, "observe": {"watch": watch, "profile": not args.no_profile}}
         rows: dict[str, list[tuple[float, float, float | None]]] = {"plain": [], "watched": []}
         for pair in range(args.pairs):
             order = ("plain", "watched") if pair % 2 == 0 else ("watched", "plain")
@@ -184,6 +186,11 @@ def main() -> None:
     cost.add_argument("--pairs", type=int, default=6)
     cost.add_argument("--seconds", type=int, default=20)
     cost.add_argument("--rate", type=float, help="the shop's redline (default: find it)")
+    cost.add_argument(
+        "--watch", choices=("all", "process"), default="all",
+        help="all: the process, its metrics and the host; process: the process alone",
+    )  # fmt: skip
+    cost.add_argument("--no-profile", action="store_true", help="watch without py-spy")
     leak = sub.add_parser("soak")
     leak.add_argument("--runs", type=int, default=5)
     leak.add_argument("--seconds", type=int, default=120)

@@ -1,0 +1,114 @@
+"""The critical path: parallel children counted once, self time, skew clamped, attribution."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from redline.analysis._critical import attribute, critical_path
+from redline.core import Span
+
+MS = 1_000_000
+TRACE = "ab" * 16
+
+
+def span(
+    span_id: str,
+    parent: str | None,
+    name: str,
+    start_ms: float,
+    end_ms: float,
+    service: str = "svc",
+) -> Span:
+    return Span(TRACE, span_id, parent, service, name, int(start_ms * MS), int(end_ms * MS))
+
+
+def by_name(segments: list[tuple[Span, int]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for s, ns in segments:
+        out[s.name] = out.get(s.name, 0.0) + ns / MS
+    return out
+
+
+def test_a_chain_of_calls_is_the_path_with_each_spans_own_time() -> None:
+    spans = [
+        span("01" * 8, None, "gateway", 0, 100, "gateway"),
+        span("02" * 8, "01" * 8, "orders", 10, 90, "orders"),
+        span("03" * 8, "02" * 8, "charge", 20, 60, "payments"),
+    ]
+    segments, orphans, clamped = critical_path(spans)
+    assert by_name(segments) == {"gateway": 20.0, "orders": 40.0, "charge": 40.0}
+    assert sum(ns for _, ns in segments) == 100 * MS  # the path covers the whole request
+    assert (orphans, clamped) == (0, 0)
+
+
+def test_parallel_children_are_counted_once_the_last_to_finish_decides() -> None:
+    spans = [
+        span("01" * 8, None, "root", 0, 50),
+        span("02" * 8, "01" * 8, "fast", 5, 20),
+        span("03" * 8, "01" * 8, "slow", 5, 45),  # runs alongside "fast"
+    ]
+    segments, _, _ = critical_path(spans)
+    assert by_name(segments) == {"root": 10.0, "slow": 40.0}
+
+
+def test_sequential_children_all_lie_on_the_path() -> None:
+    spans = [span("01" * 8, None, "root", 0, 100)] + [
+        span(f"{i + 2:016x}", "01" * 8, "db.query", 10 * i, 10 * i + 8) for i in range(10)
+    ]
+    segments, _, _ = critical_path(spans)
+    assert by_name(segments) == {"root": 20.0, "db.query": 80.0}
+
+
+def test_a_child_outside_its_parent_is_clamped_and_counted() -> None:
+    spans = [
+        span("01" * 8, None, "root", 10, 50),
+        span("02" * 8, "01" * 8, "early", 5, 30),  # starts before its parent: skew
+    ]
+    segments, orphans, clamped = critical_path(spans)
+    assert clamped == 1
+    assert by_name(segments) == {"root": 20.0, "early": 20.0}
+
+
+def test_a_span_whose_parent_never_came_is_an_orphan_not_a_crash() -> None:
+    spans = [span("01" * 8, None, "root", 0, 10), span("02" * 8, "ff" * 8, "lost", 2, 4)]
+    segments, orphans, _ = critical_path(spans)
+    assert orphans == 1
+    assert by_name(segments) == {"root": 10.0}
+
+
+def test_attribution_shares_add_up_and_name_the_service() -> None:
+    shares, _, _ = attribute(
+        [
+            [
+                span("01" * 8, None, "POST /checkout", 0, 100, "gateway"),
+                span("02" * 8, "01" * 8, "charge", 10, 81, "payments"),
+            ]
+        ]
+        * 3
+    )
+    assert [(s.service, s.span) for s in shares] == [
+        ("payments", "charge"),
+        ("gateway", "POST /checkout"),
+    ]
+    assert abs(sum(s.share for s in shares) - 1.0) < 1e-9
+    assert abs(shares[0].ms - 71.0) < 1e-6
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> list[Span]:
+    count = draw(st.integers(min_value=1, max_value=12))
+    spans = [span(f"{1:016x}", None, "root", 0, 1000)]
+    for i in range(2, count + 1):
+        parent = draw(st.sampled_from(spans))
+        start = draw(st.floats(min_value=-50, max_value=1050))
+        length = draw(st.floats(min_value=0, max_value=600))
+        spans.append(span(f"{i:016x}", parent.span_id, f"s{i}", start, start + length))
+    return spans
+
+
+@given(trees())
+def test_the_path_never_exceeds_the_root_and_never_overlaps(spans: list[Span]) -> None:
+    segments, _, _ = critical_path(spans)
+    assert all(ns > 0 for _, ns in segments)
+    assert sum(ns for _, ns in segments) == 1000 * MS  # exactly the root's duration
