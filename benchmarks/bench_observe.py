@@ -105,7 +105,8 @@ def overhead(args: argparse.Namespace) -> None:
             "all": [f"pid:{pid}", f"prometheus:{url}/metrics", "host"],
             "process": [f"pid:{pid}"],
         }[args.watch]
-        watched = {**plan, "observe": {"watch": watch, "profile": not args.no_profile}}
+        profile = {"rate": args.profile_rate} if not args.no_profile else False
+        watched = {**plan, "observe": {"watch": watch, "profile": profile}}
         rows: dict[str, list[tuple[float, float, float | None]]] = {"plain": [], "watched": []}
         for pair in range(args.pairs):
             order = ("plain", "watched") if pair % 2 == 0 else ("watched", "plain")
@@ -191,6 +192,7 @@ def main() -> None:
         help="all: the process, its metrics and the host; process: the process alone",
     )  # fmt: skip
     cost.add_argument("--no-profile", action="store_true", help="watch without py-spy")
+    cost.add_argument("--profile-rate", type=float, default=19.0, help="py-spy samples/s")
     leak = sub.add_parser("soak")
     leak.add_argument("--runs", type=int, default=5)
     leak.add_argument("--seconds", type=int, default=120)

@@ -22,7 +22,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-CATALOGUE = [f"sku-{i:07d}" for i in range(200_000)]
+CATALOGUE = [f"sku-{i:07d}" for i in range(600_000)]
 LOCK = threading.Lock()
 POOL: queue.Queue[int] = queue.Queue()
 for connection in range(2):

@@ -12,6 +12,10 @@ from ._compare import REGRESSION as REGRESSION
 from ._compare import Comparison as Comparison
 from ._compare import MetricComparison as MetricComparison
 from ._compare import compare_runs as compare_runs
+from ._critical import BANDS as BANDS
+from ._critical import attribute as attribute
+from ._critical import critical_path as critical_path
+from ._critical import trace_report as trace_report
 from ._evaluate import evaluate as evaluate
 from ._faults import FaultImpact as FaultImpact
 from ._faults import fault_impacts as fault_impacts
@@ -40,6 +44,7 @@ from ._usl import UslPoint as UslPoint
 from ._usl import fit_usl as fit_usl
 
 __all__ = [
+    "BANDS",
     "DEFAULT_BURN_RATES",
     "IMPROVEMENT",
     "INCONCLUSIVE_CHANGE",
@@ -63,9 +68,11 @@ __all__ = [
     "UslFit",
     "UslPoint",
     "abort_window",
+    "attribute",
     "change_points",
     "compare_runs",
     "cost_of",
+    "critical_path",
     "drift",
     "evaluate",
     "fault_impacts",
@@ -78,4 +85,5 @@ __all__ = [
     "redline_of",
     "slo_rules",
     "step_holds",
+    "trace_report",
 ]

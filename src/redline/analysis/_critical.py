@@ -16,6 +16,7 @@ as in the summary).
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -136,8 +137,19 @@ def trace_report(
     """Join the traced requests of ``result`` with their spans and read the bands off them.
 
     ``spans_by_trace`` maps trace ids to the spans received for them; ``counts`` carries
-    the receiver's own (``received``, ``dropped``).
+    the receiver's own (``received``, ``dropped``). A span whose parent is redline's own
+    request (the span id of its ``traceparent``) is a root.
     """
+    # redline's own span (the request it sent) is the parent of the target's root span;
+    # redline exports no span for it, so its children are the trace's roots
+    spans_by_trace = {
+        trace: [
+            dataclasses.replace(s, parent_id=None) if s.parent_id == trace[16:] else s
+            for s in spans
+        ]
+        for trace, spans in spans_by_trace.items()
+    }
+    exemplars = list({e.trace_id: e for e in reversed(exemplars)}.values())[::-1]  # once each
     joined = [e for e in exemplars if spans_by_trace.get(e.trace_id)]
     tally = Counter(dict(counts or {}))
     tally["joined"] = len(joined)

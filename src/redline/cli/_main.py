@@ -23,6 +23,7 @@ from ._run import add_run_parser
 from ._slo import add_slo_parser
 from ._store import add_store_parsers
 from ._testserver import add_testserver_parser
+from ._traces import add_traces_parser
 
 __all__ = ["main"]
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)
+    add_traces_parser(subparsers)
     return parser
 
 

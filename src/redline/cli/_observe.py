@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from redline.core import PlanError
+from redline.http import parse_address
 from redline.plan import (
     ObservePlan,
     Plan,
@@ -47,7 +48,7 @@ def add_observe_options(parser: argparse.ArgumentParser) -> None:
         help="sample the watched Python process's stacks with py-spy over the steady state",
     )
     group.add_argument(
-        "--profile-rate", type=float, metavar="HZ", help="samples per second (default 67)"
+        "--profile-rate", type=float, metavar="HZ", help="samples per second (default 19)"
     )
     group.add_argument(
         "--idle",
@@ -57,6 +58,22 @@ def add_observe_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--gil", action="store_true", help="count as on-CPU only the thread holding the GIL"
+    )
+    traces = parser.add_argument_group("tracing the requests")
+    traces.add_argument(
+        "--trace",
+        action="store_true",
+        help="send W3C trace context (traceparent) on every request and keep the slowest, "
+        "failed and sampled ones",
+    )
+    traces.add_argument(
+        "--trace-sample", type=float, metavar="SHARE", help="share kept whatever its latency"
+    )
+    traces.add_argument(
+        "--otlp",
+        metavar="HOST:PORT",
+        help="receive the target's spans over OTLP/HTTP here during the run (e.g. "
+        "127.0.0.1:4318) and say where each request's time went",
     )
 
 
@@ -99,6 +116,22 @@ def with_observe_options(plan: Plan, args: argparse.Namespace) -> Plan:
             idle=base.idle if args.idle is None else args.idle,
             gil=args.gil or base.gil,
         )
+    trace = plan.trace
+    if args.trace or args.trace_sample is not None or args.otlp:
+        try:
+            if args.otlp:
+                parse_address(args.otlp, default_host="127.0.0.1")
+            if args.trace_sample is not None and not 0 <= args.trace_sample <= 1:
+                raise ValueError(f"--trace-sample: expected 0 to 1, got {args.trace_sample}")
+        except ValueError as exc:
+            raise PlanError(str(exc), source="command line", path="--otlp") from None
+        trace = dataclasses.replace(
+            trace,
+            enabled=True,
+            sample=args.trace_sample if args.trace_sample is not None else trace.sample,
+            otlp=args.otlp or trace.otlp,
+        )
+    plan = dataclasses.replace(plan, trace=trace)
     changed = ObservePlan(serve=serve, watch=tuple(watch), profile=profile)
     if changed.profile is not None and not changed.active:
         raise PlanError(

@@ -21,6 +21,7 @@ from redline.report import (
     junit_xml,
     render_summary,
     render_target,
+    render_traces,
     render_verdicts,
     summary_markdown,
     write_text,
@@ -229,6 +230,8 @@ def print_outcome(console: Console, outcome: RunOutcome) -> None:
     report_analysis(console, outcome.analysis)
     if outcome.target is not None:
         console.print(render_target(outcome.target))
+    if outcome.traces is not None:
+        console.print(render_traces(outcome.traces))
 
 
 def exit_code(result: RunResult, verdicts: Sequence[Verdict] = ()) -> int:

@@ -61,6 +61,10 @@ from ._target import TargetReport as TargetReport
 from ._target import TargetVerdict as TargetVerdict
 from ._target import UseRow as UseRow
 from ._target import WatchedThing as WatchedThing
+from ._traces import Exemplar as Exemplar
+from ._traces import Span as Span
+from ._traces import SpanShare as SpanShare
+from ._traces import TraceReport as TraceReport
 from ._units import format_duration as format_duration
 from ._units import parse_duration as parse_duration
 from ._units import parse_rate as parse_rate
@@ -86,6 +90,7 @@ __all__ = [
     "DataExhaustedError",
     "EndpointInterval",
     "EndpointSummary",
+    "Exemplar",
     "FaultSummary",
     "GeneratorInterval",
     "GeneratorSummary",
@@ -113,6 +118,8 @@ __all__ = [
     "RunResult",
     "ServedProcess",
     "ShapeSummary",
+    "Span",
+    "SpanShare",
     "StageSummary",
     "StepSummary",
     "StopReason",
@@ -121,6 +128,7 @@ __all__ = [
     "TargetProfile",
     "TargetReport",
     "TargetVerdict",
+    "TraceReport",
     "TransportError",
     "UseRow",
     "Verdict",

@@ -10,6 +10,7 @@ from ._codec import from_data, to_data
 from ._result import RunResult
 from ._slo import FAIL, Verdict
 from ._target import TargetReport
+from ._traces import TraceReport
 
 __all__ = ["RunMeta", "RunOutcome"]
 
@@ -63,6 +64,7 @@ class RunOutcome:
         analysis: what was read off the run beyond the verdicts (``shape`` of a spike or
             soak, ``faults`` and their impact), in the JSON form of docs/result-json.md.
         target: what was seen of the target from inside, when the run watched it.
+        traces: the traced requests and what their spans say, when the plan traced.
     """
 
     result: RunResult
@@ -70,6 +72,7 @@ class RunOutcome:
     verdicts: tuple[Verdict, ...] = ()
     analysis: Mapping[str, Any] = field(default_factory=dict)
     target: TargetReport | None = None
+    traces: TraceReport | None = None
 
     @property
     def passed(self) -> bool:
@@ -89,6 +92,8 @@ class RunOutcome:
             data["analysis"] = dict(self.analysis)
         if self.target is not None:
             data["target"] = self.target.to_dict()
+        if self.traces is not None:
+            data["traces"] = self.traces.to_dict()
         return data
 
     @classmethod
@@ -103,6 +108,7 @@ class RunOutcome:
             meta = RunMeta.from_dict(data.get("meta", {}))
             analysis = dict(data.get("analysis", {}))
             target = TargetReport.from_dict(data["target"]) if data.get("target") else None
+            traces = TraceReport.from_dict(data["traces"]) if data.get("traces") else None
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed run: missing or wrong {exc}") from exc
-        return cls(RunResult.from_dict(data), meta, verdicts, analysis, target)
+        return cls(RunResult.from_dict(data), meta, verdicts, analysis, target, traces)

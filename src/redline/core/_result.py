@@ -10,7 +10,7 @@ import json
 import typing
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._histogram import Histogram
@@ -22,6 +22,7 @@ from ._interval import (
     _interval_to_dict,
 )
 from ._summary import PlanSummary
+from ._traces import Exemplar
 
 __all__ = [
     "PERCENTILES",
@@ -222,6 +223,8 @@ class RunResult:
     open_model: bool = True
     notes: tuple[str, ...] = ()
     tracebacks: tuple[str, ...] = ()
+    exemplars: tuple[Exemplar, ...] = field(default=(), compare=False, repr=False)
+    """Traced requests kept (a traced plan's); the JSON has them under ``traces``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.plan, PlanSummary):  # plain data, as older callers pass

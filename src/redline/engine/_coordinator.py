@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection, wait
 
 from redline.core import (
     EndpointInterval,
+    Exemplar,
     GeneratorInterval,
     IntervalSnapshot,
     Observers,
@@ -108,6 +109,7 @@ def run_plan(
     if isinstance(plan.load, ClosedLoad):
         count = max(1, min(count, plan.load.max_vus))
     seed = plan.seed if plan.seed is not None else secrets.randbits(32)
+    trace_run = secrets.token_hex(6)  # trace ids unique to this run, whatever the seed
     context = multiprocessing.get_context("spawn")
     pipes: dict[int, Connection] = {}
     processes: list[multiprocessing.process.BaseProcess] = []
@@ -123,6 +125,7 @@ def run_plan(
             workers=count,
             seed=seed + index,
             shared=shared,
+            trace_prefix=f"{trace_run}{index:04x}",
         )
         process = context.Process(
             target=worker_main, args=(spec, child), name=f"redline-worker-{index}", daemon=True
@@ -236,6 +239,7 @@ class _Merger:
         self.stop_reason: StopReason = "completed"
         self.notes: list[str] = []
         self.tracebacks: list[str] = []
+        self.exemplars: list[Exemplar] = []
         self.id = ""
         self.started_at = ""
 
@@ -306,6 +310,7 @@ class _Merger:
                 exceptions.setdefault(scenario, Counter()).update(types)
             room = MAX_TRACEBACKS - len(self.tracebacks)
             self.tracebacks.extend(item.tracebacks[: max(room, 0)])
+        self._keep_exemplars(items)
         start = min(i.start_s for i in items)
         snapshot = IntervalSnapshot(
             index=self.next_index,
@@ -325,6 +330,28 @@ class _Merger:
         if self.control.abort_reason is not None:  # an observer aborted on this interval
             self.note_stop()
 
+    def _keep_exemplars(self, items: list[WorkerInterval]) -> None:
+        """The interval's traced requests, over every worker.
+
+        The slowest per endpoint (as many as one worker keeps), and every failed and
+        sampled one the workers kept.
+        """
+        kept = [e for item in items for e in item.exemplars]
+        if not kept:
+            return
+        slowest = self.plan.trace.slowest
+        by_endpoint: dict[str, list[tuple[str, str, float, int | None, str]]] = {}
+        for entry in kept:
+            if entry[4] == "slowest":
+                by_endpoint.setdefault(entry[1], []).append(entry)
+        chosen = [e for e in kept if e[4] != "slowest"]
+        for entries in by_endpoint.values():
+            chosen.extend(sorted(entries, key=lambda e: -e[2])[:slowest])
+        self.exemplars.extend(
+            Exemplar(trace, endpoint, ms, status, self.next_index, why)  # type: ignore[arg-type]
+            for trace, endpoint, ms, status, why in chosen
+        )
+
     def result(self, *, running: bool = False) -> RunResult:
         """The run so far (``running``: just started) or as it ended, secrets redacted."""
         redactor = self.plan.redactor()
@@ -340,6 +367,7 @@ class _Merger:
             open_model=not isinstance(self.plan.load, ClosedLoad),
             notes=redactor.lines(self.notes),
             tracebacks=redactor.lines(self.tracebacks),
+            exemplars=tuple(self.exemplars),
         )
 
 

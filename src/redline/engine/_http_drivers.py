@@ -95,6 +95,10 @@ class _Http:
         """Checks, exceptions and tracebacks: none for plain requests."""
         return {}, {}, []
 
+    def take_exemplars(self) -> list[tuple[str, int, float, int | None, str]]:
+        """No traced requests: the traced drivers keep them."""
+        return []
+
 
 class HttpRequests(_Http):
     """Open model: each arrival sends the next request of the mix."""

@@ -144,6 +144,10 @@ class _Scenarios:
         """Checks, exceptions and tracebacks of the interval."""
         return self.runtime.take_counters()
 
+    def take_exemplars(self) -> list[tuple[str, int, float, int | None, str]]:
+        """Scenarios carry no trace context yet."""
+        return []
+
 
 class ScenarioIterations(_Scenarios):
     """Open model: an iteration per arrival, each with a new session."""

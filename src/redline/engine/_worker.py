@@ -34,6 +34,7 @@ from ._recorder import Recorder
 from ._requests import RequestMix
 from ._scenario_drivers import ScenarioIterations, ScenarioUsers
 from ._segments import Segment
+from ._tracing import TracedHttpRequests, TracedHttpUsers, Tracer
 
 __all__ = ["Driver", "WorkerInterval", "WorkerSpec", "make_driver", "watch_pipe", "worker_main"]
 
@@ -53,6 +54,8 @@ class WorkerSpec:
     seed: int
     shared: Any = None
     """What the plan's ``setup()`` returned, for scenarios."""
+    trace_prefix: str = ""
+    """The first 16 hex digits of this worker's trace ids (a traced plan's)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class WorkerInterval:
     checks: dict[str, tuple[int, int]] = field(default_factory=dict)
     exceptions: dict[str, dict[str, int]] = field(default_factory=dict)
     tracebacks: list[str] = field(default_factory=list)
+    exemplars: list[tuple[str, str, float, int | None, str]] = field(default_factory=list)
+    """Traced requests kept: trace id, endpoint, latency ms, status, why (a traced plan)."""
 
 
 class Driver(Protocol):
@@ -115,6 +120,9 @@ class Driver(Protocol):
         self,
     ) -> tuple[dict[str, tuple[int, int]], dict[str, dict[str, int]], list[str]]:
         """Checks, exceptions and tracebacks of the interval."""
+
+    def take_exemplars(self) -> list[tuple[str, int, float, int | None, str]]:
+        """The traced requests kept in the interval (none unless the plan traces)."""
 
 
 def pool_options(plan: Plan) -> dict[str, Any]:
@@ -165,11 +173,14 @@ def make_driver(
                 pool_options=pool_options(plan), shared=spec.shared, position=spec.index,
                 drained=drained,
             )  # fmt: skip
-        return HttpRequests(
-            pump=pump, mix=mix, recorder=recorder, clock=clock,
-            pool_options=pool_options(plan), late_ns=int(plan.late_threshold * 1e9),
-            drained=drained,
-        )  # fmt: skip
+        parts: dict[str, Any] = {
+            "pump": pump, "mix": mix, "recorder": recorder, "clock": clock,
+            "pool_options": pool_options(plan), "late_ns": int(plan.late_threshold * 1e9),
+            "drained": drained,
+        }  # fmt: skip
+        if plan.trace.enabled:
+            return TracedHttpRequests(tracer=_tracer(spec, mix), **parts)
+        return HttpRequests(**parts)
     assert isinstance(load, ClosedLoad)
     if plan.scenarios:
         return ScenarioUsers(
@@ -177,11 +188,18 @@ def make_driver(
             recorder=recorder, clock=clock, ctx=ctx, pool_options=pool_options(plan),
             shared=spec.shared, position=spec.index, drained=drained,
         )  # fmt: skip
-    return HttpUsers(
-        load=load, scale=spec.segment.scale, rng=rng, finished=finished, mix=mix,
-        recorder=recorder, clock=clock, pool_options=pool_options(plan),
-        late_ns=int(plan.late_threshold * 1e9), drained=drained,
-    )  # fmt: skip
+    users: dict[str, Any] = {
+        "load": load, "scale": spec.segment.scale, "rng": rng, "finished": finished, "mix": mix,
+        "recorder": recorder, "clock": clock, "pool_options": pool_options(plan),
+        "late_ns": int(plan.late_threshold * 1e9), "drained": drained,
+    }  # fmt: skip
+    if plan.trace.enabled:
+        return TracedHttpUsers(tracer=_tracer(spec, mix), **users)
+    return HttpUsers(**users)
+
+
+def _tracer(spec: WorkerSpec, mix: RequestMix) -> Tracer:
+    return Tracer(spec.plan.trace, prefix=spec.trace_prefix, endpoints=len(mix.names))
 
 
 def watch_pipe(
@@ -373,6 +391,11 @@ class Worker:
             else:
                 endpoints[str(key)] = data
         checks, exceptions, tracebacks = driver.take_counters()
+        names = self.mix.names
+        exemplars = [
+            (trace, names[endpoint], ms, status, why)
+            for trace, endpoint, ms, status, why in driver.take_exemplars()
+        ]
         self.pipe.send(
             (
                 "interval",
@@ -388,6 +411,7 @@ class Worker:
                     checks=checks,
                     exceptions=exceptions,
                     tracebacks=tracebacks,
+                    exemplars=exemplars,
                 ),
             )
         )

@@ -8,6 +8,9 @@ from ._cgroup import Cgroup as Cgroup
 from ._cgroup import CgroupSandbox as CgroupSandbox
 from ._errors import WatchError as WatchError
 from ._grafana import grafana_dashboard as grafana_dashboard
+from ._otlp import OtlpReceiver as OtlpReceiver
+from ._otlp import decode_otlp as decode_otlp
+from ._otlp import load_otlp_json as load_otlp_json
 from ._profile import Profiler as Profiler
 from ._profile import find_py_spy as find_py_spy
 from ._prometheus import BUCKETS as BUCKETS
@@ -29,6 +32,7 @@ __all__ = [
     "CgroupSandbox",
     "HostSampler",
     "MetricsServer",
+    "OtlpReceiver",
     "ProcessSampler",
     "ProfileRequest",
     "Profiler",
@@ -38,6 +42,8 @@ __all__ = [
     "ServedTarget",
     "TargetWatcher",
     "WatchError",
+    "decode_otlp",
     "find_py_spy",
     "grafana_dashboard",
+    "load_otlp_json",
 ]

@@ -194,8 +194,10 @@ class OtlpReceiver:
     def __init__(
         self, host: str = "127.0.0.1", port: int = 4318, *, max_spans: int = 500_000
     ) -> None:
-        """Listen on ``host:port`` (0: any free port) once started, keeping up to
-        ``max_spans`` spans."""
+        """Listen on ``host:port`` (0: any free port) once started.
+
+        At most ``max_spans`` spans are kept; the rest are counted as dropped.
+        """
         self.host = host
         self.port = port
         self.max_spans = max_spans
@@ -246,7 +248,7 @@ class OtlpReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+            def do_POST(self) -> None:
                 if self.path.split("?")[0] != "/v1/traces":
                     self._answer(404, b"only /v1/traces is received here\n")
                     return
@@ -279,7 +281,7 @@ class OtlpReceiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         try:
@@ -289,7 +291,9 @@ class OtlpReceiver:
         server.daemon_threads = True
         self.port = int(server.server_address[1])
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="redline-otlp", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="redline-otlp", daemon=True
+        )
         self._thread.start()
         try:
             yield self

@@ -41,6 +41,7 @@ from ._template import DataSource as DataSource
 from ._template import RenderContext as RenderContext
 from ._template import Template as Template
 from ._template import compile_template as compile_template
+from ._trace import TracePlan as TracePlan
 
 __all__ = [
     "ACTIONS",
@@ -64,6 +65,7 @@ __all__ = [
     "Stage",
     "Template",
     "ThinkStep",
+    "TracePlan",
     "WatchSpec",
     "check_slos",
     "compile_template",

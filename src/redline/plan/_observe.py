@@ -6,7 +6,7 @@
                                                #     grace: 5s, ready_timeout: 30s}
       watch: ["pid:1234", "cgroup:/sys/fs/cgroup/system.slice/app.service",
               "prometheus:http://127.0.0.1:9100/metrics", "host"]
-      profile: true                            # or {rate: 67, idle: true, gil: false}
+      profile: true                            # or {rate: 19, idle: true, gil: false}
     cost: {vcpu_hour: 0.0416, gib_hour: 0.0045}
 
 The command line's ``--serve``, ``--serve-cpus``, ``--serve-limit``, ``--observe`` and
@@ -96,7 +96,7 @@ class ProfileSpec:
         gil: count as on-CPU only the thread that holds the GIL.
     """
 
-    rate_hz: float = 67.0
+    rate_hz: float = 19.0
     idle: bool = True
     gil: bool = False
 
@@ -236,7 +236,7 @@ def _profile(value: object, node: _Node) -> ProfileSpec | None:
         return ProfileSpec() if value else None
     item = _Node(value, node.child_path("profile"), node.source)
     item.check_keys(("rate", "idle", "gil"))
-    rate = item.get("rate", _rate_hz, 67.0)
+    rate = item.get("rate", _rate_hz, 19.0)
     return ProfileSpec(
         rate_hz=rate, idle=item.get("idle", _boolean, True), gil=item.get("gil", _boolean, False)
     )

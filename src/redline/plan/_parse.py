@@ -32,6 +32,7 @@ from ._presets import DEFAULT_DURATIONS, shape_load
 from ._slo import check_slos, slos_from_data
 from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage, ThinkStep
 from ._template import DataSource, compile_template
+from ._trace import parse_trace
 
 __all__ = ["load_plan", "plan_from_dict", "quick_plan"]
 
@@ -42,6 +43,7 @@ _TOP_KEYS = (
     "name",
     "observe",
     "cost",
+    "trace",
     "slo",
     "target",
     "data",
@@ -246,6 +248,7 @@ def plan_from_dict(
         faults=parse_faults(root),
         observe=parse_observe(root),
         cost=parse_cost(root),
+        trace=parse_trace(root),
     )
     check_slos(plan, plan.slos)
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:

@@ -12,6 +12,7 @@ from redline.core import Objective, PlanSummary, Redactor
 from ._faults import FaultPlan
 from ._observe import CostSpec, ObservePlan
 from ._template import DataSource, Template
+from ._trace import TracePlan
 
 __all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "ScenarioSpec", "Stage", "ThinkStep"]
 
@@ -190,6 +191,8 @@ class Plan:
     """What the run watches of its target: a process it serves, PIDs, cgroups (``observe:``)."""
     cost: CostSpec | None = None
     """A price table for the cost per request (``cost:``)."""
+    trace: TracePlan = field(default_factory=TracePlan)
+    """Trace context on the requests, and where their spans come back (``trace:``)."""
 
     @property
     def origin(self) -> tuple[str, str, int]:

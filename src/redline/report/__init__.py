@@ -12,6 +12,8 @@ from ._target import use_cells as use_cells
 from ._target_page import grown_functions as grown_functions
 from ._terminal import LiveView as LiveView
 from ._terminal import render_summary as render_summary
+from ._traces import attribution_line as attribution_line
+from ._traces import render_traces as render_traces
 from ._verdicts import junit_xml as junit_xml
 from ._verdicts import render_verdicts as render_verdicts
 from ._verdicts import summary_markdown as summary_markdown
@@ -19,6 +21,7 @@ from ._verdicts import summary_markdown as summary_markdown
 __all__ = [
     "Dashboard",
     "LiveView",
+    "attribution_line",
     "comparison_junit",
     "comparison_markdown",
     "grown_functions",
@@ -27,6 +30,7 @@ __all__ = [
     "render_comparison",
     "render_summary",
     "render_target",
+    "render_traces",
     "render_verdicts",
     "summary_markdown",
     "use_cells",

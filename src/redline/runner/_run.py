@@ -25,6 +25,7 @@ from redline.report import write_text
 from redline.store import RunRecorder, RunStore, collect_meta
 
 from ._observers import AbortRules, FaultTimeline
+from ._tracing import receiving, traced
 from ._watching import judged, serving, watcher_for
 
 __all__ = [
@@ -119,7 +120,7 @@ def run(
         fan_out.add(recorder, first=True)
     abort = AbortRules(plan, control)
     fan_out.add(abort)  # last: every other observer sees the breaching interval
-    with FaultTimeline(plan) as timeline:
+    with FaultTimeline(plan) as timeline, receiving(plan) as receiver:
         fan_out.add(timeline)
         try:
             result = run_plan(plan, workers=workers, observers=fan_out, control=control)
@@ -127,12 +128,13 @@ def run(
             fan_out.on_abandon("interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
             raise
         timeline.undo()  # every fault undone before the verdicts are read
+        traces = traced(plan, result, receiver)
     verdicts = evaluate(result, plan.slos, aborted=abort.breach)
     analysis: dict[str, Any] = shape_analysis(result)
     if plan.faults.schedule:
         analysis["faults"] = [i.to_dict() for i in fault_impacts(result, plan.slos)]
     target = judged(plan, result, watcher) if watcher is not None else None
-    outcome = RunOutcome(result, meta, tuple(verdicts), analysis, target)
+    outcome = RunOutcome(result, meta, tuple(verdicts), analysis, target, traces)
     fan_out.on_finish(outcome)
     if recorder is not None:
         _say_stored(recorder, outcome.result)

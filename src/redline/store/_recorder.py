@@ -12,6 +12,7 @@ from redline.core import (
     RunResult,
     StoreError,
     TargetReport,
+    TraceReport,
     Verdict,
 )
 
@@ -64,11 +65,14 @@ class RunRecorder:
         *,
         analysis: Mapping[str, Any] | None = None,
         target: TargetReport | None = None,
+        traces: TraceReport | None = None,
     ) -> bool:
         """Record the finished run; return whether it is now stored whole."""
         before = len(self.errors)
         self._attempt(
-            lambda: self.store.save(result, self.meta, verdicts, analysis=analysis, target=target)
+            lambda: self.store.save(
+                result, self.meta, verdicts, analysis=analysis, target=target, traces=traces
+            )
         )
         self.stored = len(self.errors) == before
         return self.stored
@@ -76,7 +80,11 @@ class RunRecorder:
     def on_finish(self, outcome: RunOutcome) -> None:
         """Record the finished, judged run."""
         self.finish(
-            outcome.result, outcome.verdicts, analysis=outcome.analysis, target=outcome.target
+            outcome.result,
+            outcome.verdicts,
+            analysis=outcome.analysis,
+            target=outcome.target,
+            traces=outcome.traces,
         )
 
     def on_abandon(self, stop_reason: str) -> None:

@@ -117,6 +117,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE redline_runs ADD COLUMN target_report {json}",
         ),
     ),
+    Migration(
+        3,
+        "the traced requests of a run and what their spans say",
+        ("ALTER TABLE redline_runs ADD COLUMN traces {json}",),
+    ),
 )
 """The store's schema, as migrations applied in order."""
 

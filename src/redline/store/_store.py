@@ -21,6 +21,7 @@ from redline.core import (
     StopReason,
     StoreError,
     TargetReport,
+    TraceReport,
     Verdict,
 )
 
@@ -53,7 +54,7 @@ _STALE_S = 300.0
 _RUN_COLUMNS = (
     "id, plan_name, target, started_at, updated_at, stop_reason, complete, workers, "
     "late_tolerance, open_model, plan, meta, notes, tracebacks, summary, verdicts, "
-    "requests, errors, measured_s, analysis, target_report"
+    "requests, errors, measured_s, analysis, target_report, traces"
 )
 
 
@@ -176,6 +177,7 @@ class RunStore(Closing):
         *,
         analysis: Mapping[str, Any] | None = None,
         target: TargetReport | None = None,
+        traces: TraceReport | None = None,
     ) -> None:
         """Record a finished run whole, or finish one recorded since :meth:`begin`.
 
@@ -211,7 +213,7 @@ class RunStore(Closing):
                 "UPDATE redline_runs SET stop_reason = ?, complete = ?, workers = ?, "
                 "late_tolerance = ?, open_model = ?, plan = ?, notes = ?, tracebacks = ?, "
                 "summary = ?, verdicts = ?, requests = ?, errors = ?, measured_s = ?, "
-                "analysis = ?, target_report = ?, updated_at = ? WHERE id = ?",
+                "analysis = ?, target_report = ?, traces = ?, updated_at = ? WHERE id = ?",
                 (
                     result.stop_reason,
                     result.complete,
@@ -228,6 +230,7 @@ class RunStore(Closing):
                     result.duration_s,
                     _dump(dict(analysis)) if analysis else None,
                     _dump(target.to_dict()) if target is not None else None,
+                    _dump(traces.to_dict()) if traces is not None else None,
                     now_text(),
                     result.id,
                 ),
@@ -274,6 +277,7 @@ class RunStore(Closing):
                 0,
                 0,
                 0.0,
+                None,
                 None,
                 None,
             ),
@@ -390,6 +394,7 @@ class RunStore(Closing):
             plan = PlanSummary.from_dict(_load(row.plan))
             analysis = dict(_load(row.analysis)) if row.analysis else {}
             target = TargetReport.from_dict(_load(row.target_report)) if row.target_report else None
+            traces = TraceReport.from_dict(_load(row.traces)) if row.traces else None
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{self.where}: run {run_id} is damaged: {exc}") from exc
         meta = RunMeta.from_dict(_load(row.meta))
@@ -406,7 +411,7 @@ class RunStore(Closing):
             notes=tuple(_load(row.notes)),
             tracebacks=tuple(_load(row.tracebacks)),
         )
-        return StoredRun(result, meta, verdicts, analysis, target)
+        return StoredRun(result, meta, verdicts, analysis, target, traces)
 
     def _labels(self, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
@@ -446,6 +451,7 @@ class _RunRow(NamedTuple):
     measured_s: float
     analysis: Any
     target_report: Any
+    traces: Any
 
 
 def _dump(value: Any) -> str:

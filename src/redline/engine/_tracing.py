@@ -1,0 +1,134 @@
+"""Trace context on a worker's requests (W3C ``traceparent``), and the traced requests kept.
+
+Every request of a traced plan carries ``traceparent: 00-<trace id>-<span id>-01``: the
+trace id is the run's random prefix, the worker's number and a counter (unique in the
+run, cheap to make), the span id is the counter. Kept per interval, for the runner to join
+with the target's spans: the slowest requests of each endpoint, the failed ones (up to a
+cap) and one in ``every`` whatever its latency. Untraced plans use the plain drivers: the
+hot path pays for tracing only when a plan asks for it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from typing import Any, cast
+
+from redline.http import ClientConnection
+from redline.plan import TracePlan
+
+from ._http_drivers import HttpRequests, HttpUsers
+
+__all__ = ["TracedHttpRequests", "TracedHttpUsers", "Tracer"]
+
+Kept = tuple[str, int, float, "int | None", str]
+"""A kept request: trace id, endpoint index, latency ms, status (None: failed), why."""
+
+
+class Tracer:
+    """Trace ids for one worker's requests, and the requests of an interval worth keeping."""
+
+    __slots__ = ("_count", "_every", "_failed", "_failed_cap", "_prefix", "_sampled", "_slowest",
+                 "_top")  # fmt: skip
+
+    def __init__(self, trace: TracePlan, *, prefix: str, endpoints: int) -> None:
+        """Trace with ids that start with ``prefix`` (16 hex digits)."""
+        self._prefix = prefix.encode()
+        self._count = 0
+        self._every = trace.every
+        self._slowest = trace.slowest
+        self._failed_cap = trace.failed
+        self._top: list[list[tuple[int, int, int]]] = [[] for _ in range(endpoints)]
+        self._failed: list[tuple[int, int, int, int | None]] = []
+        self._sampled: list[tuple[int, int, int, int | None]] = []
+
+    def inject(self, data: bytes) -> tuple[bytes, int]:
+        """``data`` with a ``traceparent`` header, and the request's number."""
+        self._count += 1
+        n = self._count
+        end = data.find(b"\r\n\r\n")
+        header = b"\r\ntraceparent: 00-%s%016x-%016x-01" % (self._prefix, n, n)
+        return data[:end] + header + data[end:], n
+
+    def completed(self, endpoint: int, n: int, latency_ns: int, status: int | None) -> None:
+        """Weigh one finished request (``status`` None: it failed without a response)."""
+        top = self._top[endpoint]
+        if len(top) < self._slowest:
+            heapq.heappush(top, (latency_ns, n, status or 0))
+        elif top and latency_ns > top[0][0]:
+            heapq.heapreplace(top, (latency_ns, n, status or 0))
+        if (status is None or status >= 400) and len(self._failed) < self._failed_cap:
+            self._failed.append((n, endpoint, latency_ns, status))
+        if self._every and n % self._every == 0:
+            self._sampled.append((n, endpoint, latency_ns, status))
+
+    def trace_id(self, n: int) -> str:
+        """The trace id of request ``n``."""
+        return f"{self._prefix.decode()}{n:016x}"
+
+    def take(self) -> list[Kept]:
+        """The requests kept since the last call (and start afresh)."""
+        out: list[Kept] = []
+        for endpoint, top in enumerate(self._top):
+            for latency, n, status in top:
+                out.append((self.trace_id(n), endpoint, latency / 1e6, status or None, "slowest"))
+            top.clear()
+        for kind, kept in (("failed", self._failed), ("sampled", self._sampled)):
+            out.extend(
+                (self.trace_id(n), endpoint, latency / 1e6, status, kind)
+                for n, endpoint, latency, status in kept
+            )
+            kept.clear()
+        return out
+
+
+class _Traced:
+    """What both traced drivers add: context on each request sent, each one weighed."""
+
+    tracer: Tracer
+
+    def _send(
+        self, conn: ClientConnection, endpoint: int, intended: int, data: bytes, now: int
+    ) -> None:
+        data, conn.token = self.tracer.inject(data)
+        super()._send(conn, endpoint, intended, data, now)  # type: ignore[misc]
+
+    def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
+        """Weigh the request, then carry on as the plain driver does."""
+        latency = time.monotonic_ns() - conn.intended_ns
+        self.tracer.completed(conn.tag, cast(int, conn.token), latency, status)
+        super().response_complete(conn, status, nbytes)  # type: ignore[misc]
+
+    def request_failed(self, conn: ClientConnection, error_class: str) -> None:
+        """A failed request is always worth keeping."""
+        if conn.token is not None:
+            latency = time.monotonic_ns() - conn.intended_ns
+            self.tracer.completed(conn.tag, cast(int, conn.token), latency, None)
+        super().request_failed(conn, error_class)  # type: ignore[misc]
+
+    def take_exemplars(self) -> list[Kept]:
+        """The traced requests kept in the interval."""
+        return self.tracer.take()
+
+
+class TracedHttpRequests(_Traced, HttpRequests):
+    """The open model, traced."""
+
+    def __init__(self, *, tracer: Tracer, **parts: Any) -> None:
+        """Send as :class:`HttpRequests` does, with trace context from ``tracer``."""
+        super().__init__(**parts)
+        self.tracer = tracer
+
+
+class TracedHttpUsers(_Traced, HttpUsers):
+    """The closed model, traced: every request goes through ``_send`` (no inline resend)."""
+
+    def __init__(self, *, tracer: Tracer, **parts: Any) -> None:
+        """Send as :class:`HttpUsers` does, with trace context from ``tracer``."""
+        super().__init__(**parts)
+        self.tracer = tracer
+        self.fast_loop = False
+
+    def _adjust(self) -> None:
+        super()._adjust()
+        self.fast_loop = False  # the inline resend would skip the trace context
