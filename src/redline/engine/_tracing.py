@@ -21,6 +21,10 @@ from ._http_drivers import HttpRequests, HttpUsers
 
 __all__ = ["TracedHttpRequests", "TracedHttpUsers", "Tracer"]
 
+SAMPLED_CAP = 200
+"""The most requests a worker keeps per interval whatever their latency (memory is
+bounded, and every kept request costs a message to the coordinator)."""
+
 Kept = tuple[str, int, float, "int | None", str]
 """A kept request: trace id, endpoint index, latency ms, status (None: failed), why."""
 
@@ -28,8 +32,8 @@ Kept = tuple[str, int, float, "int | None", str]
 class Tracer:
     """Trace ids for one worker's requests, and the requests of an interval worth keeping."""
 
-    __slots__ = ("_count", "_every", "_failed", "_failed_cap", "_prefix", "_sampled", "_slowest",
-                 "_top")  # fmt: skip
+    __slots__ = ("_count", "_every", "_failed", "_failed_cap", "_head", "_last", "_prefix",
+                 "_sampled", "_slowest", "_tail", "_top")  # fmt: skip
 
     def __init__(self, trace: TracePlan, *, prefix: str, endpoints: int) -> None:
         """Trace with ids that start with ``prefix`` (16 hex digits)."""
@@ -41,14 +45,21 @@ class Tracer:
         self._top: list[list[tuple[int, int, int]]] = [[] for _ in range(endpoints)]
         self._failed: list[tuple[int, int, int, int | None]] = []
         self._sampled: list[tuple[int, int, int, int | None]] = []
+        # the last request split where the header goes: a precompiled request is one
+        # bytes object, sent again and again
+        self._last = b""
+        self._head = b""
+        self._tail = b""
 
     def inject(self, data: bytes) -> tuple[bytes, int]:
         """``data`` with a ``traceparent`` header, and the request's number."""
         self._count += 1
         n = self._count
-        end = data.find(b"\r\n\r\n")
-        header = b"\r\ntraceparent: 00-%s%016x-%016x-01" % (self._prefix, n, n)
-        return data[:end] + header + data[end:], n
+        if data is not self._last:
+            end = data.find(b"\r\n\r\n")
+            self._last, self._head = data, data[:end] + b"\r\ntraceparent: 00-" + self._prefix
+            self._tail = data[end:]
+        return b"%s%016x-%016x-01%s" % (self._head, n, n, self._tail), n
 
     def completed(self, endpoint: int, n: int, latency_ns: int, status: int | None) -> None:
         """Weigh one finished request (``status`` None: it failed without a response)."""
@@ -59,7 +70,7 @@ class Tracer:
             heapq.heapreplace(top, (latency_ns, n, status or 0))
         if (status is None or status >= 400) and len(self._failed) < self._failed_cap:
             self._failed.append((n, endpoint, latency_ns, status))
-        if self._every and n % self._every == 0:
+        if self._every and n % self._every == 0 and len(self._sampled) < SAMPLED_CAP:
             self._sampled.append((n, endpoint, latency_ns, status))
 
     def trace_id(self, n: int) -> str:
@@ -93,12 +104,6 @@ class _Traced:
         data, conn.token = self.tracer.inject(data)
         super()._send(conn, endpoint, intended, data, now)  # type: ignore[misc]
 
-    def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
-        """Weigh the request, then carry on as the plain driver does."""
-        latency = time.monotonic_ns() - conn.intended_ns
-        self.tracer.completed(conn.tag, cast(int, conn.token), latency, status)
-        super().response_complete(conn, status, nbytes)  # type: ignore[misc]
-
     def request_failed(self, conn: ClientConnection, error_class: str) -> None:
         """A failed request is always worth keeping."""
         if conn.token is not None:
@@ -119,16 +124,45 @@ class TracedHttpRequests(_Traced, HttpRequests):
         super().__init__(**parts)
         self.tracer = tracer
 
+    def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
+        """:meth:`HttpRequests.response_complete` with the request weighed (one clock read)."""
+        now = time.monotonic_ns()
+        self.tracer.completed(conn.tag, cast(int, conn.token), now - conn.intended_ns, status)
+        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now)
+        self.in_flight -= 1
+        self._free(conn)
+        self._pump()
+        if self.stopping:
+            self._check_drained()
+
 
 class TracedHttpUsers(_Traced, HttpUsers):
-    """The closed model, traced: every request goes through ``_send`` (no inline resend)."""
+    """The closed model, traced, its inline resend included (see :class:`HttpUsers`)."""
 
     def __init__(self, *, tracer: Tracer, **parts: Any) -> None:
         """Send as :class:`HttpUsers` does, with trace context from ``tracer``."""
         super().__init__(**parts)
         self.tracer = tracer
-        self.fast_loop = False
 
-    def _adjust(self) -> None:
-        super()._adjust()
-        self.fast_loop = False  # the inline resend would skip the trace context
+    def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
+        """:meth:`HttpUsers.response_complete` with each request weighed and traced."""
+        now = time.monotonic_ns()
+        tracer = self.tracer
+        tracer.completed(conn.tag, cast(int, conn.token), now - conn.intended_ns, status)
+        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now)
+        if self.fast_loop and conn.reusable and not self.stopping:
+            fixed = self.fixed_request
+            endpoint, data = fixed if fixed is not None else self.mix.next()
+            if data is None:
+                self.in_flight -= 1
+                self._exhausted(conn, endpoint, now)
+                return
+            data, conn.token = tracer.inject(data)
+            self.sent[now >= self.clock.boundary] += 1
+            self.bytes_out[endpoint] += len(data)
+            conn.send(data, endpoint, now, now)
+            return
+        self.in_flight -= 1
+        self._continue(conn, now)
+        if self.stopping:
+            self._check_drained()
