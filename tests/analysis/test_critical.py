@@ -112,3 +112,32 @@ def test_the_path_never_exceeds_the_root_and_never_overlaps(spans: list[Span]) -
     segments, _, _ = critical_path(spans)
     assert all(ns > 0 for _, ns in segments)
     assert sum(ns for _, ns in segments) == 1000 * MS  # exactly the root's duration
+
+
+def test_the_span_that_got_slower_is_named_per_endpoint() -> None:
+    from redline.analysis import slower_spans
+    from redline.core import SpanShare, TraceReport
+
+    base = TraceReport(
+        attribution={
+            "checkout": {
+                "p99": (
+                    SpanShare("payments", "charge", 0.5, 20.0),
+                    SpanShare("orders", "db.query", 0.5, 20.0),
+                )
+            }
+        }
+    )
+    candidate = TraceReport(
+        attribution={
+            "checkout": {
+                "p99": (
+                    SpanShare("payments", "charge", 0.4, 22.0),
+                    SpanShare("orders", "db.query", 0.6, 33.0),
+                )
+            },
+            "fast": {"p99": (SpanShare("api", "GET", 1.0, 1.0),)},
+        }
+    )
+    assert slower_spans(base, candidate) == [("checkout", "orders db.query", 20.0, 33.0)]
+    assert slower_spans(candidate, base) == []  # nothing grew the other way round

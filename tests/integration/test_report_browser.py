@@ -369,3 +369,34 @@ def test_the_target_sections_draw_charts_a_use_table_and_a_working_flamegraph(
     assert page.locator("svg.flamegraph g.frame").count() < before  # zoomed into one frame
     assert page.locator("table", has_text="baseline").last.locator("tbody tr").count() >= 1
     assert not [r for r in watched.requests if not r.startswith("file:")]
+
+
+def test_the_traces_section_draws_the_attribution_and_a_waterfall(
+    browser: Browser, tmp_path: Path
+) -> None:
+    from redline.core import Span, SpanShare, TraceReport, Waterfall
+
+    trace = "ab" * 16
+    spans = (
+        Span(trace, "01" * 8, None, "gateway", "GET /checkout", 0, 40_000_000),
+        Span(trace, "02" * 8, "01" * 8, "payments", "charge", 5_000_000, 30_000_000),
+    )
+    traces = TraceReport(
+        attribution={"checkout": {"p99": (SpanShare("payments", "charge", 0.62, 25.0),)}},
+        waterfalls={"checkout": Waterfall(trace, 41.0, spans)},
+        counts={"joined": 9, "received": 18},
+    )
+    page_file = tmp_path / "report.html"
+    page_file.write_text(html_report(synthetic_run(4, intervals=5), traces=traces))
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(page_file.as_uri())
+    assert watched.complaints == []
+    rows = page.locator("table.attribution tbody tr")
+    assert rows.count() == 1
+    assert "62.0%" in rows.first.inner_text()
+    bars = page.locator("svg.waterfall rect")
+    assert bars.count() == 2
+    widths = bars.evaluate_all("rs => rs.map(r => Number(r.getAttribute('width')))")
+    assert widths[1] < widths[0]  # the child is shorter than the request
+    assert "trace " + trace in page.locator(".chart-title", has_text="Slowest traced").inner_text()

@@ -65,6 +65,9 @@ def test_spans_join_the_requests_and_say_where_each_routes_time_goes() -> None:
     assert traces.spans_per_request["checkout"]["db.query"] == 10
     assert traces.spans_per_request["checkout"]["cache.get"] == 2
     assert abs(sum(s.share for s in traces.attribution["checkout"]["p50"]) - 1) < 1e-9
+    waterfall = traces.waterfalls["checkout"]
+    assert waterfall.spans[0].parent_id is None  # the target's root span first
+    assert sum(s.name == "db.query" for s in waterfall.spans) == 10
     document = json.loads(json.dumps(outcome.to_dict()))
     assert document["traces"]["exemplars"][0]["trace_id"] == traces.exemplars[0].trace_id
 

@@ -15,6 +15,7 @@ from ._compare import compare_runs as compare_runs
 from ._critical import BANDS as BANDS
 from ._critical import attribute as attribute
 from ._critical import critical_path as critical_path
+from ._critical import slower_spans as slower_spans
 from ._critical import trace_report as trace_report
 from ._evaluate import evaluate as evaluate
 from ._faults import FaultImpact as FaultImpact
@@ -84,6 +85,7 @@ __all__ = [
     "recovery",
     "redline_of",
     "slo_rules",
+    "slower_spans",
     "step_holds",
     "trace_report",
 ]

@@ -21,9 +21,17 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
-from redline.core import EndpointInterval, Exemplar, RunResult, Span, SpanShare, TraceReport
+from redline.core import (
+    EndpointInterval,
+    Exemplar,
+    RunResult,
+    Span,
+    SpanShare,
+    TraceReport,
+    Waterfall,
+)
 
-__all__ = ["BANDS", "attribute", "critical_path", "trace_report"]
+__all__ = ["BANDS", "attribute", "critical_path", "slower_spans", "trace_report"]
 
 BANDS = {"p50": (40.0, 60.0), "p99": (98.0, 100.0)}
 """The latency bands attributed: percentile ranges of each endpoint's latency."""
@@ -191,10 +199,41 @@ def trace_report(
             name: float(statistics.median(values + [0] * (len(kept) - len(values))))
             for name, values in sorted(counted.items())
         }
+    waterfalls = {}
+    for endpoint, kept in by_endpoint.items():
+        slowest = max(kept, key=lambda e: e.latency_ms)
+        spans = sorted(
+            spans_by_trace[slowest.trace_id], key=lambda s: (s.parent_id is not None, s.start_ns)
+        )
+        waterfalls[endpoint] = Waterfall(slowest.trace_id, slowest.latency_ms, tuple(spans[:200]))
     return TraceReport(
         attribution=attribution,
         spans_per_request=per_request,
         grown=grown,
         exemplars=tuple(sorted(exemplars, key=lambda e: -e.latency_ms)),
         counts=dict(tally),
+        waterfalls=waterfalls,
     )
+
+
+def slower_spans(
+    base: TraceReport, candidate: TraceReport, *, band: str = "p99"
+) -> list[tuple[str, str, float, float]]:
+    """Per endpoint traced in both, the span whose time per request grew most in ``band``.
+
+    Returns:
+        ``(endpoint, "service span", base ms, candidate ms)``, largest growth first; an
+        endpoint where no span grew is left out.
+    """
+    out = []
+    for endpoint, bands in candidate.attribution.items():
+        before_band = base.attribution.get(endpoint, {}).get(band)
+        after_band = bands.get(band)
+        if not before_band or not after_band:
+            continue
+        before = {(s.service, s.span): s.ms for s in before_band}
+        grown = max(after_band, key=lambda s: s.ms - before.get((s.service, s.span), 0.0))
+        old = before.get((grown.service, grown.span), 0.0)
+        if grown.ms > old:
+            out.append((endpoint, f"{grown.service} {grown.span}", old, grown.ms))
+    return sorted(out, key=lambda row: row[2] - row[3])

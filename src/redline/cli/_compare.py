@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from redline.analysis import METRICS, Comparison, compare_runs
+from redline.analysis import METRICS, Comparison, compare_runs, slower_spans
 from redline.core import RunResult, StoreError
 from redline.report import (
     comparison_junit,
@@ -245,6 +245,7 @@ def compare_command(args: argparse.Namespace) -> int:
     code = report_comparison(args, comparison)
     if not args.json:
         _report_profiles(stdout_console(), base[0], candidate[-1])
+        _report_traces(stdout_console(), base[0], candidate[-1])
     if args.html is not None:
         try:
             write_text(
@@ -263,6 +264,18 @@ def compare_command(args: argparse.Namespace) -> int:
             error(f"--html: cannot write {str(args.html)!r}: {exc.strerror}")
             return _exit.USAGE
     return code
+
+
+def _report_traces(console: Console, base: StoredRun, candidate: StoredRun) -> None:
+    """Which span got slower at p99, per endpoint, when both runs were traced."""
+    if base.traces is None or candidate.traces is None:
+        return
+    for endpoint, span, before, after in slower_spans(base.traces, candidate.traces):
+        console.print(
+            f"traces: p99 of {endpoint}: {span} got slower, {before:.1f} -> {after:.1f} ms "
+            "per request",
+            highlight=False,
+        )
 
 
 def _report_profiles(console: Console, base: StoredRun, candidate: StoredRun) -> None:

@@ -67,6 +67,7 @@ def write_html(
         comparison=comparison,
         target=stored.target,
         baseline_target=baseline_target,
+        traces=stored.traces,
     )
     try:
         write_text(text, path)

@@ -324,6 +324,7 @@ def run_command(args: argparse.Namespace) -> int:
                     baseline=baseline[0] if baseline else None,
                     comparison=comparison if isinstance(comparison, Comparison) else None,
                     target=outcome.target,
+                    traces=outcome.traces,
                 ),
                 path,
             ),

@@ -65,6 +65,7 @@ from ._traces import Exemplar as Exemplar
 from ._traces import Span as Span
 from ._traces import SpanShare as SpanShare
 from ._traces import TraceReport as TraceReport
+from ._traces import Waterfall as Waterfall
 from ._units import format_duration as format_duration
 from ._units import parse_duration as parse_duration
 from ._units import parse_rate as parse_rate
@@ -133,6 +134,7 @@ __all__ = [
     "UseRow",
     "Verdict",
     "WatchedThing",
+    "Waterfall",
     "bucket_indices",
     "bucket_values",
     "format_duration",

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ._codec import from_data, to_data
 
-__all__ = ["Exemplar", "Span", "SpanShare", "TraceReport"]
+__all__ = ["Exemplar", "Span", "SpanShare", "TraceReport", "Waterfall"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,21 @@ class SpanShare:
     ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class Waterfall:
+    """One traced request with its spans, to draw: the slowest of its endpoint.
+
+    Attributes:
+        trace_id: its trace id.
+        latency_ms: its latency as redline measured it.
+        spans: its spans (at most 200), the target's root span first.
+    """
+
+    trace_id: str
+    latency_ms: float
+    spans: tuple[Span, ...]
+
+
 @dataclass(frozen=True)
 class TraceReport:
     """What was read off the spans of a run's traced requests (``traces`` in the JSON).
@@ -97,6 +112,7 @@ class TraceReport:
         grown: per endpoint, the span whose share grows most from the p50 band to the p99
             band (``service span``).
         exemplars: the traced requests kept (their trace ids), slowest first.
+        waterfalls: per endpoint, its slowest traced request that has spans.
         counts: ``received`` spans, ``dropped`` (over the receiver's cap), ``joined``
             traces, ``unjoined`` (traced requests with no spans: the target ignored the
             trace, or did not export it), ``orphans`` (spans whose parent never came),
@@ -108,6 +124,7 @@ class TraceReport:
     grown: Mapping[str, str] = field(default_factory=dict)
     exemplars: tuple[Exemplar, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
+    waterfalls: Mapping[str, Waterfall] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (docs/result-json.md, ``traces``)."""

@@ -17,7 +17,7 @@ from string import Template
 from typing import Any
 
 from redline.analysis import Comparison
-from redline.core import RunResult, TargetReport, Verdict
+from redline.core import RunResult, TargetReport, TraceReport, Verdict
 
 from ._page import page_data
 
@@ -54,7 +54,7 @@ def _page(*, title: str, data: str, policy: str, body_attrs: str = "") -> str:
         title=html.escape(title),
         policy=policy,
         css=_asset("page.css"),
-        js="\n".join(_asset(name) for name in ("charts.js", "target.js", "page.js")),
+        js="\n".join(_asset(name) for name in ("charts.js", "target.js", "traces.js", "page.js")),
         data=data,
         body_attrs=body_attrs,
     )
@@ -87,6 +87,7 @@ def html_report(
     search: Mapping[str, Any] | None = None,
     target: TargetReport | None = None,
     baseline_target: TargetReport | None = None,
+    traces: TraceReport | None = None,
 ) -> str:
     """The self-contained HTML report of ``result`` (see :func:`page_data` for the args)."""
     data = page_data(
@@ -98,5 +99,6 @@ def html_report(
         search=search,
         target=target,
         baseline_target=baseline_target,
+        traces=traces,
     )
     return report_html(data)

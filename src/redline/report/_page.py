@@ -24,6 +24,7 @@ from redline.core import (
     LoadSummary,
     RunResult,
     TargetReport,
+    TraceReport,
     Verdict,
     bucket_values,
     format_duration,
@@ -58,6 +59,7 @@ def page_data(
     search: Mapping[str, Any] | None = None,
     target: TargetReport | None = None,
     baseline_target: TargetReport | None = None,
+    traces: TraceReport | None = None,
 ) -> dict[str, Any]:
     """Everything the page draws of ``result`` (and of ``baseline``, overlaid).
 
@@ -73,6 +75,7 @@ def page_data(
             curve above the run (the run is then one of its steps).
         target: what was seen of the target (saturation charts, USE table, flamegraph).
         baseline_target: the baseline's, for a differential flamegraph.
+        traces: what the run's traces say (the attribution table, waterfalls).
     """
     cache = cache or StepCache()
     names = result.endpoint_names()
@@ -116,6 +119,12 @@ def page_data(
         data["search"] = dict(search)
     if target is not None:
         data["target"] = target_data(target, result, baseline=baseline_target)
+    if traces is not None:
+        data["traces"] = {
+            "attribution": traces.to_dict()["attribution"],
+            "waterfalls": traces.to_dict()["waterfalls"],
+            "counts": dict(traces.counts),
+        }
     return data
 
 

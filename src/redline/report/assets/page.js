@@ -328,6 +328,7 @@ function render(data) {
       h("div", { class: "grid" }, latencyBoxes)),
     target.saturation,
     ...target.rest,
+    tracesSection(data),
     section("Throughput and errors", h("div", { class: "grid" }, boxes.throughput, boxes.errors)),
     section("Latency distribution", h("div", { class: "grid" }, boxes.spectrum, boxes.histogram)),
     comparisonTable(data) || "",
