@@ -250,6 +250,7 @@ class OtlpReceiver:
 
             def do_POST(self) -> None:
                 if self.path.split("?")[0] != "/v1/traces":
+                    self.close_connection = True  # its body is left unread
                     self._answer(404, b"only /v1/traces is received here\n")
                     return
                 length = int(self.headers.get("Content-Length") or 0)
