@@ -53,9 +53,11 @@ def test_requests_latency_gc_and_loop_lag_are_exported(serve: Callable[..., str]
         seen = samples(url)
     finally:
         wrapped.close()
-    assert seen["http_requests_total{code=200,method=GET}"] == 5
-    assert seen["http_requests_total{code=404,method=GET}"] == 1
-    assert seen["http_request_duration_seconds_count{method=GET}"] == 6
+    assert seen["http_requests_total{code=200,method=GET,route=/}"] == 3
+    assert seen["http_requests_total{code=200,method=GET,route=/block}"] == 1
+    assert seen["http_requests_total{code=404,method=GET,route=/missing}"] == 1
+    counted = [v for k, v in seen.items() if k.startswith("http_request_duration_seconds_count")]
+    assert sum(counted) == 6
     assert seen["http_requests_in_flight{}"] == 0
     assert seen["python_gc_collections_total{generation=2}"] >= 1
     assert seen["python_gc_pause_seconds_count{generation=2}"] >= 1
@@ -77,4 +79,30 @@ def test_its_gauges_become_a_runs_series_through_the_prometheus_sampler(
     finally:
         wrapped.close()
     assert reading.gauges["http_requests_in_flight"] == 0
-    assert reading.counters['http_requests_total{code="200",method="GET"}'] == 1
+    assert reading.counters['http_requests_total{code="200",method="GET",route="/"}'] == 1
+
+
+def test_it_continues_the_callers_trace_and_its_calls_join_it(serve: Callable[..., str]) -> None:
+    from redline.observe import OtlpReceiver, trace_headers
+
+    seen_headers: list[dict[str, str]] = []
+
+    async def calling(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen_headers.append(trace_headers())  # what a call to another service would carry
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    receiver = OtlpReceiver(port=0)
+    with receiver.running():
+        wrapped = RuntimeMetrics(calling, otlp=receiver.endpoint, service="shop")
+        try:
+            url = serve(wrapped)
+            parent = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+            request = urllib.request.Request(url + "/products/42", headers={"traceparent": parent})
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                answer.read()
+        finally:
+            wrapped.close()  # posts the last spans
+    (span,) = receiver.spans()["ab" * 16]
+    assert (span.service, span.name, span.parent_id) == ("shop", "GET /products/{id}", "cd" * 8)
+    assert seen_headers == [{"traceparent": f"00-{'ab' * 16}-{span.span_id}-01"}]

@@ -188,8 +188,9 @@ def trace_report(
                 (s.service, s.span): s.share - before.get((s.service, s.span), 0.0)
                 for s in bands["p99"]
             }
-            (service, span), _ = max(change.items(), key=lambda kv: kv[1])
-            grown[endpoint] = f"{service} {span}"
+            (service, span), growth = max(change.items(), key=lambda kv: kv[1])
+            if growth > 0.01 and len(change) > 1:  # a share that grew, among several
+                grown[endpoint] = f"{service} {span}"
         counted: dict[str, list[int]] = defaultdict(list)
         for exemplar in kept:
             names = Counter(s.name for s in spans_by_trace[exemplar.trace_id])

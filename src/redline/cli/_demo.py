@@ -14,7 +14,9 @@ redline's fault proxy. Then:
 
 Each search watches the shop's process (its CPU, memory, threads per step), and after each
 one a short profiled run at the redline says where the shop's time goes: its bottleneck
-and a flamegraph, before the strategies and after (``profile.html``, differential).
+and a flamegraph, before the strategies and after (``profile.html``, differential). A
+short traced run then says where checkout's p50 and p99 go: the shop and payments continue
+redline's traces and export their spans to it.
 
 It writes the HTML reports and ``demo.json`` (every number) into ``--out``. Every
 number is measured: on another machine they change, the story holds.
@@ -98,7 +100,9 @@ def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
     generate(db, products=2000, reviews_each=12)
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
     ports = {"payments": _free_port(), "via_proxy": _free_port(),
-             "shop": _free_port(), "protected": _free_port()}  # fmt: skip
+             "shop": _free_port(), "protected": _free_port(), "otlp": _free_port()}  # fmt: skip
+    # the services continue redline's traces, exporting spans to the traced runs' receiver
+    otlp = ["--otlp", f"http://127.0.0.1:{ports['otlp']}/v1/traces"]
     with contextlib.ExitStack() as stack:
         pids: dict[str, int] = {}
 
@@ -112,12 +116,12 @@ def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
             _wait_for(port, process)
             pids[str(port)] = process.pid  # taskset execs python: the same process
 
-        start("payments", port=ports["payments"])
+        start("payments", *otlp, port=ports["payments"])
         faults = stack.enter_context(FaultProxy(port=0).running())
         faults.call(faults.create("payments", f"127.0.0.1:{ports['via_proxy']}",
                                   f"127.0.0.1:{ports['payments']}"))  # fmt: skip
         payments = f"http://127.0.0.1:{ports['via_proxy']}"
-        common = ["--payments", payments, "--db", str(db), "--workers", "8"]
+        common = ["--payments", payments, "--db", str(db), "--workers", "8", *otlp]
         start("shop", *common, port=ports["shop"])
         start("shop", *common, "--strategies", "cache,breaker,deadline,limiter",
               port=ports["protected"])  # fmt: skip
@@ -135,6 +139,7 @@ def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
                 "shop": pids[str(ports["shop"])],
                 "protected": pids[str(ports["protected"])],
             },
+            "otlp": f"127.0.0.1:{ports['otlp']}",
         }
 
 
@@ -180,6 +185,24 @@ def _profile(
     plan = _plan(target, {"rate": f"{rate:.0f}/s"}, 3 if quick else 8, quick=quick,
                  **_watching(target, pid, profile=True))  # fmt: skip
     return _outcome(plan, console)
+
+
+def _traced(
+    target: str, otlp: str, found: dict[str, Any], quick: bool, console: Console
+) -> dict[str, Any]:
+    """A short traced run at half the redline: where checkout's p50 and p99 go."""
+    rate = 0.5 * (found["rate"] or found["at_least"] or START_RATE)
+    plan = _plan(target, {"rate": f"{rate:.0f}/s"}, 3 if quick else 6, quick=quick,
+                 trace={"sample": 0.1, "otlp": otlp, "wait": "2s"})  # fmt: skip
+    traces = _outcome(plan, console).traces
+    if traces is None:
+        return {}
+    return {
+        band: [
+            {"service": s.service, "span": s.span, "share": s.share, "ms": s.ms} for s in shares[:4]
+        ]
+        for band, shares in traces.attribution.get("checkout", {}).items()
+    }
 
 
 def _bottleneck(outcome: RunOutcome) -> dict[str, Any]:
@@ -272,6 +295,12 @@ def demo_command(args: argparse.Namespace) -> int:
                 services["shop"], services["pid"]["shop"], baseline, args.quick, console
             )
             document["bottleneck"] = {"baseline": _bottleneck(plain_profile)}
+            console.rule("   where checkout's time goes: a traced run at half the redline")
+            document["checkout_traces"] = {
+                "baseline": _traced(
+                    services["shop"], services["otlp"], baseline, args.quick, console
+                )
+            }
 
             console.rule(f"3. {rate:.0f} req/s (70% of it); payments slows, then goes down")
             plain, plain_verdicts, plain_faults = _run(
@@ -300,6 +329,11 @@ def demo_command(args: argparse.Namespace) -> int:
                 document["redline"]["strategies"], args.quick, console,
             )  # fmt: skip
             document["bottleneck"]["strategies"] = _bottleneck(guarded_profile)
+            console.rule("   where checkout's time goes now")
+            document["checkout_traces"]["strategies"] = _traced(
+                services["protected"], services["otlp"], document["redline"]["strategies"],
+                args.quick, console,
+            )  # fmt: skip
             write["profile.html"] = html_report(
                 guarded_profile.result, guarded_profile.verdicts,
                 baseline=plain_profile.result, target=guarded_profile.target,
@@ -355,10 +389,20 @@ def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
         f"{faults['strategies']['error_rate']:.1%} with the strategies\n"
         f"bottleneck at the redline: {_said(document, 'baseline')} as it is, "
         f"{_said(document, 'strategies')} with the strategies\n"
+        f"checkout's p99 goes to: {_p99(document, 'baseline')} as it is, "
+        f"{_p99(document, 'strategies')} with the strategies\n"
         f"reports: {', '.join(document['reports'])}; every number: {out / 'demo.json'} "
         f"({document['seconds']:.0f} s)",
         highlight=False,
     )
+
+
+def _p99(document: dict[str, Any], side: str) -> str:
+    shares = (document.get("checkout_traces", {}).get(side) or {}).get("p99") or []
+    if not shares:
+        return "no traces"
+    top = shares[0]
+    return f"{top['share']:.0%} {top['service']} {top['span']}"
 
 
 def _said(document: dict[str, Any], side: str) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 
+from redline.observe.asgi import RuntimeMetrics
+
 from ._data import generate
 from ._shop import STRATEGIES, Payments, Shop, shop_app
 
@@ -24,16 +26,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default="", help=f"comma-separated: {','.join(STRATEGIES)}")
     parser.add_argument("--workers", type=int, default=16, help="the shop's worker pool")
     parser.add_argument("--db", type=Path, help="the shop's SQLite file (default: a new one)")
+    parser.add_argument("--otlp", help="continue redline's traces, exporting spans here")
     args = parser.parse_args(argv)
     if args.service == "payments":
         app: Any = Payments()
+        if args.otlp:
+            app = RuntimeMetrics(app, otlp=args.otlp, service="payments")
     else:
         strategies = [s for s in args.strategies.split(",") if s]
         db = args.db or Path(tempfile.mkdtemp(prefix="redline-demo-")) / "shop.db"
         if not db.exists():
             generate(db)
         try:
-            app = shop_app(Shop(db, args.payments, strategies=strategies, workers=args.workers))
+            app = shop_app(
+                Shop(db, args.payments, strategies=strategies, workers=args.workers),
+                otlp=args.otlp,
+            )
         except ValueError as exc:
             print(f"--strategies: {exc}", file=sys.stderr)
             return 2

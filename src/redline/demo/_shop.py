@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 from prometheus_client import Gauge
 
 from redline.cache import Cache, LocalCache
+from redline.observe import trace_headers
 from redline.observe.asgi import RuntimeMetrics
 from redline.resilience import (
     AdaptiveLimiter,
@@ -166,7 +167,7 @@ class Shop:
         """Charge through payments, under the switched-on strategies."""
 
         async def call() -> Any:
-            return await self.payments.post("/pay", order, headers())
+            return await self.payments.post("/pay", order, {**headers(), **trace_headers()})
 
         async def within() -> Any:
             if "deadline" in self.strategies:
@@ -233,7 +234,9 @@ class Shop:
             await _respond(send, 404, {"error": "not found"})
 
 
-def shop_app(shop: Shop) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def shop_app(
+    shop: Shop, *, otlp: str | None = None
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The shop as served, behind its runtime metrics (``/metrics``).
 
     Requests, loop lag, GC and its worker pool are measured; with ``limiter``, the
@@ -243,7 +246,7 @@ def shop_app(shop: Shop) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     if "limiter" in shop.strategies:
         limiter = AdaptiveLimiter(algorithm="gradient2", initial=32, minimum=12, maximum=128)
         app = AdmissionMiddleware(shop, limiter=limiter, retry_after_s=1)
-    metrics = RuntimeMetrics(app)
+    metrics = RuntimeMetrics(app, otlp=otlp, service="shop")
     # a pool's in-use count beside its size: what a watching run reads as the pool's use
     pool = {
         "shop_workers_in_use": ("workers held by requests", lambda: shop.busy),

@@ -22,6 +22,10 @@ from ._samplers import ProcessSampler as ProcessSampler
 from ._samplers import PrometheusSampler as PrometheusSampler
 from ._samplers import Sampler as Sampler
 from ._serve import ServedTarget as ServedTarget
+from ._spans import SpanContext as SpanContext
+from ._spans import SpanExporter as SpanExporter
+from ._spans import parse_traceparent as parse_traceparent
+from ._spans import trace_headers as trace_headers
 from ._watch import ProfileRequest as ProfileRequest
 from ._watch import TargetWatcher as TargetWatcher
 
@@ -40,10 +44,14 @@ __all__ = [
     "RunMetrics",
     "Sampler",
     "ServedTarget",
+    "SpanContext",
+    "SpanExporter",
     "TargetWatcher",
     "WatchError",
     "decode_otlp",
     "find_py_spy",
     "grafana_dashboard",
     "load_otlp_json",
+    "parse_traceparent",
+    "trace_headers",
 ]

@@ -8,9 +8,9 @@ It exports, through prometheus-client:
 ===============================================  =====================================
 metric                                           what
 ===============================================  =====================================
-``http_requests_total{method,code}``             requests answered (what ``redline slo
+``http_requests_total{method,route,code}``       requests answered (what ``redline slo
                                                  rules`` reads, with the histogram below)
-``http_request_duration_seconds{method}``        request durations (a histogram)
+``http_request_duration_seconds{method,route}``  request durations (a histogram)
 ``http_requests_in_flight``                      requests being handled now
 ``python_event_loop_lag_seconds``                how late the loop ran a timer just now
                                                  (a histogram, and the last as a gauge)
@@ -22,6 +22,18 @@ Watch it with ``--observe prometheus:http://HOST:PORT/metrics``: the gauges (in 
 loop lag) become series of the run, aligned with the load. The GC hook is process-wide
 (``gc.callbacks``) and installed once; the loop-lag probe is a timer on the running loop,
 every ``lag_interval_s``.
+
+A request's ``route`` is its path with numeric segments as ``{id}`` (``/products/{id}``),
+or what ``route_of(scope)`` says. With ``otlp="http://HOST:4318/v1/traces"`` the
+middleware continues the caller's W3C trace (redline's ``--trace``) with a server span per
+request that carries one (it starts no trace of its own), exported as OTLP JSON;
+:func:`redline.observe.trace_headers` gives the ``traceparent`` for the calls the app
+makes, so they join the trace.
+
+A FastAPI or Starlette app is wrapped the same way::
+
+    app = FastAPI()
+    app.add_middleware(RuntimeMetrics, otlp="http://127.0.0.1:4318/v1/traces", service="shop")
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -42,7 +55,11 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ._spans import SpanExporter, parse_traceparent
+
 __all__ = ["RuntimeMetrics"]
+
+_NUMBER = re.compile(r"/\d+(?=/|$)")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -65,6 +82,9 @@ class RuntimeMetrics:
         path: str | None = "/metrics",
         lag_interval_s: float = 0.1,
         buckets: tuple[float, ...] = _LATENCY,
+        route_of: Callable[[Scope], str] | None = None,
+        otlp: str | None = None,
+        service: str = "app",
     ) -> None:
         """Wrap ``app``; serve the metrics at ``path`` (``None``: serve them elsewhere).
 
@@ -72,17 +92,19 @@ class RuntimeMetrics:
         own, so two apps in one process do not collide).
         """
         self.app = app
+        self.route_of = route_of or _route
+        self.spans = SpanExporter(otlp, service=service) if otlp else None
         self.registry = registry if registry is not None else CollectorRegistry()
         self.path = path
         self.lag_interval_s = lag_interval_s
         r = self.registry
         self.requests = Counter(
-            "http_requests", "Requests answered", ["method", "code"], registry=r
+            "http_requests", "Requests answered", ["method", "route", "code"], registry=r
         )
         self.duration = Histogram(
             "http_request_duration_seconds",
             "Request durations",
-            ["method"],
+            ["method", "route"],
             buckets=buckets,
             registry=r,
         )
@@ -111,11 +133,13 @@ class RuntimeMetrics:
         gc.callbacks.append(self._on_gc)
 
     def close(self) -> None:
-        """Remove the GC hook and stop the loop probe."""
+        """Remove the GC hook, stop the loop probe, post the last spans."""
         with contextlib.suppress(ValueError):
             gc.callbacks.remove(self._on_gc)
         if self._probe is not None:
             self._probe.cancel()
+        if self.spans is not None:
+            self.spans.close()
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -152,6 +176,7 @@ class RuntimeMetrics:
             await self._serve_metrics(send)
             return
         method = scope.get("method", "GET")
+        route = self.route_of(scope)
         status = [500]
 
         async def sending(message: Message) -> None:
@@ -162,11 +187,16 @@ class RuntimeMetrics:
         started = time.perf_counter()
         self.in_flight.inc()
         try:
-            await self.app(scope, receive, sending)
+            parent = parse_traceparent(_header(scope, b"traceparent")) if self.spans else None
+            if parent is None or self.spans is None:  # traces are continued, never begun
+                await self.app(scope, receive, sending)
+            else:
+                with self.spans.span(f"{method} {route}", parent=parent):
+                    await self.app(scope, receive, sending)
         finally:
             self.in_flight.dec()
-            self.duration.labels(method).observe(time.perf_counter() - started)
-            self.requests.labels(method, str(status[0])).inc()
+            self.duration.labels(method, route).observe(time.perf_counter() - started)
+            self.requests.labels(method, route, str(status[0])).inc()
 
     async def _serve_metrics(self, send: Send) -> None:
         body = generate_latest(self.registry)
@@ -181,3 +211,15 @@ class RuntimeMetrics:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _route(scope: Scope) -> str:
+    """The path with numeric segments as ``{id}``: a bounded set of label values."""
+    return _NUMBER.sub("/{id}", str(scope.get("path", "")))
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
