@@ -146,3 +146,34 @@ def test_redline_run_serves_metrics_on_the_port_it_prints(
     assert counts == sorted(counts)
     total = json.loads(out.read_text())["summary"]["total"]["requests"]
     assert 0 < counts[-1] <= total
+
+
+def test_a_traced_interval_adds_exemplars_served_as_openmetrics() -> None:
+    import dataclasses
+
+    from redline.core import Exemplar
+
+    run = synthetic_run(5, intervals=2, rate=100)
+    name = next(iter(run.intervals[0].endpoints))
+    trace = "3f" * 16
+    traced = dataclasses.replace(
+        run.intervals[1], exemplars=(Exemplar(trace, name, 3.0, 200, 1, "slowest"),)
+    )
+    metrics = RunMetrics("shop")
+    metrics.on_interval(run.intervals[0])
+    metrics.on_interval(traced)
+    with MetricsServer(metrics, port=0) as server:
+        request = urllib.request.Request(
+            server.url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            text = answer.read().decode()
+        with urllib.request.urlopen(server.url, timeout=5) as answer:
+            plain = answer.read().decode()
+    lines = [line for line in text.splitlines() if f'trace_id="{trace}"' in line]
+    assert len(lines) == 1  # the bucket the 3 ms request fell in, and only it
+    bound = float(re.search(r'le="([^"]+)"', lines[0])[1])  # type: ignore[index]
+    assert bound >= 0.003
+    assert BUCKETS[BUCKETS.index(bound) - 1] < 0.003
+    assert " # {" in lines[0]
+    assert trace not in plain  # the classic text format has no exemplars

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._histogram import Histogram
+from ._traces import Exemplar
 
 __all__ = ["EndpointInterval", "GeneratorInterval", "IntervalSnapshot"]
 
@@ -122,6 +123,8 @@ class IntervalSnapshot:
     scenarios: Mapping[str, EndpointInterval] = field(default_factory=dict)
     checks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     exceptions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    exemplars: tuple[Exemplar, ...] = field(default=(), compare=False, repr=False)
+    """The traced requests kept in this interval (a traced plan's; not in its JSON)."""
 
     def limited(self, *, late_tolerance: float) -> bool:
         """Whether the generator could not produce the intended load in this interval."""

@@ -310,7 +310,7 @@ class _Merger:
                 exceptions.setdefault(scenario, Counter()).update(types)
             room = MAX_TRACEBACKS - len(self.tracebacks)
             self.tracebacks.extend(item.tracebacks[: max(room, 0)])
-        self._keep_exemplars(items)
+        exemplars = self._keep_exemplars(items)
         start = min(i.start_s for i in items)
         snapshot = IntervalSnapshot(
             index=self.next_index,
@@ -323,6 +323,7 @@ class _Merger:
             scenarios=scenarios,
             checks=checks,
             exceptions={name: dict(types) for name, types in exceptions.items()},
+            exemplars=exemplars,
         )
         self.intervals.append(snapshot)
         self.next_index += 1
@@ -330,7 +331,7 @@ class _Merger:
         if self.control.abort_reason is not None:  # an observer aborted on this interval
             self.note_stop()
 
-    def _keep_exemplars(self, items: list[WorkerInterval]) -> None:
+    def _keep_exemplars(self, items: list[WorkerInterval]) -> tuple[Exemplar, ...]:
         """The interval's traced requests, over every worker.
 
         The slowest per endpoint (as many as one worker keeps), and every failed and
@@ -338,7 +339,7 @@ class _Merger:
         """
         kept = [e for item in items for e in item.exemplars]
         if not kept:
-            return
+            return ()
         slowest = self.plan.trace.slowest
         by_endpoint: dict[str, list[tuple[str, str, float, int | None, str]]] = {}
         for entry in kept:
@@ -347,10 +348,12 @@ class _Merger:
         chosen = [e for e in kept if e[4] != "slowest"]
         for entries in by_endpoint.values():
             chosen.extend(sorted(entries, key=lambda e: -e[2])[:slowest])
-        self.exemplars.extend(
+        made = tuple(
             Exemplar(trace, endpoint, ms, status, self.next_index, why)  # type: ignore[arg-type]
             for trace, endpoint, ms, status, why in chosen
         )
+        self.exemplars.extend(made)
+        return made
 
     def result(self, *, running: bool = False) -> RunResult:
         """The run so far (``running``: just started) or as it ended, secrets redacted."""

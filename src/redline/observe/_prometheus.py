@@ -8,7 +8,9 @@ out, so at the end they equal the run's summary):
 - ``redline_request_duration_seconds{plan, endpoint}``: a histogram of latency from
   each request's intended start, with the bucket bounds of a native histogram of schema
   2 (each bound 2^(1/4) times the last, 61 us to 64 s), so a native-histogram conversion
-  keeps every bucket;
+  keeps every bucket; a traced run (``--trace``) adds OpenMetrics exemplars, the trace
+  id of the latest traced request in each bucket (served when the scraper asks for
+  OpenMetrics, as Prometheus does with exemplar storage on);
 - ``redline_target_rate``, ``redline_achieved_rate`` (req/s over the last interval) and
   ``redline_in_flight`` gauges per plan; ``redline_run_info{plan, target}`` = 1.
 """
@@ -16,6 +18,7 @@ out, so at the end they equal the run's summary):
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +30,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.samples import Exemplar
 
 from redline.core import Closing, Histogram, IntervalSnapshot, bucket_values
 
@@ -50,6 +54,8 @@ class RunMetrics:
         self._requests: dict[str, int] = {}
         self._errors: dict[str, int] = {}
         self._latency: dict[str, Histogram] = {}
+        # per endpoint and bucket, the latest traced request that fell in it
+        self._exemplars: dict[str, dict[int, Exemplar]] = {}
         self._target_rate = float("nan")
         self._achieved_rate = 0.0
         self._in_flight = 0
@@ -69,6 +75,13 @@ class RunMetrics:
                 self._requests[name] = self._requests.get(name, 0) + data.requests
                 self._errors[name] = self._errors.get(name, 0) + data.errors
                 self._latency.setdefault(name, Histogram()).merge(data.latency)
+            now = time.time()
+            for kept in interval.exemplars:
+                seconds = kept.latency_ms / 1000
+                bucket = int(np.searchsorted(np.array(BUCKETS), seconds, side="left"))
+                self._exemplars.setdefault(kept.endpoint, {})[bucket] = Exemplar(
+                    {"trace_id": kept.trace_id}, seconds, now
+                )
 
     def describe(self) -> list[Metric]:
         """Nothing to describe ahead: the endpoints appear as the run goes."""
@@ -80,6 +93,7 @@ class RunMetrics:
             requests = dict(self._requests)
             errors = dict(self._errors)
             latency = {name: h.copy() for name, h in self._latency.items()}
+            exemplars = {name: dict(e) for name, e in self._exemplars.items()}
             gauges = (self._target_rate, self._achieved_rate, self._in_flight)
         labels = ["plan", "endpoint"]
         counted = CounterMetricFamily(
@@ -98,7 +112,16 @@ class RunMetrics:
         )
         for name, histogram in latency.items():
             buckets, total = _cumulative(histogram)
-            durations.add_metric([self.plan, name], buckets=buckets, sum_value=total)
+            traced = exemplars.get(name, {})
+            with_exemplars = [
+                (bound, count, traced[i]) if i in traced else (bound, count)
+                for i, (bound, count) in enumerate(buckets)
+            ]
+            durations.add_metric(
+                [self.plan, name],
+                buckets=with_exemplars,
+                sum_value=total,
+            )
         yield counted
         yield failed
         yield durations
