@@ -137,3 +137,35 @@ def test_the_receiver_answers_rejects_and_caps(tmp_path: Path) -> None:
         refused.value.close()
     assert receiver.counts() == {"received": 2, "dropped": 1, "rejected": 1}
     assert sum(len(v) for v in receiver.spans().values()) == 1
+
+
+def test_a_flow_of_scenario_steps_is_traced_and_joined_too() -> None:
+    gateway, orders, payments, otlp = free_ports(4)
+    plan = plan_from_dict(
+        {
+            "name": "traced-flow",
+            "target": f"http://127.0.0.1:{gateway}",
+            "flows": [
+                {
+                    "name": "buy",
+                    "steps": [
+                        {"name": "checkout", "path": "/checkout"},
+                        {"name": "fast", "path": "/fast"},
+                    ],
+                }
+            ],
+            "load": {"vus": 2},
+            "duration": "3s",
+            "workers": 1,
+            "trace": {"sample": 1.0, "otlp": f"127.0.0.1:{otlp}", "wait": "5s"},
+            "observe": {
+                "serve": f"{sys.executable} {SERVICES} {gateway} {orders} {payments} {otlp}"
+            },
+        },
+        source="test",
+    )
+    traces = redline.run(plan).traces
+    assert traces is not None
+    assert traces.counts["joined"] > 10
+    assert {e.endpoint for e in traces.exemplars} >= {"checkout", "fast"}
+    assert traces.spans_per_request["checkout"]["db.query"] == 10

@@ -70,6 +70,11 @@ class Recorder:
         self._class_names: list[str] = []
         self._pending: _Accumulator | None = None
 
+    @property
+    def keys(self) -> list[Hashable]:
+        """Every endpoint key, by index."""
+        return self._keys
+
     def index(self, key: Hashable) -> int:
         """The index of endpoint ``key``, registering it on first use."""
         position = self._positions.get(key)

@@ -32,6 +32,7 @@ from ._clock import IntervalClock
 from ._recorder import Recorder
 from ._requests import host_header, weighted_cycle
 from ._session import Session, SessionRuntime
+from ._tracing import Tracer
 
 __all__ = ["ScenarioIterations", "ScenarioUsers", "run_steps"]
 
@@ -69,6 +70,7 @@ class _Scenarios:
         shared: Any,
         position: int,
         drained: asyncio.Event,
+        tracer: Tracer | None = None,
     ) -> None:
         module = import_plan_module(plan.module) if plan.module else None
         self.functions: list[Scenario] = [
@@ -93,6 +95,7 @@ class _Scenarios:
             data=plan.data,
             ctx=ctx,
             shared=shared,
+            tracer=tracer,
         )
         self.pool: ConnectionPool = self.runtime.pool
         self.queue: deque[tuple[int, int, bytes, bool]] = deque()  # never used: tasks wait
@@ -145,8 +148,9 @@ class _Scenarios:
         return self.runtime.take_counters()
 
     def take_exemplars(self) -> list[tuple[str, int, float, int | None, str]]:
-        """Scenarios carry no trace context yet."""
-        return []
+        """The traced requests kept in the interval (a traced plan's)."""
+        tracer = self.runtime.tracer
+        return tracer.take() if tracer is not None else []
 
 
 class ScenarioIterations(_Scenarios):

@@ -16,7 +16,7 @@ from collections import Counter, deque
 from collections.abc import Coroutine, Iterable, Mapping
 from http.cookies import SimpleCookie
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from redline.core import (
@@ -32,6 +32,9 @@ from redline.plan import DataSource, RenderContext
 
 from ._recorder import EXPECTED, UNEXPECTED, Recorder
 
+if TYPE_CHECKING:
+    from ._tracing import Tracer
+
 __all__ = ["Response", "Session", "SessionRuntime"]
 
 _ERRORS: dict[str, type[TransportError]] = {
@@ -44,7 +47,8 @@ _ERRORS: dict[str, type[TransportError]] = {
     "too_large": ResponseTooLargeError,
 }
 MAX_TRACEBACKS = 5
-_Waiter = tuple["asyncio.Future[Any]", frozenset[int] | None]
+_Waiter = tuple["asyncio.Future[Any]", frozenset[int] | None, int]
+"""A request in flight: its future, the statuses it expects, its trace number (0: none)."""
 _ENCODED_CACHE = 4096  # distinct bodiless requests whose bytes are kept per worker
 
 
@@ -138,8 +142,12 @@ class SessionRuntime:
         data: Iterable[DataSource] = (),
         ctx: RenderContext | None = None,
         shared: Any = None,
+        tracer: Tracer | None = None,
     ) -> None:
-        """Create the runtime; ``pool_options`` are :class:`ConnectionPool` arguments."""
+        """Create the runtime; ``pool_options`` are :class:`ConnectionPool` arguments.
+
+        With ``tracer`` (a traced plan's), every request carries trace context.
+        """
         self.pool = ConnectionPool(self, capture=True, **pool_options)
         self.host_header = host_header
         self.recorder = recorder
@@ -152,6 +160,7 @@ class SessionRuntime:
         self.tracebacks: list[str] = []
         self.requests_in_flight = 0
         self.encoded: dict[tuple[Any, ...], tuple[int, bytes]] = {}
+        self.tracer = tracer
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -194,8 +203,10 @@ class SessionRuntime:
     # -- PoolListener ----------------------------------------------------------------------
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
         now = time.monotonic_ns()
-        future, expect = cast(_Waiter, conn.token)
+        future, expect, traced = cast(_Waiter, conn.token)
         conn.token = None
+        if traced:
+            cast("Tracer", self.tracer).completed(conn.tag, traced, now - conn.sent_ns, status)
         flag = 0 if expect is None else (EXPECTED if status in expect else UNEXPECTED)
         self.recorder.record(
             conn.tag, now - conn.sent_ns, now - conn.sent_ns, status | flag, nbytes, now
@@ -209,6 +220,9 @@ class SessionRuntime:
         self.recorder.record_error(conn.tag, error_class, time.monotonic_ns())
         self.requests_in_flight -= 1
         entry, conn.token = cast(_Waiter | None, conn.token), None
+        if entry is not None and entry[2]:
+            latency = time.monotonic_ns() - conn.sent_ns
+            cast("Tracer", self.tracer).completed(conn.tag, entry[2], latency, None)
         if entry is not None and not entry[0].done():
             entry[0].set_exception(_failure(error_class, "request failed"))
         self._release(conn)
@@ -395,7 +409,10 @@ class Session:
                 runtime.recorder.record_error(endpoint, exc.error_class, time.monotonic_ns())
                 raise
         future: asyncio.Future[Any] = runtime.loop.create_future()
-        conn.token = (future, expected)
+        traced = 0
+        if runtime.tracer is not None:
+            data, traced = runtime.tracer.inject(data)
+        conn.token = (future, expected, traced)
         runtime.requests_in_flight += 1
         runtime.recorder.bytes_out[endpoint] += len(data)
         sent = time.monotonic_ns()

@@ -63,6 +63,8 @@ class Tracer:
 
     def completed(self, endpoint: int, n: int, latency_ns: int, status: int | None) -> None:
         """Weigh one finished request (``status`` None: it failed without a response)."""
+        if endpoint >= len(self._top):  # a scenario's request, named on first use
+            self._top.extend([] for _ in range(endpoint + 1 - len(self._top)))
         top = self._top[endpoint]
         if len(top) < self._slowest:
             heapq.heappush(top, (latency_ns, n, status or 0))

@@ -171,7 +171,7 @@ def make_driver(
             return ScenarioIterations(
                 pump=pump, plan=plan, recorder=recorder, clock=clock, ctx=ctx,
                 pool_options=pool_options(plan), shared=spec.shared, position=spec.index,
-                drained=drained,
+                drained=drained, tracer=_tracer(spec, mix) if plan.trace.enabled else None,
             )  # fmt: skip
         parts: dict[str, Any] = {
             "pump": pump, "mix": mix, "recorder": recorder, "clock": clock,
@@ -187,6 +187,7 @@ def make_driver(
             load=load, scale=spec.segment.scale, rng=rng, finished=finished, plan=plan,
             recorder=recorder, clock=clock, ctx=ctx, pool_options=pool_options(plan),
             shared=spec.shared, position=spec.index, drained=drained,
+            tracer=_tracer(spec, mix) if plan.trace.enabled else None,
         )  # fmt: skip
     users: dict[str, Any] = {
         "load": load, "scale": spec.segment.scale, "rng": rng, "finished": finished, "mix": mix,
@@ -391,9 +392,9 @@ class Worker:
             else:
                 endpoints[str(key)] = data
         checks, exceptions, tracebacks = driver.take_counters()
-        names = self.mix.names
+        keys = self.recorder.keys
         exemplars = [
-            (trace, names[endpoint], ms, status, why)
+            (trace, str(keys[endpoint]), ms, status, why)
             for trace, endpoint, ms, status, why in driver.take_exemplars()
         ]
         self.pipe.send(
