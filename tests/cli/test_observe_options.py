@@ -30,7 +30,7 @@ def test_run_serves_watches_and_keeps_the_target_in_the_document_and_the_store(
     store = tmp_path / "runs.db"
     code = main([
         "run", "--url", f"http://127.0.0.1:{port}/flat", "--rate", "20/s", "--duration", "3s",
-        "--serve", f"{sys.executable} {PLANTED} {port}", "--observe", "host",
+        "--serve", f"{sys.executable} {PLANTED} {port}", "--observe", "host", "--profile",
         "--quiet", "--out", str(out), "--store", str(store),
     ])  # fmt: skip
     assert code == 0
@@ -43,6 +43,8 @@ def test_run_serves_watches_and_keeps_the_target_in_the_document_and_the_store(
     assert target["served"]["stdout_tail"] == [f"serving on {port}"]
     assert len(target["samples"]["serve"]) == len(document["intervals"])
     assert target["verdict"]["bottleneck"] == "none"
+    assert target["profile"]["window_s"][0] < 0.5  # no warm-up: profiled from the start
+    assert "note" not in target["profile"]  # a note is written only when there is one
     assert main(["show", document["id"], "--store", str(store)]) == 0
     assert "bottleneck: none" in capsys.readouterr().out
 

@@ -131,6 +131,8 @@ class TargetWatcher:
         if not self._wait_until(t0):
             return
         before = self._read_all()
+        if self.profile_request is not None and self.warmup_s <= 0:
+            self._start_profile()  # no warm-up: the steady state is the whole load
         index = 0
         while True:
             stopping = not self._wait_until(t0 + index + 1)
