@@ -80,3 +80,24 @@ def test_bad_watching_options_are_usage_errors(
     ])  # fmt: skip
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_compare_prints_what_a_request_cost_the_target_in_either_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    from redline.core import RunMeta, TargetCost, TargetReport
+    from redline.store import open_store
+    from synthetic import synthetic_run
+
+    where = str(tmp_path / "runs.db")
+    with open_store(where) as store:
+        for number, cpu_s in ((1, 0.002), (2, 0.0025)):
+            run = dataclasses.replace(synthetic_run(number, intervals=6), id=f"run-{number}")
+            cost = TargetCost(cpu_s_per_request=cpu_s, memory_gib_s_per_request=None)
+            store.save(run, RunMeta(), target=TargetReport(cost=cost))
+    main(["compare", "run-1", "run-2", "--store", where])
+    printed = capsys.readouterr().out
+    assert "cost per request, CPU: 2 -> 2.5 CPU-ms (+25.0%)" in printed
+    assert "cost per request, memory" not in printed  # unknown in both: not printed

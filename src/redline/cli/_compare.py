@@ -246,6 +246,7 @@ def compare_command(args: argparse.Namespace) -> int:
     if not args.json:
         _report_profiles(stdout_console(), base[0], candidate[-1])
         _report_traces(stdout_console(), base[0], candidate[-1])
+        _report_costs(stdout_console(), base[0], candidate[-1])
     if args.html is not None:
         try:
             write_text(
@@ -274,6 +275,26 @@ def _report_traces(console: Console, base: StoredRun, candidate: StoredRun) -> N
         console.print(
             f"traces: p99 of {endpoint}: {span} got slower, {before:.1f} -> {after:.1f} ms "
             "per request",
+            highlight=False,
+        )
+
+
+def _report_costs(console: Console, base: StoredRun, candidate: StoredRun) -> None:
+    """What a request cost the target in either run, when both watched it."""
+    before = base.target.cost if base.target is not None else None
+    after = candidate.target.cost if candidate.target is not None else None
+    if before is None or after is None:
+        return
+    for what, unit, scale, old, new in (
+        ("CPU", "CPU-ms", 1e3, before.cpu_s_per_request, after.cpu_s_per_request),
+        ("memory", "GiB-ms", 1e3, before.memory_gib_s_per_request, after.memory_gib_s_per_request),
+        ("price", "per million", 1.0, before.per_million, after.per_million),
+    ):
+        if old is None or new is None:
+            continue
+        change = f" ({new / old - 1:+.1%})" if old else ""
+        console.print(
+            f"cost per request, {what}: {old * scale:.4g} -> {new * scale:.4g} {unit}{change}",
             highlight=False,
         )
 
