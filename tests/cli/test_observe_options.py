@@ -101,3 +101,39 @@ def test_compare_prints_what_a_request_cost_the_target_in_either_run(
     printed = capsys.readouterr().out
     assert "cost per request, CPU: 2 -> 2.5 CPU-ms (+25.0%)" in printed
     assert "cost per request, memory" not in printed  # unknown in both: not printed
+
+
+def test_traces_import_joins_a_files_spans_to_the_latest_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    from redline.core import Exemplar, RunMeta, TraceReport
+    from redline.store import open_store
+    from synthetic import synthetic_run
+
+    run = dataclasses.replace(synthetic_run(3, intervals=6), id="run-traced")
+    endpoint = next(iter(run.intervals[0].endpoints))
+    slow = run.endpoint(endpoint).latency_ms["max"]
+    trace = "ab" * 16
+    kept = TraceReport(exemplars=(Exemplar(trace, endpoint, slow, 200, 2, "slowest"),))
+    where = str(tmp_path / "runs.db")
+    with open_store(where) as store:
+        store.save(run, RunMeta(), traces=kept)
+    spans = {"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]},
+        "scopeSpans": [{"spans": [
+            {"traceId": trace, "spanId": "01" * 8, "name": "GET /", "startTimeUnixNano": "0",
+             "endTimeUnixNano": "4000000"},
+            {"traceId": trace, "spanId": "02" * 8, "parentSpanId": "01" * 8, "name": "db",
+             "startTimeUnixNano": "1000000", "endTimeUnixNano": "4000000"},
+        ]}],
+    }]}  # fmt: skip
+    file = tmp_path / "spans.json"
+    file.write_text(json.dumps(spans))
+    assert main(["traces", "import", str(file), "--store", where]) == 0
+    assert f"p99 of {endpoint}: 75% api db, 25% api GET /" in capsys.readouterr().out
+    with open_store(where) as store:
+        again = store.load("run-traced").traces
+    assert again is not None
+    assert again.counts["joined"] == 1

@@ -1,4 +1,4 @@
-"""``redline traces import FILE RUN``: join an OTLP JSON file's spans to a stored run."""
+"""``redline traces import FILE [RUN]``: join an OTLP JSON file's spans to a stored run."""
 
 from __future__ import annotations
 
@@ -29,7 +29,12 @@ def add_traces_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "and keep the result with the run.",
     )
     imported.add_argument("file", help="an OTLP JSON file")
-    imported.add_argument("run", help='a run id, a unique prefix of one, or "latest"')
+    imported.add_argument(
+        "run",
+        nargs="?",
+        default="latest",
+        help='a run id, a unique prefix of one, or "latest" (the default)',
+    )
     add_store_option(imported)
     imported.set_defaults(handler=import_command)
 
