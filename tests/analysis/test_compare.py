@@ -179,3 +179,24 @@ def test_long_runs_are_compared_in_merged_units() -> None:
         resamples=500,
     )
     assert not [m for m in same.metrics if m.outcome in (REGRESSION, IMPROVEMENT)]
+
+
+def test_phases_are_shown_beside_the_verdicts_not_judged() -> None:
+    base = [synthetic_run(1, phases=True)]
+    slower = [synthetic_run(2, scale=1.2, phases=True)]
+    comparison = compare_runs(base, slower)
+    plain = compare_runs([synthetic_run(1)], [synthetic_run(2, scale=1.2)])
+    assert [m.name for m in comparison.metrics] == [m.name for m in plain.metrics]
+    assert plain.phases == ()  # nothing timed, nothing shown
+    by_phase = {p.phase: p for p in comparison.phases}
+    assert list(by_phase) == ["dns", "connect", "tls", "send", "wait", "receive"]
+    wait = by_phase["wait"]
+    assert wait.candidate_p99 / wait.base_p99 == pytest.approx(1.2, rel=0.1)
+    assert wait.base_p50 == pytest.approx(0.9 * metric(comparison, "total", "p50").base, rel=0.02)
+    assert by_phase["connect"].base_p99 == by_phase["connect"].candidate_p99 == 0
+    data = comparison.to_dict()["phases"]
+    assert data[4] == {
+        "phase": "wait",
+        "base": {"p50": wait.base_p50, "p99": wait.base_p99},
+        "candidate": {"p50": wait.candidate_p50, "p99": wait.candidate_p99},
+    }

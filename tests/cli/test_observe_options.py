@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from redline.cli._main import main
+from redline.core import SCHEMA_VERSION
 
 PLANTED = Path(__file__).resolve().parents[1] / "observe" / "planted.py"
 
@@ -37,7 +38,7 @@ def test_run_serves_watches_and_keeps_the_target_in_the_document_and_the_store(
     printed = capsys.readouterr().out
     assert "bottleneck: none" in printed
     document = json.loads(out.read_text())
-    assert document["schema_version"] == 3
+    assert document["schema_version"] == SCHEMA_VERSION
     target = document["target"]
     assert [t["name"] for t in target["watched"]] == ["serve", "host"]
     assert target["served"]["stdout_tail"] == [f"serving on {port}"]

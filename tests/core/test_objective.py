@@ -55,6 +55,9 @@ def test_spellings(
         ("p99 < soon", "a duration"),
         ("fast please", "expected"),
         ("", "expected an objective"),
+        ("firstbyte.p99 < 50ms", "unknown request phase 'firstbyte'"),
+        ("ttfb.error_rate < 1%", "a request phase takes a latency metric"),
+        ("ttfb.rps > 5", "a request phase takes a latency metric"),
     ],
 )
 def test_bad_objectives_name_the_file_and_entry(text: str, message: str) -> None:
@@ -75,6 +78,29 @@ def test_percentile_objectives_keep_their_numbers(percentile: float, bound: int)
     assert o.threshold == pytest.approx(bound / 1000)
     assert o.holds(bound / 1000)
     assert not o.holds(bound / 1000 * 1.01)
+
+
+@pytest.mark.parametrize(
+    ("text", "phase", "metric", "threshold"),
+    [
+        ("ttfb.p99 < 50ms", "wait", "percentile", 50.0),
+        ("wait.p(95)<200", "wait", "percentile", 200.0),  # k6 spelling: ms
+        ("http_req_waiting.p95 < 0.2s", "wait", "percentile", 200.0),
+        ("connect.max < 100ms", "connect", "max", 100.0),
+        ("tls_handshaking.mean < 5ms", "tls", "mean", 5.0),
+        ("DNS.p50 < 1ms", "dns", "percentile", 1.0),
+    ],
+)
+def test_a_latency_objective_may_name_a_phase(
+    text: str, phase: str, metric: str, threshold: float
+) -> None:
+    o = parse_objective(text)
+    assert (o.phase, o.metric) == (phase, metric)
+    assert o.threshold == pytest.approx(threshold)
+    assert parse_objective("p99 < 50ms").phase == ""
+    data = o.to_dict()
+    assert data["phase"] == phase
+    assert "phase" not in parse_objective("p99 < 50ms").to_dict()
 
 
 def test_verdict_round_trips_through_plain_data() -> None:

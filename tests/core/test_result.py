@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from redline.core import (
+    PHASES,
     EndpointInterval,
     GeneratorInterval,
     Histogram,
@@ -102,6 +104,41 @@ def test_json_contract_has_the_documented_fields() -> None:
     first = data["intervals"][1]["endpoints"]["a"]
     assert Histogram.decode(first["histogram"]).total_count == 9
     assert data["intervals"][2]["limited"] is True
+
+
+def _with_phases(data: EndpointInterval, wait_us: int) -> EndpointInterval:
+    phases = {}
+    for name in PHASES:
+        h = Histogram()
+        h.record_values(np.array([wait_us if name == "wait" else 0] * data.latency.total_count))
+        phases[name] = h
+    return dataclasses.replace(data, phases=phases)
+
+
+def test_phases_merge_exactly_and_round_trip_through_json() -> None:
+    first = _with_phases(endpoint([31_000] * 10), 30_000)
+    second = _with_phases(endpoint([41_000] * 30), 40_000)
+    merged = EndpointInterval.merged([first, second, endpoint([5000])])  # one without phases
+    assert list(merged.phases) == list(PHASES)
+    assert merged.phases["wait"].total_count == 40
+    assert merged.phases["wait"].value_at_percentile(50) == pytest.approx(40_000, rel=0.001)
+    result = RunResult(
+        id="r2",
+        plan={"name": "p", "target": "http://127.0.0.1:1"},
+        started_at="2026-01-01T00:00:00.000Z",
+        intervals=(interval(1, {"a": first}), interval(2, {"a": second, "b": endpoint([9])})),
+    )
+    data = json.loads(result.to_json())
+    assert data["schema_version"] == 4
+    wait = data["summary"]["total"]["phases"]["wait"]
+    assert set(wait) >= {"p50", "p90", "p95", "p99", "p999", "max", "mean"}
+    assert wait["p50"] == pytest.approx(40.0, rel=0.001)
+    assert data["summary"]["endpoints"]["a"]["phases"]["wait"]["min"] == pytest.approx(
+        30.0, rel=0.001
+    )
+    assert "phases" not in data["summary"]["endpoints"]["b"]  # no HTTP exchange timed
+    again = RunResult.from_dict(data)
+    assert again.intervals == result.intervals
 
 
 def test_from_dict_rejects_other_documents() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from redline.engine._recorder import Recorder
 from redline.engine._requests import weighted_cycle
 
@@ -52,3 +54,45 @@ def test_weighted_cycle_is_exact_and_spread() -> None:
     assert order.count(0) == 2
     assert order[0] != order[1]  # smooth: the heavy one does not come in a clump
     assert weighted_cycle([5]) == [0]
+
+
+class _Stamps:
+    """A connection's stamps for one request, as :class:`Timed` reads them."""
+
+    def __init__(self, setup: tuple[int, int, int], sent: int, written: int, first: int) -> None:
+        self.setup = setup
+        self.sent_ns = sent
+        self.written_ns = written
+        self.first_ns = first
+
+
+def test_phases_are_bucketed_per_endpoint_and_kept_across_a_spill() -> None:
+    recorder = Recorder(["a", "b"], capacity=3)  # spills while recording
+    new = _Stamps((2_000_000, 1_000_000, 5_000_000), sent=0, written=10_000, first=30_010_000)
+    reused = _Stamps((0, 0, 0), sent=0, written=10_000, first=30_010_000)
+    recorder.record(0, 40_000_000, 31_000_000, 200, 10, 31_010_000, new)
+    for done in range(1, 6):
+        recorder.record(0, 40_000_000, 31_000_000, 200, 10, 31_010_000 + done, reused)
+    recorder.record(1, 5_000_000, 5_000_000, 200, 10, 31_020_000)  # not an HTTP exchange
+    recorder.record_error(0, "reset", 31_030_000)  # a failure has no phases
+    taken = recorder.take()
+    phases = taken["a"].phases
+    assert list(phases) == ["dns", "connect", "tls", "send", "wait", "receive"]
+    assert all(h.total_count == 6 for h in phases.values())
+    # set-up phases only on the request that opened the connection
+    assert phases["tls"].total_count - phases["tls"].count_at_or_below(0) == 1
+    assert phases["tls"].max == pytest.approx(5000, rel=0.001)
+    assert phases["dns"].max == pytest.approx(2000, rel=0.001)
+    assert phases["connect"].max == pytest.approx(1000, rel=0.001)
+    assert phases["send"].max == 10
+    assert phases["wait"].value_at_percentile(50) == pytest.approx(30_000, rel=0.001)
+    assert phases["receive"].min == pytest.approx(1000, rel=0.001)
+    assert taken["b"].phases == {}
+
+
+def test_a_response_without_a_first_byte_stamp_has_no_receive_time() -> None:
+    recorder = Recorder(["a"])
+    recorder.record(0, 5_000_000, 5_000_000, 200, 1, 5_000_000, _Stamps((0, 0, 0), 0, 1000, 0))
+    phases = recorder.take()["a"].phases
+    assert phases["receive"].max == 0
+    assert phases["wait"].max == pytest.approx(4999, rel=0.001)

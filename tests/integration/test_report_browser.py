@@ -173,6 +173,18 @@ def test_the_report_of_a_real_run_draws_every_chart_offline_with_the_runs_number
             assert float(row[column]["value"]) == pytest.approx(exact)
             assert number(row[column]["text"]) == pytest.approx(exact, rel=0.01)
 
+    phases = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#phases tbody tr')].map(tr =>
+            [tr.dataset.endpoint, [...tr.children].slice(1).map(td => td.dataset.value)]))"""
+    )  # fmt: skip
+    assert set(phases) == {"all", *endpoints}
+    for name, values in phases.items():
+        timed = (summary["total"] if name == "all" else summary["endpoints"][name])["phases"]
+        for value, phase in zip(
+            values, ("dns", "connect", "tls", "send", "wait", "receive"), strict=True
+        ):
+            assert float(value) == pytest.approx(timed[phase]["p99"])
+
     cards = page.evaluate(
         """() => [...document.querySelectorAll('.card')].map(c => ({
             outcome: c.dataset.outcome, name: c.querySelector('.card-name').textContent,

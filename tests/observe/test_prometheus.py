@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from redline.engine import run_plan
@@ -67,6 +68,33 @@ def test_counters_and_buckets_add_up_to_the_run() -> None:
         merged.merge(interval.total().latency)
     le, count = next((le, c) for le, c in buckets if le >= 0.002)
     assert count == merged.count_at_or_below(int(le * 1e6))
+
+
+def test_each_phase_is_a_histogram_labelled_by_phase() -> None:
+    run = synthetic_run(1, intervals=3, rate=100, phases=True)
+    metrics = RunMetrics("shop")
+    for interval in run.intervals:
+        metrics.on_interval(interval)
+    with MetricsServer(metrics, port=0) as server:
+        samples = scrape(server)
+    counts = {
+        dict(labels)["phase"]: value
+        for (name, labels), value in samples.items()
+        if name == "redline_request_phase_seconds_count"
+    }
+    assert counts == {name: 300 for name in ("dns", "connect", "tls", "send", "wait", "receive")}
+    wait = dict(run.total().phases_ms["wait"])
+    summed = samples[
+        (
+            "redline_request_phase_seconds_sum",
+            (("endpoint", "home"), ("phase", "wait"), ("plan", "shop")),
+        )
+    ]
+    assert summed / 300 == pytest.approx(wait["mean"] / 1000, rel=1e-6)
+    plain = RunMetrics("shop")
+    plain.on_interval(synthetic_run(1, intervals=1).intervals[0])
+    with MetricsServer(plain, port=0) as server:
+        assert not any(name.startswith("redline_request_phase") for name, _ in scrape(server))
 
 
 def test_a_live_run_is_scraped_while_it_runs_and_equals_its_total_at_the_end(

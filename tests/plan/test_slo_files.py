@@ -52,6 +52,8 @@ def test_slo_section_with_scopes_abort_and_names() -> None:
         ([{"endpoint": "home", "scenario": "x", "objective": "p99 < 1s"}], "slo[0]", "not"),
         ([{"objective": "error_rate < 1%", "burn_rate": 0.5}], "slo[0].burn_rate", "above 1"),
         ("p99 < 1s", "slo", "expected a list"),
+        ([{"scenario": "buy", "objective": "ttfb.p99 < 1s"}], "slo[0]", "not one HTTP exchange"),
+        (["ttfb.p99 < 50"], "slo[0].objective", "needs a unit"),
     ],
 )
 def test_objectives_that_cannot_be_judged_are_rejected_before_load(

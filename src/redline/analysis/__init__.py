@@ -11,6 +11,7 @@ from ._compare import NO_CHANGE as NO_CHANGE
 from ._compare import REGRESSION as REGRESSION
 from ._compare import Comparison as Comparison
 from ._compare import MetricComparison as MetricComparison
+from ._compare import PhaseChange as PhaseChange
 from ._compare import compare_runs as compare_runs
 from ._critical import BANDS as BANDS
 from ._critical import attribute as attribute
@@ -60,6 +61,7 @@ __all__ = [
     "FaultImpact",
     "LittleCheck",
     "MetricComparison",
+    "PhaseChange",
     "PrometheusSource",
     "Recovery",
     "Redline",

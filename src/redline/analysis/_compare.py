@@ -31,6 +31,9 @@ The method (documented in docs/compare.md):
 - Open-model throughput is judged as answered / scheduled arrivals (the schedule, not
   the target, sets requests per second); closed-model throughput as requests per second.
 - With a single endpoint, only the total is compared (it is the same traffic).
+- Request phases (DNS, connect, TLS, send, wait, receive) are shown beside the verdicts,
+  all traffic merged, p50 and p99 of either side: where a change in latency went. They
+  are not judged (that would spend significance on twelve more metrics).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from redline.core import Objective, RunResult, bucket_values
+from redline.core import PHASES, Histogram, Objective, RunResult, bucket_values
 
 from ._resample import PERCENTILES, TOTAL, Arrays, FloatArray, Side, statistic
 from ._stats import benjamini_hochberg, bootstrap_p, mann_whitney, smallest_mann_whitney
@@ -55,6 +58,7 @@ __all__ = [
     "REGRESSION",
     "Comparison",
     "MetricComparison",
+    "PhaseChange",
     "benjamini_hochberg",
     "compare_runs",
     "critical_metrics",
@@ -132,9 +136,28 @@ class MetricComparison:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PhaseChange:
+    """One request phase of all traffic on either side: p50 and p99 in ms."""
+
+    phase: str
+    base_p50: float
+    base_p99: float
+    candidate_p50: float
+    candidate_p99: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "phase": self.phase,
+            "base": {"p50": self.base_p50, "p99": self.base_p99},
+            "candidate": {"p50": self.candidate_p50, "p99": self.candidate_p99},
+        }
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """A candidate compared with a baseline, metric by metric."""
+    """A candidate compared with a baseline, metric by metric (and its phases, shown)."""
 
     base: tuple[str, ...]
     candidate: tuple[str, ...]
@@ -142,6 +165,7 @@ class Comparison:
     alpha: float
     metrics: tuple[MetricComparison, ...]
     notes: tuple[str, ...] = field(default=())
+    phases: tuple[PhaseChange, ...] = field(default=())
 
     def regressions(self, *, critical_only: bool = True) -> list[MetricComparison]:
         """The metrics found worse beyond the floor (only critical ones by default)."""
@@ -166,6 +190,7 @@ class Comparison:
             "alpha": self.alpha,
             "notes": list(self.notes),
             "metrics": [m.to_dict() for m in self.metrics],
+            "phases": [p.to_dict() for p in self.phases],
         }
 
 
@@ -174,12 +199,13 @@ def critical_metrics(objectives: Iterable[Objective]) -> set[tuple[str, str]]:
 
     A percentile objective binds the nearest compared percentile at or above it, an
     error-rate objective the error ratio, a throughput one the throughput; group,
-    scenario and check objectives bind nothing here (comparisons are per endpoint).
+    scenario, check and phase objectives bind nothing here (comparisons are per
+    endpoint, of whole requests).
     """
     out: set[tuple[str, str]] = set()
     for objective in objectives:
-        if objective.scope not in ("total", "endpoint"):
-            continue
+        if objective.scope not in ("total", "endpoint") or objective.phase:
+            continue  # phases are shown beside the comparison, not judged in it
         scope = objective.scope_name if objective.scope == "endpoint" else TOTAL
         if objective.metric == "percentile":
             above = [m for m, p in PERCENTILES.items() if p >= objective.percentile]
@@ -273,7 +299,36 @@ def compare_runs(
         alpha=alpha,
         metrics=metrics,
         notes=tuple(notes),
+        phases=phase_changes(base, candidate),
     )
+
+
+def phase_changes(
+    base: Sequence[RunResult], candidate: Sequence[RunResult]
+) -> tuple[PhaseChange, ...]:
+    """Every phase both sides timed, all traffic merged over their measured intervals."""
+    sides = [_phases(runs) for runs in (base, candidate)]
+    out = []
+    for name in PHASES:
+        if name not in sides[0] or name not in sides[1]:
+            continue
+        (b50, b99), (c50, c99) = (
+            (h.value_at_percentile(50) / 1000, h.value_at_percentile(99) / 1000)
+            for h in (sides[0][name], sides[1][name])
+        )
+        out.append(PhaseChange(name, b50, b99, c50, c99))
+    return tuple(out)
+
+
+def _phases(runs: Sequence[RunResult]) -> dict[str, Histogram]:
+    parts: dict[str, list[Histogram]] = {}
+    for run in runs:
+        for interval in run.measured:
+            for data in interval.endpoints.values():
+                for name, histogram in data.phases.items():
+                    parts.setdefault(name, []).append(histogram)
+    merged = {name: Histogram.merged(items) for name, items in parts.items()}
+    return {name: h for name, h in merged.items() if h.total_count}
 
 
 def _objectives(run: RunResult) -> list[Objective]:

@@ -39,7 +39,7 @@ from redline.core import (
     Verdict,
 )
 
-__all__ = ["evaluate", "evaluate_window", "wilson", "window_lengths"]
+__all__ = ["evaluate", "evaluate_window", "judged_histogram", "wilson", "window_lengths"]
 
 Z95 = 1.959963984540054
 
@@ -110,20 +110,23 @@ def _judge(
             samples=data.requests,
             margin=_margin(objective, value),
         )
-    histogram = data.latency
+    histogram = judged_histogram(objective, data)
     n = histogram.total_count
     if n == 0:
-        return Verdict(objective, INCONCLUSIVE, None, f"no responses from {objective.where}")
+        what = f"no {objective.phase} phase timed" if objective.phase else "no responses"
+        return Verdict(objective, INCONCLUSIVE, None, f"{what} from {objective.where}")
     if objective.metric == "percentile" and objective.percentile < 100:
         return _judge_percentile(objective, histogram)
     if objective.metric == "mean":
         value = histogram.mean / 1000
         half = Z95 * histogram.stddev / 1000 / math.sqrt(n)
         low, high = value - half, value + half
-        return _by_interval(objective, value, low, high, n, f"mean {value:.3f} ms")
+        return _by_interval(
+            objective, value, low, high, n, f"{_phase(objective)}mean {value:.3f} ms"
+        )
     value = (histogram.min if objective.metric == "min" else histogram.max) / 1000
     ok = objective.holds(value)
-    label = "min" if objective.metric == "min" else "max"
+    label = _phase(objective) + ("min" if objective.metric == "min" else "max")
     return Verdict(
         objective,
         PASS if ok else FAIL,
@@ -134,6 +137,17 @@ def _judge(
     )
 
 
+def judged_histogram(objective: Objective, data: EndpointInterval) -> Histogram:
+    """The latencies a latency objective is judged on: of a phase, or of whole requests."""
+    if objective.phase:
+        return data.phases.get(objective.phase) or Histogram()
+    return data.latency
+
+
+def _phase(objective: Objective) -> str:
+    return f"{objective.phase} " if objective.phase else ""
+
+
 def _judge_percentile(objective: Objective, histogram: Histogram) -> Verdict:
     n = histogram.total_count
     q = objective.percentile / 100
@@ -142,7 +156,7 @@ def _judge_percentile(objective: Objective, histogram: Histogram) -> Verdict:
     low_rank = math.floor(n * q - spread)
     high_rank = math.ceil(n * q + spread)
     low = histogram.value_at_percentile(max(low_rank, 1) / n * 100) / 1000
-    label = f"p{objective.percentile:g} {value:.3f} ms"
+    label = f"{_phase(objective)}p{objective.percentile:g} {value:.3f} ms"
     if high_rank > n:
         needed = math.ceil((Z95**2) * q / (1 - q) + 1 / (1 - q))
         if not objective.holds(low):

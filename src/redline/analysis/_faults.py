@@ -20,7 +20,7 @@ from typing import Any
 
 from redline.core import IntervalSnapshot, Objective, RunResult
 
-from ._evaluate import _scoped, evaluate_window
+from ._evaluate import _scoped, evaluate_window, judged_histogram
 
 __all__ = ["FaultImpact", "fault_impacts"]
 
@@ -87,7 +87,8 @@ def _bad_and_total(objective: Objective, intervals: Sequence[IntervalSnapshot]) 
         if objective.metric == "error_rate":
             bad += data.errors
         elif objective.metric in ("percentile", "good_ratio"):
-            good = data.latency.count_at_or_below(int(objective.threshold * 1000))
+            histogram = judged_histogram(objective, data)
+            good = histogram.count_at_or_below(int(objective.threshold * 1000))
             bad += data.requests - min(good, data.requests)
     return bad, total
 

@@ -91,6 +91,11 @@ def _duration(seconds: int) -> str:
 
 def _target(objective: Objective) -> float:
     """The share of good events the objective asks for."""
+    if objective.phase:
+        raise SloRuleError(
+            f"{objective.name}: the {objective.phase} phase is timed by the load generator; "
+            "a service's own metrics do not have it, so it has no rule"
+        )
     if objective.metric == "error_rate":
         if objective.op not in ("<", "<="):
             raise SloRuleError(

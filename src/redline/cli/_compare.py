@@ -19,6 +19,7 @@ from redline.report import (
     grown_functions,
     html_report,
     render_comparison,
+    render_phases,
     write_text,
 )
 from redline.store import RunStore, StoredRun
@@ -187,6 +188,9 @@ def report_comparison(args: argparse.Namespace, comparison: Comparison) -> int:
         console = Console(stderr=True)
     else:
         console.print(render_comparison(comparison))
+        phases = render_phases(comparison)
+        if phases is not None:
+            console.print(phases)
         for note in comparison.notes:
             console.print(f"note: {note}", style="yellow", highlight=False)
     for option, path, text in (

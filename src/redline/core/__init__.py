@@ -17,6 +17,7 @@ from ._histogram import HIGHEST_US as HIGHEST_US
 from ._histogram import Histogram as Histogram
 from ._histogram import bucket_indices as bucket_indices
 from ._histogram import bucket_values as bucket_values
+from ._interval import PHASES as PHASES
 from ._observer import AbandonReason as AbandonReason
 from ._observer import Observer as Observer
 from ._observer import Observers as Observers
@@ -80,6 +81,7 @@ __all__ = [
     "INCONCLUSIVE",
     "PASS",
     "PERCENTILES",
+    "PHASES",
     "REDACTED",
     "SCHEMA_VERSION",
     "SCOPES",

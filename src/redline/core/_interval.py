@@ -15,7 +15,13 @@ from typing import Any
 from ._histogram import Histogram
 from ._traces import Exemplar
 
-__all__ = ["EndpointInterval", "GeneratorInterval", "IntervalSnapshot"]
+__all__ = ["PHASES", "EndpointInterval", "GeneratorInterval", "IntervalSnapshot"]
+
+PHASES = ("dns", "connect", "tls", "send", "wait", "receive")
+"""A request's phases, in order, as k6 times them: looking up the host, opening the
+connection, the TLS handshake (these three are zero on a reused connection), writing the
+request, waiting for the first byte of the response (time to first byte), reading the
+rest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +31,9 @@ class EndpointInterval:
     ``latency`` is measured from each request's intended start (open model) and
     ``latency_actual`` from the moment it was actually sent; both in microseconds.
     ``requests`` counts responses and transport failures alike; ``errors`` counts
-    transport failures and responses with a status of 400 or above.
+    transport failures and responses with a status of 400 or above. ``phases`` holds a
+    histogram per phase of :data:`PHASES` (microseconds) for HTTP responses, none for
+    iterations and groups.
     """
 
     requests: int = 0
@@ -36,6 +44,7 @@ class EndpointInterval:
     bytes_out: int = 0
     latency: Histogram = field(default_factory=Histogram)
     latency_actual: Histogram = field(default_factory=Histogram)
+    phases: Mapping[str, Histogram] = field(default_factory=dict)
 
     @staticmethod
     def merged(items: Iterable[EndpointInterval]) -> EndpointInterval:
@@ -43,6 +52,7 @@ class EndpointInterval:
         status: Counter[int] = Counter()
         classes: Counter[str] = Counter()
         latencies, actuals = [], []
+        phases: dict[str, list[Histogram]] = {}
         requests = errors = bytes_in = bytes_out = 0
         for item in items:
             requests += item.requests
@@ -53,6 +63,8 @@ class EndpointInterval:
             classes.update(item.error_classes)
             latencies.append(item.latency)
             actuals.append(item.latency_actual)
+            for name, histogram in item.phases.items():
+                phases.setdefault(name, []).append(histogram)
         latency, actual = Histogram.merged(latencies), Histogram.merged(actuals)
         return EndpointInterval(
             requests=requests,
@@ -63,6 +75,7 @@ class EndpointInterval:
             bytes_out=bytes_out,
             latency=latency,
             latency_actual=actual,
+            phases={name: Histogram.merged(phases[name]) for name in PHASES if name in phases},
         )
 
 
@@ -150,7 +163,7 @@ class IntervalSnapshot:
 
 
 def _measured_to_dict(data: EndpointInterval) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "requests": data.requests,
         "errors": data.errors,
         "status": {str(k): v for k, v in data.status.items()},
@@ -160,6 +173,9 @@ def _measured_to_dict(data: EndpointInterval) -> dict[str, Any]:
         "histogram": data.latency.encode(),
         "histogram_actual": data.latency_actual.encode(),
     }
+    if data.phases:
+        out["phases"] = {name: h.encode() for name, h in data.phases.items()}
+    return out
 
 
 def _measured_from_dict(data: Mapping[str, Any]) -> EndpointInterval:
@@ -172,6 +188,7 @@ def _measured_from_dict(data: Mapping[str, Any]) -> EndpointInterval:
         bytes_out=data["bytes_out"],
         latency=Histogram.decode(data["histogram"]),
         latency_actual=Histogram.decode(data["histogram_actual"]),
+        phases={name: Histogram.decode(h) for name, h in data.get("phases", {}).items()},
     )
 
 

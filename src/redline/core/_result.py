@@ -38,10 +38,11 @@ __all__ = [
 ]
 
 SCHEMA = "redline.run/1"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of the ``redline.run/1`` document this code writes: 1 had no
 ``schema_version`` key; 2 adds it (the same keys otherwise); 3 adds ``target`` (what a
-run saw of its target from inside). A reader takes any version up to its own."""
+run saw of its target from inside) and ``traces``; 4 adds request ``phases``. A reader
+takes any version up to its own."""
 
 StopReason = Literal[
     "running", "completed", "interrupted", "aborted", "worker_failed", "crashed", "lost"
@@ -82,6 +83,8 @@ class EndpointSummary:
     error_classes: Mapping[str, int]
     bytes_in: int
     bytes_out: int
+    phases_ms: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Per phase of :data:`PHASES` (HTTP responses only), percentiles as ``latency_ms``."""
 
     @property
     def error_rate(self) -> float:
@@ -101,11 +104,12 @@ class EndpointSummary:
             error_classes=dict(data.error_classes),
             bytes_in=data.bytes_in,
             bytes_out=data.bytes_out,
+            phases_ms={name: _latency_ms(h) for name, h in data.phases.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (see docs/result-json.md)."""
-        return {
+        out: dict[str, Any] = {
             "requests": self.requests,
             "errors": self.errors,
             "error_rate": self.error_rate,
@@ -117,6 +121,9 @@ class EndpointSummary:
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
         }
+        if self.phases_ms:
+            out["phases"] = {name: dict(values) for name, values in self.phases_ms.items()}
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 An :class:`Objective` is parsed from one line of text such as ``p99 < 250ms``,
 ``error_rate < 0.1%``, ``rps >= 900``, ``checks >= 99%`` or the SRE form
-``99% of requests under 250ms``; k6's ``p(99)<250`` (milliseconds) is accepted too.
+``99% of requests under 250ms``; k6's ``p(99)<250`` (milliseconds) is accepted too. A
+latency objective may name a request phase first: ``ttfb.p99 < 50ms``, ``connect.max <
+100ms`` (see :data:`PHASE_NAMES`).
 A :class:`Verdict` is what evaluating an objective on a run gives: a value, not an
 exception.
 """
@@ -23,6 +25,7 @@ __all__ = [
     "FAIL",
     "INCONCLUSIVE",
     "PASS",
+    "PHASE_NAMES",
     "SCOPES",
     "Objective",
     "Outcome",
@@ -41,6 +44,21 @@ INCONCLUSIVE: Final = "inconclusive"
 SCOPES = ("endpoint", "group", "scenario", "check")
 """What an objective can be scoped to besides the whole run."""
 LATENCY = ("percentile", "mean", "min", "max")
+PHASE_NAMES = {
+    "dns": "dns",
+    "connect": "connect",
+    "connecting": "connect",
+    "tls": "tls",
+    "tls_handshaking": "tls",
+    "send": "send",
+    "sending": "send",
+    "wait": "wait",
+    "waiting": "wait",
+    "ttfb": "wait",
+    "receive": "receive",
+    "receiving": "receive",
+}
+"""How an objective may name a request phase (k6's ``http_req_`` prefix may precede)."""
 _OPS = ("<=", ">=", "<", ">")
 _NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
 _SRE = re.compile(
@@ -84,6 +102,8 @@ class Objective:
         target: the required fraction of good requests, for ``good_ratio``.
         scope: ``total`` (all traffic), ``endpoint``, ``group``, ``scenario`` or ``check``.
         scope_name: the endpoint, group, scenario or check named by ``scope``.
+        phase: for a latency metric, the request phase it is judged on (``wait`` for
+            ``ttfb.p99``); empty for the whole request.
         abort: stop the run early when the objective is breached.
         abort_after: seconds of data before the abort rule may fire.
         burn_rate: for ratio objectives, the burn rate over a window of the run above
@@ -104,6 +124,7 @@ class Objective:
     abort: bool = False
     abort_after: float = 0.0
     burn_rate: float = 2.0
+    phase: str = field(default="", metadata={"omit_default": True})
     # where it came from, for messages: not what the objective is, nor part of a result
     source: str = field(default="", compare=False, metadata={"skip": True})
     path: str = field(default="", compare=False, metadata={"skip": True})
@@ -277,6 +298,16 @@ def parse_objective(
     if op == "==":
         raise fail("an objective needs <, <=, > or >=, not ==")
     key = word.replace(" ", "").lower()
+    phase = ""
+    if re.match(r"^[a-z_]+\.", key):  # a phase first, not the decimals of p99.9
+        named, key = key.split(".", 1)
+        phase = PHASE_NAMES.get(named.removeprefix("http_req_"), "")
+        if not phase:
+            raise fail(
+                f"unknown request phase {named!r} in {word!r}; expected one of "
+                f"{', '.join(PHASE_NAMES)} (e.g. ttfb.p99 < 50ms)"
+            )
+        common["phase"] = phase
     percentile = 0.0
     percentile_match = _PERCENTILE.match(key)
     if percentile_match:
@@ -289,6 +320,8 @@ def parse_objective(
         percentile = 50.0 if key in ("med", "median") else 0.0
     else:
         raise fail(f"unknown metric {word!r}; expected one of {_KNOWN}")
+    if phase and metric not in LATENCY:
+        raise fail(f"a request phase takes a latency metric (p99, mean, max...), not {key!r}")
     direction = _DIRECTION.get(metric, "<")
     if op[0] != direction:
         hint = "at most" if direction == "<" else "at least"

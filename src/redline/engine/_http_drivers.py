@@ -161,7 +161,7 @@ class HttpRequests(_Http):
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
         """The open model's hot path: one call per response."""
         now = time.monotonic_ns()
-        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now)
+        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now, conn)
         self.in_flight -= 1
         self._free(conn)
         self._pump()
@@ -291,7 +291,7 @@ class HttpUsers(_Http):
         user sends its next request right here.
         """
         now = time.monotonic_ns()
-        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now)
+        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now, conn)
         if self.fast_loop and conn.reusable and not self.stopping:
             fixed = self.fixed_request
             endpoint, data = fixed if fixed is not None else self.mix.next()

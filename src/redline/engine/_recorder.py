@@ -12,12 +12,28 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Hashable, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from redline.core import EndpointInterval, Histogram
+from redline.core import PHASES, EndpointInterval, Histogram
 
-__all__ = ["EXPECTED", "UNEXPECTED", "Recorder"]
+__all__ = ["EXPECTED", "UNEXPECTED", "Recorder", "Timed"]
+
+
+class Timed(Protocol):
+    """Where a response's phases come from: a client connection's stamps (monotonic ns).
+
+    ``setup`` holds DNS, connect and TLS time (zeros on a reused connection); the
+    request was sent at ``sent_ns``, its write returned at ``written_ns`` and the first
+    byte of the response arrived at ``first_ns``.
+    """
+
+    setup: tuple[int, int, int]
+    sent_ns: int
+    written_ns: int
+    first_ns: int
+
 
 # Status codes below 100 never come from HTTP; they stand for transport error classes.
 _MAX_ERROR_CLASSES = 99
@@ -46,6 +62,7 @@ class Recorder:
         "_keys",
         "_latency",
         "_pending",
+        "_phases",
         "_positions",
         "_size",
         "_status",
@@ -63,6 +80,8 @@ class Recorder:
         self._actual = array("q", bytes(8 * capacity))
         self._done = array("q", bytes(8 * capacity))
         self._bytes = array("q", bytes(8 * capacity))
+        # dns, connect, tls, send, wait, receive (ns); wait -1: no phases (not HTTP)
+        self._phases = tuple(array("q", bytes(8 * capacity)) for _ in PHASES)
         self._size = 0
         self.bytes_out = [0] * len(self._keys)
         """Bytes written per endpoint this interval (the engine adds to it directly)."""
@@ -93,6 +112,7 @@ class Recorder:
         status: int,
         nbytes_in: int,
         done_ns: int,
+        timed: Timed | None = None,
     ) -> None:
         """Record one response (hot path).
 
@@ -104,8 +124,20 @@ class Recorder:
                 :data:`UNEXPECTED`.
             nbytes_in: bytes received for the response.
             done_ns: when the response completed (monotonic ns).
+            timed: the connection that carried it, for its phases (none for what is not
+                an HTTP exchange, such as an iteration).
         """
         i = self._size
+        dns, connect, tls, send, wait, receive = self._phases
+        if timed is None:
+            wait[i] = -1
+        else:
+            dns[i], connect[i], tls[i] = timed.setup
+            written = timed.written_ns
+            first = timed.first_ns or done_ns
+            send[i] = written - timed.sent_ns
+            wait[i] = first - written
+            receive[i] = done_ns - first
         self._endpoint[i] = endpoint
         self._status[i] = status
         self._latency[i] = latency_ns
@@ -172,7 +204,15 @@ class Recorder:
             self._size = keep
 
     def _buffers(self) -> tuple[array[int], ...]:
-        return (self._endpoint, self._status, self._latency, self._actual, self._bytes, self._done)
+        return (
+            self._endpoint,
+            self._status,
+            self._latency,
+            self._actual,
+            self._bytes,
+            self._done,
+            *self._phases,
+        )
 
     def take(self, boundary_ns: int | None = None) -> dict[Hashable, EndpointInterval]:
         """Return what completed before ``boundary_ns`` (everything when None), per endpoint.
@@ -204,6 +244,7 @@ class _Accumulator:
         self.classes: dict[int, Counter[str]] = {}
         self.errors: Counter[int] = Counter()
         self.bytes_in: Counter[int] = Counter()
+        self.phases: dict[int, dict[str, Histogram]] = {}
 
     def add(self, recorder: Recorder, n: int, class_names: list[str]) -> None:
         if n == 0:
@@ -213,6 +254,8 @@ class _Accumulator:
         latency_us = np.frombuffer(recorder._latency, dtype=np.int64, count=n) // 1000
         actual_us = np.frombuffer(recorder._actual, dtype=np.int64, count=n) // 1000
         nbytes = np.frombuffer(recorder._bytes, dtype=np.int64, count=n)
+        phases = [np.frombuffer(b, dtype=np.int64, count=n) for b in recorder._phases]
+        timed = phases[4] >= 0
         for index in np.unique(endpoints).tolist():
             mine = endpoints == index
             status = self.status.setdefault(index, Counter())
@@ -234,6 +277,15 @@ class _Accumulator:
             self.hist.setdefault(index, Histogram()).record_values(latency_us[responses])
             self.actual.setdefault(index, Histogram()).record_values(actual_us[responses])
             self.bytes_in[index] += int(nbytes[mine].sum())
+            with_phases = responses & timed
+            if with_phases.any():
+                mine_phases = self.phases.setdefault(index, {})
+                for name, values in zip(PHASES, phases, strict=True):
+                    histogram = mine_phases.get(name)
+                    if histogram is None:
+                        histogram = mine_phases[name] = Histogram()
+                    # a clock step can make a tiny phase negative: it is zero
+                    histogram.record_values(np.maximum(values[with_phases], 0) // 1000)
 
     def result(
         self, keys: list[Hashable], bytes_out: list[int]
@@ -255,6 +307,10 @@ class _Accumulator:
                 bytes_out=bytes_out[index],
                 latency=self.hist.get(index, Histogram()).compact(),
                 latency_actual=self.actual.get(index, Histogram()).compact(),
+                phases={
+                    name: histogram.compact()
+                    for name, histogram in self.phases.get(index, {}).items()
+                },
             )
             bytes_out[index] = 0
         return out

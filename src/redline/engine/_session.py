@@ -209,7 +209,7 @@ class SessionRuntime:
             cast("Tracer", self.tracer).completed(conn.tag, traced, now - conn.sent_ns, status)
         flag = 0 if expect is None else (EXPECTED if status in expect else UNEXPECTED)
         self.recorder.record(
-            conn.tag, now - conn.sent_ns, now - conn.sent_ns, status | flag, nbytes, now
+            conn.tag, now - conn.sent_ns, now - conn.sent_ns, status | flag, nbytes, now, conn
         )
         self.requests_in_flight -= 1
         if not future.done():

@@ -130,7 +130,7 @@ class TracedHttpRequests(_Traced, HttpRequests):
         """:meth:`HttpRequests.response_complete` with the request weighed (one clock read)."""
         now = time.monotonic_ns()
         self.tracer.completed(conn.tag, cast(int, conn.token), now - conn.intended_ns, status)
-        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now)
+        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now, conn)
         self.in_flight -= 1
         self._free(conn)
         self._pump()
@@ -151,7 +151,7 @@ class TracedHttpUsers(_Traced, HttpUsers):
         now = time.monotonic_ns()
         tracer = self.tracer
         tracer.completed(conn.tag, cast(int, conn.token), now - conn.intended_ns, status)
-        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now)
+        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now, conn)
         if self.fast_loop and conn.reusable and not self.stopping:
             fixed = self.fixed_request
             endpoint, data = fixed if fixed is not None else self.mix.next()

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
+import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from redline.core import TransportError
 
 from ._protocol import CapturingResponseParser, ResponseParser
 
-__all__ = ["ClientConnection", "ConnectionPool", "PoolListener", "classify_os_error"]
+__all__ = ["REUSED", "ClientConnection", "ConnectionPool", "PoolListener", "classify_os_error"]
+
+REUSED = (0, 0, 0)
+"""The set-up phases (DNS, connect, TLS in ns) of a request on a reused connection."""
 
 
 class PoolListener(Protocol):
@@ -43,6 +48,8 @@ def classify_os_error(exc: BaseException | None) -> str:
         return "closed"
     if isinstance(exc, TransportError):
         return exc.error_class
+    if isinstance(exc, socket.gaierror):
+        return "dns"
     if isinstance(exc, ConnectionRefusedError):
         return "connect_refused"
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
@@ -62,23 +69,32 @@ class ClientConnection(asyncio.Protocol):
     ``tag`` and ``intended_ns`` belong to the driver: which request this is and when it
     was meant to start (for latency corrected for coordinated omission); so does
     ``token``, anything else the driver keeps with the request in flight.
+
+    The phases of the request in flight, as k6 has them, come from monotonic stamps:
+    ``setup`` is the connection's DNS, connect and TLS time for the first request on it
+    (:data:`REUSED`, zeros, after), ``sent_ns`` when the driver sent it, ``written_ns``
+    when the write returned, ``first_ns`` when the first byte of the response arrived.
     """
 
     __slots__ = (
         "_complete",
+        "_setup",
         "_write",
         "body",
         "busy",
         "bytes_in",
+        "first_ns",
         "head",
         "intended_ns",
         "parser",
         "pool",
         "reusable",
         "sent_ns",
+        "setup",
         "tag",
         "token",
         "transport",
+        "written_ns",
     )
 
     def __init__(self, pool: ConnectionPool) -> None:
@@ -104,7 +120,11 @@ class ClientConnection(asyncio.Protocol):
         self.token: object = None
         self.intended_ns = 0
         self.sent_ns = 0
+        self.written_ns = 0
+        self.first_ns = 0
         self.bytes_in = 0
+        self._setup = REUSED
+        self.setup = REUSED
 
     def send(self, data: bytes, tag: int, intended_ns: int, sent_ns: int) -> None:
         """Write one request; ``tag`` and ``intended_ns`` are kept for the driver."""
@@ -113,7 +133,23 @@ class ClientConnection(asyncio.Protocol):
         self.intended_ns = intended_ns
         self.sent_ns = sent_ns
         self.bytes_in = 0
+        self.first_ns = 0
+        self.setup, self._setup = self._setup, REUSED
         self._write(data)  # type: ignore[misc]  # set in connection_made, before any send
+        self.written_ns = time.monotonic_ns()
+
+    def phases(self, done_ns: int) -> tuple[int, int, int, int, int, int]:
+        """The finished request's DNS, connect, TLS, send, wait and receive times (ns)."""
+        first = self.first_ns or done_ns
+        dns, connect, tls = self.setup
+        return (
+            dns,
+            connect,
+            tls,
+            self.written_ns - self.sent_ns,
+            first - self.written_ns,
+            done_ns - first,
+        )
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -121,6 +157,8 @@ class ClientConnection(asyncio.Protocol):
         self._write = self.transport.write
 
     def data_received(self, data: bytes) -> None:
+        if not self.first_ns:
+            self.first_ns = time.monotonic_ns()
         self.bytes_in += len(data)
         try:
             self.parser.feed(data)
@@ -209,6 +247,7 @@ class ConnectionPool:
         self.connecting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._literal = _literal_address(host, port)
 
     @property
     def size(self) -> int:
@@ -230,19 +269,9 @@ class ConnectionPool:
         return True
 
     async def _open(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             try:
-                _, conn = await asyncio.wait_for(
-                    loop.create_connection(
-                        lambda: ClientConnection(self),
-                        self.host,
-                        self.port,
-                        ssl=self.tls,
-                        server_hostname=self.host if self.tls else None,
-                    ),
-                    self.connect_timeout,
-                )
+                conn = await asyncio.wait_for(self._connect(), self.connect_timeout)
             finally:
                 self.connecting -= 1
         except (OSError, TimeoutError, ssl.SSLError) as exc:
@@ -254,6 +283,36 @@ class ConnectionPool:
             return
         self.connections.add(conn)
         self.listener.connection_ready(conn)
+
+    async def _connect(self) -> ClientConnection:
+        """Resolve, connect and handshake in steps, timing each (the request phases)."""
+        loop = asyncio.get_running_loop()
+        t0 = time.monotonic_ns()
+        infos: list[_AddrInfo] = (
+            list(await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM))
+            if self._literal is None
+            else [self._literal]
+        )
+        t1 = time.monotonic_ns()
+        sock = await _connected_socket(loop, infos)
+        t2 = time.monotonic_ns()
+        try:
+            _, conn = await loop.create_connection(
+                lambda: ClientConnection(self),
+                sock=sock,
+                ssl=self.tls,
+                server_hostname=self.host if self.tls else None,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        t3 = time.monotonic_ns()
+        conn._setup = (
+            0 if self._literal else t1 - t0,
+            t2 - t1,
+            t3 - t2 if self.tls else 0,
+        )
+        return conn
 
     def forget(self, conn: ClientConnection) -> None:
         """Drop a connection that closed or failed."""
@@ -286,3 +345,40 @@ class ConnectionPool:
         self.idle.clear()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+_AddrInfo = tuple[Any, ...]  # (family, type, proto, canonname, address), as getaddrinfo
+
+
+def _literal_address(host: str, port: int) -> _AddrInfo | None:
+    """The address of an IP literal (no DNS lookup, as k6 counts it), else None."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if address.version == 6:
+        return (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(address), port))
+    return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(address), port))
+
+
+async def _connected_socket(
+    loop: asyncio.AbstractEventLoop,
+    infos: list[_AddrInfo] | list[tuple],  # type: ignore[type-arg]
+) -> socket.socket:
+    """A non-blocking socket connected to the first address of ``infos`` that answers."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error or OSError(errno.EADDRNOTAVAIL, "no address to connect to")

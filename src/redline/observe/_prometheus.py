@@ -11,6 +11,9 @@ out, so at the end they equal the run's summary):
   keeps every bucket; a traced run (``--trace``) adds OpenMetrics exemplars, the trace
   id of the latest traced request in each bucket (served when the scraper asks for
   OpenMetrics, as Prometheus does with exemplar storage on);
+- ``redline_request_phase_seconds{plan, endpoint, phase}``: the same kind of histogram
+  for each phase of a request (``dns``, ``connect``, ``tls``, ``send``, ``wait``,
+  ``receive``; see docs/result-json.md), as k6's ``http_req_waiting`` and the like;
 - ``redline_target_rate``, ``redline_achieved_rate`` (req/s over the last interval) and
   ``redline_in_flight`` gauges per plan; ``redline_run_info{plan, target}`` = 1.
 """
@@ -54,6 +57,7 @@ class RunMetrics:
         self._requests: dict[str, int] = {}
         self._errors: dict[str, int] = {}
         self._latency: dict[str, Histogram] = {}
+        self._phases: dict[tuple[str, str], Histogram] = {}
         # per endpoint and bucket, the latest traced request that fell in it
         self._exemplars: dict[str, dict[int, Exemplar]] = {}
         self._target_rate = float("nan")
@@ -75,6 +79,8 @@ class RunMetrics:
                 self._requests[name] = self._requests.get(name, 0) + data.requests
                 self._errors[name] = self._errors.get(name, 0) + data.errors
                 self._latency.setdefault(name, Histogram()).merge(data.latency)
+                for phase, histogram in data.phases.items():
+                    self._phases.setdefault((name, phase), Histogram()).merge(histogram)
             now = time.time()
             for kept in interval.exemplars:
                 seconds = kept.latency_ms / 1000
@@ -93,6 +99,7 @@ class RunMetrics:
             requests = dict(self._requests)
             errors = dict(self._errors)
             latency = {name: h.copy() for name, h in self._latency.items()}
+            phases = {key: h.copy() for key, h in self._phases.items()}
             exemplars = {name: dict(e) for name, e in self._exemplars.items()}
             gauges = (self._target_rate, self._achieved_rate, self._in_flight)
         labels = ["plan", "endpoint"]
@@ -122,9 +129,20 @@ class RunMetrics:
                 buckets=with_exemplars,
                 sum_value=total,
             )
+        by_phase = HistogramMetricFamily(
+            "redline_request_phase_seconds",
+            "Time in each phase of a request: dns, connect, tls (new connections), send, "
+            "wait (to the first byte), receive.",
+            labels=[*labels, "phase"],
+        )
+        for (name, phase), histogram in phases.items():
+            buckets, total = _cumulative(histogram)
+            by_phase.add_metric([self.plan, name, phase], buckets=buckets, sum_value=total)
         yield counted
         yield failed
         yield durations
+        if phases:
+            yield by_phase
         for metric, text, value in (
             (
                 "redline_target_rate",

@@ -78,6 +78,12 @@ def slos_from_data(data: object, *, source: str, path: str = "slo") -> tuple[Obj
         )
         if objective.metric == "check_rate" and scope not in ("total", "check"):
             node.fail("a checks objective is scoped with check: NAME (or not at all)", scope)
+        if objective.phase and scope not in ("total", "endpoint"):
+            node.fail(
+                f"a {objective.phase} phase objective is scoped with endpoint: NAME (or not at "
+                f"all): a {scope} is not one HTTP exchange",
+                scope,
+            )
         if scope == "check" and objective.metric != "check_rate":
             node.fail(f"check: scopes only checks objectives, not {objective.metric}", "check")
         out.append(objective)

@@ -3,6 +3,7 @@
 from ._compare import comparison_junit as comparison_junit
 from ._compare import comparison_markdown as comparison_markdown
 from ._compare import render_comparison as render_comparison
+from ._compare import render_phases as render_phases
 from ._dashboard import Dashboard as Dashboard
 from ._html import html_report as html_report
 from ._json import write_json as write_json
@@ -28,6 +29,7 @@ __all__ = [
     "html_report",
     "junit_xml",
     "render_comparison",
+    "render_phases",
     "render_summary",
     "render_target",
     "render_traces",

@@ -15,7 +15,7 @@ from redline.analysis import (
     MetricComparison,
 )
 
-__all__ = ["comparison_junit", "comparison_markdown", "render_comparison"]
+__all__ = ["comparison_junit", "comparison_markdown", "render_comparison", "render_phases"]
 
 _STYLE = {
     IMPROVEMENT: "green",
@@ -77,6 +77,31 @@ def render_comparison(comparison: Comparison) -> Table:
             "" if m.outcome == NO_CHANGE else m.reason,
         )
     table.caption = "* critical: a regression here fails --gate"
+    return table
+
+
+def _phase_change(before: float, after: float) -> str:
+    if before <= 0:
+        return "-" if after <= 0 else "new"
+    return f"{after / before - 1:+.0%}"
+
+
+def render_phases(comparison: Comparison) -> Table | None:
+    """Where a change in latency went: each request phase, p50 and p99 of either side."""
+    if not comparison.phases:
+        return None
+    table = Table(title="request phases, all traffic (shown, not judged)", title_justify="left")
+    for header in ("phase", "base p50", "candidate p50", "base p99", "candidate p99", "p99"):
+        table.add_column(header, justify="left" if header == "phase" else "right")
+    for p in comparison.phases:
+        table.add_row(
+            p.phase,
+            f"{p.base_p50:.3f} ms",
+            f"{p.candidate_p50:.3f} ms",
+            f"{p.base_p99:.3f} ms",
+            f"{p.candidate_p99:.3f} ms",
+            _phase_change(p.base_p99, p.candidate_p99),
+        )
     return table
 
 
@@ -151,4 +176,15 @@ def comparison_markdown(comparison: Comparison) -> str:
         lines.append(f"- {m.name}: {m.reason}")
     for note in comparison.notes:
         lines.append(f"- {note}")
+    if comparison.phases:
+        lines += [
+            "",
+            "| phase (all traffic) | base p50 | candidate p50 | base p99 | candidate p99 |",
+        ]
+        lines.append("|---|---:|---:|---:|---:|")
+        for p in comparison.phases:
+            lines.append(
+                f"| {p.phase} | {p.base_p50:.3f} ms | {p.candidate_p50:.3f} ms | "
+                f"{p.base_p99:.3f} ms | {p.candidate_p99:.3f} ms |"
+            )
     return "\n".join(lines) + "\n"

@@ -379,6 +379,10 @@ def _endpoint_rows(
                 "error_rate": summary.error_rate,
                 "rps": summary.rps,
                 **{key: latency.get(key) for key in ("p50", "p90", "p99", "p999", "max")},
+                "phases": {
+                    phase: {"p50": values["p50"], "p99": values["p99"]}
+                    for phase, values in summary.phases_ms.items()
+                },
             }
         )
     return rows
@@ -425,4 +429,5 @@ def _comparison(comparison: Comparison) -> dict[str, Any]:
             }
             for m in comparison.metrics
         ],
+        "phases": [p.to_dict() for p in comparison.phases],
     }

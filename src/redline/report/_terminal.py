@@ -184,6 +184,12 @@ def render_summary(result: RunResult) -> Group:
     if result.tracebacks:
         lines.append(Text(f"first traceback of {len(result.tracebacks)} kept:", style="dim"))
         lines.append(Text(result.tracebacks[0].rstrip(), style="dim"))
+    if total.phases_ms:
+        parts = ", ".join(
+            f"{name} {_ms(values['p50'])} / {_ms(values['p99'])}"
+            for name, values in total.phases_ms.items()
+        )
+        lines.append(Text(f"phases      p50 / p99 ms: {parts}"))
     if total.status:
         codes = ", ".join(f"{code}: {n:,}" for code, n in total.status.items())
         lines.append(Text(f"status      {codes}"))

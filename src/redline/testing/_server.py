@@ -153,6 +153,7 @@ class _ServerConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.server._connections.add(self)
+        self.server.connections_total += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server._connections.discard(self)
@@ -246,6 +247,7 @@ class TestServer:
     Attributes:
         requests_total: requests received (complete request heads and bodies).
         responses_total: responses written in full.
+        connections_total: connections accepted (after the TLS handshake, with TLS).
         requests_by_path: requests received per path.
         responses_by_status: answers decided per status code (hangs and resets aside).
     """
@@ -291,6 +293,7 @@ class TestServer:
         )
         self.requests_total = 0
         self.responses_total = 0
+        self.connections_total = 0
         self.requests_by_path: Counter[str] = Counter()
         self.responses_by_status: Counter[int] = Counter()
         self.stalls = 0

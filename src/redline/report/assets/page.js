@@ -215,6 +215,29 @@ function endpointTable(data) {
   );
 }
 
+function phaseTable(data) {
+  const rows = data.endpoints.filter((row) => row.phases && Object.keys(row.phases).length);
+  if (!rows.length) return null;
+  const phases = ["dns", "connect", "tls", "send", "wait", "receive"];
+  const cell = (v) => (v ? numberCell(v.p99, `${fmtMs(v.p50)} / ${fmtMs(v.p99)}`) : h("td", {}, "-"));
+  return section("Request phases (p50 / p99)",
+    h("p", { class: "caption" }, "Where each request's time went, as the load generator saw it. " +
+      "DNS, connect and TLS are spent on new connections only (zero on a reused one); wait is the time to first byte."),
+    h("table", { id: "phases" },
+      h("thead", {}, h("tr", {}, ["endpoint", ...phases].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.map((row) => h("tr", { "data-endpoint": row.name, class: row.name === "all" ? "total" : null },
+        h("td", {}, row.name), phases.map((p) => cell(row.phases[p])))))));
+}
+
+function phaseChanges(c) {
+  if (!c.phases || !c.phases.length) return null;
+  return h("table", { id: "comparison-phases" },
+    h("thead", {}, h("tr", {}, ["phase (all traffic)", "baseline p50", "this run p50", "baseline p99", "this run p99"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, c.phases.map((p) => h("tr", {}, h("td", {}, p.phase),
+      numberCell(p.base.p50, fmtMs(p.base.p50)), numberCell(p.candidate.p50, fmtMs(p.candidate.p50)),
+      numberCell(p.base.p99, fmtMs(p.base.p99)), numberCell(p.candidate.p99, fmtMs(p.candidate.p99))))));
+}
+
 function detailTables(data) {
   const out = [];
   if (data.steps.length) {
@@ -265,7 +288,8 @@ function comparisonTable(data) {
         h("td", {}, m.outcome),
         h("td", { class: "why" }, m.outcome === "no change" ? "" : m.reason))))),
     h("p", { class: "caption" }, `* critical metric. Changes within ±${(c.floor * 100).toFixed(0)}% count as no change.`),
-    c.notes.map((n) => h("p", { class: "caption" }, n))
+    c.notes.map((n) => h("p", { class: "caption" }, n)),
+    phaseChanges(c) || ""
   );
 }
 
@@ -333,6 +357,7 @@ function render(data) {
     section("Latency distribution", h("div", { class: "grid" }, boxes.spectrum, boxes.histogram)),
     comparisonTable(data) || "",
     endpointTable(data),
+    phaseTable(data) || "",
     ...detailTables(data),
     h("footer", {}, `redline ${data.run.version || ""} · this page makes no network requests` +
       (data.series.merged > 1 ? ` · time charts merge ${data.series.merged} intervals a step` : ""))
