@@ -59,6 +59,8 @@ def bucket_indices(values_us: npt.ArrayLike) -> IntArray:
     lands somewhere and totals stay exact.
     """
     v = np.clip(np.asarray(values_us, dtype=np.int64), 0, HIGHEST_US)
+    if v.size and v.max() < _SUB_BUCKET_COUNT:
+        return v  # the first bucket: a value below 2048 us is its own index
     # frexp gives the bit length exactly for integers below 2**53.
     _, bit_length = np.frexp((v | (_SUB_BUCKET_COUNT - 1)).astype(np.float64))
     bucket = bit_length.astype(np.int64) - _SUB_BUCKET_BITS

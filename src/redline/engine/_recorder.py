@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from redline.core import PHASES, EndpointInterval, Histogram
+from redline.http import REUSED
 
 __all__ = ["EXPECTED", "UNEXPECTED", "Recorder", "Timed"]
 
@@ -24,15 +25,18 @@ __all__ = ["EXPECTED", "UNEXPECTED", "Recorder", "Timed"]
 class Timed(Protocol):
     """Where a response's phases come from: a client connection's stamps (monotonic ns).
 
-    ``setup`` holds DNS, connect and TLS time (zeros on a reused connection); the
-    request was sent at ``sent_ns``, its write returned at ``written_ns`` and the first
-    byte of the response arrived at ``first_ns``.
+    ``setup`` holds DNS, connect and TLS time of a new connection; the request was sent
+    at ``sent_ns``, its write returned at ``written_ns`` and the first byte of the
+    response arrived at ``first_ns`` (at most 0: not timed).
     """
 
     setup: tuple[int, int, int]
     sent_ns: int
     written_ns: int
     first_ns: int
+
+    def first_exchange_done(self) -> None:
+        """The connection's first response is recorded (its set-up with it)."""
 
 
 # Status codes below 100 never come from HTTP; they stand for transport error classes.
@@ -59,13 +63,15 @@ class Recorder:
         "_class_names",
         "_done",
         "_endpoint",
+        "_first",
         "_keys",
         "_latency",
         "_pending",
-        "_phases",
         "_positions",
+        "_setups",
         "_size",
         "_status",
+        "_written",
         "bytes_out",
     )
 
@@ -80,8 +86,13 @@ class Recorder:
         self._actual = array("q", bytes(8 * capacity))
         self._done = array("q", bytes(8 * capacity))
         self._bytes = array("q", bytes(8 * capacity))
-        # dns, connect, tls, send, wait, receive (ns); wait -1: no phases (not HTTP)
-        self._phases = tuple(array("q", bytes(8 * capacity)) for _ in PHASES)
+        # per response: when its write returned and its first byte came (0: not timed,
+        # the buffer is zeroed as it is consumed); send, wait and receive follow from
+        # these, the actual send and the completion
+        self._written = array("q", bytes(8 * capacity))
+        self._first = array("q", bytes(8 * capacity))
+        # the few responses that opened their connection: (done, endpoint, dns, connect, tls)
+        self._setups: list[tuple[int, int, int, int, int]] = []
         self._size = 0
         self.bytes_out = [0] * len(self._keys)
         """Bytes written per endpoint this interval (the engine adds to it directly)."""
@@ -128,16 +139,15 @@ class Recorder:
                 an HTTP exchange, such as an iteration).
         """
         i = self._size
-        dns, connect, tls, send, wait, receive = self._phases
-        if timed is None:
-            wait[i] = -1
-        else:
-            dns[i], connect[i], tls[i] = timed.setup
-            written = timed.written_ns
-            first = timed.first_ns or done_ns
-            send[i] = written - timed.sent_ns
-            wait[i] = first - written
-            receive[i] = done_ns - first
+        if timed is not None:
+            first = timed.first_ns
+            if first > 0:  # a timed exchange (0: no byte stamped, -1: an untimed one)
+                self._written[i] = timed.written_ns
+                self._first[i] = first
+                setup = timed.setup
+                if setup is not REUSED:  # the connection's first response: rare
+                    self._setups.append((done_ns, endpoint, *setup))
+                    timed.first_exchange_done()
         self._endpoint[i] = endpoint
         self._status[i] = status
         self._latency[i] = latency_ns
@@ -196,11 +206,22 @@ class Recorder:
             keep = n - before
             n = before
         if n:
-            self._accumulator().add(self, n, ["", *self._class_names])
+            setups = self._setups
+            if setups:
+                if boundary_ns is None:
+                    self._setups, taken = [], setups
+                else:
+                    taken = [s for s in setups if s[0] < boundary_ns]
+                    self._setups = [s for s in setups if s[0] >= boundary_ns]
+            else:
+                taken = setups
+            self._accumulator().add(self, n, ["", *self._class_names], taken)
             if keep:
                 # Same-length slice copies: the buffers never resize (numpy views forbid it).
                 for buffer in self._buffers():
                     buffer[0:keep] = buffer[n : n + keep]
+            # untimed rows do not write this column: it must read 0 where they land
+            np.frombuffer(self._first, dtype=np.int64, count=n + keep)[keep:] = 0
             self._size = keep
 
     def _buffers(self) -> tuple[array[int], ...]:
@@ -211,7 +232,8 @@ class Recorder:
             self._actual,
             self._bytes,
             self._done,
-            *self._phases,
+            self._written,
+            self._first,
         )
 
     def take(self, boundary_ns: int | None = None) -> dict[Hashable, EndpointInterval]:
@@ -246,16 +268,31 @@ class _Accumulator:
         self.bytes_in: Counter[int] = Counter()
         self.phases: dict[int, dict[str, Histogram]] = {}
 
-    def add(self, recorder: Recorder, n: int, class_names: list[str]) -> None:
+    def add(
+        self,
+        recorder: Recorder,
+        n: int,
+        class_names: list[str],
+        setups: list[tuple[int, int, int, int, int]],
+    ) -> None:
         if n == 0:
             return
         endpoints = np.frombuffer(recorder._endpoint, dtype=np.uint16, count=n)
         statuses = np.frombuffer(recorder._status, dtype=np.uint16, count=n)
         latency_us = np.frombuffer(recorder._latency, dtype=np.int64, count=n) // 1000
-        actual_us = np.frombuffer(recorder._actual, dtype=np.int64, count=n) // 1000
+        actual_ns = np.frombuffer(recorder._actual, dtype=np.int64, count=n)
+        actual_us = actual_ns // 1000
         nbytes = np.frombuffer(recorder._bytes, dtype=np.int64, count=n)
-        phases = [np.frombuffer(b, dtype=np.int64, count=n) for b in recorder._phases]
-        timed = phases[4] >= 0
+        first = np.frombuffer(recorder._first, dtype=np.int64, count=n)
+        timed = first > 0
+        if timed.any():
+            written = np.frombuffer(recorder._written, dtype=np.int64, count=n)
+            done = np.frombuffer(recorder._done, dtype=np.int64, count=n)
+            spans = (  # send, wait, receive in ns: the write, to the first byte, the rest
+                written - (done - actual_ns),
+                first - written,
+                done - first,
+            )
         for index in np.unique(endpoints).tolist():
             mine = endpoints == index
             status = self.status.setdefault(index, Counter())
@@ -278,14 +315,30 @@ class _Accumulator:
             self.actual.setdefault(index, Histogram()).record_values(actual_us[responses])
             self.bytes_in[index] += int(nbytes[mine].sum())
             with_phases = responses & timed
-            if with_phases.any():
-                mine_phases = self.phases.setdefault(index, {})
-                for name, values in zip(PHASES, phases, strict=True):
-                    histogram = mine_phases.get(name)
-                    if histogram is None:
-                        histogram = mine_phases[name] = Histogram()
-                    # a clock step can make a tiny phase negative: it is zero
-                    histogram.record_values(np.maximum(values[with_phases], 0) // 1000)
+            count = int(np.count_nonzero(with_phases))
+            if count:
+                self._phases(index, count, [span[with_phases] for span in spans], setups)
+
+    def _phases(
+        self,
+        index: int,
+        count: int,
+        spans: list[np.ndarray],
+        setups: list[tuple[int, int, int, int, int]],
+    ) -> None:
+        mine = self.phases.setdefault(index, {name: Histogram() for name in PHASES})
+        opened = [s[2:] for s in setups if s[1] == index]
+        for position, name in enumerate(("dns", "connect", "tls")):
+            paid = [s[position] // 1000 for s in opened]
+            histogram = mine[name]
+            histogram.record(0, count - len(paid))  # reused connections: none of it
+            if paid:
+                histogram.record_values(np.asarray(paid, dtype=np.int64))
+        for name, span in zip(("send", "wait", "receive"), spans, strict=True):
+            microseconds = span // 1000
+            if microseconds.size and microseconds.min() < 0:
+                microseconds = np.maximum(microseconds, 0)  # never: the stamps are ordered
+            mine[name].record_values(microseconds)
 
     def result(
         self, keys: list[Hashable], bytes_out: list[int]

@@ -4,6 +4,8 @@ Sans-IO encoding and parsing, callback-driven keep-alive connections, the pool t
 engine drives, the one request parser of redline's own servers, and ``parse_address``.
 """
 
+from ._connection import PHASE_EVERY as PHASE_EVERY
+from ._connection import REUSED as REUSED
 from ._connection import ClientConnection as ClientConnection
 from ._connection import ConnectionPool as ConnectionPool
 from ._connection import PoolListener as PoolListener
@@ -17,6 +19,8 @@ from ._server import RequestParser as RequestParser
 from ._server import parse_address as parse_address
 
 __all__ = [
+    "PHASE_EVERY",
+    "REUSED",
     "CapturingResponseParser",
     "ClientConnection",
     "ConnectionPool",

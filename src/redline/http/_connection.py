@@ -20,10 +20,21 @@ from redline.core import TransportError
 
 from ._protocol import CapturingResponseParser, ResponseParser
 
-__all__ = ["REUSED", "ClientConnection", "ConnectionPool", "PoolListener", "classify_os_error"]
+__all__ = [
+    "PHASE_EVERY",
+    "REUSED",
+    "ClientConnection",
+    "ConnectionPool",
+    "PoolListener",
+    "classify_os_error",
+]
 
 REUSED = (0, 0, 0)
 """The set-up phases (DNS, connect, TLS in ns) of a request on a reused connection."""
+PHASE_EVERY = 8
+"""Phases are timed on every request of one connection in this many (and on the first
+request of every connection): two clock reads per request cost the generator about 5%."""
+_monotonic_ns = time.monotonic_ns
 
 
 class PoolListener(Protocol):
@@ -71,14 +82,15 @@ class ClientConnection(asyncio.Protocol):
     ``token``, anything else the driver keeps with the request in flight.
 
     The phases of the request in flight, as k6 has them, come from monotonic stamps:
-    ``setup`` is the connection's DNS, connect and TLS time for the first request on it
-    (:data:`REUSED`, zeros, after), ``sent_ns`` when the driver sent it, ``written_ns``
-    when the write returned, ``first_ns`` when the first byte of the response arrived.
+    ``setup`` is the connection's DNS, connect and TLS time until its first response is
+    recorded, ``sent_ns`` when the driver sent it, ``written_ns`` when the write
+    returned, ``first_ns`` when the first byte of the response arrived (-1: this
+    connection no longer times its requests). Every connection times its first request;
+    one in :data:`PHASE_EVERY` (``sampled``) goes on timing every request.
     """
 
     __slots__ = (
         "_complete",
-        "_setup",
         "_write",
         "body",
         "busy",
@@ -89,9 +101,11 @@ class ClientConnection(asyncio.Protocol):
         "parser",
         "pool",
         "reusable",
+        "sampled",
         "sent_ns",
         "setup",
         "tag",
+        "timing",
         "token",
         "transport",
         "written_ns",
@@ -123,8 +137,9 @@ class ClientConnection(asyncio.Protocol):
         self.written_ns = 0
         self.first_ns = 0
         self.bytes_in = 0
-        self._setup = REUSED
         self.setup = REUSED
+        self.timing = True
+        self.sampled = True
 
     def send(self, data: bytes, tag: int, intended_ns: int, sent_ns: int) -> None:
         """Write one request; ``tag`` and ``intended_ns`` are kept for the driver."""
@@ -133,23 +148,19 @@ class ClientConnection(asyncio.Protocol):
         self.intended_ns = intended_ns
         self.sent_ns = sent_ns
         self.bytes_in = 0
-        self.first_ns = 0
-        self.setup, self._setup = self._setup, REUSED
-        self._write(data)  # type: ignore[misc]  # set in connection_made, before any send
-        self.written_ns = time.monotonic_ns()
+        if self.timing:
+            self.first_ns = 0
+            self._write(data)  # type: ignore[misc]  # set in connection_made
+            self.written_ns = _monotonic_ns()
+        else:
+            self._write(data)  # type: ignore[misc]
 
-    def phases(self, done_ns: int) -> tuple[int, int, int, int, int, int]:
-        """The finished request's DNS, connect, TLS, send, wait and receive times (ns)."""
-        first = self.first_ns or done_ns
-        dns, connect, tls = self.setup
-        return (
-            dns,
-            connect,
-            tls,
-            self.written_ns - self.sent_ns,
-            first - self.written_ns,
-            done_ns - first,
-        )
+    def first_exchange_done(self) -> None:
+        """Its first response is recorded: set-up is paid; go on timing if sampled."""
+        self.setup = REUSED
+        if not self.sampled:
+            self.timing = False
+            self.first_ns = -1  # data_received stamps nothing from now on
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -158,7 +169,7 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.first_ns:
-            self.first_ns = time.monotonic_ns()
+            self.first_ns = _monotonic_ns()
         self.bytes_in += len(data)
         try:
             self.parser.feed(data)
@@ -248,6 +259,7 @@ class ConnectionPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._literal = _literal_address(host, port)
+        self.opened = 0
 
     @property
     def size(self) -> int:
@@ -307,7 +319,9 @@ class ConnectionPool:
             sock.close()
             raise
         t3 = time.monotonic_ns()
-        conn._setup = (
+        self.opened += 1
+        conn.sampled = self.opened % PHASE_EVERY == 1
+        conn.setup = (
             0 if self._literal else t1 - t0,
             t2 - t1,
             t3 - t2 if self.tls else 0,
