@@ -9,6 +9,7 @@ from redline import __version__
 
 from . import _exit
 from ._ab import add_ab_parser
+from ._capacity import add_capacity_parser
 from ._compare import add_compare_parser
 from ._console import error
 from ._demo import add_demo_parser
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)
     add_traces_parser(subparsers)
+    add_capacity_parser(subparsers)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Renderers: terminal, HTML report, live dashboard, verdicts, comparisons, JUnit, Markdown."""
 
+from ._capacity import replay_html as replay_html
 from ._compare import comparison_junit as comparison_junit
 from ._compare import comparison_markdown as comparison_markdown
 from ._compare import render_comparison as render_comparison
@@ -34,6 +35,7 @@ __all__ = [
     "render_target",
     "render_traces",
     "render_verdicts",
+    "replay_html",
     "summary_markdown",
     "use_cells",
     "write_json",
