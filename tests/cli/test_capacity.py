@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import kubernetes_validate
 import numpy as np
 import pytest
+import yaml
 
 from redline.cli._main import main
+from redline.core import TargetReport, WatchedThing
+from redline.store import RunMeta, open_store
+from synthetic import synthetic_run
 
 HPA = """apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -114,3 +120,81 @@ def test_bad_input_is_a_usage_error_naming_where(
     ])  # fmt: skip
     assert code == 2
     assert expected in capsys.readouterr().err
+
+
+FIND = {
+    "rate": 340.0, "low": 330.0, "high": 352.0, "saturation": 400.0, "outcome": "found",
+    "objective": "p99 < 100ms",
+    "steps": [
+        {"rate": 50, "achieved": 50, "p50_ms": 10.0, "p99_ms": 45.0, "verdicts": []},
+        {"rate": 450, "achieved": 400, "p50_ms": 900.0, "p99_ms": 3000.0, "verdicts": []},
+    ],
+}  # fmt: skip
+
+
+def test_size_rightsize_and_manifests_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found, size = tmp_path / "find.json", tmp_path / "size.json"
+    found.write_text(json.dumps(FIND))
+    code = main([
+        "capacity", "size", "--find", str(found), "--peak", "3000/s", "--spare", "1",
+        "--zones", "3", "--price", "0.1", "--out", str(size),
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    plan = json.loads(size.read_text())
+    assert (plan["replicas_for_slo"], plan["replicas"]) == (10, 17)
+    assert plan["slo_p99_ms"] == 100  # the find result's objective
+    assert "17 with 1 spare over 3 zone(s)" in printed
+
+    store = tmp_path / "runs.db"
+    with open_store(str(store)) as runs:
+        run = synthetic_run(1, run_id="20261205T120000Z-aaaaaa")
+        samples = tuple(
+            {"cpu_cores": 0.2 + (i % 10) / 20, "rss_bytes": float(300 << 20)} for i in range(90)
+        )
+        target = TargetReport(
+            watched=(WatchedThing("serve", "process", cores=2.0),), samples={"serve": samples}
+        )
+        runs.save(run, RunMeta(), target=target)
+        runs.save(synthetic_run(2, run_id="20261205T130000Z-bbbbbb"), RunMeta())
+    right = tmp_path / "right.json"
+    code = main([
+        "capacity", "rightsize", "20261205T120000Z", "--store", str(store),
+        "--current-cpu", "1", "--current-memory", "1Gi", "--replicas", "17",
+        "--price-vcpu-hour", "0.04", "--price-gib-hour", "0.005", "--out", str(right),
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    resources = json.loads(right.read_text())
+    p90 = float(np.percentile([s["cpu_cores"] for s in samples], 90)) * 1000
+    assert resources["requests"]["cpu"] == f"{math.ceil(p90 * 1.15)}m"
+    assert resources["requests"]["memory"] == f"{math.ceil(300 * 1.15)}Mi"
+    assert resources["saving_per_month"] > 0
+    code = main(["capacity", "rightsize", "20261205T130000Z", "--store", str(store)])
+    assert code == 2
+    assert "watched no target" in capsys.readouterr().err
+
+    (tmp_path / "hpa.yaml").write_text(HPA)
+    out = tmp_path / "k8s.yaml"
+    code = main([
+        "capacity", "manifests", "--name", "shop", "--image", "shop:1", "--size", str(size),
+        "--rightsize", str(right), "--hpa", str(tmp_path / "hpa.yaml"), "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    documents = list(yaml.safe_load_all(out.read_text()))
+    kinds = [d["kind"] for d in documents]
+    assert kinds == [
+        "PriorityClass",
+        "Deployment",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    ]
+    for document in documents:
+        kubernetes_validate.validate(document, "1.29", strict=True)
+    assert documents[1]["spec"]["replicas"] == 17
+    assert documents[2]["spec"]["minAvailable"] == 10
+    container = documents[1]["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"] == resources["requests"]
+    assert documents[3]["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "60000m"

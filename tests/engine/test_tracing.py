@@ -55,3 +55,25 @@ def test_failed_are_kept_up_to_the_cap_and_one_in_every_whatever_its_latency() -
     sampled = [k for k in kept if k[4] == "sampled"]
     assert [k[3] for k in failed] == [500, 500]
     assert [k[0][-16:] for k in sampled] == [f"{4:016x}", f"{8:016x}"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.integers(1, 10**9), st.sampled_from([200, 200, 503])),
+        min_size=1,
+        max_size=400,
+    ),
+    st.sampled_from([0.0, 0.01, 0.5]),
+)
+def test_the_drivers_shortcut_keeps_exactly_what_weighing_every_request_keeps(
+    requests: list[tuple[int, int, int]], sample: float
+) -> None:
+    plan = TracePlan(enabled=True, slowest=3, sample=sample)
+    everything = Tracer(plan, prefix=PREFIX, endpoints=2)
+    shortcut = Tracer(plan, prefix=PREFIX, endpoints=2)
+    for n, (endpoint, latency, status) in enumerate(requests, start=1):
+        everything.completed(endpoint, n, latency, status)
+        # what TracedHttpRequests.response_complete checks before calling completed()
+        if latency > shortcut.floor[endpoint] or status >= 400 or not n % shortcut.every:
+            shortcut.completed(endpoint, n, latency, status)
+    assert sorted(shortcut.take()) == sorted(everything.take())

@@ -13,6 +13,9 @@ from ._hpa import HpaController as HpaController
 from ._hpa import MetricSpec as MetricSpec
 from ._hpa import ScalingPolicy as ScalingPolicy
 from ._hpa import ScalingRules as ScalingRules
+from ._k8s import Workload as Workload
+from ._k8s import manifests as manifests
+from ._k8s import manifests_yaml as manifests_yaml
 from ._manifests import hpa_of_policy as hpa_of_policy
 from ._manifests import load_policies as load_policies
 from ._manifests import parse_quantity_milli as parse_quantity_milli
@@ -31,6 +34,15 @@ from ._replay import FleetModel as FleetModel
 from ._replay import Replay as Replay
 from ._replay import ReplayScores as ReplayScores
 from ._replay import replay as replay
+from ._rightsize import Rightsize as Rightsize
+from ._rightsize import rightsize as rightsize
+from ._size import ReplicaModel as ReplicaModel
+from ._size import SizePlan as SizePlan
+from ._size import erlang_c as erlang_c
+from ._size import mmc_max_rate as mmc_max_rate
+from ._size import mmc_response_quantile as mmc_response_quantile
+from ._size import replica_model_from_find as replica_model_from_find
+from ._size import size_fleet as size_fleet
 
 __all__ = [
     "Behavior",
@@ -47,18 +59,30 @@ __all__ = [
     "Recommendation",
     "Replay",
     "ReplayScores",
+    "ReplicaModel",
+    "Rightsize",
     "ScalingPolicy",
     "ScalingRules",
+    "SizePlan",
     "Step",
     "StepPolicy",
     "View",
+    "Workload",
     "demand_from_prometheus",
+    "erlang_c",
     "hpa_of_policy",
     "load_access_log",
     "load_demand",
     "load_policies",
+    "manifests",
+    "manifests_yaml",
+    "mmc_max_rate",
+    "mmc_response_quantile",
     "parse_quantity_milli",
     "policy_from_manifest",
     "recommend",
     "replay",
+    "replica_model_from_find",
+    "rightsize",
+    "size_fleet",
 ]

@@ -25,6 +25,7 @@ from ._hpa import (
     ScalingPolicy,
     ScalingRules,
 )
+from ._k8s import hpa_manifest
 from ._policies import HpaPolicy
 from ._replay import FleetModel, ReplayScores, replay
 
@@ -60,6 +61,7 @@ class Candidate:
             "feasible": self.feasible,
             "why": self.why,
             "scores": self.scores.to_dict(),
+            "hpa": hpa_manifest(self.hpa, "TARGET"),
         }
 
 

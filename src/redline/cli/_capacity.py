@@ -5,26 +5,36 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
+import yaml
 from rich.table import Table
 
 from redline.capacity import (
     DemandTrace,
     FleetModel,
     Policy,
+    Workload,
     demand_from_prometheus,
     hpa_of_policy,
     load_access_log,
     load_demand,
     load_policies,
+    manifests_yaml,
+    parse_quantity_milli,
+    policy_from_manifest,
     recommend,
     replay,
+    replica_model_from_find,
+    rightsize,
+    size_fleet,
 )
-from redline.core import RedlineError, parse_duration, parse_rate
+from redline.core import RedlineError, StoreError, parse_duration, parse_objective, parse_rate
 from redline.report import replay_html, write_text
 
 from . import _exit
 from ._console import error, stdout_console
+from ._store import add_store_option, reading_store
 
 __all__ = ["add_capacity_parser"]
 
@@ -86,6 +96,70 @@ def add_capacity_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     )  # fmt: skip
     tuned.add_argument("--out", type=Path, help="write every candidate and the pick as JSON")
     tuned.set_defaults(handler=recommend_command)
+
+    sized = commands.add_parser(
+        "size",
+        help="replicas that hold the SLO at a peak, with spares and zones, and their cost",
+        description="From one replica's redline find result: replicas for the peak by the "
+        "measured capacity (its 95%% lower bound), an M/M/c queue per replica (Erlang C) "
+        "and the scaling law across replicas; then spares and zone headroom.",
+    )
+    sized.add_argument("--find", type=Path, required=True, help="redline find --out JSON")
+    peak = sized.add_mutually_exclusive_group(required=True)
+    peak.add_argument("--peak", help="the forecast peak, e.g. 5000/s")
+    peak.add_argument("--trace", type=Path, help="a demand trace (time_s,rate): its peak")
+    sized.add_argument("--slo", help='the latency objective, e.g. "p99 < 100ms" (default: find\'s)')
+    sized.add_argument("--spare", type=int, default=0, help="replicas one may lose (default 0)")
+    sized.add_argument("--zones", type=int, default=1, help="zones to survive losing one of")
+    sized.add_argument("--sigma", type=float, default=0.0, help="USL contention across replicas")
+    sized.add_argument("--kappa", type=float, default=0.0, help="USL coherency across replicas")
+    sized.add_argument(
+        "--service-cv", type=float, default=1.0,
+        help="service time's coefficient of variation (1: exponential)",
+    )  # fmt: skip
+    sized.add_argument(
+        "--optimistic", action="store_true",
+        help="size on the measured redline, not its 95%% lower bound",
+    )  # fmt: skip
+    sized.add_argument("--price", type=float, default=0.0, help="price per replica-hour")
+    sized.add_argument("--out", type=Path, help="write the plan as JSON")
+    sized.set_defaults(handler=size_command)
+
+    right = commands.add_parser(
+        "rightsize",
+        help="CPU and memory requests and limits from what watched runs used (VPA-style)",
+        description="From the target samples of stored runs (run with --serve or --observe): "
+        "CPU request at a percentile of use plus a margin, memory from the peak plus the "
+        "margin (an OOM bumps it), and what the change saves.",
+    )
+    right.add_argument("runs", nargs="+", help="stored run ids (or unique prefixes)")
+    right.add_argument("--cpu-percentile", type=float, default=90.0)
+    right.add_argument("--margin", type=float, default=0.15, help="safety margin (0.15: 15%%)")
+    right.add_argument("--current-cpu", help="the CPU request in use, e.g. 1000m")
+    right.add_argument("--current-memory", help="the memory request in use, e.g. 1Gi")
+    right.add_argument("--replicas", type=int, default=1)
+    right.add_argument("--price-vcpu-hour", type=float, default=0.0)
+    right.add_argument("--price-gib-hour", type=float, default=0.0)
+    right.add_argument("--out", type=Path, help="write the result as JSON")
+    add_store_option(right)
+    right.set_defaults(handler=rightsize_command)
+
+    made = commands.add_parser(
+        "manifests",
+        help="Deployment, HPA, PodDisruptionBudget and PriorityClass from the decisions",
+    )
+    made.add_argument("--name", required=True, help="the Deployment's name")
+    made.add_argument("--image", required=True, help="the container image")
+    made.add_argument("--port", type=int, default=8080)
+    made.add_argument("--size", type=Path, help="capacity size --out JSON: replicas, minAvailable")
+    made.add_argument("--rightsize", type=Path, help="capacity rightsize --out JSON")
+    made.add_argument(
+        "--hpa", type=Path, help="an HPA manifest, or capacity recommend --out JSON (its pick)"
+    )
+    made.add_argument("--replicas", type=int, help="replicas (default: --size's, else 2)")
+    made.add_argument("--priority", type=int, default=1000)
+    made.add_argument("--out", type=Path, help="write the YAML here (default: print it)")
+    made.set_defaults(handler=manifests_command)
 
 
 def _trace_options(parser: argparse.ArgumentParser) -> None:
@@ -271,3 +345,165 @@ def recommend_command(args: argparse.Namespace) -> int:
             error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
             return _exit.USAGE
     return _exit.OK if result.best is not None else _exit.FAILED
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+
+
+def size_command(args: argparse.Namespace) -> int:
+    """Carry out ``redline capacity size``."""
+    try:
+        document = _read_json(args.find, "find result")
+        model = replica_model_from_find(document, source=str(args.find))
+        peak = parse_rate(args.peak) if args.peak else load_demand(args.trace).peak
+        slo_text = args.slo or document.get("objective") or ""
+        slo_ms = None
+        if slo_text:
+            objective = parse_objective(slo_text, source="--slo")
+            if objective.metric == "percentile":
+                slo_ms = objective.threshold
+        plan = size_fleet(
+            model, peak, slo_p99_ms=slo_ms, spare=args.spare, zones=args.zones,
+            sigma=args.sigma, kappa=args.kappa, service_cv=args.service_cv,
+            conservative=not args.optimistic, price_per_replica_hour=args.price,
+        )  # fmt: skip
+    except (RedlineError, ValueError) as exc:
+        error(str(exc))
+        return _exit.USAGE
+    console = stdout_console()
+    console.print(
+        f"one replica: redline {model.redline_rps:,.0f} req/s (95% CI {model.low_rps:,.0f}-"
+        f"{model.high_rps:,.0f}), {model.workers} worker(s) of {model.service_s * 1000:.1f} ms",
+        highlight=False,
+    )
+    queueing = "-" if plan.by_queueing is None else str(plan.by_queueing)
+    console.print(
+        f"peak {peak:,.0f} req/s: {plan.replicas_for_slo} replica(s) for the SLO "
+        f"(measured {plan.by_measurement}, queueing {queueing}, scaling {plan.by_scaling}); "
+        f"{plan.replicas} with {args.spare} spare over {args.zones} zone(s)",
+        highlight=False,
+    )
+    predicted = "-" if plan.p99_ms is None else f"{plan.p99_ms:,.1f} ms"
+    console.print(
+        f"utilisation at the peak {plan.utilisation:.0%}; predicted p99 {predicted}"
+        + (f" (SLO {plan.slo_ms:g} ms)" if plan.slo_ms is not None else "")
+        + (f"; cost {plan.cost_per_month:,.2f} per month" if args.price else ""),
+        highlight=False,
+    )
+    for note in plan.notes:
+        console.print(f"note: {note}", style="yellow", highlight=False)
+    if args.out is not None:
+        try:
+            write_text(json.dumps(plan.to_dict(), indent=1), args.out)
+        except OSError as exc:
+            error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
+            return _exit.USAGE
+    return _exit.OK
+
+
+def rightsize_command(args: argparse.Namespace) -> int:
+    """Carry out ``redline capacity rightsize``."""
+    try:
+        with reading_store(args.store) as store:
+            reports = []
+            for run in args.runs:
+                stored = store.load(run)
+                if stored.target is None:
+                    raise ValueError(
+                        f"run {stored.result.id} watched no target (run it with --serve or "
+                        "--observe)"
+                    )
+                reports.append(stored.target)
+        plan = rightsize(
+            reports,
+            cpu_percentile=args.cpu_percentile,
+            margin=args.margin,
+            current_cpu_milli=parse_quantity_milli(args.current_cpu)
+            if args.current_cpu else None,
+            current_memory_bytes=parse_quantity_milli(args.current_memory) // 1000
+            if args.current_memory else None,
+            replicas=args.replicas,
+            price_vcpu_hour=args.price_vcpu_hour,
+            price_gib_hour=args.price_gib_hour,
+        )  # fmt: skip
+    except (StoreError, RedlineError, ValueError) as exc:
+        error(str(exc))
+        return _exit.USAGE
+    data = plan.to_dict()
+    console = stdout_console()
+    console.print(
+        f"{plan.samples} samples: CPU used p50 {plan.cpu_used_p50_milli:,.0f}m, max "
+        f"{plan.cpu_used_max_milli:,.0f}m; memory max {plan.memory_max_bytes / (1 << 20):,.0f}Mi",
+        highlight=False,
+    )
+    console.print(
+        f"requests: cpu {data['requests']['cpu']}, memory {data['requests']['memory']}; "
+        f"limits: cpu {data['limits']['cpu']}, memory {data['limits']['memory']}",
+        highlight=False,
+    )
+    if plan.saving_per_month is not None:
+        console.print(f"saves {plan.saving_per_month:,.2f} per month", highlight=False)
+    for note in plan.notes:
+        console.print(f"note: {note}", style="yellow", highlight=False)
+    if args.out is not None:
+        try:
+            write_text(json.dumps(data, indent=1), args.out)
+        except OSError as exc:
+            error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
+            return _exit.USAGE
+    return _exit.OK
+
+
+def manifests_command(args: argparse.Namespace) -> int:
+    """Carry out ``redline capacity manifests``."""
+    try:
+        replicas, minimum = args.replicas or 2, 1
+        if args.size is not None:
+            size = _read_json(args.size, "size plan")
+            replicas = args.replicas or int(size["replicas"])
+            minimum = int(size["replicas_for_slo"])
+        requests = {"cpu": "250m", "memory": "256Mi"}
+        limits: dict[str, str | None] = {"cpu": None, "memory": None}
+        if args.rightsize is not None:
+            right = _read_json(args.rightsize, "rightsize result")
+            requests, limits = right["requests"], right["limits"]
+        hpa = None
+        if args.hpa is not None:
+            if args.hpa.suffix == ".json":
+                best = _read_json(args.hpa, "recommendation").get("best")
+                if not best:
+                    raise ValueError(f"{args.hpa}: the recommendation has no feasible pick")
+                manifest = best["hpa"]
+            else:
+                manifest = yaml.safe_load(args.hpa.read_text(encoding="utf-8"))
+            policy = policy_from_manifest(
+                manifest, source=str(args.hpa), capacity_rps=1.0, startup_s=30.0
+            )
+            hpa = hpa_of_policy(policy, source=str(args.hpa))
+        text = manifests_yaml(
+            Workload(
+                args.name, args.image, port=args.port, replicas=replicas,
+                min_available=min(minimum, replicas), cpu_request=requests["cpu"],
+                cpu_limit=limits["cpu"], memory_request=requests["memory"],
+                memory_limit=limits["memory"], priority=args.priority,
+            ),
+            hpa,
+        )  # fmt: skip
+    except (RedlineError, ValueError, KeyError, OSError, yaml.YAMLError) as exc:
+        error(f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc))
+        return _exit.USAGE
+    if args.out is None:
+        print(text, end="")
+        return _exit.OK
+    try:
+        write_text(text, args.out)
+    except OSError as exc:
+        error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
+        return _exit.USAGE
+    return _exit.OK

@@ -10,7 +10,10 @@ redline's fault proxy. Then:
    cascading failure, judged by the objectives, with time to detect and to recover;
 4. the same load and faults against the shop with its strategies;
 5. the redline again, with the strategies;
-6. the two fault runs compared, with confidence intervals.
+6. the two fault runs compared, with confidence intervals;
+7. the shop's capacity plan: replicas for a sale of 2,000 req/s from its redline (the
+   measured capacity's lower bound, an M/M/c queue per replica), with a spare over three
+   zones, and what they cost (``redline capacity size``).
 
 Each search watches the shop's process (its CPU, memory, threads per step), and after each
 one a short profiled run at the redline says where the shop's time goes: its bottleneck
@@ -41,7 +44,16 @@ from typing import Any
 from rich.console import Console
 
 from redline.analysis import Step, compare_runs
-from redline.core import PlanError, RunError, RunOutcome, RunResult, Verdict
+from redline.capacity import replica_model_from_find, size_fleet
+from redline.core import (
+    PlanError,
+    RedlineError,
+    RunError,
+    RunOutcome,
+    RunResult,
+    Verdict,
+    parse_objective,
+)
 from redline.demo import generate
 from redline.faults import FaultProxy
 from redline.plan import Plan, plan_from_dict
@@ -347,6 +359,9 @@ def demo_command(args: argparse.Namespace) -> int:
             write["strategies-faults.html"] = html_report(
                 guarded, guarded_verdicts, baseline=plain, comparison=comparison
             )
+
+            console.rule("7. the shop's capacity plan, for a sale of 2,000 req/s")
+            document["capacity"] = _capacity(document["redline"]["strategies"], console)
     except (RunError, PlanError, RuntimeError) as exc:
         error(f"the demo could not be carried out: {exc}")
         document["ended"] = f"failed: {exc}"
@@ -362,6 +377,34 @@ def demo_command(args: argparse.Namespace) -> int:
         return _exit.USAGE
     _summary(console, document, args.out)
     return _exit.OK
+
+
+PEAK_RPS = 2000.0
+"""The demo's forecast: the shop's next sale, in requests per second."""
+
+
+def _capacity(found: dict[str, Any], console: Console) -> dict[str, Any] | None:
+    """Replicas of the shop (with the strategies) for the sale: one spare, three zones."""
+    try:
+        model = replica_model_from_find(found, source="the shop's redline")
+        slo = parse_objective(found["objective"]) if found.get("objective") else None
+        plan = size_fleet(
+            model, PEAK_RPS, slo_p99_ms=slo.threshold if slo and slo.metric == "percentile"
+            else None, spare=1, zones=3, price_per_replica_hour=0.05,
+        )  # fmt: skip
+    except (ValueError, RedlineError) as exc:
+        console.print(f"no capacity plan: {exc}", style="yellow", highlight=False)
+        return None
+    console.print(
+        f"{plan.replicas_for_slo} replica(s) hold the SLO at {PEAK_RPS:,.0f} req/s "
+        f"(measured {plan.by_measurement}, queueing {plan.by_queueing or '-'}); "
+        f"{plan.replicas} with a spare over 3 zones, "
+        f"{plan.cost_per_month:,.0f} per month at 0.05 per replica-hour",
+        highlight=False,
+    )
+    for note in plan.notes:
+        console.print(f"note: {note}", style="dim", highlight=False)
+    return plan.to_dict()
 
 
 def _keep(out: Path, document: dict[str, Any], write: dict[str, str], started: float) -> bool:
@@ -391,10 +434,18 @@ def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
         f"{_said(document, 'strategies')} with the strategies\n"
         f"checkout's p99 goes to: {_p99(document, 'baseline')} as it is, "
         f"{_p99(document, 'strategies')} with the strategies\n"
+        f"capacity for a sale of {PEAK_RPS:,.0f} req/s: {_replicas(document)}\n"
         f"reports: {', '.join(document['reports'])}; every number: {out / 'demo.json'} "
         f"({document['seconds']:.0f} s)",
         highlight=False,
     )
+
+
+def _replicas(document: dict[str, Any]) -> str:
+    plan = document.get("capacity")
+    if not plan:
+        return "no plan"
+    return f"{plan['replicas']} replicas ({plan['replicas_for_slo']} for the SLO)"
 
 
 def _p99(document: dict[str, Any], side: str) -> str:

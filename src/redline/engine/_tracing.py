@@ -33,7 +33,7 @@ class Tracer:
     """Trace ids for one worker's requests, and the requests of an interval worth keeping."""
 
     __slots__ = ("_count", "_every", "_failed", "_failed_cap", "_head", "_last", "_prefix",
-                 "_sampled", "_slowest", "_tail", "_top")  # fmt: skip
+                 "_sampled", "_slowest", "_tail", "_top", "every", "floor")  # fmt: skip
 
     def __init__(self, trace: TracePlan, *, prefix: str, endpoints: int) -> None:
         """Trace with ids that start with ``prefix`` (16 hex digits)."""
@@ -43,6 +43,11 @@ class Tracer:
         self._slowest = trace.slowest
         self._failed_cap = trace.failed
         self._top: list[list[tuple[int, int, int]]] = [[] for _ in range(endpoints)]
+        # what the drivers read before calling completed(): a request is worth weighing
+        # when it is slower than an endpoint's floor (the slowest kept, once there are
+        # enough), failed, or the every-th one
+        self.floor = [-1 if self._slowest else 1 << 62] * endpoints
+        self.every = self._every or 1 << 62
         self._failed: list[tuple[int, int, int, int | None]] = []
         self._sampled: list[tuple[int, int, int, int | None]] = []
         # the last request split where the header goes: a precompiled request is one
@@ -64,12 +69,16 @@ class Tracer:
     def completed(self, endpoint: int, n: int, latency_ns: int, status: int | None) -> None:
         """Weigh one finished request (``status`` None: it failed without a response)."""
         if endpoint >= len(self._top):  # a scenario's request, named on first use
-            self._top.extend([] for _ in range(endpoint + 1 - len(self._top)))
+            grow = endpoint + 1 - len(self._top)
+            self._top.extend([] for _ in range(grow))
+            self.floor.extend([-1 if self._slowest else 1 << 62] * grow)
         top = self._top[endpoint]
         if len(top) < self._slowest:
             heapq.heappush(top, (latency_ns, n, status or 0))
         elif top and latency_ns > top[0][0]:
             heapq.heapreplace(top, (latency_ns, n, status or 0))
+        if self._slowest and len(top) >= self._slowest:
+            self.floor[endpoint] = top[0][0]
         if (status is None or status >= 400) and len(self._failed) < self._failed_cap:
             self._failed.append((n, endpoint, latency_ns, status))
         if self._every and n % self._every == 0 and len(self._sampled) < SAMPLED_CAP:
@@ -86,6 +95,7 @@ class Tracer:
             for latency, n, status in top:
                 out.append((self.trace_id(n), endpoint, latency / 1e6, status or None, "slowest"))
             top.clear()
+        self.floor = [-1 if self._slowest else 1 << 62] * len(self._top)
         for kind, kept in (("failed", self._failed), ("sampled", self._sampled)):
             out.extend(
                 (self.trace_id(n), endpoint, latency / 1e6, status, kind)
@@ -103,8 +113,12 @@ class _Traced:
     def _send(
         self, conn: ClientConnection, endpoint: int, intended: int, data: bytes, now: int
     ) -> None:
+        # _Http._send, inlined with the header: one call less per request
         data, conn.token = self.tracer.inject(data)
-        super()._send(conn, endpoint, intended, data, now)  # type: ignore[misc]
+        self.in_flight += 1  # type: ignore[attr-defined]
+        self.sent[now >= self.clock.boundary] += 1  # type: ignore[attr-defined]
+        self.bytes_out[endpoint] += len(data)  # type: ignore[attr-defined]
+        conn.send(data, endpoint, intended, now)
 
     def request_failed(self, conn: ClientConnection, error_class: str) -> None:
         """A failed request is always worth keeping."""
@@ -129,8 +143,12 @@ class TracedHttpRequests(_Traced, HttpRequests):
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
         """:meth:`HttpRequests.response_complete` with the request weighed (one clock read)."""
         now = time.monotonic_ns()
-        self.tracer.completed(conn.tag, cast(int, conn.token), now - conn.intended_ns, status)
-        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now, conn)
+        latency = now - conn.intended_ns
+        tracer = self.tracer
+        n: int = conn.token  # type: ignore[assignment]
+        if latency > tracer.floor[conn.tag] or status >= 400 or not n % tracer.every:
+            tracer.completed(conn.tag, n, latency, status)
+        self.record(conn.tag, latency, now - conn.sent_ns, status, nbytes, now, conn)
         self.in_flight -= 1
         self._free(conn)
         self._pump()
@@ -149,9 +167,12 @@ class TracedHttpUsers(_Traced, HttpUsers):
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
         """:meth:`HttpUsers.response_complete` with each request weighed and traced."""
         now = time.monotonic_ns()
+        latency = now - conn.intended_ns
         tracer = self.tracer
-        tracer.completed(conn.tag, cast(int, conn.token), now - conn.intended_ns, status)
-        self.record(conn.tag, now - conn.intended_ns, now - conn.sent_ns, status, nbytes, now, conn)
+        n: int = conn.token  # type: ignore[assignment]
+        if latency > tracer.floor[conn.tag] or status >= 400 or not n % tracer.every:
+            tracer.completed(conn.tag, n, latency, status)
+        self.record(conn.tag, latency, now - conn.sent_ns, status, nbytes, now, conn)
         if self.fast_loop and conn.reusable and not self.stopping:
             fixed = self.fixed_request
             endpoint, data = fixed if fixed is not None else self.mix.next()
