@@ -389,43 +389,45 @@ class HpaController:
         cutoff = now - period_s
         return sum(e.change for e in events if e.at > cutoff)
 
+    def _period_start(self, current: int, period_s: int, now: float) -> int:
+        """The replicas at the start of a policy's period: the events in it undone."""
+        return (
+            current
+            - self._changed(period_s, self.up_events, now)
+            + self._changed(period_s, self.down_events, now)
+        )
+
     def scale_up_limit(self, current: int, rules: ScalingRules, now: float) -> int:
         """``calculateScaleUpLimitWithScalingRules``: the most replicas allowed now."""
         if rules.select_policy == "Disabled":
             return current
-        pick = min if rules.select_policy == "Min" else max
-        result: int | None = None
+        proposals = []
         for policy in rules.policies:
-            start = (
-                current
-                - self._changed(policy.period_s, self.up_events, now)
-                + self._changed(policy.period_s, self.down_events, now)
-            )
+            start = self._period_start(current, policy.period_s, now)
             if policy.type == "Pods":
-                proposed = start + policy.value
-            else:
-                proposed = math.ceil(start * (1 + policy.value / 100))
-            result = proposed if result is None else pick(result, proposed)
-        return current if result is None else result
+                proposals.append(start + policy.value)
+            else:  # rounded up, or a small fleet could never grow
+                proposals.append(math.ceil(start * (1 + policy.value / 100)))
+        if not proposals:
+            return current
+        # the largest change is the highest limit, unless selectPolicy asks for the least
+        return min(proposals) if rules.select_policy == "Min" else max(proposals)
 
     def scale_down_limit(self, current: int, rules: ScalingRules, now: float) -> int:
         """``calculateScaleDownLimitWithBehaviors``: the fewest replicas allowed now."""
         if rules.select_policy == "Disabled":
             return current
-        pick = max if rules.select_policy == "Min" else min
-        result: int | None = None
+        proposals = []
         for policy in rules.policies:
-            start = (
-                current
-                - self._changed(policy.period_s, self.up_events, now)
-                + self._changed(policy.period_s, self.down_events, now)
-            )
+            start = self._period_start(current, policy.period_s, now)
             if policy.type == "Pods":
-                proposed = start - policy.value
+                proposals.append(start - policy.value)
             else:
-                proposed = int(start * (1 - policy.value / 100))  # truncated, as in Go
-            result = proposed if result is None else pick(result, proposed)
-        return current if result is None else result
+                proposals.append(int(start * (1 - policy.value / 100)))  # truncated, as in Go
+        if not proposals:
+            return current
+        # the largest change is the lowest limit, unless selectPolicy asks for the least
+        return max(proposals) if rules.select_policy == "Min" else min(proposals)
 
     def store_event(self, before: int, after: int, now: float) -> None:
         """``storeScaleEvent``: remember a change for the rate policies (with behavior)."""

@@ -338,13 +338,21 @@ def recommend_command(args: argparse.Namespace) -> int:
         console.print(f"recommended: {result.best.name}", style="bold green", highlight=False)
     for note in result.notes:
         console.print(f"note: {note}", style="yellow", highlight=False)
-    if args.out is not None:
-        try:
-            write_text(json.dumps(result.to_dict(), indent=1), args.out)
-        except OSError as exc:
-            error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
-            return _exit.USAGE
+    if not _write_json(result.to_dict(), args.out):
+        return _exit.USAGE
     return _exit.OK if result.best is not None else _exit.FAILED
+
+
+def _write_json(data: Any, path: Path | None) -> bool:
+    """Write ``--out`` (when given); whether it went well (the error is printed)."""
+    if path is None:
+        return True
+    try:
+        write_text(json.dumps(data, indent=1), path)
+    except OSError as exc:
+        error(f"--out: cannot write {str(path)!r}: {exc.strerror}")
+        return False
+    return True
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -398,12 +406,8 @@ def size_command(args: argparse.Namespace) -> int:
     )
     for note in plan.notes:
         console.print(f"note: {note}", style="yellow", highlight=False)
-    if args.out is not None:
-        try:
-            write_text(json.dumps(plan.to_dict(), indent=1), args.out)
-        except OSError as exc:
-            error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
-            return _exit.USAGE
+    if not _write_json(plan.to_dict(), args.out):
+        return _exit.USAGE
     return _exit.OK
 
 
@@ -451,12 +455,8 @@ def rightsize_command(args: argparse.Namespace) -> int:
         console.print(f"saves {plan.saving_per_month:,.2f} per month", highlight=False)
     for note in plan.notes:
         console.print(f"note: {note}", style="yellow", highlight=False)
-    if args.out is not None:
-        try:
-            write_text(json.dumps(data, indent=1), args.out)
-        except OSError as exc:
-            error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
-            return _exit.USAGE
+    if not _write_json(data, args.out):
+        return _exit.USAGE
     return _exit.OK
 
 
