@@ -74,9 +74,9 @@ class _Stamps:
 def test_phases_are_bucketed_per_endpoint_and_kept_across_a_spill() -> None:
     recorder = Recorder(["a", "b"], capacity=3)  # spills while recording
     new = _Stamps((2_000_000, 1_000_000, 5_000_000), sent=0, written=10_000, first=30_010_000)
-    reused = _Stamps((0, 0, 0), sent=0, written=10_000, first=30_010_000)
     recorder.record(0, 40_000_000, 31_010_000, 200, 10, 31_010_000, new)  # sent at 0
     for done in range(1, 6):
+        reused = _Stamps((0, 0, 0), sent=0, written=10_000, first=30_010_000)
         recorder.record(0, 40_000_000, 31_010_000 + done, 200, 10, 31_010_000 + done, reused)
     recorder.record(1, 5_000_000, 5_000_000, 200, 10, 31_020_000)  # not an HTTP exchange
     recorder.record_error(0, "reset", 31_030_000)  # a failure has no phases
@@ -94,13 +94,14 @@ def test_phases_are_bucketed_per_endpoint_and_kept_across_a_spill() -> None:
     assert phases["receive"].min == pytest.approx(1000, rel=0.001)
     assert taken["b"].phases == {}
     assert new.done_once == 1  # told once: the next request reuses the connection
+    assert new.first_ns == -1  # read: until the next timed request, nothing is stamped
 
 
 def test_untimed_exchanges_leave_no_phases_even_in_reused_buffer_rows() -> None:
     recorder = Recorder(["a"], capacity=4)
-    timed = _Stamps((0, 0, 0), sent=0, written=1000, first=2_000_000)
-    untimed = _Stamps((0, 0, 0), sent=0, written=0, first=-1)  # a connection not sampled
+    untimed = _Stamps((0, 0, 0), sent=0, written=0, first=-1)  # a request not sampled
     for done in range(1, 4):
+        timed = _Stamps((0, 0, 0), sent=0, written=1000, first=2_000_000)
         recorder.record(0, 3_000_000, 3_000_000, 200, 1, 3_000_000 + done, timed)
     first = recorder.take()["a"].phases
     assert first["wait"].total_count == 3

@@ -19,11 +19,13 @@ from ._critical import critical_path as critical_path
 from ._critical import slower_spans as slower_spans
 from ._critical import trace_report as trace_report
 from ._evaluate import evaluate as evaluate
+from ._evaluate import tail_counts as tail_counts
 from ._faults import FaultImpact as FaultImpact
 from ._faults import fault_impacts as fault_impacts
 from ._redline import Redline as Redline
 from ._redline import Step as Step
 from ._redline import redline_of as redline_of
+from ._redline import search_redline as search_redline
 from ._redline import step_holds as step_holds
 from ._rules import DEFAULT_BURN_RATES as DEFAULT_BURN_RATES
 from ._rules import PrometheusSource as PrometheusSource
@@ -86,8 +88,10 @@ __all__ = [
     "period_seconds",
     "recovery",
     "redline_of",
+    "search_redline",
     "slo_rules",
     "slower_spans",
     "step_holds",
+    "tail_counts",
     "trace_report",
 ]

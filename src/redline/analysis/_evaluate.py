@@ -25,6 +25,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal, overload
 
 from redline.core import (
     FAIL,
@@ -39,7 +40,14 @@ from redline.core import (
     Verdict,
 )
 
-__all__ = ["evaluate", "evaluate_window", "judged_histogram", "wilson", "window_lengths"]
+__all__ = [
+    "evaluate",
+    "evaluate_window",
+    "judged_histogram",
+    "tail_counts",
+    "wilson",
+    "window_lengths",
+]
 
 Z95 = 1.959963984540054
 
@@ -142,6 +150,37 @@ def judged_histogram(objective: Objective, data: EndpointInterval) -> Histogram:
     if objective.phase:
         return data.phases.get(objective.phase) or Histogram()
     return data.latency
+
+
+@overload
+def tail_counts(
+    run: RunResult, objective: Objective, *, per_interval: Literal[False] = False
+) -> tuple[int, int]: ...
+
+
+@overload
+def tail_counts(
+    run: RunResult, objective: Objective, *, per_interval: Literal[True]
+) -> list[tuple[int, int]]: ...
+
+
+def tail_counts(
+    run: RunResult, objective: Objective, *, per_interval: bool = False
+) -> tuple[int, int] | list[tuple[int, int]]:
+    """Responses beyond a latency objective's bound, and all, over the measured intervals.
+
+    With ``per_interval``, one pair per measured interval, in order.
+    """
+    bound = int(objective.threshold * 1000)
+    pairs = []
+    for interval in run.measured:
+        data = _scoped(objective, interval)
+        histogram = judged_histogram(objective, data) if data is not None else Histogram()
+        total = histogram.total_count
+        pairs.append((total - histogram.count_at_or_below(bound), total))
+    if per_interval:
+        return pairs
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
 
 
 def _phase(objective: Objective) -> str:

@@ -16,17 +16,34 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from redline.core import FAIL, Objective, Verdict
 
-__all__ = ["FOUND", "Redline", "Step", "crossing", "kneedle", "redline_of", "step_holds"]
+__all__ = [
+    "FOUND",
+    "Redline",
+    "Step",
+    "crossing",
+    "kneedle",
+    "redline_of",
+    "search_redline",
+    "step_holds",
+]
 
 FOUND, LIMITED, NEVER_HELD, HELD_AT_MAX = "found", "generator limited", "never held", "held at max"
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 _SATURATED = 0.95  # achieved below this share of the offered rate: the target is saturated
+REPEAT_FACTOR = 3
+"""The repeats of a search's final bracket run this many times a step's length."""
+BLOCK_S = 5
+"""Seconds of a repeat resampled together by the redline's bootstrap."""
+_RESAMPLES = 2000
+_SEED = 20261205  # the bootstrap's: the same steps always give the same interval
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,8 @@ class Step:
         bottleneck: what the watched target's verdict named at this step (``cpu``,
             ``lock``, ``none``, ...), when the target was watched.
         evidence: that verdict's line of evidence.
+        tails: per latency objective (its text), per measured interval: the responses
+            beyond its bound and all of them, for the redline's estimate.
     """
 
     rate: float
@@ -58,6 +77,7 @@ class Step:
     run_id: str = ""
     bottleneck: str | None = None
     evidence: str = ""
+    tails: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     @property
     def holds(self) -> bool:
@@ -78,6 +98,11 @@ class Step:
             "run_id": self.run_id,
             "verdicts": [v.to_dict() for v in self.verdicts],
             **({"bottleneck": self.bottleneck} if self.bottleneck is not None else {}),
+            **(
+                {"tails": {k: [list(c) for c in v] for k, v in self.tails.items()}}
+                if self.tails
+                else {}
+            ),
         }
 
 
@@ -295,9 +320,13 @@ def redline_of(
     ]
     binding = _binding([v for s in at_bad for v in s.verdicts])
     objective = binding.objective if binding is not None else None
-    estimates = _estimates(steps, last_good, first_bad, objective)
-    rate = statistics.median(estimates) if estimates else (last_good + first_bad) / 2
-    low, high = _interval(estimates, last_good, first_bad)
+    calibrated = _tail_estimate(steps, last_good, first_bad, objective)
+    if calibrated is not None:
+        rate, low, high = calibrated
+    else:
+        estimates = _estimates(steps, last_good, first_bad, objective)
+        rate = statistics.median(estimates) if estimates else (last_good + first_bad) / 2
+        low, high = _interval(estimates, last_good, first_bad)
     text = objective.text if objective is not None else "every objective"
     reason = (
         f"every objective held at {last_good:,.0f} req/s; {text} broke at {first_bad:,.0f} req/s"
@@ -315,6 +344,106 @@ def _estimates(
     at_bad = [v for s in steps if s.rate == bad and (v := _value(s, objective)) is not None]
     bound = objective.bound
     return [crossing(good, a, bad, b, bound) for a, b in zip(at_good, at_bad, strict=False)]
+
+
+def _tail_crossing(
+    good: float, at_good: tuple[int, int], bad: float, at_bad: tuple[int, int], share: float
+) -> float:
+    """The rate at which the share of responses beyond the bound reaches ``share``.
+
+    ``log`` of the share (with half a count added, so none beyond is no infinity) is
+    taken as linear in the rate through the two points, and extended beyond them up to
+    1.5 times either way: the bracket is chosen by single noisy steps and need not hold
+    the crossing.
+    """
+    return _log_crossing(
+        good,
+        math.log((at_good[0] + 0.5) / (at_good[1] + 1)),
+        bad,
+        math.log((at_bad[0] + 0.5) / (at_bad[1] + 1)),
+        share,
+    )
+
+
+def _log_crossing(good: float, a: float, bad: float, b: float, share: float) -> float:
+    """Where ``log(share)`` falls on the line through ``(good, a)`` and ``(bad, b)``."""
+    if a == b or bad == good:
+        return (good + bad) / 2
+    rate = good + (math.log(share) - a) / (b - a) * (bad - good)
+    return min(max(rate, good / 1.5), bad * 1.5)
+
+
+def _tail_estimate(
+    steps: Sequence[Step], good: float, bad: float, objective: Objective | None
+) -> tuple[float, float, float] | None:
+    """The redline of a percentile objective from the repeats of the final bracket.
+
+    Only the repeats count: the steps that chose the bracket passed or failed by chance
+    as much as by the service (their share beyond the bound leans to the side they fell
+    on). The share of responses beyond the bound, pooled over each end's repeats, is
+    taken as log-linear in the rate: where it reaches ``1 - percentile`` is the estimate.
+    Its 95% interval is a block bootstrap: each repeat's seconds in blocks of
+    :data:`BLOCK_S` (a queue's seconds are not independent; its blocks nearly are),
+    resampled at either end, the crossing found each time. Calibrated against a
+    simulated M/M/c queue (tests/analysis/test_find_calibration.py). None without a
+    repeat at each end: the older estimate then stands.
+    """
+    if objective is None or objective.metric != "percentile":
+        return None
+    key = objective.text
+    blocks = []
+    for rate in (good, bad):
+        mine = [
+            s.tails[key] for s in steps if s.rate == rate and s.phase == "repeat" and key in s.tails
+        ]
+        sums = [
+            (sum(c[0] for c in part), sum(c[1] for c in part))
+            for intervals in mine
+            for part in (intervals[i : i + BLOCK_S] for i in range(0, len(intervals), BLOCK_S))
+            if part
+        ]
+        if not sums:
+            return None
+        blocks.append(np.asarray(sums, dtype=np.float64))
+    share = 1 - objective.percentile / 100
+    rate = _tail_crossing(good, _pooled(blocks[0]), bad, _pooled(blocks[1]), share)
+    rng = np.random.default_rng(_SEED)
+    resampled = []
+    for counts in blocks:
+        picks = rng.integers(0, len(counts), size=(_RESAMPLES, len(counts)))
+        over, total = counts[picks, 0].sum(axis=1), counts[picks, 1].sum(axis=1)
+        resampled.append(np.log((over + 0.5) / (total + 1)))
+    a, b = resampled
+    target = math.log(share)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = good + (target - a) / (b - a) * (bad - good)
+    crossing = np.where(b == a, (good + bad) / 2, crossing)
+    crossing = np.clip(crossing, good / 1.5, bad * 1.5)
+    tail = _expanded_tail(min(len(blocks[0]), len(blocks[1])))
+    low, high = np.percentile(crossing, [100 * tail, 100 * (1 - tail)])
+    return rate, float(min(low, rate)), float(max(high, rate))
+
+
+def _expanded_tail(n: int) -> float:
+    """The expanded percentile bootstrap's tail for ``n`` blocks (Hesterberg, 2015).
+
+    The plain percentile interval is too narrow for few blocks; this one reaches
+    ``sqrt(n / (n - 1)) * t(0.975, n - 1)`` standard errors instead of 1.96.
+    """
+    if n < 2:
+        return 0.0
+    df = n - 1
+    if df in _T975:
+        t = _T975[df]
+    else:  # Cornish-Fisher: close enough past nine degrees of freedom
+        z = 1.959964
+        t = z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    reach = math.sqrt(n / df) * t
+    return 0.5 * (1 - math.erf(reach / math.sqrt(2)))
+
+
+def _pooled(blocks: np.ndarray) -> tuple[int, int]:
+    return int(blocks[:, 0].sum()), int(blocks[:, 1].sum())
 
 
 def _interval(estimates: Sequence[float], good: float, bad: float) -> tuple[float, float]:
@@ -342,3 +471,77 @@ def _knee(steps: Sequence[Step]) -> float | None:
     ordered = sorted(by_rate.values(), key=lambda s: s.rate)
     index = kneedle([s.achieved for s in ordered], [s.p99_ms for s in ordered])
     return ordered[index].achieved if index is not None else None
+
+
+def search_redline(
+    measure: Callable[[float, float, str], Step],
+    *,
+    start: float,
+    factor: float = 1.5,
+    step_s: float = 10.0,
+    refine_s: float | None = None,
+    max_rate: float = 1_000_000.0,
+    tolerance: float = 0.05,
+    max_refine: int = 5,
+    repeats: int = 4,
+    repeat_s: float | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> Redline:
+    """The search of ``redline find``, on any way of measuring a step.
+
+    ``measure(rate, seconds, phase)`` runs (or simulates) one constant-rate step and
+    judges it. The search steps the rate up by ``factor`` until a step breaks (down,
+    while the first ones break), bisects the bracket geometrically with ``refine_s``
+    steps until it is narrower than ``tolerance`` (at most ``max_refine`` times), then
+    measures the final bracket ``repeats - 1`` more times, ``repeat_s`` each (default
+    three times ``step_s``: a short step's p99 near the redline is biased low, and the
+    interval rests on these repeats alone), for the estimate and its interval. A step the
+    generator could not send ends it (see :func:`redline_of`).
+    """
+    steps: list[Step] = []
+
+    def step_at(rate: float, seconds: float, phase: str) -> Step:
+        step = measure(rate, seconds, phase)
+        steps.append(step)
+        return step
+
+    good: float | None = None
+    bad: float | None = None
+    rate = min(start, max_rate)
+    while not stopped():  # step up (or down, while the first rates break)
+        step = step_at(rate, step_s, "step")
+        if step.limited:
+            return redline_of(steps, limited_at=rate)
+        if step.holds:
+            good = rate
+            if bad is not None or rate >= max_rate:
+                break
+            rate = min(rate * factor, max_rate)
+        else:
+            bad = rate
+            if good is not None:
+                break
+            rate /= factor
+            if rate < 0.5:
+                break
+    if good is None or bad is None or stopped():
+        return redline_of(steps)
+    refine = refine_s or step_s / 2
+    for _ in range(max_refine):  # bisect (geometrically) with shorter steps
+        if bad / good - 1 <= tolerance or stopped():
+            break
+        middle = math.sqrt(good * bad)
+        step = step_at(middle, refine, "refine")
+        if step.limited:
+            return redline_of(steps, limited_at=middle)
+        if step.holds:
+            good = middle
+        else:
+            bad = middle
+    for _ in range(max(0, repeats - 1)):  # repeat the final bracket for the interval
+        if stopped():
+            break
+        for rate in (good, bad):
+            if step_at(rate, repeat_s or REPEAT_FACTOR * step_s, "repeat").limited:
+                return redline_of(steps, limited_at=rate)
+    return redline_of(steps, good=good, bad=bad)

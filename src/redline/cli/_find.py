@@ -47,7 +47,10 @@ def add_find_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "--tolerance", type=float, default=0.05, help="bisect to this relative width (0.05)"
     )
     parser.add_argument(
-        "--repeats", type=int, default=3, help="runs of the final bracket, for the interval (3)"
+        "--repeats", type=int, default=4, help="runs of the final bracket, for the interval (4)"
+    )
+    parser.add_argument(
+        "--repeat-step", help="time per repeat of the final bracket (default: 3 x --step)"
     )
     parser.add_argument(
         "--closed", action="store_true", help="sweep virtual users instead and fit the USL"
@@ -134,6 +137,7 @@ def find_command(args: argparse.Namespace) -> int:
                 max_rate=max_rate or 1_000_000.0,
                 tolerance=args.tolerance,
                 repeats=args.repeats,
+                repeat_s=_option(parse_duration, args.repeat_step, "--repeat-step"),
                 workers=args.workers,
                 on_step=on_step,
                 store=store,

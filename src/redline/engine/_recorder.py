@@ -27,7 +27,8 @@ class Timed(Protocol):
 
     ``setup`` holds DNS, connect and TLS time of a new connection; the request was sent
     at ``sent_ns``, its write returned at ``written_ns`` and the first byte of the
-    response arrived at ``first_ns`` (at most 0: not timed).
+    response arrived at ``first_ns`` (at most 0: not timed; the recorder sets -1 once it
+    has read a timed one).
     """
 
     setup: tuple[int, int, int]
@@ -144,6 +145,7 @@ class Recorder:
             if first > 0:  # a timed exchange (0: no byte stamped, -1: an untimed one)
                 self._written[i] = timed.written_ns
                 self._first[i] = first
+                timed.first_ns = -1  # read: the connection's untimed requests stamp nothing
                 setup = timed.setup
                 if setup is not REUSED:  # the connection's first response: rare
                     self._setups.append((done_ns, endpoint, *setup))

@@ -32,8 +32,8 @@ __all__ = [
 REUSED = (0, 0, 0)
 """The set-up phases (DNS, connect, TLS in ns) of a request on a reused connection."""
 PHASE_EVERY = 8
-"""Phases are timed on every request of one connection in this many (and on the first
-request of every connection): two clock reads per request cost the generator about 5%."""
+"""A connection times the phases of its first request and of one in this many after it
+(a power of two): two clock reads per request cost the generator about 5%."""
 _monotonic_ns = time.monotonic_ns
 
 
@@ -84,9 +84,10 @@ class ClientConnection(asyncio.Protocol):
     The phases of the request in flight, as k6 has them, come from monotonic stamps:
     ``setup`` is the connection's DNS, connect and TLS time until its first response is
     recorded, ``sent_ns`` when the driver sent it, ``written_ns`` when the write
-    returned, ``first_ns`` when the first byte of the response arrived (-1: this
-    connection no longer times its requests). Every connection times its first request;
-    one in :data:`PHASE_EVERY` (``sampled``) goes on timing every request.
+    returned, ``first_ns`` when the first byte of the response arrived (-1: this request
+    is not timed; the recorder sets it after reading a timed one). A connection times its
+    first request (its set-up with it) and one in :data:`PHASE_EVERY` after it
+    (``requests`` counts them).
     """
 
     __slots__ = (
@@ -100,12 +101,11 @@ class ClientConnection(asyncio.Protocol):
         "intended_ns",
         "parser",
         "pool",
+        "requests",
         "reusable",
-        "sampled",
         "sent_ns",
         "setup",
         "tag",
-        "timing",
         "token",
         "transport",
         "written_ns",
@@ -138,8 +138,7 @@ class ClientConnection(asyncio.Protocol):
         self.first_ns = 0
         self.bytes_in = 0
         self.setup = REUSED
-        self.timing = True
-        self.sampled = True
+        self.requests = 0
 
     def send(self, data: bytes, tag: int, intended_ns: int, sent_ns: int) -> None:
         """Write one request; ``tag`` and ``intended_ns`` are kept for the driver."""
@@ -148,19 +147,18 @@ class ClientConnection(asyncio.Protocol):
         self.intended_ns = intended_ns
         self.sent_ns = sent_ns
         self.bytes_in = 0
-        if self.timing:
+        count = self.requests + 1
+        self.requests = count
+        if count & 7 == 1:  # the 1st, 9th, 17th...: one in PHASE_EVERY (8), set-up first
             self.first_ns = 0
             self._write(data)  # type: ignore[misc]  # set in connection_made
             self.written_ns = _monotonic_ns()
-        else:
+        else:  # first_ns is -1 since the last timed one was recorded: nothing is stamped
             self._write(data)  # type: ignore[misc]
 
     def first_exchange_done(self) -> None:
-        """Its first response is recorded: set-up is paid; go on timing if sampled."""
+        """Its first response is recorded, its set-up with it."""
         self.setup = REUSED
-        if not self.sampled:
-            self.timing = False
-            self.first_ns = -1  # data_received stamps nothing from now on
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -259,7 +257,6 @@ class ConnectionPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._literal = _literal_address(host, port)
-        self.opened = 0
 
     @property
     def size(self) -> int:
@@ -319,8 +316,6 @@ class ConnectionPool:
             sock.close()
             raise
         t3 = time.monotonic_ns()
-        self.opened += 1
-        conn.sampled = self.opened % PHASE_EVERY == 1
         conn.setup = (
             0 if self._literal else t1 - t0,
             t2 - t1,

@@ -11,7 +11,6 @@ Universal Scalability Law.
 from __future__ import annotations
 
 import dataclasses
-import math
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ from redline.analysis import (
     Step,
     SweepLevel,
     little_check,
-    redline_of,
+    search_redline,
+    tail_counts,
 )
 from redline.core import PlanError, RunOutcome, RunResult, Verdict
 from redline.engine import RunControl, check_reachable
@@ -100,13 +100,17 @@ def new_search_id() -> str:
     return f"find-{secrets.token_hex(3)}"
 
 
+SEARCH_WARMUP_S = 2.0
+"""A search step's warm-up when the plan has none: a step starts on an idle target, and
+its first seconds would understate the queue a rate builds (calibrated: docs/find.md)."""
+
+
 def _step_plan(plan: Plan, load: OpenLoad | ClosedLoad, seconds: float) -> Plan:
     # a search measures the target as it is: the plan's proxies stay, its schedule of
     # faults belongs to run and experiment
     faults = dataclasses.replace(plan.faults, schedule=())
-    return dataclasses.replace(
-        plan, load=load, duration=seconds, warmup=min(plan.warmup, 5.0), faults=faults
-    )
+    warmup = min(plan.warmup, 5.0) if plan.warmup > 0 else SEARCH_WARMUP_S
+    return dataclasses.replace(plan, load=load, duration=seconds, warmup=warmup, faults=faults)
 
 
 def _measure(
@@ -132,6 +136,11 @@ def _measure(
 
 def _step_of(result: RunResult, verdicts: Sequence[Verdict], rate: float, phase: str) -> Step:
     total = result.total()
+    tails = {
+        v.objective.text: tuple(tail_counts(result, v.objective, per_interval=True))
+        for v in verdicts
+        if v.objective.metric == "percentile"
+    }
     return Step(
         rate=rate,
         achieved=total.rps,
@@ -142,6 +151,7 @@ def _step_of(result: RunResult, verdicts: Sequence[Verdict], rate: float, phase:
         limited=result.generator().limited,
         phase=phase,
         run_id=result.id,
+        tails=tails,
     )
 
 
@@ -155,7 +165,8 @@ def find(
     max_rate: float = 1_000_000.0,
     tolerance: float = 0.05,
     max_refine: int = 5,
-    repeats: int = 3,
+    repeats: int = 4,
+    repeat_s: float | None = None,
     workers: int | None = None,
     on_step: StepCallback | None = None,
     store: RunStore | None = None,
@@ -178,7 +189,9 @@ def find(
         tolerance: bisect until the bracket is narrower than this fraction.
         max_refine: at most this many bisection steps.
         repeats: run the final bracket (last good, first bad) this many times for the
-            interval (the bracket's first two steps count).
+            interval (the bracket's first two steps count; the estimate rests on the
+            others).
+        repeat_s: measured seconds of each repeat (default: three times ``step_s``).
         workers: worker processes per step.
         on_step: called with each step and its run as it ends (to print it, say).
         store: keep each step's run here, labelled ``find=<search id>`` and ``phase``.
@@ -214,6 +227,7 @@ def find(
             tolerance=tolerance,
             max_refine=max_refine,
             repeats=repeats,
+            repeat_s=repeat_s,
             on_step=on_step,
         )
 
@@ -230,57 +244,23 @@ def _find(
     tolerance: float,
     max_refine: int,
     repeats: int,
+    repeat_s: float | None,
     on_step: StepCallback | None,
 ) -> Redline:
-    first = start
     stop = search.control
-    steps: list[Step] = []
-
-    def measure(rate: float, seconds: float, phase: str) -> Step:
-        step = _measure(search, plan, rate, seconds, phase, on_step)
-        steps.append(step)
-        return step
-
-    good: float | None = None
-    bad: float | None = None
-    rate = min(first, max_rate)
-    while not stop.stopped:  # step up (or down, while the first rates break)
-        step = measure(rate, step_s, "step")
-        if step.limited:
-            return redline_of(steps, limited_at=rate)
-        if step.holds:
-            good = rate
-            if bad is not None or rate >= max_rate:
-                break
-            rate = min(rate * factor, max_rate)
-        else:
-            bad = rate
-            if good is not None:
-                break
-            rate /= factor
-            if rate < 0.5:
-                break
-    if good is None or bad is None or stop.stopped:
-        return redline_of(steps)
-    refine = refine_s or step_s / 2
-    for _ in range(max_refine):  # bisect (geometrically) with shorter steps
-        if bad / good - 1 <= tolerance or stop.stopped:
-            break
-        middle = math.sqrt(good * bad)
-        step = measure(middle, refine, "refine")
-        if step.limited:
-            return redline_of(steps, limited_at=middle)
-        if step.holds:
-            good = middle
-        else:
-            bad = middle
-    for _ in range(max(0, repeats - 1)):  # repeat the final bracket for the interval
-        if stop.stopped:
-            break
-        for rate in (good, bad):
-            if measure(rate, step_s, "repeat").limited:
-                return redline_of(steps, limited_at=rate)
-    return redline_of(steps, good=good, bad=bad)
+    return search_redline(
+        lambda rate, seconds, phase: _measure(search, plan, rate, seconds, phase, on_step),
+        start=start,
+        factor=factor,
+        step_s=step_s,
+        refine_s=refine_s,
+        max_rate=max_rate,
+        tolerance=tolerance,
+        max_refine=max_refine,
+        repeats=repeats,
+        repeat_s=repeat_s,
+        stopped=lambda: stop.stopped,
+    )
 
 
 def sweep(
