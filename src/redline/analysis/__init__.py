@@ -21,6 +21,7 @@ from ._critical import trace_report as trace_report
 from ._evaluate import evaluate as evaluate
 from ._evaluate import tail_counts as tail_counts
 from ._faults import FaultImpact as FaultImpact
+from ._faults import burn_rate as burn_rate
 from ._faults import fault_impacts as fault_impacts
 from ._redline import Redline as Redline
 from ._redline import Step as Step
@@ -74,6 +75,7 @@ __all__ = [
     "UslPoint",
     "abort_window",
     "attribute",
+    "burn_rate",
     "change_points",
     "compare_runs",
     "cost_of",

@@ -22,7 +22,7 @@ from redline.core import IntervalSnapshot, Objective, RunResult
 
 from ._evaluate import _scoped, evaluate_window, judged_histogram
 
-__all__ = ["FaultImpact", "fault_impacts"]
+__all__ = ["FaultImpact", "burn_rate", "fault_impacts"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,18 @@ def _budget_share(objective: Objective) -> float | None:
     if objective.metric == "percentile":
         return 1 - objective.percentile / 100
     return None
+
+
+def burn_rate(objective: Objective, intervals: Sequence[IntervalSnapshot]) -> float | None:
+    """How fast a stretch of intervals spent the objective's error budget (1: on pace).
+
+    ``bad / total / budget``; None for an objective without a budget, or no events.
+    """
+    share = _budget_share(objective)
+    if share is None or share <= 0:
+        return None
+    bad, total = _bad_and_total(objective, intervals)
+    return bad / total / share if total else None
 
 
 def fault_impacts(

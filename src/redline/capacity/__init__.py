@@ -7,6 +7,8 @@ from ._demand import DemandTrace as DemandTrace
 from ._demand import demand_from_prometheus as demand_from_prometheus
 from ._demand import load_access_log as load_access_log
 from ._demand import load_demand as load_demand
+from ._events import ScalingEvent as ScalingEvent
+from ._events import scaling_events as scaling_events
 from ._hpa import Behavior as Behavior
 from ._hpa import Hpa as Hpa
 from ._hpa import HpaController as HpaController
@@ -61,6 +63,7 @@ __all__ = [
     "ReplayScores",
     "ReplicaModel",
     "Rightsize",
+    "ScalingEvent",
     "ScalingPolicy",
     "ScalingRules",
     "SizePlan",
@@ -84,5 +87,6 @@ __all__ = [
     "replay",
     "replica_model_from_find",
     "rightsize",
+    "scaling_events",
     "size_fleet",
 ]

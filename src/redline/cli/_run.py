@@ -6,14 +6,28 @@ import argparse
 import contextlib
 import dataclasses
 import signal
+import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 
 from redline.analysis import Comparison
-from redline.core import FAIL, PlanError, RunError, RunOutcome, RunResult, StoreError, Verdict
+from redline.capacity import FleetModel, load_policies, scaling_events
+from redline.core import (
+    FAIL,
+    PlanError,
+    RedlineError,
+    RunError,
+    RunOutcome,
+    RunResult,
+    StoreError,
+    Verdict,
+    parse_duration,
+    parse_rate,
+)
 from redline.plan import TEST_TYPES, Plan, check_slos, load_plan, load_slos, quick_plan
 from redline.report import (
     LiveView,
@@ -26,7 +40,7 @@ from redline.report import (
     summary_markdown,
     write_text,
 )
-from redline.runner import RunControl, run, write_document
+from redline.runner import ReplicaFollower, RunControl, run, write_document
 from redline.store import open_store, parse_labels
 
 from . import _exit
@@ -129,6 +143,25 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     add_watch_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no live view")
     add_observe_options(parser)
+    scaling = parser.add_argument_group("the target's scaling during the run")
+    scaling.add_argument(
+        "--replicas-from",
+        metavar="SOURCE",
+        help="follow the replica count: command:CMD (it prints the count) or prometheus:URL",
+    )
+    scaling.add_argument(
+        "--replicas-query",
+        default="sum(kube_deployment_status_ready_replicas)",
+        help="the Prometheus query of a prometheus: source",
+    )
+    scaling.add_argument(
+        "--replicas-policy", type=Path,
+        help="an autoscaling policy to replay on the run's own demand, to compare",
+    )  # fmt: skip
+    scaling.add_argument("--capacity", help="one replica's capacity, for --replicas-policy")
+    scaling.add_argument(
+        "--startup", default="30s", help="a replica's start-up, for --replicas-policy"
+    )
     parser.set_defaults(handler=run_command)
 
 
@@ -247,6 +280,79 @@ def exit_code(result: RunResult, verdicts: Sequence[Verdict] = ()) -> int:
     return _exit.OK
 
 
+def _follower(args: argparse.Namespace) -> ReplicaFollower | None:
+    """The replica follower ``--replicas-from`` asks for (its source read once now).
+
+    Raises:
+        ValueError: a bad source, or one that cannot be read (the message says which).
+    """
+    if not args.replicas_from:
+        if args.replicas_policy is not None:
+            raise ValueError("--replicas-policy compares with --replicas-from: give both")
+        return None
+    if args.replicas_policy is not None and not args.capacity:
+        raise ValueError("--replicas-policy needs --capacity (one replica's, e.g. 100/s)")
+    try:
+        return ReplicaFollower(args.replicas_from, args.replicas_query)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise ValueError(f"--replicas-from: {exc}") from exc
+
+
+def _scaling(
+    args: argparse.Namespace,
+    follower: ReplicaFollower | None,
+    outcome: RunOutcome,
+    plan: Plan,
+    console: Console,
+) -> dict[str, Any] | None:
+    """Print and return the scaling events seen during the run."""
+    if follower is None:
+        return None
+    follower.close()
+    policy = model = None
+    if args.replicas_policy is not None:
+        try:
+            model = FleetModel(
+                capacity_rps=parse_rate(args.capacity), startup_s=parse_duration(args.startup)
+            )
+            (policy, *_) = load_policies(
+                args.replicas_policy, capacity_rps=model.capacity_rps, startup_s=model.startup_s
+            )
+        except (RedlineError, ValueError) as exc:
+            error(f"--replicas-policy: {exc}")
+    events = scaling_events(
+        outcome.result, follower.readings, plan.slos, policy=policy, model=model
+    )
+    for event in events:
+        burn = ", ".join(
+            f"{name} burn {rate:.1f}x" for name, rate in event.burn.items() if rate is not None
+        )
+        after = "" if event.delay_s is None else f" {event.delay_s:.0f} s after the load step"
+        replayed = ""
+        if policy is not None:
+            replayed = (
+                f"; {event.replayed_difference_s:+.0f} s against the replayed policy"
+                if event.replayed_difference_s is not None
+                else "; the replayed policy had not got there by the end of the run"
+            )
+        console.print(
+            f"scaling at {event.at_s:.0f} s: {event.before} -> {event.after} replicas{after}"
+            f"{'; ' + burn if burn else ''}{replayed}",
+            highlight=False,
+        )
+    if not events:
+        console.print(
+            f"scaling: the replica count did not change ({len(follower.readings)} readings, "
+            f"{follower.failures} failed)",
+            highlight=False,
+        )
+    return {
+        "readings": [list(r) for r in follower.readings],
+        "failures": follower.failures,
+        "events": [e.to_dict() for e in events],
+    }
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Carry out ``redline run``."""
     console = stdout_console()
@@ -285,9 +391,13 @@ def run_command(args: argparse.Namespace) -> int:
         watchers = cleanup.enter_context(Watchers())
         try:
             watchers.open(args, plan, console)
+            follower = _follower(args)
         except ValueError as exc:
             error(str(exc))
             return _exit.USAGE
+        if follower is not None:
+            cleanup.callback(follower.close)
+            watchers.observers.append(follower)
         try:
             with console_run(console, quiet=args.quiet) as (control, observers):
                 outcome = run(
@@ -306,6 +416,7 @@ def run_command(args: argparse.Namespace) -> int:
             return _exit.NOT_CARRIED_OUT
         result, verdicts = outcome.result, outcome.verdicts
         print_outcome(console, outcome)
+        scaling = _scaling(args, follower, outcome, plan, console)
         comparison: Comparison | str | None = None
         if baseline:
             try:
@@ -313,7 +424,9 @@ def run_command(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 comparison = str(exc)
         writers = {
-            "--out": lambda path: write_document(outcome.to_dict(), path),
+            "--out": lambda path: write_document(
+                {**outcome.to_dict(), **({"scaling": scaling} if scaling else {})}, path
+            ),
             "--junit": lambda path: write_text(junit_xml(result, verdicts), path),
             "--summary-md": lambda path: write_text(summary_markdown(result, verdicts), path),
             "--html": lambda path: write_text(

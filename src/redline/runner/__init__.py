@@ -21,6 +21,8 @@ from ._experiment import experiment as experiment
 from ._experiment import experiment_async as experiment_async
 from ._observers import AbortRules as AbortRules
 from ._observers import FaultTimeline as FaultTimeline
+from ._replicas import ReplicaFollower as ReplicaFollower
+from ._replicas import read_replicas as read_replicas
 from ._run import as_plan as as_plan
 from ._run import run as run
 from ._run import run_async as run_async
@@ -40,6 +42,7 @@ __all__ = [
     "Observer",
     "Observers",
     "Probe",
+    "ReplicaFollower",
     "RunControl",
     "ab",
     "ab_async",
@@ -50,6 +53,7 @@ __all__ = [
     "find_async",
     "halved",
     "interleaved_order",
+    "read_replicas",
     "run",
     "run_async",
     "shape_analysis",
