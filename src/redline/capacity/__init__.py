@@ -38,6 +38,8 @@ from ._replay import ReplayScores as ReplayScores
 from ._replay import replay as replay
 from ._rightsize import Rightsize as Rightsize
 from ._rightsize import rightsize as rightsize
+from ._scaling import ScalingFit as ScalingFit
+from ._scaling import fit_scaling as fit_scaling
 from ._size import ReplicaModel as ReplicaModel
 from ._size import SizePlan as SizePlan
 from ._size import erlang_c as erlang_c
@@ -64,6 +66,7 @@ __all__ = [
     "ReplicaModel",
     "Rightsize",
     "ScalingEvent",
+    "ScalingFit",
     "ScalingPolicy",
     "ScalingRules",
     "SizePlan",
@@ -73,6 +76,7 @@ __all__ = [
     "Workload",
     "demand_from_prometheus",
     "erlang_c",
+    "fit_scaling",
     "hpa_of_policy",
     "load_access_log",
     "load_demand",

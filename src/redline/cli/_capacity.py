@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from redline.capacity import (
     Policy,
     Workload,
     demand_from_prometheus,
+    fit_scaling,
     hpa_of_policy,
     load_access_log,
     load_demand,
@@ -30,7 +32,9 @@ from redline.capacity import (
     size_fleet,
 )
 from redline.core import RedlineError, StoreError, parse_duration, parse_objective, parse_rate
+from redline.plan import ServeSpec
 from redline.report import replay_html, write_text
+from redline.runner import as_plan, find
 
 from . import _exit
 from ._console import error, stdout_console
@@ -143,6 +147,27 @@ def add_capacity_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     right.add_argument("--out", type=Path, help="write the result as JSON")
     add_store_option(right)
     right.set_defaults(handler=rightsize_command)
+
+    scaled = commands.add_parser(
+        "scaling",
+        help="the redline at several sizes (replicas, workers, CPU quotas) and how it grows",
+        description="Serve the target at each size ({size} in the command, or a CPU quota "
+        "with --cpus), find its redline, and fit how capacity grows with size: efficiency "
+        "per step and the scalability law over size.",
+    )
+    scaled.add_argument("plan", help="an open-model plan with objectives")
+    scaled.add_argument(
+        "--serve", required=True, help='the target\'s command; "{size}" stands for the size'
+    )
+    which = scaled.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sizes", help="sizes put into {size}, e.g. 1,2,4 (replicas, workers)")
+    which.add_argument("--cpus", help="CPU quotas in cores, e.g. 0.25,0.5,1 (a cgroup each)")
+    scaled.add_argument("--unit", help="what a size counts, for the advice (default: size/core)")
+    scaled.add_argument("--step", default="5s", help="each search step (default 5s)")
+    scaled.add_argument("--factor", type=float, default=1.5, help="search step-up factor")
+    scaled.add_argument("--repeats", type=int, default=2, help="repeats of each bracket (2)")
+    scaled.add_argument("--out", type=Path, help="write the points and the fit as JSON")
+    scaled.set_defaults(handler=scaling_command)
 
     made = commands.add_parser(
         "manifests",
@@ -505,5 +530,43 @@ def manifests_command(args: argparse.Namespace) -> int:
         write_text(text, args.out)
     except OSError as exc:
         error(f"--out: cannot write {str(args.out)!r}: {exc.strerror}")
+        return _exit.USAGE
+    return _exit.OK
+
+
+def scaling_command(args: argparse.Namespace) -> int:
+    """Carry out ``redline capacity scaling``."""
+    console = stdout_console()
+    try:
+        plan = as_plan(args.plan)
+        sizes = [float(v) for v in (args.cpus or args.sizes).split(",") if v.strip()]
+        if len(sizes) < 2 or any(v <= 0 for v in sizes):
+            raise ValueError("--sizes/--cpus: expected two or more sizes above 0, e.g. 1,2,4")
+        if args.sizes and "{size}" not in args.serve:
+            raise ValueError('--serve: put "{size}" where the size goes in the command')
+        step = parse_duration(args.step)
+        points = []
+        for size in sizes:
+            command = args.serve.replace("{size}", f"{size:g}")
+            serve = ServeSpec(command=command, cpu_limit=size if args.cpus else None)
+            sized = dataclasses.replace(
+                plan, observe=dataclasses.replace(plan.observe, serve=serve)
+            )
+            found = find(sized, step_s=step, factor=args.factor, repeats=args.repeats)
+            held = [s.achieved for s in found.steps if s.holds and not s.limited]
+            capacity = found.rate if found.rate is not None else max(held, default=0.0)
+            console.print(
+                f"size {size:g}: {found.summary()}"
+                + ("" if found.rate is not None else f" (held up to {capacity:,.0f} req/s)"),
+                highlight=False,
+            )
+            points.append((size, capacity))
+        fit = fit_scaling(points, unit=args.unit or ("core" if args.cpus else "size"))
+    except (RedlineError, ValueError) as exc:
+        error(str(exc))
+        return _exit.USAGE
+    for line in fit.advice:
+        console.print(line, highlight=False)
+    if not _write_json(fit.to_dict(), args.out):
         return _exit.USAGE
     return _exit.OK
