@@ -72,10 +72,10 @@ backend shops
 """
 
 
-def measure(url: str, start: float, step: float) -> dict[str, object]:
+def measure(url: str, start: float, step: float, refine: int, repeats: int) -> dict[str, object]:
     plan = _plan(url, {"rate": f"{start:.0f}/s"}, step, quick=True)
-    found = find(plan, factor=1.5, step_s=step, refine_s=step, repeats=1, max_refine=2,
-                 max_rate=8000)  # fmt: skip
+    found = find(plan, factor=1.5, step_s=step, refine_s=step, repeats=repeats,
+                 max_refine=refine, max_rate=8000)  # fmt: skip
     document = found.to_dict()
     held = [s.achieved for s in found.steps if s.holds and not s.limited]
     document["measured"] = found.rate if found.rate is not None else max(held, default=0.0)
@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--max-replicas", type=int, default=4)
     parser.add_argument("--step", type=float, default=3.0)
     parser.add_argument("--cpu-quota", type=float, default=0.0, help="cores per shop")
+    parser.add_argument("--refine", type=int, default=2, help="bisection steps per search")
+    parser.add_argument("--repeats", type=int, default=1, help="repeats of the bracket")
     args = parser.parse_args()
     require("haproxy", "taskset")
     python = sys.executable
@@ -112,7 +114,9 @@ def main() -> None:
             config.write_text(haproxy_config(front, shops))
             with started(["haproxy", "-db", "-f", str(config)], front):
                 start = START_RATE * n * (args.cpu_quota or 1)
-                found = measure(f"http://127.0.0.1:{front}", start, args.step)
+                found = measure(
+                    f"http://127.0.0.1:{front}", start, args.step, args.refine, args.repeats
+                )
             results.append(found)
             print(f"N={n}: measured redline {found['measured']:,.0f} req/s", flush=True)
     one = replica_model_from_find(results[0], source="N=1")
