@@ -387,11 +387,11 @@ def _capacity(found: dict[str, Any], console: Console) -> dict[str, Any] | None:
     """Replicas of the shop (with the strategies) for the sale: one spare, three zones."""
     try:
         model = replica_model_from_find(found, source="the shop's redline")
-        slo = parse_objective(found["objective"]) if found.get("objective") else None
+        latency = [parse_objective(o["objective"]) for o in OBJECTIVES]
+        bound = next((o.threshold for o in latency if o.metric == "percentile"), None)
         plan = size_fleet(
-            model, PEAK_RPS, slo_p99_ms=slo.threshold if slo and slo.metric == "percentile"
-            else None, spare=1, zones=3, price_per_replica_hour=0.05,
-        )  # fmt: skip
+            model, PEAK_RPS, slo_p99_ms=bound, spare=1, zones=3, price_per_replica_hour=0.05
+        )
     except (ValueError, RedlineError) as exc:
         console.print(f"no capacity plan: {exc}", style="yellow", highlight=False)
         return None
