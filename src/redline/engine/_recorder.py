@@ -328,7 +328,9 @@ class _Accumulator:
         spans: list[np.ndarray],
         setups: list[tuple[int, int, int, int, int]],
     ) -> None:
-        mine = self.phases.setdefault(index, {name: Histogram() for name in PHASES})
+        mine = self.phases.get(index)
+        if mine is None:
+            mine = self.phases[index] = {name: Histogram() for name in PHASES}
         opened = [s[2:] for s in setups if s[1] == index]
         for position, name in enumerate(("dns", "connect", "tls")):
             paid = [s[position] // 1000 for s in opened]

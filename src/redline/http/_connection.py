@@ -371,8 +371,7 @@ def _literal_address(host: str, port: int) -> _AddrInfo | None:
 
 
 async def _connected_socket(
-    loop: asyncio.AbstractEventLoop,
-    infos: list[_AddrInfo] | list[tuple],  # type: ignore[type-arg]
+    loop: asyncio.AbstractEventLoop, infos: list[_AddrInfo]
 ) -> socket.socket:
     """A non-blocking socket connected to the first address of ``infos`` that answers."""
     error: OSError | None = None
