@@ -100,7 +100,7 @@ class MmcTarget:
             verdicts=verdicts,
             phase=phase,
             tails={
-                o.text: tuple(tail_counts(run, o, per_interval=True))
+                o.text: tuple(tail_counts(run, o))
                 for o in self.objectives
                 if o.metric == "percentile"
             },

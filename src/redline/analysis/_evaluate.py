@@ -25,7 +25,6 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, overload
 
 from redline.core import (
     FAIL,
@@ -152,25 +151,8 @@ def judged_histogram(objective: Objective, data: EndpointInterval) -> Histogram:
     return data.latency
 
 
-@overload
-def tail_counts(
-    run: RunResult, objective: Objective, *, per_interval: Literal[False] = False
-) -> tuple[int, int]: ...
-
-
-@overload
-def tail_counts(
-    run: RunResult, objective: Objective, *, per_interval: Literal[True]
-) -> list[tuple[int, int]]: ...
-
-
-def tail_counts(
-    run: RunResult, objective: Objective, *, per_interval: bool = False
-) -> tuple[int, int] | list[tuple[int, int]]:
-    """Responses beyond a latency objective's bound, and all, over the measured intervals.
-
-    With ``per_interval``, one pair per measured interval, in order.
-    """
+def tail_counts(run: RunResult, objective: Objective) -> list[tuple[int, int]]:
+    """Per measured interval, in order: responses beyond a latency objective's bound, all."""
     bound = int(objective.threshold * 1000)
     pairs = []
     for interval in run.measured:
@@ -178,9 +160,7 @@ def tail_counts(
         histogram = judged_histogram(objective, data) if data is not None else Histogram()
         total = histogram.total_count
         pairs.append((total - histogram.count_at_or_below(bound), total))
-    if per_interval:
-        return pairs
-    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+    return pairs
 
 
 def _phase(objective: Objective) -> str:

@@ -123,22 +123,8 @@ def load_demand(path: str | Path) -> DemandTrace:
         if not row or not "".join(row).strip():
             continue
         where = f"line {line}"
-        try:
-            t = float(row[at_time])
-        except (ValueError, IndexError):
-            raise PlanError(
-                f"time_s: expected a number of seconds, got {_cell(row, at_time)!r}",
-                source=source,
-                path=where,
-            ) from None
-        try:
-            rate = float(row[at_rate])
-        except (ValueError, IndexError):
-            raise PlanError(
-                f"rate: expected requests per second, got {_cell(row, at_rate)!r}",
-                source=source,
-                path=where,
-            ) from None
+        t = _number(row, at_time, "time_s: expected a number of seconds", source, where)
+        rate = _number(row, at_rate, "rate: expected requests per second", source, where)
         if not math.isfinite(t) or not math.isfinite(rate):
             raise PlanError("expected finite numbers", source=source, path=where)
         if rate < 0:
@@ -157,8 +143,13 @@ def load_demand(path: str | Path) -> DemandTrace:
     return DemandTrace.of(times, rates, source=source)
 
 
-def _cell(row: list[str], index: int) -> str:
-    return row[index] if index < len(row) else ""
+def _number(row: list[str], index: int, expected: str, source: str, where: str) -> float:
+    """The number in ``row[index]``, or an error naming the line and what was expected."""
+    try:
+        return float(row[index])
+    except (ValueError, IndexError):
+        cell = row[index] if index < len(row) else ""
+        raise PlanError(f"{expected}, got {cell!r}", source=source, path=where) from None
 
 
 _CLF_TIME = re.compile(r"\[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")

@@ -17,10 +17,11 @@ Each decides at its own period from a :class:`View` of the fleet and its metrics
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from ._hpa import (
     Hpa,
@@ -84,6 +85,19 @@ class Policy(Protocol):
     def fresh_copy(self) -> Policy:
         """The same policy with no memory (each replay starts from nothing)."""
         ...
+
+
+_P = TypeVar("_P")
+
+
+def _without_memory(policy: _P) -> _P:
+    """The same policy's settings (its fields without a leading underscore), no memory."""
+    settings = {
+        f.name: getattr(policy, f.name)
+        for f in dataclasses.fields(policy)  # type: ignore[arg-type]
+        if f.init and not f.name.startswith("_")
+    }
+    return type(policy)(**settings)
 
 
 # -- HPA ----------------------------------------------------------------------------------
@@ -253,10 +267,7 @@ class KedaPolicy:
 
     def fresh_copy(self) -> KedaPolicy:
         """No memory."""
-        return KedaPolicy(
-            self.metric, self.target, self.activation, self.polling_s, self.cooldown_s,
-            self.min_replicas, self.max_replicas, self.name, self.hpa, self.period_s,
-        )  # fmt: skip
+        return _without_memory(self)
 
 
 # -- step scaling -------------------------------------------------------------------------
@@ -324,10 +335,7 @@ class StepPolicy:
 
     def fresh_copy(self) -> StepPolicy:
         """No memory."""
-        return StepPolicy(
-            self.steps, self.capacity_rps, self.metric, self.cooldown_s, self.evaluation_s,
-            self.min_replicas, self.max_replicas, self.name, self.period_s,
-        )  # fmt: skip
+        return _without_memory(self)
 
 
 # -- predictive ---------------------------------------------------------------------------
@@ -396,11 +404,7 @@ class PredictivePolicy:
 
     def fresh_copy(self) -> PredictivePolicy:
         """No history."""
-        return PredictivePolicy(
-            self.target_rps, self.season_s, self.lead_s, self.spread_s,
-            self.scale_down_window_s, self.min_replicas, self.max_replicas, self.name,
-            self.period_s,
-        )  # fmt: skip
+        return _without_memory(self)
 
 
 def _bisect(history: list[tuple[float, float]], at: float) -> int:

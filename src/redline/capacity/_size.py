@@ -290,7 +290,7 @@ def size_fleet(
         notes.append("scaling across replicas taken as linear (give --sigma/--kappa from a fit)")
     needed = max(by_measurement, by_queueing or 0, by_scaling)
     total = _with_zones(needed + spare, zones)
-    p99 = p99_at(total) if slo_p99_ms is not None or model.service_s else None
+    p99 = p99_at(total)
     lost = total - math.ceil(total / zones) if zones > 1 else total - spare
     p99_lost = p99_at(lost) if lost > 0 else math.inf
     return SizePlan(

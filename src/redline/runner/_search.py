@@ -137,7 +137,7 @@ def _measure(
 def _step_of(result: RunResult, verdicts: Sequence[Verdict], rate: float, phase: str) -> Step:
     total = result.total()
     tails = {
-        v.objective.text: tuple(tail_counts(result, v.objective, per_interval=True))
+        v.objective.text: tuple(tail_counts(result, v.objective))
         for v in verdicts
         if v.objective.metric == "percentile"
     }
