@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
@@ -11,8 +12,10 @@ import numpy as np
 from redline.core import EndpointInterval, GeneratorInterval, Histogram, Observers
 from redline.engine import RunControl
 from redline.engine._coordinator import _collect, _Merger
+from redline.engine._fleet import LocalFleet
+from redline.engine._segments import split
 from redline.engine._worker import WorkerInterval
-from redline.plan import plan_from_dict
+from redline.plan import Plan, plan_from_dict
 
 PLAN = plan_from_dict(
     {
@@ -52,18 +55,18 @@ def scripted(
     return threading.Thread(target=play)
 
 
-def collect(scripts: list[tuple[list[tuple[object, ...]], bool]]) -> _Merger:
+def collect(scripts: list[tuple[list[tuple[object, ...]], bool]], plan: Plan = PLAN) -> _Merger:
     control = RunControl()
-    merger = _Merger(PLAN, len(scripts), Observers(), control)
-    pipes = {}
+    merger = _Merger(plan, split(len(scripts)), (), Observers(), control)
+    fleet = LocalFleet()
     threads = []
     for index, (messages, close) in enumerate(scripts):
         parent, child = Pipe()
-        pipes[index] = parent
+        fleet.pipes[index] = parent
         threads.append(scripted(child, messages, close=close))
     for thread in threads:
         thread.start()
-    _collect(pipes, merger, control)
+    _collect(fleet, merger, control)
     for thread in threads:
         thread.join()
     return merger
@@ -118,4 +121,25 @@ def test_a_vanished_worker_keeps_what_it_sent() -> None:
     )
     assert [i.total().requests for i in merger.intervals] == [10, 6]
     assert merger.stop_reason == "worker_failed"
+    # the second interval lacks the lost worker's half of the load, and says so
+    assert [i.missing for i in merger.intervals] == [0.0, 0.5]
+    assert any("50.0% share" in note and "interval 1" in note for note in merger.notes)
+
+
+def test_a_lost_worker_leaves_the_rest_running_when_the_plan_says_continue() -> None:
+    plan = dataclasses.replace(PLAN, on_worker_lost="continue")
+    merger = collect(
+        [
+            ([("interval", interval(0, 0, 4))], True),
+            ([("interval", interval(1, 0, 3))], True),
+            ([("interval", interval(2, i, 2)) for i in range(3)] + [("done", 2)], False),
+            ([("interval", interval(3, i, 1)) for i in range(3)] + [("done", 3)], False),
+        ],
+        plan,
+    )
+    assert merger.stop_reason == "completed"
+    assert not merger.control.stopped
+    assert [i.total().requests for i in merger.intervals] == [10, 3, 3]
+    assert [i.missing for i in merger.intervals] == [0.0, 0.5, 0.5]
+    assert sum("went on without it" in note for note in merger.notes) == 2
     assert any("exited without finishing" in note for note in merger.notes)

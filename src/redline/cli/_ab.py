@@ -14,6 +14,7 @@ from redline.runner import ab, interleaved_order
 from redline.store import open_store, parse_labels
 
 from . import _exit
+from ._cluster import add_cluster_option
 from ._compare import add_compare_options, compare, parse_critical, parse_floor
 from ._compare import report_comparison as report
 from ._console import error, stdout_console
@@ -49,6 +50,7 @@ def add_ab_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     add_store_option(parser)
     parser.add_argument("--no-store", action="store_true", help="do not keep the runs")
     add_ab_observe_options(parser)
+    add_cluster_option(parser)
     parser.set_defaults(handler=ab_command)
 
 

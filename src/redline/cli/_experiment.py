@@ -21,6 +21,7 @@ from redline.plan import load_experiment
 from redline.runner import Probe, experiment
 
 from . import _exit
+from ._cluster import add_cluster_option
 from ._console import emit, error, stdout_console
 from ._run import console_run
 
@@ -37,6 +38,7 @@ def add_experiment_parser(subparsers: argparse._SubParsersAction[argparse.Argume
     )
     parser.add_argument("file", type=Path, help="the experiment (YAML)")
     parser.add_argument("--out", type=Path, help="write the journal (JSON) here")
+    add_cluster_option(parser)
     parser.set_defaults(handler=experiment_command)
 
 

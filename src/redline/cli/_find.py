@@ -20,6 +20,7 @@ from redline.runner import RunControl, find, sweep
 from redline.store import RunStore, open_store
 
 from . import _exit
+from ._cluster import add_cluster_option
 from ._console import emit, error, stdout_console
 from ._observe import add_observe_options, with_observe_options
 from ._run import stop_on_signals
@@ -72,6 +73,7 @@ def add_find_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     add_store_option(parser)
     parser.add_argument("--no-store", action="store_true", help="do not keep the steps' runs")
     add_observe_options(parser)
+    add_cluster_option(parser)
     parser.set_defaults(handler=find_command)
 
 

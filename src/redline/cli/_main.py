@@ -6,10 +6,12 @@ import argparse
 from collections.abc import Sequence
 
 from redline import __version__
+from redline.core import RunError
 
 from . import _exit
 from ._ab import add_ab_parser
 from ._capacity import add_capacity_parser
+from ._cluster import cluster_for
 from ._compare import add_compare_parser
 from ._console import error
 from ._demo import add_demo_parser
@@ -67,7 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        code: int = handler(args)
+        with cluster_for(args):
+            code: int = handler(args)
+    except RunError as exc:  # --cluster: the scheduler cannot be reached, so nothing ran
+        error(f"the run could not be carried out: {exc}")
+        return _exit.NOT_CARRIED_OUT
     except KeyboardInterrupt:
         # a second Ctrl-C while a command shuts down: what was measured is kept by then
         error("interrupted")

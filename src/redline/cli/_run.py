@@ -44,6 +44,7 @@ from redline.runner import ReplicaFollower, RunControl, run, write_document
 from redline.store import open_store, parse_labels
 
 from . import _exit
+from ._cluster import add_cluster_option
 from ._compare import (
     add_compare_options,
     compare,
@@ -162,6 +163,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     scaling.add_argument(
         "--startup", default="30s", help="a replica's start-up, for --replicas-policy"
     )
+    add_cluster_option(parser)
     parser.set_defaults(handler=run_command)
 
 

@@ -30,6 +30,7 @@ from ._result import PERCENTILES as PERCENTILES
 from ._result import SCHEMA_VERSION as SCHEMA_VERSION
 from ._result import EndpointInterval as EndpointInterval
 from ._result import EndpointSummary as EndpointSummary
+from ._result import GeneratorHost as GeneratorHost
 from ._result import GeneratorInterval as GeneratorInterval
 from ._result import GeneratorSummary as GeneratorSummary
 from ._result import IntervalSnapshot as IntervalSnapshot
@@ -95,6 +96,7 @@ __all__ = [
     "EndpointSummary",
     "Exemplar",
     "FaultSummary",
+    "GeneratorHost",
     "GeneratorInterval",
     "GeneratorSummary",
     "Histogram",

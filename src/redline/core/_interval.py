@@ -138,6 +138,11 @@ class IntervalSnapshot:
     exceptions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     exemplars: tuple[Exemplar, ...] = field(default=(), compare=False, repr=False)
     """The traced requests kept in this interval (a traced plan's; not in its JSON)."""
+    hosts: Mapping[str, GeneratorInterval] = field(default_factory=dict)
+    """Each cluster host's own generator counters (a run on a Dask cluster)."""
+    missing: float = 0.0
+    """The share of the load whose worker was lost before this interval (0 to 1): the
+    interval is that much short of what the plan asked for."""
 
     def limited(self, *, late_tolerance: float) -> bool:
         """Whether the generator could not produce the intended load in this interval."""
@@ -192,27 +197,34 @@ def _measured_from_dict(data: Mapping[str, Any]) -> EndpointInterval:
     )
 
 
+def _generator_to_dict(gen: GeneratorInterval) -> dict[str, Any]:
+    return {
+        "target_rps": gen.target_rps,
+        "scheduled": gen.scheduled,
+        "sent": gen.sent,
+        "late": gen.late,
+        "dropped": gen.dropped,
+        "max_lag_ms": gen.max_lag_ms,
+        "cpu_percent": gen.cpu_percent,
+        "connections": gen.connections,
+        "in_flight": gen.in_flight,
+    }
+
+
 def _interval_to_dict(interval: IntervalSnapshot, late_tolerance: float) -> dict[str, Any]:
-    gen = interval.generator
     out: dict[str, Any] = {
         "index": interval.index,
         "start_s": interval.start_s,
         "duration_s": interval.duration_s,
         "warmup": interval.warmup,
         "limited": interval.limited(late_tolerance=late_tolerance),
-        "generator": {
-            "target_rps": gen.target_rps,
-            "scheduled": gen.scheduled,
-            "sent": gen.sent,
-            "late": gen.late,
-            "dropped": gen.dropped,
-            "max_lag_ms": gen.max_lag_ms,
-            "cpu_percent": gen.cpu_percent,
-            "connections": gen.connections,
-            "in_flight": gen.in_flight,
-        },
+        "generator": _generator_to_dict(interval.generator),
         "endpoints": {name: _measured_to_dict(e) for name, e in interval.endpoints.items()},
     }
+    if interval.hosts:
+        out["hosts"] = {name: _generator_to_dict(g) for name, g in interval.hosts.items()}
+    if interval.missing:
+        out["missing"] = interval.missing
     if interval.groups or interval.scenarios or interval.checks or interval.exceptions:
         out["groups"] = {name: _measured_to_dict(g) for name, g in interval.groups.items()}
         out["scenarios"] = {name: _measured_to_dict(g) for name, g in interval.scenarios.items()}
@@ -233,4 +245,6 @@ def _interval_from_dict(data: Mapping[str, Any]) -> IntervalSnapshot:
         scenarios={name: _measured_from_dict(g) for name, g in data.get("scenarios", {}).items()},
         checks={name: (int(pf[0]), int(pf[1])) for name, pf in data.get("checks", {}).items()},
         exceptions={name: dict(t) for name, t in data.get("exceptions", {}).items()},
+        hosts={name: GeneratorInterval(**g) for name, g in data.get("hosts", {}).items()},
+        missing=data.get("missing", 0.0),
     )

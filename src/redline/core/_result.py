@@ -29,6 +29,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "EndpointInterval",
     "EndpointSummary",
+    "GeneratorHost",
     "GeneratorInterval",
     "GeneratorSummary",
     "IntervalSnapshot",
@@ -38,10 +39,11 @@ __all__ = [
 ]
 
 SCHEMA = "redline.run/1"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The version of the ``redline.run/1`` document this code writes: 1 had no
 ``schema_version`` key; 2 adds it (the same keys otherwise); 3 adds ``target`` (what a
-run saw of its target from inside) and ``traces``; 4 adds request ``phases``. A reader
+run saw of its target from inside) and ``traces``; 4 adds request ``phases``; 5 adds a
+cluster run's ``generator.hosts`` and its intervals' ``hosts`` and ``missing``. A reader
 takes any version up to its own."""
 
 StopReason = Literal[
@@ -168,6 +170,50 @@ def _latency_ms(histogram: Histogram) -> dict[str, float]:
 
 
 @dataclass(frozen=True, slots=True)
+class GeneratorHost:
+    """One host of a run on a cluster: where it was, its share of the load, its clock."""
+
+    name: str
+    """The Dask worker's name (its address when it has none)."""
+    address: str
+    share: float
+    """The fraction of the whole load assigned to it (its declared capacity's share)."""
+    capacity: int = 1
+    """The capacity it declared (the Dask worker resource ``redline``; 1 by default)."""
+    clock_offset_ms: float = 0.0
+    """Its wall clock minus the coordinator's, as measured before the start."""
+    clock_error_ms: float = 0.0
+    """The measurement's uncertainty: half the best round trip."""
+    lost_at: int | None = None
+    """The first interval it did not report, when it was lost during the run."""
+    lost_reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The static part of a ``generator.hosts`` entry."""
+        return {
+            "name": self.name,
+            "address": self.address,
+            "share": self.share,
+            "capacity": self.capacity,
+            "clock_offset_ms": self.clock_offset_ms,
+            "clock_error_ms": self.clock_error_ms,
+            "lost_at": self.lost_at,
+            "lost_reason": self.lost_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GeneratorHost:
+        """Read the static part of a ``generator.hosts`` entry back."""
+        return cls(**{f: data[f] for f in _HOST_FIELDS if f in data})
+
+
+_HOST_FIELDS = (
+    "name", "address", "share", "capacity", "clock_offset_ms", "clock_error_ms", "lost_at",
+    "lost_reason",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class GeneratorSummary:
     """Whether the generator produced the load that was asked for, over measured time."""
 
@@ -182,10 +228,12 @@ class GeneratorSummary:
     limited_intervals: int
     max_lag_ms: float
     max_cpu_percent: float
+    hosts: tuple[dict[str, Any], ...] = ()
+    """A cluster run's hosts: each one's static facts and how its generator fared."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (see docs/result-json.md)."""
-        return {
+        out = {
             "workers": self.workers,
             "target_rps": self.target_rps,
             "achieved_rps": self.achieved_rps,
@@ -198,6 +246,9 @@ class GeneratorSummary:
             "max_lag_ms": self.max_lag_ms,
             "max_cpu_percent": self.max_cpu_percent,
         }
+        if self.hosts:
+            out["hosts"] = [dict(h) for h in self.hosts]
+        return out
 
 
 @dataclass(frozen=True)
@@ -232,6 +283,8 @@ class RunResult:
     tracebacks: tuple[str, ...] = ()
     exemplars: tuple[Exemplar, ...] = field(default=(), compare=False, repr=False)
     """Traced requests kept (a traced plan's); the JSON has them under ``traces``."""
+    hosts: tuple[GeneratorHost, ...] = ()
+    """The cluster hosts that generated the load (a run on a Dask cluster)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.plan, PlanSummary):  # plain data, as older callers pass
@@ -325,7 +378,26 @@ class RunResult:
             limited_intervals=limited_intervals,
             max_lag_ms=gen.max_lag_ms,
             max_cpu_percent=max((i.generator.cpu_percent for i in measured), default=0.0),
+            hosts=tuple(self._host_summary(host, measured, seconds) for host in self.hosts),
         )
+
+    def _host_summary(
+        self, host: GeneratorHost, measured: tuple[IntervalSnapshot, ...], seconds: float
+    ) -> dict[str, Any]:
+        """One ``generator.hosts`` entry: the host's facts and its generator's record."""
+        mine = [i.hosts[host.name] for i in measured if host.name in i.hosts]
+        gen = GeneratorInterval.merged(mine)
+        return {
+            **host.to_dict(),
+            "target_rps": gen.scheduled / seconds if self.open_model and seconds > 0 else None,
+            "achieved_rps": gen.sent / seconds if seconds > 0 else 0.0,
+            "sent": gen.sent,
+            "late": gen.late,
+            "dropped": gen.dropped,
+            "max_lag_ms": gen.max_lag_ms,
+            "max_cpu_percent": max((g.cpu_percent for g in mine), default=0.0),
+            "intervals": len(mine),
+        }
 
     # -- JSON ----------------------------------------------------------------------------
     def to_dict(self, *, intervals: bool = True) -> dict[str, Any]:
@@ -401,6 +473,7 @@ class RunResult:
                 open_model=data["open_model"],
                 notes=tuple(data.get("notes", ())),
                 tracebacks=tuple(data.get("tracebacks", ())),
+                hosts=tuple(GeneratorHost.from_dict(h) for h in data["generator"].get("hosts", ())),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed run result: missing or wrong {exc}") from exc

@@ -6,21 +6,21 @@ the coordinator ends up in the :class:`RunResult`.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import math
-import multiprocessing
 import os
 import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection, wait
+from fractions import Fraction
 
 from redline.core import (
     EndpointInterval,
     Exemplar,
+    GeneratorHost,
     GeneratorInterval,
     IntervalSnapshot,
     Observers,
@@ -31,15 +31,17 @@ from redline.core import (
 from redline.plan import ClosedLoad, Plan
 
 from ._control import RunControl
+from ._fleet import Cluster, Fleet, LocalFleet, current_cluster
 from ._hooks import run_hook
-from ._segments import block_of, split
+from ._segments import Segment, block_of, split_weighted
 from ._session import MAX_TRACEBACKS
-from ._worker import WorkerInterval, WorkerSpec, worker_main
+from ._worker import WorkerInterval, WorkerSpec
 
 __all__ = ["check_reachable", "default_workers", "run_plan"]
 
 _READY_TIMEOUT = 60.0
 _STOP_TIMEOUT = 10.0
+_START_DELAY_S = 0.1
 
 
 _RATE_PER_WORKER = 25_000
@@ -82,6 +84,7 @@ def run_plan(
     observers: Iterable[object] = (),
     control: RunControl | None = None,
     check_target: bool = True,
+    cluster: Cluster | None = None,
 ) -> RunResult:
     """Run ``plan`` and return what it measured.
 
@@ -90,34 +93,41 @@ def run_plan(
 
     Args:
         plan: the validated plan.
-        workers: worker processes (default: :func:`default_workers`).
+        workers: worker processes (default: :func:`default_workers`); on a cluster, one
+            worker per Dask worker whatever this says.
         observers: each told ``on_start(run)`` once the load starts (the run as it
             stands: id and start time, stop reason ``"running"``) and
             ``on_interval(interval)`` with each merged interval, in this thread (see
             :class:`redline.core.Observer`; ``on_finish`` is the caller's to send).
         control: stop (or abort) the run from another thread or an observer; the result
             keeps every interval measured and is marked incomplete.
-        check_target: connect once before starting and fail fast when unreachable.
+        check_target: connect once before starting and fail fast when unreachable (on a
+            cluster, each generator checks from its own host).
+        cluster: the Dask cluster to generate the load on (default: the one set with
+            :func:`using_cluster`, if any, else processes on this machine).
 
     Raises:
         RunError: the target was unreachable at start, or the workers did not start.
     """
-    if check_target:
-        check_reachable(plan)
+    cluster = cluster if cluster is not None else current_cluster()
+    fleet: Fleet
+    if cluster is None:
+        if check_target:
+            check_reachable(plan)
+        fleet = LocalFleet()
+        count = workers or default_workers(plan)
+        if isinstance(plan.load, ClosedLoad):
+            count = max(1, min(count, plan.load.max_vus))
+    else:
+        fleet = cluster.fleet(plan, check_target=check_target)
+        count = len(fleet.hosts)
     shared = run_hook(plan, "setup") if plan.has_setup else None
-    count = workers or default_workers(plan)
-    if isinstance(plan.load, ClosedLoad):
-        count = max(1, min(count, plan.load.max_vus))
     seed = plan.seed if plan.seed is not None else secrets.randbits(32)
     trace_run = secrets.token_hex(6)  # trace ids unique to this run, whatever the seed
-    context = multiprocessing.get_context("spawn")
-    pipes: dict[int, Connection] = {}
-    processes: list[multiprocessing.process.BaseProcess] = []
-    segments = split(count)
+    segments = split_weighted(fleet.weights(count))
     block = block_of(segments)
-    for index, segment in enumerate(segments):
-        parent, child = context.Pipe()
-        spec = WorkerSpec(
+    specs = [
+        WorkerSpec(
             plan=plan,
             index=index,
             segment=segment,
@@ -127,34 +137,23 @@ def run_plan(
             shared=shared,
             trace_prefix=f"{trace_run}{index:04x}",
         )
-        process = context.Process(
-            target=worker_main, args=(spec, child), name=f"redline-worker-{index}", daemon=True
-        )
-        process.start()
-        child.close()
-        pipes[index] = parent
-        processes.append(process)
+        for index, segment in enumerate(segments)
+    ]
     control = control or RunControl()
     fan_out = observers if isinstance(observers, Observers) else Observers(observers)
-    merger = _Merger(plan, count, fan_out, control)
+    merger = _Merger(plan, segments, fleet.hosts, fan_out, control)
     try:
-        _await_ready(pipes, processes, merger)
+        fleet.launch(specs)
+        fleet.await_ready(_READY_TIMEOUT)
         # the load starts a moment from now, at once in every worker; started_at is that
         # moment on the wall clock, so watchers of the target align their samples with it
-        start_ns = time.monotonic_ns() + 100_000_000
-        merger.begin(datetime.now(UTC) + timedelta(seconds=(start_ns - time.monotonic_ns()) / 1e9))
-        for pipe in pipes.values():
-            pipe.send(("start", start_ns))
+        delay = getattr(fleet, "start_delay_s", _START_DELAY_S)
+        merger.begin(datetime.now(UTC) + timedelta(seconds=delay))
+        fleet.start(delay)
         fan_out.on_start(merger.result(running=True))
-        _collect(pipes, merger, control)
+        _collect(fleet, merger, control)
     finally:
-        for worker in processes:
-            worker.join(timeout=_STOP_TIMEOUT)
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
-        for pipe in pipes.values():
-            pipe.close()
+        fleet.close()
     if plan.has_teardown:
         try:
             run_hook(plan, "teardown", shared)
@@ -163,62 +162,34 @@ def run_plan(
     return merger.result()
 
 
-def _await_ready(
-    pipes: dict[int, Connection],
-    processes: list[multiprocessing.process.BaseProcess],
-    merger: _Merger,
-) -> None:
-    waiting = set(pipes)
-    deadline = time.monotonic() + _READY_TIMEOUT
-    while waiting:
-        ready = wait([pipes[i] for i in waiting], timeout=max(0.0, deadline - time.monotonic()))
-        if not ready:
-            raise RunError(f"workers {sorted(waiting)} did not start within {_READY_TIMEOUT:.0f}s")
-        for item in ready:
-            index = next(i for i, p in pipes.items() if p is item)
-            try:
-                message = pipes[index].recv()
-            except EOFError:
-                raise RunError(f"worker {index} exited while starting") from None
-            if message[0] == "error":
-                raise RunError(f"worker {index} failed while starting:\n{message[1]}")
-            waiting.discard(index)
-
-
-def _collect(pipes: dict[int, Connection], merger: _Merger, control: RunControl) -> None:
-    live = dict(pipes)
+def _collect(fleet: Fleet, merger: _Merger, control: RunControl) -> None:
+    live = set(range(len(merger.segments)))
     stop_sent_at: float | None = None
     while live:
         if control.stopped and stop_sent_at is None:
             stop_sent_at = time.monotonic()
             merger.note_stop()
-            for pipe in live.values():
-                # A worker that is already gone shows up as EOF below.
-                with contextlib.suppress(OSError):
-                    pipe.send(("stop",))
+            fleet.stop(live)
         if stop_sent_at is not None and time.monotonic() - stop_sent_at > _STOP_TIMEOUT:
             merger.fail(f"workers {sorted(live)} did not stop within {_STOP_TIMEOUT:.0f}s")
             break
-        for ready in wait(list(live.values()), timeout=0.1):
-            index = next(i for i, p in live.items() if p is ready)
-            try:
-                message = live[index].recv()
-            except (EOFError, OSError):
-                merger.fail(f"worker {index} exited without finishing")
-                merger.finish(index)
-                del live[index]
-                continue
+        for index, message in fleet.receive(0.1):
+            if index not in live:
+                continue  # a lost worker heard from again: what it says is not counted
             kind = message[0]
             if kind == "interval":
                 merger.add(message[1])
             elif kind == "done":
                 merger.finish(index)
-                del live[index]
+                live.discard(index)
+            elif kind == "lost":
+                live.discard(index)
+                merger.lose(index, message[1])
             elif kind == "error":
                 # Keep reading this worker: it flushes what it measured before it exits
-                # (or its pipe closes, handled above). The rest stop too: a partial load
-                # would mislead.
-                merger.fail(f"worker {index} failed:\n{message[1]}")
+                # (or its channel closes, handled above). The rest stop too: a partial
+                # load would mislead.
+                merger.fail(f"worker {merger.name(index)} failed:\n{message[1]}")
                 control.stop()
     merger.drain()
 
@@ -226,10 +197,20 @@ def _collect(pipes: dict[int, Connection], merger: _Merger, control: RunControl)
 class _Merger:
     """Merges worker intervals into run intervals, in order, as they complete."""
 
-    def __init__(self, plan: Plan, workers: int, observers: Observers, control: RunControl) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        segments: Sequence[Segment],
+        hosts: tuple[GeneratorHost, ...],
+        observers: Observers,
+        control: RunControl,
+    ) -> None:
         self.plan = plan
         self.control = control
-        self.workers = workers
+        self.segments = segments
+        self.workers = len(segments)
+        self.hosts = list(hosts)
+        self.lost: dict[int, int] = {}  # worker -> the first interval it did not report
         self.observers = observers
         self.pending: dict[int, dict[int, WorkerInterval]] = {}
         self.finished: dict[int, int] = {}  # worker -> last interval index reported
@@ -255,6 +236,35 @@ class _Merger:
     def finish(self, worker: int) -> None:
         self.finished[worker] = self.last_seen.get(worker, -1)
         self._emit_ready()
+
+    def name(self, worker: int) -> str:
+        """How notes name a worker: its host on a cluster, its number here."""
+        if self.hosts:
+            return f"{worker} ({self.hosts[worker].name})"
+        return str(worker)
+
+    def lose(self, worker: int, why: str) -> None:
+        """A worker is gone without finishing: the intervals from its next one are short.
+
+        Its share of the load is missing from them (each interval says how much). The
+        plan's ``generator.on_worker_lost`` says whether the others go on or stop.
+        """
+        at = self.last_seen.get(worker, -1) + 1
+        self.lost[worker] = at
+        share = float(self.segments[worker].share)
+        if self.hosts:
+            host = self.hosts[worker]
+            self.hosts[worker] = dataclasses.replace(host, lost_at=at, lost_reason=why)
+        note = (
+            f"worker {self.name(worker)} lost at interval {at} ({why}): its {share:.1%} share "
+            f"of the load is missing from interval {at} on"
+        )
+        if self.plan.on_worker_lost == "continue" and len(self.lost) < self.workers:
+            self.notes.append(note + "; the run went on without it")
+        else:
+            self.fail(note)
+            self.control.stop()
+        self.finish(worker)
 
     def note_stop(self) -> None:
         """Mark the run stopped as its control asked (not when a failure asked first)."""
@@ -312,6 +322,10 @@ class _Merger:
             self.tracebacks.extend(item.tracebacks[: max(room, 0)])
         exemplars = self._keep_exemplars(items)
         start = min(i.start_s for i in items)
+        index = self.next_index
+        missing = sum(
+            (self.segments[w].share for w, at in self.lost.items() if index >= at), Fraction(0)
+        )
         snapshot = IntervalSnapshot(
             index=self.next_index,
             start_s=start,
@@ -324,6 +338,8 @@ class _Merger:
             checks=checks,
             exceptions={name: dict(types) for name, types in exceptions.items()},
             exemplars=exemplars,
+            hosts={self.hosts[i.worker].name: i.generator for i in items} if self.hosts else {},
+            missing=float(missing),
         )
         self.intervals.append(snapshot)
         self.next_index += 1
@@ -371,6 +387,7 @@ class _Merger:
             notes=redactor.lines(self.notes),
             tracebacks=redactor.lines(self.tracebacks),
             exemplars=tuple(self.exemplars),
+            hosts=tuple(self.hosts),
         )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Segment", "block_of", "split"]
+__all__ = ["Segment", "block_of", "split", "split_weighted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,4 +70,20 @@ def split(workers: int) -> list[Segment]:
     if workers < 1:
         raise ValueError(f"need at least one worker, got {workers}")
     bounds = [Fraction(i, workers) for i in range(workers + 1)]
+    return [Segment(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def split_weighted(weights: Sequence[int]) -> list[Segment]:
+    """Split the load into one segment per weight, each the weight's share of the total.
+
+    A cluster host that declares twice the capacity gets twice the share; the segments
+    still partition [0, 1) exactly.
+
+    Raises:
+        ValueError: no weights, or one that is not positive.
+    """
+    if not weights or any(w < 1 for w in weights):
+        raise ValueError(f"need positive whole-number weights, got {list(weights)}")
+    total = sum(weights)
+    bounds = [Fraction(0), *(Fraction(s, total) for s in itertools.accumulate(weights))]
     return [Segment(a, b) for a, b in itertools.pairwise(bounds)]

@@ -15,7 +15,11 @@ out, so at the end they equal the run's summary):
   for each phase of a request (``dns``, ``connect``, ``tls``, ``send``, ``wait``,
   ``receive``; see docs/result-json.md), as k6's ``http_req_waiting`` and the like;
 - ``redline_target_rate``, ``redline_achieved_rate`` (req/s over the last interval) and
-  ``redline_in_flight`` gauges per plan; ``redline_run_info{plan, target}`` = 1.
+  ``redline_in_flight`` gauges per plan; ``redline_run_info{plan, target}`` = 1;
+- on a cluster (``--cluster``), the same per generator host:
+  ``redline_host_achieved_rate{plan, host}``, ``redline_host_lag_seconds`` (the worst lag
+  of the last interval), ``redline_host_cpu_percent`` and ``redline_host_missing_share``
+  (the run's share of load lost with hosts, 0 to 1, labelled by plan only).
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class RunMetrics:
         self._target_rate = float("nan")
         self._achieved_rate = 0.0
         self._in_flight = 0
+        self._hosts: dict[str, tuple[float, float, float]] = {}  # rate, lag s, CPU %
+        self._missing = 0.0
 
     def on_interval(self, interval: IntervalSnapshot) -> None:
         """Add one merged interval (it is an observer: pass it in a run's ``observers``)."""
@@ -73,6 +79,10 @@ class RunMetrics:
             if generator.target_rps is not None:
                 self._target_rate = generator.target_rps
             self._in_flight = generator.in_flight
+            seconds = interval.duration_s or 1.0
+            for host, gen in interval.hosts.items():
+                self._hosts[host] = (gen.sent / seconds, gen.max_lag_ms / 1000, gen.cpu_percent)
+            self._missing = interval.missing
             if interval.warmup:
                 return
             for name, data in interval.endpoints.items():
@@ -102,6 +112,8 @@ class RunMetrics:
             phases = {key: h.copy() for key, h in self._phases.items()}
             exemplars = {name: dict(e) for name, e in self._exemplars.items()}
             gauges = (self._target_rate, self._achieved_rate, self._in_flight)
+            hosts = dict(self._hosts)
+            missing = self._missing
         labels = ["plan", "endpoint"]
         counted = CounterMetricFamily(
             "redline_requests", "Requests answered or failed, per endpoint.", labels=labels
@@ -159,11 +171,35 @@ class RunMetrics:
             gauge = GaugeMetricFamily(metric, text, labels=["plan"])
             gauge.add_metric([self.plan], float(value))
             yield gauge
+        if hosts:
+            yield from self._host_gauges(hosts, missing)
         info = GaugeMetricFamily(
             "redline_run_info", "The run being measured.", labels=["plan", "target"]
         )
         info.add_metric([self.plan, self.target], 1.0)
         yield info
+
+    def _host_gauges(
+        self, hosts: dict[str, tuple[float, float, float]], missing: float
+    ) -> Iterator[Metric]:
+        """Each cluster host's generator over the last interval."""
+        for column, (metric, text) in enumerate(
+            (
+                ("redline_host_achieved_rate", "Requests one host sent per second."),
+                ("redline_host_lag_seconds", "One host's worst send lag in the last interval."),
+                ("redline_host_cpu_percent", "CPU of one host's generator process."),
+            )
+        ):
+            gauge = GaugeMetricFamily(metric, text, labels=["plan", "host"])
+            for host, values in hosts.items():
+                gauge.add_metric([self.plan, host], values[column])
+            yield gauge
+        lost = GaugeMetricFamily(
+            "redline_host_missing_share", "The share of the load lost with hosts (0 to 1).",
+            labels=["plan"],
+        )  # fmt: skip
+        lost.add_metric([self.plan], missing)
+        yield lost
 
 
 def _cumulative(histogram: Histogram) -> tuple[list[tuple[str, float]], float]:

@@ -215,7 +215,7 @@ def plan_from_dict(
         (timeouts, ("connect", "read")),
         (limits, ("max_connections", "max_in_flight", "max_response_size")),
         (tls, ("verify",)),
-        (generator, ("late_threshold", "late_tolerance")),
+        (generator, ("late_threshold", "late_tolerance", "on_worker_lost")),
     ):
         if node is not None:
             node.check_keys(keys)
@@ -236,6 +236,7 @@ def plan_from_dict(
         seed=root.get("seed", _non_negative_int, None),
         late_threshold=_setting(generator, "late_threshold", _duration_positive, "late_threshold"),
         late_tolerance=_setting(generator, "late_tolerance", _fraction, "late_tolerance"),
+        on_worker_lost=_setting(generator, "on_worker_lost", _on_lost, "on_worker_lost"),
         data=tuple(data_sources),
         source=source,
         scenarios=tuple(scenarios),
@@ -306,6 +307,12 @@ def _setting(node: _Node | None, key: str, parse: Callable[[Any], T], field_name
     """``key`` of an optional section, or the default of the Plan field it sets."""
     default: T = _PLAN_DEFAULTS[field_name]
     return node.get(key, parse, default) if node is not None else default
+
+
+def _on_lost(value: object) -> Literal["abort", "continue"]:
+    if value not in ("abort", "continue"):
+        raise ValueError(f'expected "abort" or "continue", got {_show(value)}')
+    return cast(Literal["abort", "continue"], value)
 
 
 def _positive_number(value: object) -> float:

@@ -172,6 +172,8 @@ class Plan:
     seed: int | None = None
     late_threshold: float = 0.005
     late_tolerance: float = 0.01
+    on_worker_lost: Literal["abort", "continue"] = "abort"
+    """What a run does when a worker is lost (a cluster host killed or cut off)."""
     data: tuple[DataSource, ...] = field(default=())
     source: str = "<plan>"
     scenarios: tuple[ScenarioSpec, ...] = ()

@@ -115,6 +115,11 @@ class LiveView:
             f"p99 {_with_unit(p99 / 1000)}  errors {self._errors:,} of {self._requests:,}  "
             f"in flight {gen.in_flight:,}{flags}"
         )
+        if interval.missing:
+            line += f"  SHORT {interval.missing:.0%} (host lost)"
+        if interval.hosts:  # a cluster run: the slowest host shows an overloaded generator
+            name, worst = max(interval.hosts.items(), key=lambda kv: kv[1].max_lag_ms)
+            line += f"  hosts {len(interval.hosts)}, worst lag {worst.max_lag_ms:.1f} ms ({name})"
         if self._live is not None:
             self._live.update(Text(line))
         elif interval.index % _NON_TTY_EVERY == _NON_TTY_EVERY - 1:
@@ -212,6 +217,26 @@ def render_summary(result: RunResult) -> Group:
             f"late {gen.late:,}, dropped {gen.dropped:,}, max lag {gen.max_lag_ms:.2f} ms"
         )
     )
+    for host in gen.hosts:
+        lost = f"; LOST at interval {host['lost_at']}" if host["lost_at"] is not None else ""
+        lines.append(
+            Text(
+                f"  host {host['name']:<12} {host['share']:>6.1%} of the load, "
+                f"{host['achieved_rps']:,.1f} req/s, max lag {host['max_lag_ms']:.2f} ms, "
+                f"CPU {host['max_cpu_percent']:.0f}%, clock {host['clock_offset_ms']:+.2f} ms"
+                f"{lost}",
+                style="red" if lost else "",
+            )
+        )
+    short = [i.index for i in result.intervals if i.missing]
+    if short:
+        lines.append(
+            Text(
+                f"SHORT: intervals {short[0]}-{short[-1]} miss up to "
+                f"{max(i.missing for i in result.intervals):.0%} of the load (a lost host)",
+                style="bold red",
+            )
+        )
     if gen.limited:
         lines.append(
             Text(

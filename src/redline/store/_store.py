@@ -14,6 +14,7 @@ from typing import Any, Final, NamedTuple
 
 from redline.core import (
     Closing,
+    GeneratorHost,
     IntervalSnapshot,
     PlanSummary,
     RunMeta,
@@ -395,6 +396,10 @@ class RunStore(Closing):
             analysis = dict(_load(row.analysis)) if row.analysis else {}
             target = TargetReport.from_dict(_load(row.target_report)) if row.target_report else None
             traces = TraceReport.from_dict(_load(row.traces)) if row.traces else None
+            summary = _load(row.summary) if row.summary else {}
+            hosts = tuple(
+                GeneratorHost.from_dict(h) for h in summary.get("generator", {}).get("hosts", ())
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{self.where}: run {run_id} is damaged: {exc}") from exc
         meta = RunMeta.from_dict(_load(row.meta))
@@ -410,6 +415,7 @@ class RunStore(Closing):
             open_model=bool(row.open_model),
             notes=tuple(_load(row.notes)),
             tracebacks=tuple(_load(row.tracebacks)),
+            hosts=hosts,
         )
         return StoredRun(result, meta, verdicts, analysis, target, traces)
 

@@ -229,6 +229,25 @@ function phaseTable(data) {
         h("td", {}, row.name), phases.map((p) => cell(row.phases[p])))))));
 }
 
+function hostTable(data) {
+  const hosts = (data.generator && data.generator.hosts) || [];
+  if (!hosts.length) return null;
+  const head = ["host", "address", "share", "sent req/s", "max lag", "CPU", "clock offset", "lost at"];
+  return section("Generator hosts",
+    h("p", { class: "caption" }, "One row per Dask worker that generated load. An overloaded host shows a long lag " +
+      "or high CPU; a lost one, the interval from which its share is missing."),
+    h("table", { id: "hosts" },
+      h("thead", {}, h("tr", {}, head.map((c) => h("th", {}, c)))),
+      h("tbody", {}, hosts.map((host) => h("tr", { "data-host": host.name, class: host.lost_at === null ? null : "fail" },
+        h("td", {}, host.name), h("td", {}, host.address),
+        numberCell(host.share, fmtPct(host.share)),
+        numberCell(host.achieved_rps, fmtRate(host.achieved_rps)),
+        numberCell(host.max_lag_ms, fmtMs(host.max_lag_ms)),
+        numberCell(host.max_cpu_percent, `${host.max_cpu_percent.toFixed(0)}%`),
+        numberCell(host.clock_offset_ms, `${host.clock_offset_ms.toFixed(2)} ± ${host.clock_error_ms.toFixed(2)} ms`),
+        h("td", {}, host.lost_at === null ? "-" : `${host.lost_at} (${host.lost_reason})`))))));
+}
+
 function phaseChanges(c) {
   if (!c.phases || !c.phases.length) return null;
   return h("table", { id: "comparison-phases" },
@@ -358,6 +377,7 @@ function render(data) {
     comparisonTable(data) || "",
     endpointTable(data),
     phaseTable(data) || "",
+    hostTable(data) || "",
     ...detailTables(data),
     h("footer", {}, `redline ${data.run.version || ""} · this page makes no network requests` +
       (data.series.merged > 1 ? ` · time charts merge ${data.series.merged} intervals a step` : ""))
