@@ -187,6 +187,8 @@ class GeneratorHost:
     lost_at: int | None = None
     """The first interval it did not report, when it was lost during the run."""
     lost_reason: str = ""
+    lost_noticed_s: float | None = None
+    """When the coordinator noticed the loss, in seconds since the load started."""
 
     def to_dict(self) -> dict[str, Any]:
         """The static part of a ``generator.hosts`` entry."""
@@ -199,6 +201,7 @@ class GeneratorHost:
             "clock_error_ms": self.clock_error_ms,
             "lost_at": self.lost_at,
             "lost_reason": self.lost_reason,
+            "lost_noticed_s": self.lost_noticed_s,
         }
 
     @classmethod
@@ -209,7 +212,7 @@ class GeneratorHost:
 
 _HOST_FIELDS = (
     "name", "address", "share", "capacity", "clock_offset_ms", "clock_error_ms", "lost_at",
-    "lost_reason",
+    "lost_reason", "lost_noticed_s",
 )  # fmt: skip
 
 

@@ -323,7 +323,7 @@ def parse_objective(
     if phase and metric not in LATENCY:
         raise fail(f"a request phase takes a latency metric (p99, mean, max...), not {key!r}")
     direction = _DIRECTION.get(metric, "<")
-    if op[0] != direction:
+    if op[0] != direction and metric != "rps":  # rps: a floor, or a ceiling (a guard)
         hint = "at most" if direction == "<" else "at least"
         raise fail(
             f"{word} can only be required to be {hint} a value ({direction} or {direction}=)"
@@ -336,6 +336,8 @@ def parse_objective(
         threshold = _number(value.removesuffix("/s").strip(), fail, what="requests per second")
         if threshold <= 0 and op == ">=":
             raise fail("rps >= 0 always holds; give a rate above 0")
+        if threshold <= 0 and op[0] == "<":
+            raise fail(f"{word} {op} {value} can never hold; give a ceiling above 0")
     else:
         threshold = _fraction(value, fail)
         if metric == "error_rate" and threshold >= 1:

@@ -25,4 +25,3 @@ __all__ = [
     "run_plan",
     "using_cluster",
 ]
-

@@ -154,6 +154,7 @@ def run_plan(
         _collect(fleet, merger, control)
     finally:
         fleet.close()
+        merger.notes.extend(fleet.notes)
     if plan.has_teardown:
         try:
             run_hook(plan, "teardown", shared)
@@ -223,8 +224,10 @@ class _Merger:
         self.exemplars: list[Exemplar] = []
         self.id = ""
         self.started_at = ""
+        self.started = time.monotonic()
 
     def begin(self, started_at: datetime) -> None:
+        self.started = time.monotonic() + (started_at - datetime.now(UTC)).total_seconds()
         self.id = f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
         self.started_at = started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -254,7 +257,10 @@ class _Merger:
         share = float(self.segments[worker].share)
         if self.hosts:
             host = self.hosts[worker]
-            self.hosts[worker] = dataclasses.replace(host, lost_at=at, lost_reason=why)
+            noticed = round(time.monotonic() - self.started, 3)
+            self.hosts[worker] = dataclasses.replace(
+                host, lost_at=at, lost_reason=why, lost_noticed_s=noticed
+            )
         note = (
             f"worker {self.name(worker)} lost at interval {at} ({why}): its {share:.1%} share "
             f"of the load is missing from interval {at} on"

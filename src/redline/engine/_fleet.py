@@ -37,6 +37,8 @@ class Fleet(Protocol):
 
     hosts: tuple[GeneratorHost, ...]
     """One entry per worker on a cluster (its name, share, clock); empty on this machine."""
+    notes: list[str]
+    """What the run's notes should say of the fleet (a host that joined and was refused)."""
 
     def weights(self, count: int) -> list[int]:
         """Each worker's relative capacity (its segment is that share of the load)."""
@@ -107,6 +109,7 @@ class LocalFleet:
 
     def __init__(self) -> None:
         """An empty fleet; :meth:`launch` starts the processes."""
+        self.notes: list[str] = []
         self.pipes: dict[int, Connection] = {}
         self.processes: list[multiprocessing.process.BaseProcess] = []
 

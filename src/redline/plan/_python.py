@@ -87,6 +87,12 @@ def import_plan_module(path: str | Path) -> ModuleType:
         spec.loader.exec_module(module)
     except FileNotFoundError as exc:
         del sys.modules[module_name]
+        if exc.filename not in (None, str(file)):  # a file the plan's own code opens
+            raise PlanError(
+                f"cannot import the plan: FileNotFoundError: no such file {exc.filename!r}",
+                source=str(path),
+                path=_failing_line(exc, file),
+            ) from None
         raise PlanError(f"cannot read plan: {exc.strerror}", source=str(path)) from None
     except SyntaxError as exc:
         del sys.modules[module_name]
@@ -97,12 +103,18 @@ def import_plan_module(path: str | Path) -> ModuleType:
         ) from None
     except Exception as exc:  # noqa: BLE001  (whatever the plan's own code raised)
         del sys.modules[module_name]
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == file]
-        where = f"line {frames[-1].lineno}" if frames else ""
         raise PlanError(
-            f"cannot import the plan: {type(exc).__name__}: {exc}", source=str(path), path=where
+            f"cannot import the plan: {type(exc).__name__}: {exc}",
+            source=str(path),
+            path=_failing_line(exc, file),
         ) from None
     return module
+
+
+def _failing_line(exc: BaseException, file: Path) -> str:
+    """``line N``: the plan's own line where ``exc`` was raised (or nothing)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == file]
+    return f"line {frames[-1].lineno}" if frames else ""
 
 
 def load_python_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> Plan:
