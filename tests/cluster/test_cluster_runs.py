@@ -18,7 +18,7 @@ import redline
 from redline.core import Histogram, IntervalSnapshot, RunResult, bucket_values
 from redline.engine import connect_cluster, run_plan, using_cluster
 from redline.engine._cluster import DaskCluster, DaskFleet
-from redline.plan import Plan, plan_from_dict
+from redline.plan import Plan, load_plan, plan_from_dict
 from redline.testing import Behaviour, TestServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -216,3 +216,53 @@ def test_declared_capacity_sets_each_hosts_share(server: TestServer) -> None:
     assert hosts["big"]["share"] == pytest.approx(2 / 3)
     assert hosts["big"]["sent"] == 600
     assert hosts["small"]["sent"] == 300
+
+
+PLAN_WITH_HOOKS = """
+from pathlib import Path
+from redline.scenario import scenario
+
+target = "{url}"
+load = {{"rate": 80}}
+duration = "2s"
+LOG = Path({log!r})
+
+
+async def setup(session):
+    with LOG.open("a") as log:
+        log.write("setup\\n")
+    await session.get("/setup")
+    return {{"token": "t-4242"}}
+
+
+async def teardown(session, shared):
+    with LOG.open("a") as log:
+        log.write("teardown " + shared["token"] + "\\n")
+
+
+@scenario
+async def hit(s):
+    await s.get("/t/" + s.shared["token"], name="hit")
+"""
+
+
+def test_setup_runs_once_and_every_host_gets_its_result(
+    four_workers: DaskProcesses, server: TestServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "hooks.log"
+    path = tmp_path / "plan.py"
+    path.write_text(PLAN_WITH_HOOKS.format(url=server.url, log=str(log)))
+    setups = server.requests_by_path["/setup"]
+    tokens = server.requests_by_path["/t/t-4242"]
+    with connect_cluster(four_workers.address) as cluster:
+        result = run_plan(load_plan(path), cluster=cluster)
+    assert result.stop_reason == "completed", result.notes
+    assert log.read_text().splitlines() == ["setup", "teardown t-4242"]
+    assert server.requests_by_path["/setup"] == setups + 1
+    # every host's iterations used setup's token: all of them reached /t/t-4242
+    hits = result.endpoint("hit")
+    assert hits.requests == 160
+    assert hits.errors == 0
+    assert server.requests_by_path["/t/t-4242"] - tokens == 160
+    assert all(i.hosts[h].sent > 0 for i in result.measured for h in i.hosts)
+    assert len(result.hosts) == 4

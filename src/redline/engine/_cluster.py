@@ -243,7 +243,8 @@ class DaskFleet:
         ]
         self.futures: list[Any] = []
         self.heard: dict[int, float] = {}
-        self.gone: set[int] = set()
+        self.gone: set[int] = set()  # done or lost: nothing more counted from it
+        self.lost: set[int] = set()
         self.notes: list[str] = []
         self.known = {h.address for h in hosts}
         self.refused: set[str] = set()
@@ -325,14 +326,20 @@ class DaskFleet:
         for index, message in out:
             if message[0] in ("done", "lost"):
                 self.gone.add(index)
+            if message[0] == "lost":
+                self.lost.add(index)
         if now >= self.next_roll_call:
             self.next_roll_call = now + 1.0
-            out.extend(self._roll_call())
+            out.extend(self._lose(i, why) for i, why in self._roll_call())
         for index, last in self.heard.items():
             if index not in self.gone and now - last > LOST_AFTER_S:
-                self.gone.add(index)
-                out.append((index, ("lost", f"no word for {now - last:.1f}s")))
+                out.append(self._lose(index, f"no word for {now - last:.1f}s"))
         return out
+
+    def _lose(self, index: int, why: str) -> tuple[int, Message]:
+        self.gone.add(index)
+        self.lost.add(index)
+        return index, ("lost", why)
 
     def stop(self, indexes: Iterable[int]) -> None:
         """Put ``stop`` on each generator's queue."""
@@ -347,8 +354,8 @@ class DaskFleet:
         for channel in self.down:
             with contextlib.suppress(Exception):
                 channel.put(("close",))
-        with contextlib.suppress(Exception):
-            wait(self.futures, timeout=_CLOSE_TIMEOUT)
+        with contextlib.suppress(Exception):  # a lost host's task will never finish
+            wait([f for i, f in enumerate(self.futures) if i not in self.lost], _CLOSE_TIMEOUT)
         with contextlib.suppress(Exception):
             self.client.cancel([f for f in self.futures if not f.done()], force=True)
         self.futures.clear()
@@ -401,24 +408,23 @@ class DaskFleet:
                 return
             self.inbox.put((index, message))
 
-    def _roll_call(self) -> list[tuple[int, Message]]:
-        """Hosts that left the cluster are lost; hosts that joined are refused."""
+    def _roll_call(self) -> list[tuple[int, str]]:
+        """Hosts that left the cluster (to be lost); hosts that joined are refused."""
         try:
             present = set(self.client.run_on_scheduler(_scheduler_workers))
         except Exception:  # noqa: BLE001  (the scheduler busy or gone: heartbeats decide)
             return []
-        out: list[tuple[int, Message]] = []
-        for index, host in enumerate(self.hosts):
-            if host.address not in present and index not in self.gone:
-                self.gone.add(index)
-                out.append((index, ("lost", "it left the Dask cluster")))
         for address in sorted(present - self.known - self.refused):
             self.refused.add(address)
             self.notes.append(
                 f"Dask worker {address} joined during the run: refused for this test "
                 "(segments are fixed at the start)"
             )
-        return out
+        return [
+            (index, "it left the Dask cluster")
+            for index, host in enumerate(self.hosts)
+            if host.address not in present and index not in self.gone
+        ]
 
 
 @contextlib.contextmanager
