@@ -491,6 +491,7 @@ class LazyCluster:
         self.wait_s = wait_s
         self._stack = contextlib.ExitStack()
         self._cluster: DaskCluster | None = None
+        self._lock = threading.Lock()  # ab --duet: two runs ask at once
 
     def fleet(self, plan: Plan, *, check_target: bool = True) -> DaskFleet:
         """Connect (the first time), then as :meth:`DaskCluster.fleet`.
@@ -498,16 +499,19 @@ class LazyCluster:
         Raises:
             RunError: the scheduler cannot be reached, or as :meth:`DaskCluster.fleet`.
         """
-        if self._cluster is None:
-            self._cluster = self._stack.enter_context(
-                connect_cluster(self.address, wait_s=self.wait_s)
-            )
-        return self._cluster.fleet(plan, check_target=check_target)
+        with self._lock:
+            if self._cluster is None:
+                self._cluster = self._stack.enter_context(
+                    connect_cluster(self.address, wait_s=self.wait_s)
+                )
+            cluster = self._cluster
+        return cluster.fleet(plan, check_target=check_target)
 
     def close(self) -> None:
         """Disconnect, if connected."""
-        self._stack.close()
-        self._cluster = None
+        with self._lock:
+            self._stack.close()
+            self._cluster = None
 
 
 # -- on the Dask worker ---------------------------------------------------------------------
