@@ -9,6 +9,7 @@ import pytest
 from redline.core import (
     PHASES,
     EndpointInterval,
+    GeneratorHost,
     GeneratorInterval,
     Histogram,
     IntervalSnapshot,
@@ -129,7 +130,7 @@ def test_phases_merge_exactly_and_round_trip_through_json() -> None:
         intervals=(interval(1, {"a": first}), interval(2, {"a": second, "b": endpoint([9])})),
     )
     data = json.loads(result.to_json())
-    assert data["schema_version"] == 4
+    assert data["schema_version"] == 5
     wait = data["summary"]["total"]["phases"]["wait"]
     assert set(wait) >= {"p50", "p90", "p95", "p99", "p999", "max", "mean"}
     assert wait["p50"] == pytest.approx(40.0, rel=0.001)
@@ -148,3 +149,49 @@ def test_from_dict_rejects_other_documents() -> None:
     del data["intervals"]
     with pytest.raises(ValueError, match="malformed"):
         RunResult.from_dict(data)
+
+
+def test_a_cluster_runs_hosts_and_short_intervals_survive_json() -> None:
+    hosts = (
+        GeneratorHost("h1", "tcp://10.0.0.1:1", 0.5, clock_offset_ms=0.3, clock_error_ms=0.1),
+        GeneratorHost("h2", "tcp://10.0.0.2:1", 0.5, lost_at=2, lost_reason="no word for 1.5s",
+                      lost_noticed_s=2.7),
+    )  # fmt: skip
+    intervals = []
+    for index in range(4):
+        per_host = {"h1": GeneratorInterval(scheduled=5, sent=5, max_lag_ms=1.0 + index)}
+        if index < 2:
+            per_host["h2"] = GeneratorInterval(scheduled=5, sent=5, cpu_percent=40.0)
+        base = interval(index, {"a": endpoint([1000] * (10 if index < 2 else 5))})
+        intervals.append(
+            dataclasses.replace(base, hosts=per_host, missing=0.0 if index < 2 else 0.5)
+        )
+    result = RunResult(
+        id="c1",
+        plan={"name": "p", "target": "http://127.0.0.1:1"},
+        started_at="2026-01-01T00:00:00.000Z",
+        intervals=tuple(intervals),
+        hosts=hosts,
+    )
+    data = json.loads(result.to_json())
+    by_name = {h["name"]: h for h in data["generator"]["hosts"]}
+    # measured intervals 1..3 (0 is warm-up): h1 sent 15 in 3 s, h2 5 before it was lost
+    assert by_name["h1"]["achieved_rps"] == pytest.approx(5.0)
+    assert by_name["h1"]["max_lag_ms"] == 4.0
+    assert by_name["h2"]["sent"] == 5
+    assert by_name["h2"]["lost_at"] == 2
+    assert by_name["h2"]["max_cpu_percent"] == 40.0
+    assert [i.get("missing", 0.0) for i in data["intervals"]] == [0.0, 0.0, 0.5, 0.5]
+    assert set(data["intervals"][3]["hosts"]) == {"h1"}
+    again = RunResult.from_dict(data)
+    assert again.hosts == hosts
+    assert [i.missing for i in again.intervals] == [0.0, 0.0, 0.5, 0.5]
+    assert again.intervals[1].hosts == intervals[1].hosts
+    assert again.generator().hosts == result.generator().hosts
+    # a run on one machine keeps its JSON as it was: no hosts, no missing
+    local = RunResult.from_dict(json.loads(RunResult(
+        id="l1", plan={"name": "p", "target": "http://127.0.0.1:1"},
+        started_at="2026-01-01T00:00:00.000Z", intervals=(interval(0, {}),),
+    ).to_json()))  # fmt: skip
+    assert local.hosts == ()
+    assert "hosts" not in local.to_dict()["generator"]

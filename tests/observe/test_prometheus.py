@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from redline.core import GeneratorInterval
 from redline.engine import run_plan
 from redline.observe import BUCKETS, MetricsServer, RunMetrics
 from redline.plan import plan_from_dict
@@ -95,6 +97,41 @@ def test_each_phase_is_a_histogram_labelled_by_phase() -> None:
     plain.on_interval(synthetic_run(1, intervals=1).intervals[0])
     with MetricsServer(plain, port=0) as server:
         assert not any(name.startswith("redline_request_phase") for name, _ in scrape(server))
+
+
+def test_each_cluster_host_has_its_gauges_and_the_missing_share_is_served() -> None:
+    run = synthetic_run(1, intervals=2, rate=100)
+    metrics = RunMetrics("shop")
+    first, last = run.intervals
+    metrics.on_interval(
+        dataclasses.replace(
+            first,
+            hosts={
+                "h1": GeneratorInterval(sent=60, max_lag_ms=2.0, cpu_percent=30.0),
+                "h2": GeneratorInterval(sent=40, max_lag_ms=250.0, cpu_percent=99.0),
+            },
+        )
+    )
+    metrics.on_interval(
+        dataclasses.replace(
+            last, hosts={"h1": GeneratorInterval(sent=70, max_lag_ms=1.0)}, missing=0.4
+        )
+    )
+    with MetricsServer(metrics, port=0) as server:
+        samples = scrape(server)
+
+    def host(name: str, which: str) -> float:
+        return samples[(name, (("host", which), ("plan", "shop")))]
+
+    assert host("redline_host_achieved_rate", "h1") == 70.0  # the last interval's
+    assert host("redline_host_achieved_rate", "h2") == 40.0  # lost: its last word stays
+    assert host("redline_host_lag_seconds", "h2") == pytest.approx(0.25)
+    assert host("redline_host_cpu_percent", "h2") == 99.0
+    assert samples[("redline_host_missing_share", (("plan", "shop"),))] == pytest.approx(0.4)
+    plain = RunMetrics("shop")
+    plain.on_interval(first)
+    with MetricsServer(plain, port=0) as server:
+        assert not any(name.startswith("redline_host") for name, _ in scrape(server))
 
 
 def test_a_live_run_is_scraped_while_it_runs_and_equals_its_total_at_the_end(

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from redline.analysis import evaluate
 from redline.core import (
     EndpointInterval,
+    GeneratorHost,
     GeneratorInterval,
     Histogram,
     IntervalSnapshot,
@@ -422,3 +423,26 @@ def test_analysis_and_the_target_report_are_kept_with_the_run(store: RunStore) -
     bare = make_run("bare")
     store.save(bare, META)
     assert store.load(bare.id).target is None
+
+
+def test_a_cluster_runs_hosts_are_stored(store: RunStore) -> None:
+    base = make_run()
+    hosts = (
+        GeneratorHost("h1", "tcp://10.0.0.1:1", 0.75, capacity=3),
+        GeneratorHost("h2", "tcp://10.0.0.2:1", 0.25, lost_at=3, lost_reason="left"),
+    )
+    intervals = tuple(
+        dataclasses.replace(
+            i,
+            hosts={"h1": GeneratorInterval(sent=7), **({"h2": GeneratorInterval(sent=2)}
+                                                    if i.index < 3 else {})},
+            missing=0.25 if i.index >= 3 else 0.0,
+        )
+        for i in base.intervals
+    )  # fmt: skip
+    run = dataclasses.replace(base, intervals=intervals, hosts=hosts)
+    store.save(run, META, verdicts_of(run))
+    back = store.load(run.id).result
+    assert back.hosts == hosts
+    assert [i.missing for i in back.intervals] == [i.missing for i in intervals]
+    assert back.generator().hosts == run.generator().hosts

@@ -236,7 +236,7 @@ class GeneratorSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (see docs/result-json.md)."""
-        out = {
+        out: dict[str, Any] = {
             "workers": self.workers,
             "target_rps": self.target_rps,
             "achieved_rps": self.achieved_rps,

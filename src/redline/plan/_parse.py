@@ -312,7 +312,7 @@ def _setting(node: _Node | None, key: str, parse: Callable[[Any], T], field_name
 def _on_lost(value: object) -> Literal["abort", "continue"]:
     if value not in ("abort", "continue"):
         raise ValueError(f'expected "abort" or "continue", got {_show(value)}')
-    return cast(Literal["abort", "continue"], value)
+    return value
 
 
 def _positive_number(value: object) -> float:
