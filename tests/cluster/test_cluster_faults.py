@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,3 +203,29 @@ def test_a_plan_file_a_worker_cannot_read_is_a_clear_error(
     assert "no such file" in message
     # the plan itself did travel: the worker imported its copy, which failed on the data
     assert list((tmp_path / "c" / "redline" / "plans").glob("*/plan.py"))
+
+
+def test_the_cli_exits_3_when_the_scheduler_cannot_be_reached(server: TestServer) -> None:
+    before = server.requests_total
+    done = subprocess.run(
+        [sys.executable, "-m", "redline", "run", "--url", server.url, "--rate", "50",
+         "--duration", "2s", "--cluster", "tcp://127.0.0.1:9", "--cluster-wait", "1",
+         "--no-store", "--quiet"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
+    assert server.requests_total == before
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("scheduler:8786", "expected a scheduler address like tcp://host:8786"),
+        ("local:zero", "local:N with N a whole number"),
+        ("local:0", "local:N with N a whole number"),
+    ],
+)
+def test_a_bad_cluster_address_is_refused(address: str, message: str) -> None:
+    with pytest.raises(RunError, match=message), connect_cluster(address):
+        pass
