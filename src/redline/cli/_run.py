@@ -124,6 +124,15 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="KEY=VALUE",
         help="label the stored run, e.g. branch=main (repeatable)",
     )
+    for flag, what in (("--allow", "allowed"), ("--block", "blocked")):
+        parser.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="HOST|CIDR",
+            help=f"a host, *.domain or network where load is {what} (repeatable; adds to the "
+            f"plan's {flag[2:]}: list; docs/plans.md)",
+        )
     parser.add_argument(
         "--redact",
         action="append",
@@ -190,6 +199,8 @@ def _load(args: argparse.Namespace) -> Plan:
             "insecure": args.insecure,
             "redact": args.redact,
             "type": args.type,
+            "allow": args.allow,
+            "block": args.block,
         }
         return load_plan(args.plan, overrides=overrides)
     if not args.url:
@@ -215,6 +226,8 @@ def _load(args: argparse.Namespace) -> Plan:
         verify_tls=not args.insecure,
         redact=args.redact,
         test_type=args.type,
+        allow=args.allow,
+        block=args.block,
     )
 
 

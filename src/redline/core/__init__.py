@@ -1,6 +1,7 @@
 """Frozen data types shared by every redline package: units, histograms, results, errors."""
 
 from ._closing import Closing as Closing
+from ._errors import BlockedError as BlockedError
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectTimeoutError as ConnectTimeoutError
 from ._errors import DataExhaustedError as DataExhaustedError
@@ -23,6 +24,7 @@ from ._observer import Observer as Observer
 from ._observer import Observers as Observers
 from ._outcome import RunMeta as RunMeta
 from ._outcome import RunOutcome as RunOutcome
+from ._policy import AddressPolicy as AddressPolicy
 from ._redact import DEFAULT_REDACTED as DEFAULT_REDACTED
 from ._redact import REDACTED as REDACTED
 from ._redact import Redactor as Redactor
@@ -87,6 +89,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SCOPES",
     "AbandonReason",
+    "AddressPolicy",
+    "BlockedError",
     "Bottleneck",
     "Closing",
     "ConnectError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BlockedError",
     "ConnectError",
     "ConnectTimeoutError",
     "DataExhaustedError",
@@ -55,6 +56,12 @@ class ConnectError(TransportError):
     """The connection was refused or could not be established."""
 
     error_class = "connect_refused"
+
+
+class BlockedError(TransportError):
+    """The plan's ``allow:``/``block:`` lists refuse the connection (after resolution)."""
+
+    error_class = "blocked"
 
 
 class ConnectTimeoutError(TransportError):

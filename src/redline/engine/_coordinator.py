@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 from redline.core import (
+    BlockedError,
     EndpointInterval,
     Exemplar,
     GeneratorHost,
@@ -28,6 +29,7 @@ from redline.core import (
     RunResult,
     StopReason,
 )
+from redline.http import permitted
 from redline.plan import ClosedLoad, Plan
 
 from ._control import RunControl
@@ -63,17 +65,29 @@ def default_workers(plan: Plan) -> int:
 
 
 def check_reachable(plan: Plan) -> None:
-    """Open (and close) one TCP connection to the target.
+    """Open (and close) one TCP connection to the target, where the plan allows load.
 
     Raises:
-        RunError: the target cannot be reached, so there is nothing to measure.
+        RunError: the target cannot be reached, or the plan's ``allow:``/``block:``
+            lists refuse every address it resolves to; so there is nothing to measure.
     """
     _, host, port = plan.origin
+    shown = plan.redactor().url(plan.target)  # never a password in a message
     try:
-        with socket.create_connection((host, port), timeout=plan.connect_timeout):
-            pass
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        shown = plan.redactor().url(plan.target)  # never a password in a message
+        raise RunError(f"target {shown} is unreachable: {exc.strerror or exc}") from exc
+    if plan.addresses.active:
+        try:
+            infos = permitted(plan.addresses, host, list(infos))
+        except BlockedError as exc:
+            raise RunError(f"target {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.settimeout(plan.connect_timeout)
+            probe.connect(address)
+    except OSError as exc:
         raise RunError(f"target {shown} is unreachable: {exc.strerror or exc}") from exc
 
 

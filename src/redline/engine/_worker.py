@@ -142,6 +142,7 @@ def pool_options(plan: Plan) -> dict[str, Any]:
         "connect_timeout": plan.connect_timeout,
         "read_timeout": plan.read_timeout,
         "max_response_size": plan.max_response_size,
+        "policy": plan.addresses,
     }
 
 

@@ -10,6 +10,7 @@ from ._connection import ClientConnection as ClientConnection
 from ._connection import ConnectionPool as ConnectionPool
 from ._connection import PoolListener as PoolListener
 from ._connection import classify_os_error as classify_os_error
+from ._connection import permitted as permitted
 from ._protocol import CapturingResponseParser as CapturingResponseParser
 from ._protocol import ResponseParser as ResponseParser
 from ._protocol import encode_request as encode_request
@@ -32,4 +33,5 @@ __all__ = [
     "encode_request",
     "parse_address",
     "parse_head",
+    "permitted",
 ]

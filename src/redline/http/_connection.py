@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
-from redline.core import TransportError
+from redline.core import AddressPolicy, BlockedError, TransportError
 
 from ._protocol import CapturingResponseParser, ResponseParser
 
@@ -27,6 +27,7 @@ __all__ = [
     "ConnectionPool",
     "PoolListener",
     "classify_os_error",
+    "permitted",
 ]
 
 REUSED = (0, 0, 0)
@@ -233,13 +234,16 @@ class ConnectionPool:
         max_response_size: int = 64 * 1024 * 1024,
         max_connecting: int = 32,
         capture: bool = False,
+        policy: AddressPolicy | None = None,
     ) -> None:
         """Create an empty pool; connections open on :meth:`grow`.
 
         At most ``max_connecting`` connection attempts run at once: opening connections
         costs the client CPU, and a burst of attempts would delay the requests it sends.
         With ``capture``, each response's raw bytes (head first) and body are kept on the
-        connection (``conn.head``, ``conn.body``) for the listener to read.
+        connection (``conn.head``, ``conn.body``) for the listener to read. With
+        ``policy``, each connection's resolved addresses are checked against the plan's
+        ``allow:``/``block:`` lists; one refused everywhere fails with ``blocked``.
         """
         self.listener = listener
         self.host = host
@@ -251,6 +255,7 @@ class ConnectionPool:
         self.max_response_size = max_response_size
         self.max_connecting = max_connecting
         self.capture = capture
+        self.policy = policy if policy is not None and policy.active else None
         self.idle: list[ClientConnection] = []
         self.connections: set[ClientConnection] = set()
         self.connecting = 0
@@ -283,7 +288,7 @@ class ConnectionPool:
                 conn = await asyncio.wait_for(self._connect(), self.connect_timeout)
             finally:
                 self.connecting -= 1
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
+        except (OSError, TimeoutError, ssl.SSLError, TransportError) as exc:
             if not self._closed:
                 self.listener.connect_failed(classify_os_error(exc))
             return
@@ -303,6 +308,8 @@ class ConnectionPool:
             else [self._literal]
         )
         t1 = time.monotonic_ns()
+        if self.policy is not None:  # after resolution: the address is what counts
+            infos = permitted(self.policy, self.host, infos)
         sock = await _connected_socket(loop, infos)
         t2 = time.monotonic_ns()
         try:
@@ -357,6 +364,18 @@ class ConnectionPool:
 
 
 _AddrInfo = tuple[Any, ...]  # (family, type, proto, canonname, address), as getaddrinfo
+
+
+def permitted(policy: AddressPolicy, host: str, infos: list[_AddrInfo]) -> list[_AddrInfo]:
+    """The addresses of ``host`` the policy permits.
+
+    Raises:
+        BlockedError: it permits none (the message says why, for the first).
+    """
+    allowed = [info for info in infos if policy.refusal(host, str(info[4][0])) is None]
+    if not allowed and infos:
+        raise BlockedError(policy.refusal(host, str(infos[0][4][0])))
+    return allowed
 
 
 def _literal_address(host: str, port: int) -> _AddrInfo | None:

@@ -11,7 +11,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from redline.core import Objective, PlanError, Redactor, parse_duration, parse_rate, parse_size
+from redline.core import (
+    AddressPolicy,
+    Objective,
+    PlanError,
+    Redactor,
+    parse_duration,
+    parse_rate,
+    parse_size,
+)
 
 from ._data import _data_sources
 from ._faults import parse_faults
@@ -41,6 +49,8 @@ QUICK_DURATION = "10s"  # a plan made from the command line alone lasts this lon
 
 _TOP_KEYS = (
     "name",
+    "allow",
+    "block",
     "observe",
     "cost",
     "trace",
@@ -114,6 +124,8 @@ def quick_plan(
     verify_tls: bool = True,
     redact: Sequence[str] = (),
     test_type: str | None = None,
+    allow: Sequence[str] = (),
+    block: Sequence[str] = (),
 ) -> Plan:
     """Build a one-request plan from command-line values (``redline run --url ...``).
 
@@ -149,6 +161,10 @@ def quick_plan(
         data["type"] = test_type
     if redact:
         data["redact"] = list(redact)
+    if allow:
+        data["allow"] = list(allow)
+    if block:
+        data["block"] = list(block)
     return plan_from_dict(
         data, source="command line", overrides={"rate": rate, "vus": vus} if rate or vus else None
     )
@@ -186,6 +202,9 @@ def plan_from_dict(
 
     target = root.get("target", _target)
     redact = root.get("redact", _names, ())
+    addresses = AddressPolicy.parse(
+        root.get("allow", _address_entries, ()), root.get("block", _address_entries, ())
+    )
     redactor = Redactor(redact)
     data_sources = _data_sources(root, base_dir)
     by_name = {d.name: d for d in data_sources}
@@ -250,6 +269,7 @@ def plan_from_dict(
         observe=parse_observe(root),
         cost=parse_cost(root),
         trace=parse_trace(root),
+        addresses=addresses,
     )
     check_slos(plan, plan.slos)
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
@@ -309,6 +329,21 @@ def _setting(node: _Node | None, key: str, parse: Callable[[Any], T], field_name
     return node.get(key, parse, default) if node is not None else default
 
 
+def _address_entries(value: object) -> tuple[str, ...]:
+    """``allow:`` or ``block:``: host names, wildcards, addresses, CIDR networks."""
+    if not isinstance(value, list):
+        raise ValueError(
+            f'expected a list of hosts or networks like ["127.0.0.0/8", "*.example.com"], '
+            f"got {_show(value)}"
+        )
+    for index, item in enumerate(value):
+        try:
+            AddressPolicy.parse(block=[str(item)])
+        except ValueError as exc:
+            raise ValueError(f"[{index}]: {exc}") from None
+    return tuple(str(item) for item in value)
+
+
 def _on_lost(value: object) -> Literal["abort", "continue"]:
     if value not in ("abort", "continue"):
         raise ValueError(f'expected "abort" or "continue", got {_show(value)}')
@@ -331,6 +366,9 @@ def _apply_overrides(
         raw["duration"] = overrides["duration"]
     if overrides.get("type"):
         raw["type"] = overrides["type"]
+    for key in ("allow", "block"):
+        if overrides.get(key):
+            raw[key] = [*(raw.get(key) or []), *overrides[key]]
     if overrides.get("redact"):
         own = raw.get("redact")
         raw["redact"] = [*(own if isinstance(own, list) else []), *overrides["redact"]]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from redline.core import Objective, PlanSummary, Redactor
+from redline.core import AddressPolicy, Objective, PlanSummary, Redactor
 
 from ._faults import FaultPlan
 from ._observe import CostSpec, ObservePlan
@@ -195,6 +195,8 @@ class Plan:
     """A price table for the cost per request (``cost:``)."""
     trace: TracePlan = field(default_factory=TracePlan)
     """Trace context on the requests, and where their spans come back (``trace:``)."""
+    addresses: AddressPolicy = field(default_factory=AddressPolicy)
+    """Where load may go: the ``allow:`` and ``block:`` lists, checked on every connection."""
 
     @property
     def origin(self) -> tuple[str, str, int]:
