@@ -10,7 +10,7 @@ from rich.console import Console
 
 from redline.core import PlanError, format_duration, parse_duration
 from redline.http import parse_address
-from redline.observe import MetricsServer, RunMetrics
+from redline.observe import MetricsServer, RunMetrics, StreamOutput, output_for
 from redline.plan import Plan
 from redline.report import Dashboard
 
@@ -42,6 +42,14 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-linger", action="store_true", help="close the dashboard as soon as the run ends"
     )
+    parser.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="KIND=TARGET",
+        help="stream each interval to csv=FILE, jsonl=FILE or influxdb=URL|FILE "
+        "(repeatable; docs/outputs.md)",
+    )
 
 
 class Watchers(contextlib.ExitStack):
@@ -53,6 +61,7 @@ class Watchers(contextlib.ExitStack):
         """What watches the run: pass these in its ``observers``."""
         self.dashboard: Dashboard | None = None
         self.linger_s = 0.0
+        self.outputs: list[StreamOutput] = []
 
     def open(self, args: argparse.Namespace, plan: Plan, console: Console) -> None:
         """Start what the options ask for and say where it is.
@@ -84,6 +93,22 @@ class Watchers(contextlib.ExitStack):
                 raise ValueError(f"--dashboard: {exc}") from exc
             console.print(f"dashboard at {self.dashboard.url}", highlight=False)
             self.observers.append(self.dashboard)
+        for spec in getattr(args, "output", ()):
+            try:
+                output = self.enter_context(output_for(spec))
+            except OSError as exc:
+                raise ValueError(f"--output {spec}: {exc}") from exc
+            self.outputs.append(output)
+            self.observers.append(output)
+        if self.outputs:
+            self.callback(self._account, console)
+
+    def _account(self, console: Console) -> None:
+        """Say what each output wrote (after it closed: the stack unwinds in reverse)."""
+        for output in self.outputs:
+            output.close()
+            style = "yellow" if output.dropped or output.failed else None
+            console.print(output.summary(), style=style, highlight=False)
 
     def linger(self, console: Console) -> None:
         """Keep the dashboard up for ``--linger`` (Ctrl-C ends the wait)."""

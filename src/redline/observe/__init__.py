@@ -11,6 +11,9 @@ from ._grafana import grafana_dashboard as grafana_dashboard
 from ._otlp import OtlpReceiver as OtlpReceiver
 from ._otlp import decode_otlp as decode_otlp
 from ._otlp import load_otlp_json as load_otlp_json
+from ._outputs import OUTPUT_KINDS as OUTPUT_KINDS
+from ._outputs import StreamOutput as StreamOutput
+from ._outputs import output_for as output_for
 from ._profile import Profiler as Profiler
 from ._profile import find_py_spy as find_py_spy
 from ._prometheus import BUCKETS as BUCKETS
@@ -31,6 +34,7 @@ from ._watch import TargetWatcher as TargetWatcher
 
 __all__ = [
     "BUCKETS",
+    "OUTPUT_KINDS",
     "Cgroup",
     "CgroupSampler",
     "CgroupSandbox",
@@ -46,12 +50,14 @@ __all__ = [
     "ServedTarget",
     "SpanContext",
     "SpanExporter",
+    "StreamOutput",
     "TargetWatcher",
     "WatchError",
     "decode_otlp",
     "find_py_spy",
     "grafana_dashboard",
     "load_otlp_json",
+    "output_for",
     "parse_traceparent",
     "trace_headers",
 ]
