@@ -14,6 +14,7 @@ from ._capacity import add_capacity_parser
 from ._cluster import cluster_for
 from ._compare import add_compare_parser
 from ._console import error
+from ._control import add_control_parser
 from ._demo import add_demo_parser
 from ._experiment import add_experiment_parser
 from ._find import add_find_parser
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_parser(subparsers)
     add_traces_parser(subparsers)
     add_capacity_parser(subparsers)
+    add_control_parser(subparsers)
     return parser
 
 

@@ -28,6 +28,7 @@ from redline.core import (
     parse_duration,
     parse_rate,
 )
+from redline.http import parse_address
 from redline.plan import TEST_TYPES, Plan, check_slos, load_plan, load_slos, quick_plan
 from redline.report import (
     LiveView,
@@ -40,7 +41,7 @@ from redline.report import (
     summary_markdown,
     write_text,
 )
-from redline.runner import ReplicaFollower, RunControl, run, write_document
+from redline.runner import ControlServer, ReplicaFollower, RunControl, run, write_document
 from redline.store import open_store, parse_labels
 
 from . import _exit
@@ -123,6 +124,15 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         default=[],
         metavar="KEY=VALUE",
         help="label the stored run, e.g. branch=main (repeatable)",
+    )
+    parser.add_argument(
+        "--control",
+        metavar="[HOST:]PORT",
+        help="serve the live-control API (pause, resume, rate, vus) at HOST:PORT "
+        "(host 127.0.0.1; elsewhere a token is required; docs/cli.md)",
+    )
+    parser.add_argument(
+        "--control-token", metavar="TOKEN", help="the token the control API asks for"
     )
     for flag, what in (("--allow", "allowed"), ("--block", "blocked")):
         parser.add_argument(
@@ -229,6 +239,25 @@ def _load(args: argparse.Namespace) -> Plan:
         allow=args.allow,
         block=args.block,
     )
+
+
+@contextlib.contextmanager
+def _control_api(
+    args: argparse.Namespace, control: RunControl, plan: Plan, console: Console
+) -> Iterator[None]:
+    """``--control``: serve the live-control API for the run's life."""
+    if not args.control:
+        yield
+        return
+    try:
+        host, port = parse_address(args.control, default_host="127.0.0.1")
+        api = ControlServer(control, plan, host=host, port=port, token=args.control_token)
+    except (ValueError, OSError) as exc:
+        raise RunError(f"--control {args.control}: {exc}") from exc
+    with api:
+        token = f" (token {api.token})" if api.token and not args.control_token else ""
+        console.print(f"control at {api.url}{token}", highlight=False)
+        yield
 
 
 @contextlib.contextmanager
@@ -414,7 +443,10 @@ def run_command(args: argparse.Namespace) -> int:
             cleanup.callback(follower.close)
             watchers.observers.append(follower)
         try:
-            with console_run(console, quiet=args.quiet) as (control, observers):
+            with (
+                console_run(console, quiet=args.quiet) as (control, observers),
+                _control_api(args, control, plan, console),
+            ):
                 outcome = run(
                     plan,
                     observers=[*observers, *watchers.observers],

@@ -30,6 +30,7 @@ from ._redact import REDACTED as REDACTED
 from ._redact import Redactor as Redactor
 from ._result import PERCENTILES as PERCENTILES
 from ._result import SCHEMA_VERSION as SCHEMA_VERSION
+from ._result import ControlEvent as ControlEvent
 from ._result import EndpointInterval as EndpointInterval
 from ._result import EndpointSummary as EndpointSummary
 from ._result import GeneratorHost as GeneratorHost
@@ -95,6 +96,7 @@ __all__ = [
     "Closing",
     "ConnectError",
     "ConnectTimeoutError",
+    "ControlEvent",
     "DataExhaustedError",
     "EndpointInterval",
     "EndpointSummary",

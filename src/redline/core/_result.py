@@ -27,6 +27,7 @@ from ._traces import Exemplar
 __all__ = [
     "PERCENTILES",
     "SCHEMA_VERSION",
+    "ControlEvent",
     "EndpointInterval",
     "EndpointSummary",
     "GeneratorHost",
@@ -43,7 +44,8 @@ SCHEMA_VERSION = 5
 """The version of the ``redline.run/1`` document this code writes: 1 had no
 ``schema_version`` key; 2 adds it (the same keys otherwise); 3 adds ``target`` (what a
 run saw of its target from inside) and ``traces``; 4 adds request ``phases``; 5 adds a
-cluster run's ``generator.hosts`` and its intervals' ``hosts`` and ``missing``. A reader
+cluster run's ``generator.hosts`` and its intervals' ``hosts`` and ``missing``, and
+``control`` (live-control actions). A reader
 takes any version up to its own."""
 
 StopReason = Literal[
@@ -170,6 +172,22 @@ def _latency_ms(histogram: Histogram) -> dict[str, float]:
 
 
 @dataclass(frozen=True, slots=True)
+class ControlEvent:
+    """A live-control action during the run (``redline control``, the control API)."""
+
+    at_s: float
+    """Seconds since the load started."""
+    action: str
+    """``pause``, ``resume``, ``rate`` or ``vus``."""
+    value: float | None = None
+    """The rate (req/s) or virtual users asked for; None for pause and resume."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (an element of the result's ``control``)."""
+        return {"at_s": self.at_s, "action": self.action, "value": self.value}
+
+
+@dataclass(frozen=True, slots=True)
 class GeneratorHost:
     """One host of a run on a cluster: where it was, its share of the load, its clock."""
 
@@ -288,6 +306,8 @@ class RunResult:
     """Traced requests kept (a traced plan's); the JSON has them under ``traces``."""
     hosts: tuple[GeneratorHost, ...] = ()
     """The cluster hosts that generated the load (a run on a Dask cluster)."""
+    control: tuple[ControlEvent, ...] = ()
+    """Live-control actions taken during the run, in order."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.plan, PlanSummary):  # plain data, as older callers pass
@@ -440,6 +460,8 @@ class RunResult:
                 "significant_figures": 3,
             },
         }
+        if self.control:
+            out["control"] = [event.to_dict() for event in self.control]
         if intervals:
             out["intervals"] = [_interval_to_dict(i, self.late_tolerance) for i in self.intervals]
         return out

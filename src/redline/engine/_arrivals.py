@@ -69,10 +69,30 @@ class ArrivalPump:
         self.arrivals: list[int] = []
         self.position = 0
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.paused = False
+        self.factor = 1.0
+        """The live control's multiplier of the plan's rate (1: the plan as written)."""
+        self._owed = 0.0  # the factor's fractional requests carried to the next arrival
 
     def target_rps(self, at_s: float) -> float:
         """The worker's share of the intended rate at ``at_s`` seconds into the load."""
-        return self.load.rate_at(at_s) * self.share
+        if self.paused:
+            return 0.0
+        return self.load.rate_at(at_s) * self.share * self.factor
+
+    def control(self, action: str, value: float | None) -> None:
+        """Live control: ``pause``, ``resume``, or ``factor`` (scale the plan's rate).
+
+        Paused, arrivals that fall due are skipped: nothing is sent or scheduled. A factor
+        keeps the plan's arrival times and starts ``factor`` requests at each on average
+        (0, 1 or more: a fraction is carried to the next), so the rate changes at once.
+        """
+        if action == "pause":
+            self.paused = True
+        elif action == "resume":
+            self.paused = False
+        elif action == "factor" and value is not None and value >= 0:
+            self.factor = value
 
     def prepare(self) -> None:
         """Before the first arrival: open a few connections.
@@ -126,6 +146,9 @@ class ArrivalPump:
         now = time.monotonic_ns()
         if arrivals[pos] > now:
             return
+        if self.paused or self.factor != 1.0:
+            self._pump_controlled(now)
+            return
         queue = owner.queue
         limit = self.limit
         start = owner.start
@@ -152,6 +175,33 @@ class ArrivalPump:
                 arrivals, pos = self.arrivals, 0
                 if not arrivals:
                     break
+        self.position = pos
+
+    def _pump_controlled(self, now: int) -> None:
+        """:meth:`pump` under live control: paused (skip), or the rate scaled."""
+        owner, clock = self.owner, self.clock
+        arrivals, pos = self.arrivals, self.position
+        while pos < len(arrivals) and arrivals[pos] <= now:
+            intended = arrivals[pos]
+            pos += 1
+            if not self.paused:
+                self._owed += self.factor
+                count = int(self._owed)
+                self._owed -= count
+                after = intended >= clock.boundary
+                for _ in range(count):
+                    clock.scheduled[after] += 1
+                    lag = now - intended
+                    clock.max_lag_ns = max(clock.max_lag_ns, lag)
+                    if lag > self.late_ns:
+                        clock.late[after] += 1
+                    if owner.in_flight + len(owner.queue) >= self.limit:
+                        clock.dropped[after] += 1
+                    else:
+                        owner.start(intended, now)
+            if pos >= len(arrivals):
+                self._refill()
+                arrivals, pos = self.arrivals, 0
         self.position = pos
 
 

@@ -341,6 +341,12 @@ class DaskFleet:
         self.lost.add(index)
         return index, ("lost", why)
 
+    def command(self, indexes: Iterable[int], action: str, value: float | None) -> None:
+        """Put a live-control message on each generator's queue."""
+        for index in indexes:
+            with contextlib.suppress(Exception):
+                self.down[index].put(("control", action, value))
+
     def stop(self, indexes: Iterable[int]) -> None:
         """Put ``stop`` on each generator's queue."""
         for index in indexes:
@@ -554,6 +560,8 @@ def generator_task(
                     parent.send(("start", time.monotonic_ns() + (message[1] - time.time_ns())))
                 elif kind == "stop":
                     parent.send(("stop",))
+                elif kind == "control":
+                    parent.send(("control", message[1], message[2]))
             if kind == "close":
                 break
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 __all__ = ["RunControl"]
 
@@ -23,6 +24,9 @@ class RunControl:
         self._parent = parent
         self.abort_reason: str | None = None
         """Why :meth:`abort` was called, if it was (the first reason wins)."""
+        self._commands: deque[tuple[str, float | None]] = deque()
+        self.paused = False
+        """Whether the load is paused (live control)."""
 
     @property
     def stopped(self) -> bool:
@@ -45,6 +49,32 @@ class RunControl:
         if not self.stopped:
             self.abort_reason = reason
         self._event.set()
+
+    # -- live control ----------------------------------------------------------------------
+    def pause(self) -> None:
+        """Send nothing new until :meth:`resume` (requests in flight finish)."""
+        self.paused = True
+        self._commands.append(("pause", None))
+
+    def resume(self) -> None:
+        """Carry on after :meth:`pause`."""
+        self.paused = False
+        self._commands.append(("resume", None))
+
+    def set_rate(self, rate: float) -> None:
+        """Open model: the arrival rate from now on (the whole test's, req/s)."""
+        self._commands.append(("rate", float(rate)))
+
+    def set_vus(self, vus: int) -> None:
+        """Closed model: the number of virtual users from now on (the whole test's)."""
+        self._commands.append(("vus", float(vus)))
+
+    def take_commands(self) -> list[tuple[str, float | None]]:
+        """The live-control actions asked for since the last call, in order."""
+        out = []
+        while self._commands:
+            out.append(self._commands.popleft())
+        return out
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a stop is asked for, or ``timeout`` passes; return whether it was.

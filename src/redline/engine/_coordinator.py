@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from redline.core import (
     BlockedError,
+    ControlEvent,
     EndpointInterval,
     Exemplar,
     GeneratorHost,
@@ -185,6 +186,8 @@ def _collect(fleet: Fleet, merger: _Merger, control: RunControl) -> None:
             stop_sent_at = time.monotonic()
             merger.note_stop()
             fleet.stop(live)
+        for action, value in control.take_commands():
+            merger.command(fleet, live, action, value)
         if stop_sent_at is not None and time.monotonic() - stop_sent_at > _STOP_TIMEOUT:
             merger.fail(f"workers {sorted(live)} did not stop within {_STOP_TIMEOUT:.0f}s")
             break
@@ -226,6 +229,7 @@ class _Merger:
         self.workers = len(segments)
         self.hosts = list(hosts)
         self.lost: dict[int, int] = {}  # worker -> the first interval it did not report
+        self.events: list[ControlEvent] = []
         self.observers = observers
         self.pending: dict[int, dict[int, WorkerInterval]] = {}
         self.finished: dict[int, int] = {}  # worker -> last interval index reported
@@ -259,6 +263,27 @@ class _Merger:
         if self.hosts:
             return f"{worker} ({self.hosts[worker].name})"
         return str(worker)
+
+    def command(self, fleet: Fleet, live: set[int], action: str, value: float | None) -> None:
+        """Pass a live-control action to the workers still running, and record it.
+
+        A rate becomes a factor on the plan's rate as it stands now, so a ramp keeps its
+        shape around the new level.
+        """
+        at_s = round(time.monotonic() - self.started, 3)
+        load = self.plan.load
+        if action == "rate" and value is not None:
+            if isinstance(load, ClosedLoad):
+                return
+            planned = load.rate_at(max(at_s, 0.0))
+            fleet.command(live, "factor", value / planned if planned > 0 else 1.0)
+        elif action == "vus":
+            if not isinstance(load, ClosedLoad):
+                return
+            fleet.command(live, "vus", value)
+        else:
+            fleet.command(live, action, value)
+        self.events.append(ControlEvent(at_s, action, value))
 
     def lose(self, worker: int, why: str) -> None:
         """A worker is gone without finishing: the intervals from its next one are short.
@@ -408,6 +433,7 @@ class _Merger:
             tracebacks=redactor.lines(self.tracebacks),
             exemplars=tuple(self.exemplars),
             hosts=tuple(self.hosts),
+            control=tuple(self.events),
         )
 
 

@@ -62,6 +62,9 @@ class Fleet(Protocol):
     def stop(self, indexes: Iterable[int]) -> None:
         """Ask these workers to stop and flush what they measured."""
 
+    def command(self, indexes: Iterable[int], action: str, value: float | None) -> None:
+        """Pass a live-control action (pause, resume, factor, vus) to these workers."""
+
     def close(self) -> None:
         """End every worker (killing what does not end in time) and free the channels."""
 
@@ -176,6 +179,14 @@ class LocalFleet:
             else:
                 out.append((index, message))
         return out
+
+    def command(self, indexes: Iterable[int], action: str, value: float | None) -> None:
+        """Send a live-control message down each pipe still open."""
+        for index in indexes:
+            pipe = self.pipes.get(index)
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.send(("control", action, value))
 
     def stop(self, indexes: Iterable[int]) -> None:
         """Send ``stop`` down each pipe still open."""

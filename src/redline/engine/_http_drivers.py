@@ -114,6 +114,10 @@ class HttpRequests(_Http):
         """The worker's share of the intended rate."""
         return self.arrivals.target_rps(at_s)
 
+    def control(self, action: str, value: float | None) -> None:
+        """Live control of the arrivals (see :meth:`ArrivalPump.control`)."""
+        self.arrivals.control(action, value)
+
     def prepare(self) -> None:
         """Before the load: open a few connections."""
         self.arrivals.prepare()
@@ -211,6 +215,10 @@ class HttpUsers(_Http):
         self.think_max = load.think_max
         self.fixed_request = self.mix.fixed
         self.vus_target = 0
+        self.vus_override: int | None = None
+        """The live control's number of virtual users (the whole test's), if set."""
+        self.paused = False
+        self.parked: list[ClientConnection] = []
         self.data_exhausted = False
         # True while a finished virtual user may go straight on (see _adjust).
         self.fast_loop = self.think_max == 0
@@ -235,16 +243,41 @@ class HttpUsers(_Http):
         if not self.stopping:
             self._adjust()
 
+    def control(self, action: str, value: float | None) -> None:
+        """Live control: ``pause``, ``resume`` or ``vus`` (the whole test's users).
+
+        Paused, each user finishes its request and waits; with ``vus`` this worker takes
+        its share of the new number from now on.
+        """
+        if action == "pause":
+            self.paused = True
+            self.fast_loop = False
+        elif action == "resume":
+            self.paused = False
+            parked, self.parked = self.parked, []
+            for conn in parked:
+                self._continue(conn, time.monotonic_ns())
+            self._adjust()
+        elif action == "vus" and value is not None and value >= 0:
+            self.vus_override = int(value)
+            self._adjust()
+
     def _adjust(self) -> None:
         elapsed = (time.monotonic_ns() - self.clock.t0) / 1e9
-        self.vus_target = self.scale(self.load.vus_at(elapsed))
+        wanted = self.vus_override if self.vus_override is not None else self.load.vus_at(elapsed)
+        self.vus_target = self.scale(wanted)
         while not self.data_exhausted and self.pool.size < self.vus_target and self.pool.grow():
             pass
         # Ramping down retires users as they finish, which the fast path does not check.
-        self.fast_loop = self.think_max == 0 and self.pool.size <= self.vus_target
+        self.fast_loop = (
+            self.think_max == 0 and self.pool.size <= self.vus_target and not self.paused
+        )
 
     def _continue(self, conn: ClientConnection, now: int) -> None:
         if self.stopping or self.data_exhausted:
+            return
+        if self.paused and conn.reusable:
+            self.parked.append(conn)
             return
         if not conn.reusable:
             self._adjust()
@@ -265,6 +298,9 @@ class HttpUsers(_Http):
 
     def _send_next(self, conn: ClientConnection) -> None:
         if self.stopping:
+            return
+        if self.paused and conn.reusable:
+            self.parked.append(conn)
             return
         if not conn.reusable:
             self._adjust()

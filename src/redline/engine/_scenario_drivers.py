@@ -167,6 +167,10 @@ class ScenarioIterations(_Scenarios):
         """The worker's share of the intended rate."""
         return self.arrivals.target_rps(at_s)
 
+    def control(self, action: str, value: float | None) -> None:
+        """Live control of the arrivals (see :meth:`ArrivalPump.control`)."""
+        self.arrivals.control(action, value)
+
     def prepare(self) -> None:
         """Before the load: open a few connections."""
         self.arrivals.prepare()

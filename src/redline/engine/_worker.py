@@ -343,8 +343,13 @@ class Worker:
     def _on_pipe(self) -> None:
         try:
             while self.pipe.poll():
-                if self.pipe.recv()[0] == "stop":
+                message = self.pipe.recv()
+                if message[0] == "stop":
                     self.stop_requested.set()
+                elif message[0] == "control":
+                    control = getattr(self.driver, "control", None)
+                    if control is not None:
+                        control(message[1], message[2])
         except (EOFError, OSError):
             # The coordinator is gone: stop rather than load a target nobody watches.
             assert self.loop is not None

@@ -119,6 +119,8 @@ class ServedTarget:
         while True:
             status = self.poll()
             if status is not None:
+                for reader in self._readers:  # its last words may still be in the pipe
+                    reader.join(timeout=2)
                 raise WatchError(
                     f"--serve {self.command!r} exited with status {status} before {url} "
                     f"answered{self._tail_text()}"

@@ -14,6 +14,7 @@ from ._ab import ab as ab
 from ._ab import ab_async as ab_async
 from ._ab import halved as halved
 from ._ab import interleaved_order as interleaved_order
+from ._control_api import ControlServer as ControlServer
 from ._experiment import ExperimentStatus as ExperimentStatus
 from ._experiment import Journal as Journal
 from ._experiment import Probe as Probe
@@ -36,6 +37,7 @@ from ._search import sweep_async as sweep_async
 __all__ = [
     "AbRuns",
     "AbortRules",
+    "ControlServer",
     "ExperimentStatus",
     "FaultTimeline",
     "Journal",
