@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from redline.analysis import evaluate
 from redline.core import (
+    ControlEvent,
     EndpointInterval,
     GeneratorHost,
     GeneratorInterval,
@@ -425,7 +426,7 @@ def test_analysis_and_the_target_report_are_kept_with_the_run(store: RunStore) -
     assert store.load(bare.id).target is None
 
 
-def test_a_cluster_runs_hosts_are_stored(store: RunStore) -> None:
+def test_a_cluster_runs_hosts_and_control_timeline_are_stored(store: RunStore) -> None:
     base = make_run()
     hosts = (
         GeneratorHost("h1", "tcp://10.0.0.1:1", 0.75, capacity=3),
@@ -440,9 +441,11 @@ def test_a_cluster_runs_hosts_are_stored(store: RunStore) -> None:
         )
         for i in base.intervals
     )  # fmt: skip
-    run = dataclasses.replace(base, intervals=intervals, hosts=hosts)
+    control = (ControlEvent(2.5, "pause"), ControlEvent(3.0, "rate", 450.0))
+    run = dataclasses.replace(base, intervals=intervals, hosts=hosts, control=control)
     store.save(run, META, verdicts_of(run))
     back = store.load(run.id).result
     assert back.hosts == hosts
+    assert back.control == control
     assert [i.missing for i in back.intervals] == [i.missing for i in intervals]
     assert back.generator().hosts == run.generator().hosts

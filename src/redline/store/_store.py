@@ -14,6 +14,7 @@ from typing import Any, Final, NamedTuple
 
 from redline.core import (
     Closing,
+    ControlEvent,
     GeneratorHost,
     IntervalSnapshot,
     PlanSummary,
@@ -192,6 +193,8 @@ class RunStore(Closing):
         data = result.to_dict(intervals=False)
         total = data["summary"]["total"]
         summary = {k: data[k] for k in ("duration_s", "generator", "summary")}
+        if "control" in data:
+            summary["control"] = data["control"]
         with self._db.transaction():
             exists = self._db.query("SELECT id FROM redline_runs WHERE id = ?", (result.id,))
             if not exists:
@@ -400,6 +403,7 @@ class RunStore(Closing):
             hosts = tuple(
                 GeneratorHost.from_dict(h) for h in summary.get("generator", {}).get("hosts", ())
             )
+            control = tuple(ControlEvent(**event) for event in summary.get("control", ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{self.where}: run {run_id} is damaged: {exc}") from exc
         meta = RunMeta.from_dict(_load(row.meta))
@@ -416,6 +420,7 @@ class RunStore(Closing):
             notes=tuple(_load(row.notes)),
             tracebacks=tuple(_load(row.tracebacks)),
             hosts=hosts,
+            control=control,
         )
         return StoredRun(result, meta, verdicts, analysis, target, traces)
 
