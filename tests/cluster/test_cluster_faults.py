@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from dask_procs import DaskProcesses, dask_processes
 
@@ -161,6 +162,20 @@ def test_a_worker_dying_while_starting_is_a_clear_error(server: TestServer, tmp_
         exited = r"doomed.*exited while starting.*code 3"
         with connect_cluster(cluster.address) as dask, pytest.raises(RunError, match=exited):
             run_plan(plan, cluster=dask)
+        # the healthy host's generator, still waiting for a start, ended with the run
+        deadline = time.monotonic() + 10
+        while generators() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert generators() == []
+
+
+def generators() -> list[int]:
+    """Generator processes (``redline.engine._remote``) running on this machine."""
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if "redline.engine._remote" in " ".join(p.info["cmdline"] or ())
+    ]
 
 
 PLAN_WITH_DATA = """

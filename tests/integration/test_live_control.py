@@ -30,10 +30,11 @@ def server() -> Iterator[TestServer]:
         yield running
 
 
-def post(api: ControlServer, action: str, body: dict[str, Any] | None = None,
+def post(api: ControlServer | str, action: str, body: dict[str, Any] | None = None,
          token: str | None = None) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    base = api if isinstance(api, str) else api.url
     request = urllib.request.Request(
-        api.url + action, data=json.dumps(body or {}).encode(), method="POST"
+        base + action, data=json.dumps(body or {}).encode(), method="POST"
     )
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -144,8 +145,7 @@ def test_off_loopback_the_api_needs_its_token(server: TestServer) -> None:
     # all addresses (not loopback): a token is made, and nothing happens without it
     with ControlServer(control, plan, host="0.0.0.0", port=0) as api:
         assert api.token
-        local = ControlServer.__new__(ControlServer)
-        local.host, local.port = "127.0.0.1", api.port
+        local = f"http://127.0.0.1:{api.port}/"
         assert post(local, "pause")[0] == 401
         assert not control.paused
         assert post(local, "pause", token="wrong")[0] == 401

@@ -40,6 +40,7 @@ from ._result import IntervalSnapshot as IntervalSnapshot
 from ._result import RunResult as RunResult
 from ._result import StepSummary as StepSummary
 from ._result import StopReason as StopReason
+from ._serving import ThreadedHTTP as ThreadedHTTP
 from ._slo import FAIL as FAIL
 from ._slo import INCONCLUSIVE as INCONCLUSIVE
 from ._slo import PASS as PASS
@@ -139,6 +140,7 @@ __all__ = [
     "TargetProfile",
     "TargetReport",
     "TargetVerdict",
+    "ThreadedHTTP",
     "TraceReport",
     "TransportError",
     "UseRow",

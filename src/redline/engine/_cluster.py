@@ -181,7 +181,7 @@ class DaskCluster:
             RunError: no workers, a version that differs, a plan file that cannot travel.
         """
         members = self.members()
-        facts = self.check_versions(members)
+        self.check_versions(members)
         hosts = []
         offsets = []
         total = sum(m.capacity for m in members)
@@ -198,7 +198,6 @@ class DaskCluster:
                     clock_error_ms=round(error / 1e6, 3),
                 )
             )
-        del facts
         return DaskFleet(self, plan, tuple(hosts), offsets, check_target=check_target)
 
 
@@ -562,6 +561,8 @@ def generator_task(
                     parent.send(("stop",))
                 elif kind == "control":
                     parent.send(("control", message[1], message[2]))
+                elif kind == "close":  # a generator still waiting for its start ends
+                    parent.send(("close",))
             if kind == "close":
                 break
 

@@ -11,7 +11,6 @@ from ._grafana import grafana_dashboard as grafana_dashboard
 from ._otlp import OtlpReceiver as OtlpReceiver
 from ._otlp import decode_otlp as decode_otlp
 from ._otlp import load_otlp_json as load_otlp_json
-from ._outputs import OUTPUT_KINDS as OUTPUT_KINDS
 from ._outputs import StreamOutput as StreamOutput
 from ._outputs import output_for as output_for
 from ._profile import Profiler as Profiler
@@ -34,7 +33,6 @@ from ._watch import TargetWatcher as TargetWatcher
 
 __all__ = [
     "BUCKETS",
-    "OUTPUT_KINDS",
     "Cgroup",
     "CgroupSampler",
     "CgroupSandbox",

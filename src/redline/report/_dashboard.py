@@ -10,11 +10,10 @@ costs the run nothing but keeping the intervals.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from redline.analysis import evaluate
@@ -25,6 +24,7 @@ from redline.core import (
     PlanSummary,
     RunOutcome,
     RunResult,
+    ThreadedHTTP,
     Verdict,
     format_duration,
 )
@@ -99,19 +99,14 @@ class Dashboard(Closing):
         self._cache: tuple[int, str] | None = None
         self._making = threading.Lock()  # one document at a time, its steps cached
         self._steps = StepCache()
-        self._server = _Server((host, port), _handler(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="redline-dashboard", daemon=True
-        )
-        self._thread.start()
+        self._http = ThreadedHTTP(_handler(self), host=host, port=port, name="redline-dashboard")
         self.host = host
-        self.port = int(self._server.server_address[1])
+        self.port = self._http.port
 
     @property
     def url(self) -> str:
         """The page's address."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return self._http.url
 
     def _bump(self) -> None:
         with self._changed:
@@ -193,19 +188,7 @@ class Dashboard(Closing):
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
+        self._http.close()
 
 
 def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:

@@ -17,11 +17,10 @@ import hmac
 import ipaddress
 import json
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from redline.core import Closing
+from redline.core import Closing, ThreadedHTTP
 from redline.engine import RunControl
 from redline.plan import ClosedLoad, Plan
 
@@ -58,20 +57,14 @@ class ControlServer(Closing):
         self.closed_model = isinstance(plan.load, ClosedLoad)
         self.token = token if token or _loopback(host) else secrets.token_urlsafe(18)
         self.actions: list[dict[str, Any]] = []
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="redline-control", daemon=True
-        )
-        self._thread.start()
+        self._http = ThreadedHTTP(_handler(self), host=host, port=port, name="redline-control")
         self.host = host
-        self.port = int(self._server.server_address[1])
+        self.port = self._http.port
 
     @property
     def url(self) -> str:
         """Where the API answers."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return self._http.url
 
     def act(self, action: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Carry out one action; the HTTP status and the answer."""
@@ -108,9 +101,7 @@ class ControlServer(Closing):
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._http.close()
 
 
 def _handler(api: ControlServer) -> type[BaseHTTPRequestHandler]:
