@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 
-from redline.plan import DataSource, RenderContext, compile_template
+from redline.plan import DataSource, RenderContext, compile_template, plan_from_dict
 
 USERS = DataSource(
     name="users",
@@ -63,3 +64,27 @@ def test_columns_of_one_row_stay_together() -> None:
 def test_template_errors_explain(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         compile_template(text, {"users": USERS})
+
+
+def test_environment_variables_are_filled_in_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_TOKEN", "t0k3n-${not-a-placeholder}")
+    template = compile_template("/v1/${env.API_TOKEN}/items", {})
+    assert template.static
+    assert template.render(RenderContext(seed=1)) == "/v1/t0k3n-${not-a-placeholder}/items"
+    assert template.text == "/v1/${env.API_TOKEN}/items"  # what results record
+    monkeypatch.delenv("API_TOKEN")
+    with pytest.raises(ValueError, match="environment variable 'API_TOKEN' is not set"):
+        compile_template("/v1/${env.API_TOKEN}", {})
+
+
+def test_a_secret_header_from_the_environment_is_scrubbed_but_never_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOP_KEY", "k-7781")
+    plan = plan_from_dict(
+        {"target": "http://127.0.0.1:1", "redact": ["X-Shop-Key"],
+         "requests": [{"path": "/", "headers": {"X-Shop-Key": "${env.SHOP_KEY}"}}],
+         "load": {"rate": 1}, "duration": "1s"}
+    )  # fmt: skip
+    assert "k-7781" not in json.dumps(plan.to_dict())
+    assert plan.redactor().lines(["failed with k-7781"]) == ("failed with [redacted]",)

@@ -218,7 +218,7 @@ class Plan:
             *(s for sc in self.scenarios for s in sc.steps if isinstance(s, RequestSpec)),
         ]
         secrets = [
-            value.text
+            value.value
             for r in requests
             for name, value in r.headers
             if value.static and names.is_secret(name)

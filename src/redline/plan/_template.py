@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import re
 import uuid
@@ -94,7 +95,7 @@ Part = str | Callable[[RenderContext, dict[str, tuple[str, ...]]], str]
 class Template:
     """A compiled string template. ``static`` is True when it has no placeholders."""
 
-    __slots__ = ("_parts", "_sources", "static", "text")
+    __slots__ = ("_parts", "_sources", "static", "text", "value")
 
     def __init__(self, text: str, parts: Sequence[Part], sources: Sequence[DataSource]) -> None:
         """Build from compiled parts; use :func:`compile_template` instead."""
@@ -102,7 +103,9 @@ class Template:
         self._parts = tuple(parts)
         self._sources = tuple(sources)
         self.static = all(isinstance(p, str) for p in self._parts)
-        """True when rendering always gives ``text`` unchanged."""
+        """True when rendering always gives the same text (``value``)."""
+        self.value = "".join(p for p in self._parts if isinstance(p, str)) if self.static else ""
+        """What a static template renders to: ``text`` with ``${env.NAME}`` filled in."""
 
     def render(self, ctx: RenderContext) -> str:
         """Render once; rows of each data source are drawn once per render.
@@ -111,7 +114,7 @@ class Template:
             DataExhaustedError: a ``unique`` data source ran out of rows.
         """
         if self.static:
-            return self.text
+            return self.value
         rows = {s.name: s.draw(ctx) for s in self._sources}
         return "".join(p if isinstance(p, str) else p(ctx, rows) for p in self._parts)
 
@@ -123,7 +126,9 @@ def compile_template(text: str, sources: Mapping[str, DataSource]) -> Template:
     """Compile ``text`` with ``${...}`` placeholders.
 
     Supported: ``${randint(a, b)}``, ``${choice(x, y, ...)}``, ``${uuid()}``,
-    ``${seq()}`` or ``${seq(start)}``, and ``${source.column}`` for a CSV data source.
+    ``${seq()}`` or ``${seq(start)}``, ``${source.column}`` for a CSV data source, and
+    ``${env.NAME}``: an environment variable of the process that reads the plan (k6's
+    ``__ENV.NAME``), filled in once, so every worker and cluster host sends the same.
 
     Raises:
         ValueError: for an unknown function, bad arguments, or an unknown data column.
@@ -138,7 +143,7 @@ def compile_template(text: str, sources: Mapping[str, DataSource]) -> Template:
         position = match.end()
     if position < len(text):
         parts.append(text[position:])
-    if "${" in "".join(p for p in parts if isinstance(p, str)):
+    if "${" in _PLACEHOLDER.sub("", text):  # in the plan's own text, not in a value
         raise ValueError(f"unterminated placeholder in {text!r}: expected ${{...}}")
     return Template(text, parts, list(used.values()))
 
@@ -195,6 +200,11 @@ def _compile_placeholder(
 ) -> Part:
     if field_match := _FIELD.match(expression):
         source_name, column = field_match.groups()
+        if source_name == "env" and "env" not in sources:
+            value = os.environ.get(column)
+            if value is None:
+                raise ValueError(f"environment variable {column!r} is not set (${{{expression}}})")
+            return value
         source = sources.get(source_name)
         if source is None:
             known = ", ".join(sorted(sources)) or "none defined"
