@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -145,3 +146,26 @@ def test_many_sessions_share_a_few_connections() -> None:
     # 100 requests at once from 20 sessions: they wait for connections the pool opens at
     # most 32 at a time (max_connecting) and reuse them, never one per request (100)
     assert 1 <= size <= 32
+
+
+def test_measure_times_work_that_is_not_http_as_an_endpoint() -> None:
+    async def scenario(s: Session, runtime: SessionRuntime) -> None:
+        async with s.measure("queue.publish"):
+            await asyncio.sleep(0.02)
+        with s.measure("queue.publish"):  # blocking code: the same histograms
+            time.sleep(0.01)  # noqa: ASYNC251 (blocking code is what the sync form is for)
+        with pytest.raises(ConnectionError):
+            async with s.measure("queue.publish"):
+                raise ConnectionError("broker gone")
+        await s.get("/text", name="text")
+
+    _, _, runtime = run(scenario)
+    taken = runtime.recorder.take()
+    published = taken["queue.publish"]
+    assert published.requests == 3
+    assert published.errors == 1
+    assert published.error_classes == {"ConnectionError": 1}
+    assert published.latency.total_count == 2
+    assert 9_000 <= published.latency.min <= 15_000  # microseconds: the 10 ms block
+    assert 19_000 <= published.latency.max <= 40_000  # and the 20 ms one
+    assert taken["text"].requests == 1  # beside the HTTP endpoint, not instead of it

@@ -284,17 +284,27 @@ class _DataRows(Mapping[str, Mapping[str, Any]]):
 
 
 class _Group:
+    """Times a block into the recorder under ``key``: a group, or an endpoint (measure)."""
+
     __slots__ = ("_index", "_runtime", "_start")
 
-    def __init__(self, runtime: SessionRuntime, name: str) -> None:
+    def __init__(self, runtime: SessionRuntime, key: str | tuple[str, str]) -> None:
         self._runtime = runtime
-        self._index = runtime.recorder.index(("group", name))
+        self._index = runtime.recorder.index(key)
         self._start = 0
 
     async def __aenter__(self) -> None:
         self._start = time.monotonic_ns()
 
     async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(kind, exc, tb)
+
+    def __enter__(self) -> None:
+        self._start = time.monotonic_ns()
+
+    def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         now = time.monotonic_ns()
@@ -452,6 +462,17 @@ class Session:
 
     def group(self, name: str) -> _Group:
         """``async with session.group("checkout"):`` measures the block as a whole."""
+        return _Group(self._runtime, ("group", name))
+
+    def measure(self, name: str) -> _Group:
+        """Time work that is not HTTP (a database call, a queue publish) as an endpoint.
+
+        ``async with s.measure("db.orders"):`` (or ``with`` around blocking code) records
+        the block's duration in ``name``'s histograms, beside the HTTP endpoints, as
+        Locust's custom users do: in summaries, percentiles, objectives
+        (``endpoint: db.orders``) and reports. An exception in the block is an error of
+        its type, and goes on up.
+        """
         return _Group(self._runtime, name)
 
     async def think(self, minimum: float, maximum: float | None = None) -> None:
