@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -20,18 +22,20 @@ from typing import Any
 from redline.http import ConnectionPool
 from redline.plan import (
     ClosedLoad,
+    Extraction,
     Plan,
     RenderContext,
     RequestSpec,
     ThinkStep,
     import_plan_module,
+    text_of,
 )
 
 from ._arrivals import ArrivalPump, abandon_busy
 from ._clock import IntervalClock
 from ._recorder import Recorder
 from ._requests import host_header, weighted_cycle
-from ._session import Session, SessionRuntime
+from ._session import Response, Session, SessionRuntime
 from ._tracing import Tracer
 
 __all__ = ["ScenarioIterations", "ScenarioUsers", "run_steps"]
@@ -42,18 +46,60 @@ Scenario = Callable[[Session], Awaitable[None]]
 async def run_steps(
     session: Session, *, steps: tuple[RequestSpec | ThinkStep, ...], ctx: RenderContext
 ) -> None:
-    """A flow of a YAML plan: its requests in order, with its think times."""
+    """A flow of a YAML plan: its requests in order, with its think times.
+
+    A step's ``check`` counts named checks of its response; its ``extract`` keeps values
+    of it as the iteration's variables, which later steps render as ``${vars.name}``
+    (a value not found fails the check ``extract NAME``, and a step that needs it fails
+    with :class:`MissingVariableError`).
+    """
+    variables: dict[str, str] = {}
     for step in steps:
         if isinstance(step, ThinkStep):
             await session.think(step.minimum, step.maximum)
             continue
-        await session.request(
-            step.method,
-            step.path.render(ctx),
-            name=step.name,
-            headers={name: value.render(ctx) for name, value in step.headers},
-            body=step.body.render(ctx) if step.body is not None else None,
+        ctx.variables = variables  # rendering is synchronous: no other session interleaves
+        try:
+            path = step.path.render(ctx)
+            headers = {name: value.render(ctx) for name, value in step.headers}
+            body = step.body.render(ctx) if step.body is not None else None
+        finally:
+            ctx.variables = {}
+        response = await session.request(
+            step.method, path, name=step.name, headers=headers, body=body
         )
+        for check in step.checks:
+            if check.kind == "status":
+                session.check(check.name, response.status in check.expected)
+            else:
+                session.check(check.name, str(check.expected) in response.text)
+        for extraction in step.extract:
+            value = extracted(response, extraction)
+            if session.check(f"extract {extraction.name}", value is not None):
+                variables[extraction.name] = str(value)
+
+
+def extracted(response: Response, how: Extraction) -> str | None:
+    """The value ``how`` reads off ``response``, or None when it is not there."""
+    if how.kind == "header":
+        return response.headers.get(how.expression.lower())
+    if how.kind == "regex":
+        match = re.search(how.expression, response.text)
+        if match is None:
+            return None
+        return match.group(1) if match.re.groups else match.group(0)
+    try:
+        value: Any = response.json()
+    except ValueError:
+        return None
+    for step in how.json_steps() or ():
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return text_of(value)
 
 
 class _Scenarios:

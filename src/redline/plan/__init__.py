@@ -31,6 +31,8 @@ from ._slo import load_slo_sources as load_slo_sources
 from ._slo import load_slos as load_slos
 from ._slo import slos_from_data as slos_from_data
 from ._spec import ClosedLoad as ClosedLoad
+from ._spec import Extraction as Extraction
+from ._spec import FlowCheck as FlowCheck
 from ._spec import OpenLoad as OpenLoad
 from ._spec import Plan as Plan
 from ._spec import RequestSpec as RequestSpec
@@ -38,9 +40,11 @@ from ._spec import ScenarioSpec as ScenarioSpec
 from ._spec import Stage as Stage
 from ._spec import ThinkStep as ThinkStep
 from ._template import DataSource as DataSource
+from ._template import MissingVariableError as MissingVariableError
 from ._template import RenderContext as RenderContext
 from ._template import Template as Template
 from ._template import compile_template as compile_template
+from ._template import text_of as text_of
 from ._trace import TracePlan as TracePlan
 
 __all__ = [
@@ -51,9 +55,12 @@ __all__ = [
     "CostSpec",
     "DataSource",
     "Experiment",
+    "Extraction",
     "FaultPlan",
     "FaultProxySpec",
     "FaultSpec",
+    "FlowCheck",
+    "MissingVariableError",
     "ObservePlan",
     "OpenLoad",
     "Plan",
@@ -86,4 +93,5 @@ __all__ = [
     "scenario",
     "shape_load",
     "slos_from_data",
+    "text_of",
 ]

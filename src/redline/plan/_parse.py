@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -38,7 +39,17 @@ from ._node import (
 from ._observe import parse_cost, parse_observe
 from ._presets import DEFAULT_DURATIONS, shape_load
 from ._slo import check_slos, slos_from_data
-from ._spec import ClosedLoad, OpenLoad, Plan, RequestSpec, ScenarioSpec, Stage, ThinkStep
+from ._spec import (
+    ClosedLoad,
+    Extraction,
+    FlowCheck,
+    OpenLoad,
+    Plan,
+    RequestSpec,
+    ScenarioSpec,
+    Stage,
+    ThinkStep,
+)
 from ._template import DataSource, compile_template
 from ._trace import parse_trace
 
@@ -411,14 +422,19 @@ def _requests(
 
 
 def _request(
-    node: _Node, target: str, sources: Mapping[str, DataSource], redactor: Redactor
+    node: _Node,
+    target: str,
+    sources: Mapping[str, DataSource],
+    redactor: Redactor,
+    *,
+    flow: bool = False,
 ) -> RequestSpec:
-    """One request: of ``requests``, or a step of a flow.
+    """One request: of ``requests``, or a step of a flow (which may extract and check).
 
     Its default name is its method and path with secret query values redacted: names
     are recorded everywhere.
     """
-    node.check_keys(_REQUEST_KEYS)
+    node.check_keys(_REQUEST_KEYS + (("extract", "check") if flow else ()))
     target_parts = urlsplit(target)
     method = node.get("method", _text, "GET").upper()
     if method not in _METHODS:
@@ -462,7 +478,7 @@ def _request(
 
     def compile_at(text: str, key: str) -> Any:
         try:
-            return compile_template(text, sources)
+            return compile_template(text, sources, variables=flow)
         except ValueError as exc:
             raise PlanError(str(exc), source=node.source, path=node.child_path(key)) from None
 
@@ -476,7 +492,82 @@ def _request(
         if body_text is not None
         else None,
         weight=node.get("weight", _positive_int, 1),
+        extract=_extractions(node) if flow else (),
+        checks=_flow_checks(node) if flow else (),
     )
+
+
+_VARIABLE = re.compile(r"\$\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+
+
+def _check_variables(node: _Node, spec: RequestSpec, extracted: set[str]) -> None:
+    """Every ``${vars.x}`` of a step must be extracted by an earlier step of its flow."""
+    texts = [("path", spec.path.text)] + [(f"headers.{k}", v.text) for k, v in spec.headers]
+    if spec.body is not None:
+        texts.append(("body" if "body" in node.value else "json", spec.body.text))
+    for key, text in texts:
+        for name in _VARIABLE.findall(text):
+            if name not in extracted:
+                known = ", ".join(sorted(extracted)) or "none yet"
+                node.fail(
+                    f"${{vars.{name}}} is not extracted by an earlier step (extracted: {known})",
+                    key,
+                )
+
+
+def _extractions(node: _Node) -> tuple[Extraction, ...]:
+    """A flow step's ``extract``: ``{token: {json: $.token}, to: {header: Location}}``."""
+    section = node.node("extract")
+    if section is None:
+        return ()
+    out = []
+    for name, how in section.value.items():
+        entry = _Node(how, section.child_path(str(name)), node.source)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+            section.fail(f"expected a variable name (letters, digits, _), got {_show(name)}")
+        if not isinstance(how, Mapping) or len(how) != 1:
+            entry.fail('expected one of {json: "$.path"}, {regex: "..."}, {header: Name}')
+        kind, expression = next(iter(how.items()))
+        if kind not in ("json", "regex", "header") or not isinstance(expression, str):
+            entry.fail(f"expected json, regex or header with a text, got {_show(how)}")
+        extraction = Extraction(str(name), kind, expression)
+        if kind == "json" and extraction.json_steps() is None:
+            entry.fail(
+                f"expected a JSON path like $.items[0].id or $['a key'], got {_show(expression)}",
+                kind,
+            )
+        if kind == "regex":
+            try:
+                re.compile(expression)
+            except re.error as exc:
+                entry.fail(f"not a regular expression: {exc}", kind)
+        out.append(extraction)
+    return tuple(out)
+
+
+def _flow_checks(node: _Node) -> tuple[FlowCheck, ...]:
+    """``check: {"status is 200": {status: 200}, "has items": {body_contains: items}}``."""
+    section = node.node("check")
+    if section is None:
+        return ()
+    out = []
+    for name, how in section.value.items():
+        entry = _Node(how, section.child_path(str(name)), node.source)
+        if not isinstance(how, Mapping) or len(how) != 1:
+            entry.fail("expected one of {status: 200 or [200, 201]}, {body_contains: text}")
+        kind, expected = next(iter(how.items()))
+        if kind == "status":
+            codes = expected if isinstance(expected, list) else [expected]
+            if not codes or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in codes
+            ):
+                entry.fail(f"expected status codes from 100 to 599, got {_show(expected)}", kind)
+            out.append(FlowCheck(str(name), "status", tuple(codes)))
+        elif kind == "body_contains" and isinstance(expected, str) and expected:
+            out.append(FlowCheck(str(name), "body_contains", expected))
+        else:
+            entry.fail(f"expected status or body_contains, got {_show(how)}")
+    return tuple(out)
 
 
 def _flows(
@@ -493,13 +584,17 @@ def _flows(
             node.fail(f"duplicate flow name {_show(name)}: names must be unique", "name")
         names.add(name)
         steps: list[RequestSpec | ThinkStep] = []
+        extracted: set[str] = set()
         for step_path, step in node.items("steps"):
             step_node = _Node(step, step_path, root.source)
             if "think" in step_node.value:
                 step_node.check_keys(("think",))
                 steps.append(_think(step_node))
             else:
-                steps.append(_request(step_node, target, sources, redactor))
+                spec = _request(step_node, target, sources, redactor, flow=True)
+                _check_variables(step_node, spec, extracted)
+                extracted.update(e.name for e in spec.extract)
+                steps.append(spec)
         if not any(isinstance(step, RequestSpec) for step in steps):
             node.fail("expected steps with at least one request", "steps")
         weight = node.get("weight", _positive_int, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -14,7 +15,17 @@ from ._observe import CostSpec, ObservePlan
 from ._template import DataSource, Template
 from ._trace import TracePlan
 
-__all__ = ["ClosedLoad", "OpenLoad", "Plan", "RequestSpec", "ScenarioSpec", "Stage", "ThinkStep"]
+__all__ = [
+    "ClosedLoad",
+    "Extraction",
+    "FlowCheck",
+    "OpenLoad",
+    "Plan",
+    "RequestSpec",
+    "ScenarioSpec",
+    "Stage",
+    "ThinkStep",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,47 @@ class ClosedLoad:
 
 
 @dataclass(frozen=True, slots=True)
+class Extraction:
+    """A flow step's ``extract``: a value of the response kept as variable ``name``.
+
+    ``kind`` is ``json`` (``expression`` a path like ``$.items[0].id``), ``regex`` (the
+    first group of the first match, or the whole match) or ``header`` (a header's value).
+    """
+
+    name: str
+    kind: Literal["json", "regex", "header"]
+    expression: str
+
+    def json_steps(self) -> list[str | int] | None:
+        """A JSON path's keys and indexes in order (``$.a[0]['b c']``), None if malformed."""
+        rest = self.expression.removeprefix("$")
+        if not self.expression.startswith("$") or _JSON_PATH.fullmatch(rest) is None:
+            return None
+        return [
+            int(index) if index else (quoted or name)
+            for name, index, quoted in _JSON_STEP.findall(rest)
+        ]
+
+
+_STEP = r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[['\"]([^'\"]+)['\"]\]"
+_JSON_STEP = re.compile(_STEP)
+_JSON_PATH = re.compile(f"(?:{_STEP})*")
+
+
+@dataclass(frozen=True, slots=True)
+class FlowCheck:
+    """A flow step's named ``check`` of its response.
+
+    ``status``: the status is one of ``expected`` (codes); ``body_contains``: the body
+    contains ``expected``.
+    """
+
+    name: str
+    kind: Literal["status", "body_contains"]
+    expected: tuple[int, ...] | str
+
+
+@dataclass(frozen=True, slots=True)
 class RequestSpec:
     """One kind of request the plan sends, chosen in proportion to ``weight``."""
 
@@ -123,6 +175,10 @@ class RequestSpec:
     headers: tuple[tuple[str, Template], ...] = ()
     body: Template | None = None
     weight: int = 1
+    extract: tuple[Extraction, ...] = ()
+    """A flow step's variables, read off its response."""
+    checks: tuple[FlowCheck, ...] = ()
+    """A flow step's named checks of its response."""
 
     @property
     def static(self) -> bool:

@@ -17,9 +17,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from redline.core import DataExhaustedError
+from redline.core import DataExhaustedError, RedlineError
 
-__all__ = ["DataSource", "RenderContext", "Template", "compile_template", "text_of"]
+__all__ = [
+    "DataSource",
+    "MissingVariableError",
+    "RenderContext",
+    "Template",
+    "compile_template",
+    "text_of",
+]
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$")
@@ -73,13 +80,15 @@ class RenderContext:
     values ``i, i + n, i + 2n, ...``).
     """
 
-    __slots__ = ("_cursors", "offset", "random", "stride")
+    __slots__ = ("_cursors", "offset", "random", "stride", "variables")
 
     def __init__(self, *, seed: int | None = None, stride: int = 1, offset: int = 0) -> None:
         """Create a context; ``seed`` makes every rendered value reproducible."""
         self.random = random.Random(seed)
         self.stride = stride
         self.offset = offset
+        self.variables: Mapping[str, str] = {}
+        """A flow's variables (``${vars.name}``), set by the step about to render."""
         self._cursors: dict[int, int] = {}
 
     def next_index(self, key: int) -> int:
@@ -122,13 +131,16 @@ class Template:
         return f"Template({self.text!r})"
 
 
-def compile_template(text: str, sources: Mapping[str, DataSource]) -> Template:
+def compile_template(
+    text: str, sources: Mapping[str, DataSource], *, variables: bool = False
+) -> Template:
     """Compile ``text`` with ``${...}`` placeholders.
 
     Supported: ``${randint(a, b)}``, ``${choice(x, y, ...)}``, ``${uuid()}``,
     ``${seq()}`` or ``${seq(start)}``, ``${source.column}`` for a CSV data source, and
     ``${env.NAME}``: an environment variable of the process that reads the plan (k6's
     ``__ENV.NAME``), filled in once, so every worker and cluster host sends the same.
+    With ``variables`` (a flow's steps), ``${vars.name}``: what an earlier step extracted.
 
     Raises:
         ValueError: for an unknown function, bad arguments, or an unknown data column.
@@ -139,7 +151,7 @@ def compile_template(text: str, sources: Mapping[str, DataSource]) -> Template:
     for match in _PLACEHOLDER.finditer(text):
         if match.start() > position:
             parts.append(text[position : match.start()])
-        parts.append(_compile_placeholder(match.group(1), sources, used))
+        parts.append(_compile_placeholder(match.group(1), sources, used, variables))
         position = match.end()
     if position < len(text):
         parts.append(text[position:])
@@ -156,6 +168,25 @@ class _Field:
 
     def __call__(self, ctx: RenderContext, rows: dict[str, tuple[str, ...]]) -> str:
         return text_of(rows[self.source][self.col])
+
+
+class MissingVariableError(RedlineError):
+    """A flow step uses a variable that no earlier step extracted (this iteration)."""
+
+
+class _Var:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, ctx: RenderContext, rows: dict[str, tuple[str, ...]]) -> str:
+        try:
+            return ctx.variables[self.name]
+        except KeyError:
+            raise MissingVariableError(
+                f"variable {self.name!r} was not extracted in this iteration"
+            ) from None
 
 
 class _RandInt:
@@ -196,10 +227,20 @@ class _Seq:
 
 
 def _compile_placeholder(
-    expression: str, sources: Mapping[str, DataSource], used: dict[str, DataSource]
+    expression: str,
+    sources: Mapping[str, DataSource],
+    used: dict[str, DataSource],
+    variables: bool = False,
 ) -> Part:
     if field_match := _FIELD.match(expression):
         source_name, column = field_match.groups()
+        if source_name == "vars" and "vars" not in sources:
+            if not variables:
+                raise ValueError(
+                    f"${{{expression}}}: variables come from a flow step's extract, so they "
+                    "can be used in flow steps only"
+                )
+            return _Var(column)
         if source_name == "env" and "env" not in sources:
             value = os.environ.get(column)
             if value is None:
