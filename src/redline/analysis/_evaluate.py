@@ -350,6 +350,9 @@ def _parts(objective: Objective, interval: IntervalSnapshot) -> list[EndpointInt
 def _scoped(objective: Objective, interval: IntervalSnapshot) -> EndpointInterval | None:
     if objective.scope == "total":
         return interval.total()
+    if objective.scope == "tags":  # a sub-metric: the endpoints its tags select
+        parts = [interval.endpoints[n] for n in objective.endpoints if n in interval.endpoints]
+        return EndpointInterval.merged(parts) if parts else None
     table = {
         "endpoint": interval.endpoints,
         "group": interval.groups,

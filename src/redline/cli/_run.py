@@ -189,8 +189,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
 def _plan_from_args(args: argparse.Namespace) -> Plan:
     plan = with_observe_options(_load(args), args)
     if args.slo is not None:
-        objectives = load_slos(args.slo)
-        check_slos(plan, objectives)
+        objectives = check_slos(plan, load_slos(args.slo))
         plan = dataclasses.replace(plan, slos=objectives)
     return plan
 

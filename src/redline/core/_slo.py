@@ -100,7 +100,8 @@ class Objective:
         threshold: milliseconds for latency, a fraction for rates, req/s for ``rps``.
         percentile: 0-100, for ``percentile``.
         target: the required fraction of good requests, for ``good_ratio``.
-        scope: ``total`` (all traffic), ``endpoint``, ``group``, ``scenario`` or ``check``.
+        scope: ``total`` (all traffic), ``endpoint``, ``group``, ``scenario``, ``check``
+            or ``tags`` (the endpoints whose tags match ``tags``, k6's sub-metrics).
         scope_name: the endpoint, group, scenario or check named by ``scope``.
         phase: for a latency metric, the request phase it is judged on (``wait`` for
             ``ttfb.p99``); empty for the whole request.
@@ -125,6 +126,10 @@ class Objective:
     abort_after: float = 0.0
     burn_rate: float = 2.0
     phase: str = field(default="", metadata={"omit_default": True})
+    tags: tuple[tuple[str, str], ...] = field(default=(), metadata={"omit_default": True})
+    """A sub-metric's tag filter (``p99{kind:search}``): scope ``tags``."""
+    endpoints: tuple[str, ...] = field(default=(), metadata={"omit_default": True})
+    """The endpoints the tag filter selects, resolved against the plan's requests."""
     # where it came from, for messages: not what the objective is, nor part of a result
     source: str = field(default="", compare=False, metadata={"skip": True})
     path: str = field(default="", compare=False, metadata={"skip": True})
@@ -244,6 +249,21 @@ class Verdict:
         return from_data(cls, data, path="$.verdict")
 
 
+_TAGGED = re.compile(r"^([^{<>=\s]+)\s*\{([^}]*)\}(.*)$")
+
+
+def _tag_filter(text: str, fail: Any) -> tuple[tuple[str, str], ...]:
+    """``scenario:checkout,status:200`` (k6's ``p(99){tag:value}``) as sorted pairs."""
+    pairs = []
+    for item in text.split(","):
+        key, sep, value = item.partition(":")
+        key, value = key.strip(), value.strip().strip("\"'")
+        if not sep or not key or not value:
+            raise fail(f"expected tags like {{kind:search,method:GET}}, got {{{text}}}")
+        pairs.append((key, value))
+    return tuple(sorted(pairs))
+
+
 def parse_objective(
     text: object,
     *,
@@ -270,6 +290,15 @@ def parse_objective(
     if not isinstance(text, str) or not text.strip():
         raise fail(f'expected an objective such as "p99 < 250ms", got {text!r}')
     clean = " ".join(text.split())
+    tags: tuple[tuple[str, str], ...] = ()
+    if tagged := _TAGGED.match(clean):
+        if scope != "total":
+            raise fail(f"give a tag filter or a {scope}, not both: {clean!r}")
+        tags = _tag_filter(tagged.group(2), fail)
+        scope, scope_name = "tags", ",".join(f"{k}:{v}" for k, v in tags)
+        clean_metric = tagged.group(1) + tagged.group(3)
+    else:
+        clean_metric = clean
     common: dict[str, Any] = {
         "name": name or clean,
         "text": clean,
@@ -280,7 +309,9 @@ def parse_objective(
         "burn_rate": burn_rate,
         "source": source,
         "path": path,
+        "tags": tags,
     }
+    clean = clean_metric
     sre = _SRE.match(clean)
     if sre:
         target = _fraction(sre.group(1) + "%", fail)

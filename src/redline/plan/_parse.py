@@ -84,7 +84,7 @@ _TOP_KEYS = (
     "spike",
     "faults",
 )
-_REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight")
+_REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight", "tags")
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -282,7 +282,7 @@ def plan_from_dict(
         trace=parse_trace(root),
         addresses=addresses,
     )
-    check_slos(plan, plan.slos)
+    plan = dataclasses.replace(plan, slos=check_slos(plan, plan.slos))
     if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
         root.fail(
             f"{load.max_vus} virtual users need as many connections, but "
@@ -494,7 +494,25 @@ def _request(
         weight=node.get("weight", _positive_int, 1),
         extract=_extractions(node) if flow else (),
         checks=_flow_checks(node) if flow else (),
+        tags=_tags(node),
     )
+
+
+def _tags(node: _Node) -> tuple[tuple[str, str], ...]:
+    """A request's ``tags: {kind: search}`` (names ``name`` and ``method`` are the system's)."""
+    section = node.node("tags")
+    if section is None:
+        return ()
+    pairs = []
+    for key, value in section.value.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][\w.-]*", key):
+            section.fail(f"expected a tag name (letters, digits, _ . -), got {_show(key)}")
+        if key in ("name", "method", "status"):
+            section.fail(f"{key!r} is a system tag: it is set by redline", key)
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            section.fail(f"expected a tag value (text or a number), got {_show(value)}", key)
+        pairs.append((key, str(value)))
+    return tuple(sorted(pairs))
 
 
 _VARIABLE = re.compile(r"\$\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,21 +162,30 @@ def load_slo_sources(path: str | Path) -> tuple[tuple[Objective, dict[str, Any]]
     return tuple(out)
 
 
-def check_slos(plan: Plan, objectives: Sequence[Objective]) -> None:
+def check_slos(plan: Plan, objectives: Sequence[Objective]) -> tuple[Objective, ...]:
     """Reject objectives the plan can never feed, before any load is sent.
 
     YAML plans name every endpoint up front, so unknown endpoints are caught; Python
     scenarios name theirs while running, so only scenario names are checked for them.
 
+    Returns:
+        the objectives, each tag filter (``p99{kind:search}``) resolved to the endpoints
+        of the requests and flow steps whose tags match.
+
     Raises:
         PlanError: naming the objective's file and entry.
     """
     declared = not plan.module
-    endpoints = {r.name for r in plan.requests}
-    for spec in plan.scenarios:
-        endpoints.update(step.name for step in spec.steps if isinstance(step, RequestSpec))
+    requests = [
+        *plan.requests,
+        *(step for s in plan.scenarios for step in s.steps if isinstance(step, RequestSpec)),
+    ]
+    endpoints = {r.name for r in requests}
+    has_checks = any(r.checks or r.extract for r in requests)
     scenarios = {s.name for s in plan.scenarios}
+    resolved: list[Objective] = []
     for objective in objectives:
+        resolved.append(objective)
 
         def fail(message: str, objective: Objective = objective) -> PlanError:
             return PlanError(message, source=objective.source or plan.source, path=objective.path)
@@ -192,10 +202,45 @@ def check_slos(plan: Plan, objectives: Sequence[Objective]) -> None:
             )
         if objective.scope == "group":
             raise fail("a YAML plan has no groups (Python scenarios make them); use endpoint:")
-        if objective.metric == "check_rate":
+        if objective.metric == "check_rate" and not has_checks:
             raise fail(
-                "a YAML plan has no checks (Python scenarios make them): it can never be judged"
+                "the plan has no checks (a flow step's check: or extract:, or Python "
+                "scenarios' s.check): it can never be judged"
             )
+        if objective.scope == "tags":
+            resolved[-1] = _with_endpoints(objective, requests, fail)
+    for objective in resolved:
+        if objective.scope == "tags" and not declared:
+            raise PlanError(
+                "tag filters select a YAML plan's requests and flow steps; Python scenarios "
+                "name theirs while running",
+                source=objective.source or plan.source,
+                path=objective.path,
+            )
+    return tuple(resolved)
+
+
+def _with_endpoints(
+    objective: Objective, requests: Sequence[RequestSpec], fail: Callable[[str], PlanError]
+) -> Objective:
+    """``objective`` with the endpoints its tag filter selects."""
+    if any(key == "status" for key, _ in objective.tags):
+        raise fail(
+            "status is not a tag of an endpoint's latency: use error_rate, or an endpoint's "
+            "own objective"
+        )
+    names = [
+        r.name
+        for r in requests
+        if all(r.tag_values().get(key) == value for key, value in objective.tags)
+    ]
+    if not names:
+        seen = sorted({f"{k}:{v}" for r in requests for k, v in r.tags})
+        raise fail(
+            f"no request has the tags {{{objective.scope_name}}} "
+            f"(tags in the plan: {', '.join(seen) or 'none'}; and name, method)"
+        )
+    return dataclasses.replace(objective, endpoints=tuple(dict.fromkeys(names)))
 
 
 def _burn_rate(value: object) -> float:

@@ -179,6 +179,12 @@ class RequestSpec:
     """A flow step's variables, read off its response."""
     checks: tuple[FlowCheck, ...] = ()
     """A flow step's named checks of its response."""
+    tags: tuple[tuple[str, str], ...] = ()
+    """The request's own tags (``tags: {kind: search}``), for sub-metric objectives."""
+
+    def tag_values(self) -> dict[str, str]:
+        """Its tags and the system tags ``name`` and ``method``."""
+        return {**dict(self.tags), "name": self.name, "method": self.method}
 
     @property
     def static(self) -> bool:
