@@ -24,6 +24,8 @@ class RunControl:
         self._parent = parent
         self.abort_reason: str | None = None
         """Why :meth:`abort` was called, if it was (the first reason wins)."""
+        self.end_reason: str | None = None
+        """Why :meth:`end` was called: the run ended as planned, early (a shape's end)."""
         self._commands: deque[tuple[str, float | None]] = deque()
         self.paused = False
         """Whether the load is paused (live control)."""
@@ -42,6 +44,12 @@ class RunControl:
 
     def stop(self) -> None:
         """Ask the run to stop early (it is then marked ``"interrupted"``)."""
+        self._event.set()
+
+    def end(self, reason: str) -> None:
+        """End the run now as a planned end (``completed``), ``reason`` in its notes."""
+        if not self.stopped:
+            self.end_reason = reason
         self._event.set()
 
     def abort(self, reason: str) -> None:

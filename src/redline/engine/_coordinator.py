@@ -315,6 +315,9 @@ class _Merger:
         """Mark the run stopped as its control asked (not when a failure asked first)."""
         if self.stop_reason != "completed":
             return
+        if self.control.end_reason is not None:  # a planned end, only earlier
+            self.notes.append(self.control.end_reason)
+            return
         if self.control.abort_reason is not None:
             self.stop_reason = "aborted"
             self.notes.append(f"aborted: {self.control.abort_reason}")

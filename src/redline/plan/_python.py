@@ -17,6 +17,7 @@ The module is imported here to validate the plan, and again in every worker proc
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import importlib.util
 import inspect
@@ -162,7 +163,7 @@ def load_python_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = 
         raise PlanError(f"scenario names must be unique, got {names}", source=source)
     raw = {key: getattr(module, key) for key in _TOP_KEYS if key in vars(module)}
     raw.setdefault("name", Path(path).stem)
-    return plan_from_dict(
+    plan = plan_from_dict(
         raw,
         source=source,
         base_dir=Path(path).resolve().parent,
@@ -171,6 +172,16 @@ def load_python_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = 
         module=str(Path(path).resolve()),
         hooks=(callable(vars(module).get("setup")), callable(vars(module).get("teardown"))),
     )
+    shape = vars(module).get("shape")
+    if shape is None:
+        return plan
+    if not callable(shape) or inspect.iscoroutinefunction(shape):
+        raise PlanError(
+            "shape must be a plain function shape(elapsed_s) -> rate, VUs or None",
+            source=source,
+            path="shape",
+        )
+    return dataclasses.replace(plan, has_shape=True)
 
 
 def _awaits(function: Callable[..., Any]) -> bool:

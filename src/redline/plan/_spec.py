@@ -243,6 +243,8 @@ class Plan:
     """The Python plan file that defines ``scenarios`` (and ``setup``/``teardown``)."""
     has_setup: bool = False
     has_teardown: bool = False
+    has_shape: bool = False
+    """A Python plan's ``shape(elapsed_s)`` steers its load live (Locust's LoadTestShape)."""
     slos: tuple[Objective, ...] = ()
     """The plan's objectives (its ``slo:`` section, or a ``--slo`` file's)."""
     redact: tuple[str, ...] = ()

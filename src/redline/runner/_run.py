@@ -25,6 +25,7 @@ from redline.report import write_text
 from redline.store import RunRecorder, RunStore, collect_meta
 
 from ._observers import AbortRules, FaultTimeline
+from ._shape import ShapeFollower
 from ._tracing import receiving, traced
 from ._watching import judged, serving, watcher_for
 
@@ -119,6 +120,8 @@ def run(
     if recorder is not None:
         fan_out.add(recorder, first=True)
     abort = AbortRules(plan, control)
+    if plan.has_shape:
+        fan_out.add(ShapeFollower(plan, control))
     fan_out.add(abort)  # last: every other observer sees the breaching interval
     with FaultTimeline(plan) as timeline, receiving(plan) as receiver:
         fan_out.add(timeline)
