@@ -412,3 +412,57 @@ def test_the_traces_section_draws_the_attribution_and_a_waterfall(
     widths = bars.evaluate_all("rs => rs.map(r => Number(r.getAttribute('width')))")
     assert widths[1] < widths[0]  # the child is shorter than the request
     assert "trace " + trace in page.locator(".chart-title", has_text="Slowest traced").inner_text()
+
+
+def answered(page: Page, text: str) -> None:
+    """Wait for the control panel's answer (polled: the page's policy forbids eval)."""
+    deadline = time.monotonic() + 10
+    while page.text_content("#control-answer") != text:
+        assert time.monotonic() < deadline, page.text_content("#control-answer")
+        time.sleep(0.05)
+
+
+def test_the_dashboards_buttons_pause_resume_and_set_the_rate(
+    redline_server: Server, browser: Browser, tmp_path: Path
+) -> None:
+    target = redline_server(Behaviour(latency=0.001))
+    out = tmp_path / "run.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "redline", "run", "--url", target.url, "--rate", "100/s",
+         "--duration", "12s", "--quiet", "--no-store", "--dashboard", "0", "--no-linger",
+         "--control", "0", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", process.stdout.readline())
+        assert found
+        watched = Watched(browser)
+        page = watched.page
+        page.goto(found.group(1))
+        page.wait_for_selector("#control-pause", timeout=20_000)
+        time.sleep(1.0)
+        page.click("#control-pause")
+        answered(page, "pause: done")
+        time.sleep(0.5)  # in flight: done
+        before = target.requests_total
+        time.sleep(1.5)
+        assert target.requests_total == before  # paused: nothing sent
+        page.click("#control-resume")
+        page.fill("#control-value", "300")
+        page.click("#control-set")
+        answered(page, "rate: done")
+        time.sleep(2.2)
+        after = target.requests_total
+        time.sleep(1.0)
+        assert target.requests_total - after == pytest.approx(300, abs=45)
+        assert watched.complaints == []
+        page.close()
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode in (0, 3), stderr
+        actions = [e["action"] for e in json.loads(out.read_text())["control"]]
+        assert actions == ["pause", "resume", "rate"]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -28,7 +28,7 @@ from redline.core import (
     parse_duration,
     parse_rate,
 )
-from redline.http import parse_address
+from redline.http import is_loopback, parse_address
 from redline.plan import TEST_TYPES, Plan, check_slos, load_plan, load_slos, quick_plan
 from redline.report import (
     LiveView,
@@ -242,9 +242,17 @@ def _load(args: argparse.Namespace) -> Plan:
 
 @contextlib.contextmanager
 def _control_api(
-    args: argparse.Namespace, control: RunControl, plan: Plan, console: Console
+    args: argparse.Namespace,
+    control: RunControl,
+    plan: Plan,
+    console: Console,
+    watchers: Watchers,
 ) -> Iterator[None]:
-    """``--control``: serve the live-control API for the run's life."""
+    """``--control``: serve the live-control API for the run's life.
+
+    A dashboard on loopback gets buttons that act through it (off loopback it does not:
+    its page would bypass the API's token).
+    """
     if not args.control:
         yield
         return
@@ -253,6 +261,10 @@ def _control_api(
         api = ControlServer(control, plan, host=host, port=port, token=args.control_token)
     except (ValueError, OSError) as exc:
         raise RunError(f"--control {args.control}: {exc}") from exc
+    dashboard = watchers.dashboard
+    if dashboard is not None and is_loopback(dashboard.host):
+        dashboard.controls = api.act
+        dashboard.model = "open" if plan.load.model == "open" else "closed"
     with api:
         token = f" (token {api.token})" if api.token and not args.control_token else ""
         console.print(f"control at {api.url}{token}", highlight=False)
@@ -444,7 +456,7 @@ def run_command(args: argparse.Namespace) -> int:
         try:
             with (
                 console_run(console, quiet=args.quiet) as (control, observers),
-                _control_api(args, control, plan, console),
+                _control_api(args, control, plan, console, watchers),
             ):
                 outcome = run(
                     plan,

@@ -17,6 +17,7 @@ from ._protocol import encode_request as encode_request
 from ._protocol import parse_head as parse_head
 from ._server import Request as Request
 from ._server import RequestParser as RequestParser
+from ._server import is_loopback as is_loopback
 from ._server import parse_address as parse_address
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ResponseParser",
     "classify_os_error",
     "encode_request",
+    "is_loopback",
     "parse_address",
     "parse_head",
     "permitted",

@@ -7,6 +7,7 @@ nothing here touches a socket.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 import httptools
@@ -103,6 +104,14 @@ class RequestParser:
         self._url = b""
         self._headers = []
         self._body = bytearray()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address, ``localhost``, an IPv6 address in brackets) is loopback."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def parse_address(text: str, *, default_host: str | None = None) -> tuple[str, int]:

@@ -10,8 +10,9 @@ costs the run nothing but keeping the intervals.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -99,6 +100,9 @@ class Dashboard(Closing):
         self._cache: tuple[int, str] | None = None
         self._making = threading.Lock()  # one document at a time, its steps cached
         self._steps = StepCache()
+        self.controls: Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]] | None = None
+        """Live control for the page's buttons (``ControlServer.act``); None: no buttons."""
+        self.model = "open"
         self._http = ThreadedHTTP(_handler(self), host=host, port=port, name="redline-dashboard")
         self.host = host
         self.port = self._http.port
@@ -164,6 +168,8 @@ class Dashboard(Closing):
             "total_s": self.total_s,
             "stage": "done" if finished else active_stage(self.plan, elapsed),
             "message": message,
+            "control": self.controls is not None,
+            "model": self.model,
         }
         judged = verdicts if verdicts is not None else evaluate(run, self.objectives)
         document = page_data(run, judged, meta=self.meta, live=live, cache=self._steps)
@@ -219,6 +225,23 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
                 self._events()
             else:
                 self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+        def do_POST(self) -> None:
+            action = self.path.split("?", 1)[0].removeprefix("/control/")
+            if dashboard.controls is None or not self.path.startswith("/control/"):
+                self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(min(length, 4096)) or b"{}")
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                self._send(HTTPStatus.BAD_REQUEST, b'{"error": "expected a JSON object"}',
+                           "application/json")  # fmt: skip
+                return
+            status, answer = dashboard.controls(action, body)
+            self._send(HTTPStatus(status), json.dumps(answer).encode(), "application/json")
 
         def _events(self) -> None:
             self.send_response(HTTPStatus.OK)

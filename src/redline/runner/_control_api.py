@@ -14,7 +14,6 @@ the result's ``control`` timeline; a refused one answers 4xx with a reason.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import secrets
 from http.server import BaseHTTPRequestHandler
@@ -22,18 +21,12 @@ from typing import Any
 
 from redline.core import Closing, ThreadedHTTP
 from redline.engine import RunControl
+from redline.http import is_loopback
 from redline.plan import ClosedLoad, Plan
 
 __all__ = ["ControlServer"]
 
 _MAX_BODY = 4096
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class ControlServer(Closing):
@@ -55,7 +48,7 @@ class ControlServer(Closing):
         """
         self.control = control
         self.closed_model = isinstance(plan.load, ClosedLoad)
-        self.token = token if token or _loopback(host) else secrets.token_urlsafe(18)
+        self.token = token if token or is_loopback(host) else secrets.token_urlsafe(18)
         self.actions: list[dict[str, Any]] = []
         self._http = ThreadedHTTP(_handler(self), host=host, port=port, name="redline-control")
         self.host = host

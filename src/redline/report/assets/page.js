@@ -89,6 +89,34 @@ function header(data) {
   );
 }
 
+let controls = null; // made once, so what is typed survives the page's redraws
+
+function controlPanel(live) {
+  if (!controls) {
+    const value = h("input", { id: "control-value", type: "number", min: "0", step: "any",
+      placeholder: live.model === "closed" ? "virtual users" : "req/s" });
+    const answer = h("span", { id: "control-answer", class: "caption" }, "");
+    const act = (action, body) => fetch(`/control/${action}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
+    }).then((r) => r.json().then((j) => { answer.textContent = r.ok ? `${action}: done` : j.error; }))
+      .catch((e) => { answer.textContent = String(e); });
+    const key = live.model === "closed" ? "vus" : "rate";
+    const button = (id, label, onClick) => {
+      const node = h("button", { id, type: "button" }, label);
+      node.addEventListener("click", onClick);
+      return node;
+    };
+    controls = h("div", { id: "controls", class: "controls" },
+      button("control-pause", "Pause", () => act("pause")),
+      button("control-resume", "Resume", () => act("resume")),
+      value,
+      button("control-set", live.model === "closed" ? "Set VUs" : "Set rate",
+        () => act(key, { [key]: Number(value.value) })),
+      answer);
+  }
+  return controls;
+}
+
 function liveBar(data) {
   const live = data.live;
   if (!live) return null;
@@ -102,7 +130,8 @@ function liveBar(data) {
     h("span", {}, `${fmtTime(live.elapsed_s)} / ${fmtTime(live.total_s)}`),
     h("span", { id: "live-stage" }, live.stage || ""),
     h("span", {}, "requests ", h("strong", { id: "live-requests", "data-value": total }, fmtCount(total))),
-    live.message ? h("span", { class: "live-message" }, live.message) : null
+    live.message ? h("span", { class: "live-message" }, live.message) : null,
+    live.control && live.state === "running" ? controlPanel(live) : null
   );
 }
 
