@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 import redline
 from redline.core import RunOutcome
 from redline.engine import RunControl
-from redline.plan import Plan, plan_from_dict
+from redline.plan import Plan, load_plan, plan_from_dict
 from redline.runner import ControlServer
 from redline.testing import Behaviour, TestServer
 
@@ -177,3 +178,40 @@ def test_redline_control_talks_to_a_running_test(server: TestServer) -> None:
         assert "load model is open" in refused.stderr
         outcome = run.join()
     assert [e.action for e in outcome.result.control] == ["rate"]
+
+
+SCENARIO_PLAN = """
+from redline.scenario import scenario
+
+target = "{url}"
+load = {{"vus": 2, "think": {{"min": "20ms", "max": "20ms"}}}}
+duration = "6s"
+
+
+@scenario
+async def browse(s):
+    await s.get("/")
+"""
+
+
+def test_python_scenario_users_pause_and_change(server: TestServer, tmp_path: Path) -> None:
+    path = tmp_path / "plan.py"
+    path.write_text(SCENARIO_PLAN.format(url=server.url))
+    plan = load_plan(path)
+    run = Background(plan)
+    with ControlServer(run.control, plan) as api:
+        assert run.started.wait(30)
+        time.sleep(1.0)
+        two = count_over(server, 1.0)
+        assert post(api, "pause")[0] == 200
+        time.sleep(0.3)
+        paused = count_over(server, 1.0)
+        assert post(api, "resume")[0] == 200
+        assert post(api, "vus", {"vus": 6})[0] == 200
+        time.sleep(0.3)
+        six = count_over(server, 1.0)
+        outcome = run.join()
+    assert two > 0
+    assert paused == 0
+    assert six > 2 * two
+    assert outcome.result.stop_reason == "completed"

@@ -274,11 +274,28 @@ class ScenarioUsers(_Scenarios):
         self.finished = finished
         self.vus: dict[int, asyncio.Task[None]] = {}
         self.vus_target = 0
+        self.vus_override: int | None = None
+        self.running = asyncio.Event()  # cleared while paused (live control)
+        self.running.set()
         self.open_model = False
 
     def target_rps(self, at_s: float) -> float | None:
         """A closed model has no intended rate."""
         return None
+
+    def control(self, action: str, value: float | None) -> None:
+        """Live control: ``pause``, ``resume`` or ``vus`` (the whole test's users).
+
+        Paused, each user finishes its iteration and waits; with ``vus`` this worker
+        takes its share of the new number from now on.
+        """
+        if action == "pause":
+            self.running.clear()
+        elif action == "resume":
+            self.running.set()
+        elif action == "vus" and value is not None and value >= 0:
+            self.vus_override = int(value)
+            self._adjust()
 
     def prepare(self) -> None:
         """Users start with the load."""
@@ -298,7 +315,8 @@ class ScenarioUsers(_Scenarios):
     def _adjust(self) -> None:
         assert self.loop is not None
         elapsed = (time.monotonic_ns() - self.clock.t0) / 1e9
-        self.vus_target = self.scale(self.load.vus_at(elapsed))
+        wanted = self.vus_override if self.vus_override is not None else self.load.vus_at(elapsed)
+        self.vus_target = self.scale(wanted)
         for number in range(self.vus_target):
             if number not in self.vus:
                 task = self.loop.create_task(self._virtual_user(number))
@@ -310,6 +328,9 @@ class ScenarioUsers(_Scenarios):
         rng = self.random
         think_min, think_max = self.load.think_min, self.load.think_max
         while not self.stopping and number < self.vus_target:
+            if not self.running.is_set():
+                await self.running.wait()
+                continue  # the users may have changed, or the run stopped, meanwhile
             now = time.monotonic_ns()
             self.in_flight += 1
             self.sent[now >= self.clock.boundary] += 1
@@ -319,6 +340,11 @@ class ScenarioUsers(_Scenarios):
                 self.in_flight -= 1
             if think_max > 0 and not self.stopping:
                 await asyncio.sleep(rng.uniform(think_min, think_max))
+
+    def stop(self) -> None:
+        """Start nothing new; paused users wake to end."""
+        super().stop()
+        self.running.set()
 
     def _user_done(self, number: int, _task: asyncio.Task[None]) -> None:
         self.vus.pop(number, None)
