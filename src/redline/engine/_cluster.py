@@ -249,7 +249,9 @@ class DaskFleet:
         self.refused: set[str] = set()
         self.next_roll_call = 0.0
         self.inbox: queue.Queue[tuple[int, Message]] = queue.Queue()
-        self.listener = threading.Thread(target=self._listen, name="redline-cluster-inbox")
+        self.listener = threading.Thread(
+            target=self._listen, name="redline-cluster-inbox", daemon=True
+        )
         self.listener.start()
 
     def weights(self, count: int) -> list[int]:

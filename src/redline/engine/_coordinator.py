@@ -44,7 +44,6 @@ __all__ = ["check_reachable", "default_workers", "run_plan"]
 
 _READY_TIMEOUT = 60.0
 _STOP_TIMEOUT = 10.0
-_START_DELAY_S = 0.1
 
 
 _RATE_PER_WORKER = 25_000
@@ -83,13 +82,17 @@ def check_reachable(plan: Plan) -> None:
             infos = permitted(plan.addresses, host, list(infos))
         except BlockedError as exc:
             raise RunError(f"target {exc}") from None
-    family, kind, proto, _, address = infos[0]
-    try:
-        with socket.socket(family, kind, proto) as probe:
-            probe.settimeout(plan.connect_timeout)
-            probe.connect(address)
-    except OSError as exc:
-        raise RunError(f"target {shown} is unreachable: {exc.strerror or exc}") from exc
+    failure: OSError | None = None
+    for family, kind, proto, _, address in infos:  # as create_connection: each in turn
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.settimeout(plan.connect_timeout)
+                probe.connect(address)
+            return
+        except OSError as exc:
+            failure = exc
+    assert failure is not None  # getaddrinfo answers at least one address or raises
+    raise RunError(f"target {shown} is unreachable: {failure.strerror or failure}") from failure
 
 
 def run_plan(
@@ -136,7 +139,11 @@ def run_plan(
     else:
         fleet = cluster.fleet(plan, check_target=check_target)
         count = len(fleet.hosts)
-    shared = run_hook(plan, "setup") if plan.has_setup else None
+    try:
+        shared = run_hook(plan, "setup") if plan.has_setup else None
+    except BaseException:
+        fleet.close()  # nothing launched yet; a cluster fleet has channels to free
+        raise
     seed = plan.seed if plan.seed is not None else secrets.randbits(32)
     trace_run = secrets.token_hex(6)  # trace ids unique to this run, whatever the seed
     segments = split_weighted(fleet.weights(count))
@@ -162,7 +169,7 @@ def run_plan(
         fleet.await_ready(_READY_TIMEOUT)
         # the load starts a moment from now, at once in every worker; started_at is that
         # moment on the wall clock, so watchers of the target align their samples with it
-        delay = getattr(fleet, "start_delay_s", _START_DELAY_S)
+        delay = fleet.start_delay_s
         merger.begin(datetime.now(UTC) + timedelta(seconds=delay))
         fleet.start(delay)
         fan_out.on_start(merger.result(running=True))

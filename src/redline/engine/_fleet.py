@@ -39,6 +39,8 @@ class Fleet(Protocol):
     """One entry per worker on a cluster (its name, share, clock); empty on this machine."""
     notes: list[str]
     """What the run's notes should say of the fleet (a host that joined and was refused)."""
+    start_delay_s: float
+    """How far ahead the start instant is set, for it to reach every worker in time."""
 
     def weights(self, count: int) -> list[int]:
         """Each worker's relative capacity (its segment is that share of the load)."""
@@ -109,6 +111,7 @@ class LocalFleet:
     """Worker processes on this machine, each over its own pipe."""
 
     hosts: tuple[GeneratorHost, ...] = ()
+    start_delay_s = 0.1
 
     def __init__(self) -> None:
         """An empty fleet; :meth:`launch` starts the processes."""
