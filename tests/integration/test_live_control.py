@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -68,6 +69,21 @@ class Background:
         return self.outcome
 
 
+def simple_plan(url: str, load: dict[str, Any], duration: str) -> Plan:
+    return plan_from_dict(
+        {"target": url, "requests": [{"path": "/"}], "load": load, "duration": duration}
+    )
+
+
+@contextlib.contextmanager
+def steering(plan: Plan) -> Iterator[tuple[Background, ControlServer]]:
+    """The plan running in the background, its control API up, once the load started."""
+    run = Background(plan)
+    with ControlServer(run.control, plan) as api:
+        assert run.started.wait(30)
+        yield run, api
+
+
 def count_over(server: TestServer, seconds: float) -> int:
     before = server.requests_total
     time.sleep(seconds)
@@ -77,13 +93,8 @@ def count_over(server: TestServer, seconds: float) -> int:
 def test_paused_sends_nothing_and_a_new_rate_takes_effect_within_an_interval(
     server: TestServer,
 ) -> None:
-    plan = plan_from_dict(
-        {"target": server.url, "requests": [{"path": "/"}], "load": {"rate": 200},
-         "duration": "9s"}
-    )  # fmt: skip
-    run = Background(plan)
-    with ControlServer(run.control, plan) as api:
-        assert run.started.wait(30)
+    plan = simple_plan(server.url, {"rate": 200}, "9s")
+    with steering(plan) as (run, api):
         time.sleep(1.5)
         assert post(api, "pause")[0] == 200
         time.sleep(0.3)  # requests in flight finish
@@ -112,13 +123,8 @@ def test_paused_sends_nothing_and_a_new_rate_takes_effect_within_an_interval(
 
 
 def test_the_users_of_a_closed_model_run_can_be_changed_and_paused(server: TestServer) -> None:
-    plan = plan_from_dict(
-        {"target": server.url, "requests": [{"path": "/"}],
-         "load": {"vus": 2, "think": {"min": "10ms", "max": "10ms"}}, "duration": "7s"}
-    )  # fmt: skip
-    run = Background(plan)
-    with ControlServer(run.control, plan) as api:
-        assert run.started.wait(30)
+    plan = simple_plan(server.url, {"vus": 2, "think": {"min": "10ms", "max": "10ms"}}, "7s")
+    with steering(plan) as (run, api):
         time.sleep(1.0)
         two = count_over(server, 1.0)
         assert post(api, "vus", {"vus": 6})[0] == 200
@@ -138,10 +144,7 @@ def test_the_users_of_a_closed_model_run_can_be_changed_and_paused(server: TestS
 
 
 def test_off_loopback_the_api_needs_its_token(server: TestServer) -> None:
-    plan = plan_from_dict(
-        {"target": server.url, "requests": [{"path": "/"}], "load": {"rate": 5},
-         "duration": "1s"}
-    )  # fmt: skip
+    plan = simple_plan(server.url, {"rate": 5}, "1s")
     control = RunControl()
     # all addresses (not loopback): a token is made, and nothing happens without it
     with ControlServer(control, plan, host="0.0.0.0", port=0) as api:
@@ -157,13 +160,8 @@ def test_off_loopback_the_api_needs_its_token(server: TestServer) -> None:
 
 
 def test_redline_control_talks_to_a_running_test(server: TestServer) -> None:
-    plan = plan_from_dict(
-        {"target": server.url, "requests": [{"path": "/"}], "load": {"rate": 50},
-         "duration": "4s"}
-    )  # fmt: skip
-    run = Background(plan)
-    with ControlServer(run.control, plan) as api:
-        assert run.started.wait(30)
+    plan = simple_plan(server.url, {"rate": 50}, "4s")
+    with steering(plan) as (run, api):
         done = subprocess.run(
             [sys.executable, "-m", "redline", "control", api.url, "rate", "100"],
             capture_output=True, text=True, timeout=30, check=False,
@@ -198,9 +196,7 @@ def test_python_scenario_users_pause_and_change(server: TestServer, tmp_path: Pa
     path = tmp_path / "plan.py"
     path.write_text(SCENARIO_PLAN.format(url=server.url))
     plan = load_plan(path)
-    run = Background(plan)
-    with ControlServer(run.control, plan) as api:
-        assert run.started.wait(30)
+    with steering(plan) as (run, api):
         time.sleep(1.0)
         two = count_over(server, 1.0)
         assert post(api, "pause")[0] == 200
