@@ -176,8 +176,10 @@ def influx_query(url: str, query: str) -> dict[str, object]:
 
 
 def test_a_live_run_lands_in_a_real_influxdb(influxdb: str) -> None:
-    output = output_for(f"influxdb={influxdb}/write?db=redline")
-    with TestServer().running() as server:
+    with (
+        output_for(f"influxdb={influxdb}/write?db=redline") as output,
+        TestServer().running() as server,
+    ):
         plan = plan_from_dict(
             {"target": server.url, "requests": [{"path": "/", "name": "home"}],
              "load": {"rate": 100}, "duration": "3s"}

@@ -206,7 +206,11 @@ class StreamOutput(Closing):
         """Intervals whose write failed (the error kept in :attr:`last_error`)."""
         self.last_error = ""
         self._closed = False
-        self._thread = threading.Thread(target=self._drain, name=f"redline-output-{name}")
+        # a daemon: an output nobody closed must not keep the process alive at its end
+        # (every run's intervals are written by then: on_finish waits for them)
+        self._thread = threading.Thread(
+            target=self._drain, name=f"redline-output-{name}", daemon=True
+        )
         self._thread.start()
 
     def on_start(self, run: RunResult) -> None:

@@ -49,7 +49,7 @@ class ShapeFollower:
         started = run.started_at.replace("Z", "+00:00")
         self._started = datetime.fromisoformat(started).timestamp() if started else time.time()
         if self._step(0.0):
-            self._thread = threading.Thread(target=self._follow, name="redline-shape")
+            self._thread = threading.Thread(target=self._follow, name="redline-shape", daemon=True)
             self._thread.start()
 
     def _follow(self) -> None:
