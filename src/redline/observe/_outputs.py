@@ -19,7 +19,6 @@ import io
 import json
 import queue
 import threading
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -247,9 +246,9 @@ class StreamOutput(Closing):
                     return
                 self._write(*item)
                 self.written += 1
-            except (OSError, ValueError, urllib.error.URLError) as exc:
+            except Exception as exc:  # noqa: BLE001  (a writer that dies would hang flush)
                 self.failed += 1
-                self.last_error = str(exc)
+                self.last_error = f"{type(exc).__name__}: {exc}"
             finally:
                 self._queue.task_done()
 
