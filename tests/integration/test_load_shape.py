@@ -64,7 +64,7 @@ def test_a_closed_model_shape_sets_the_users(server: TestServer, tmp_path: Path)
     body = "    return 2 if elapsed_s < 1.5 else (5 if elapsed_s < 3 else None)"
     plan = load_plan(write(tmp_path, server.url, body, model="vus", start=1))
     result = redline.run(plan).result
-    assert result.stop_reason == "completed"
+    assert result.stop_reason == "completed", result.notes
     assert [e.value for e in result.control if e.action == "vus"] == [2.0, 5.0]
 
 

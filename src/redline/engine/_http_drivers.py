@@ -257,10 +257,12 @@ class HttpUsers(_Http):
             parked, self.parked = self.parked, []
             for conn in parked:
                 self._continue(conn, time.monotonic_ns())
-            self._adjust()
+            if self.loop is not None:  # before the load starts, begin() adjusts
+                self._adjust()
         elif action == "vus" and value is not None and value >= 0:
             self.vus_override = int(value)
-            self._adjust()
+            if self.loop is not None:
+                self._adjust()
 
     def _adjust(self) -> None:
         elapsed = (time.monotonic_ns() - self.clock.t0) / 1e9

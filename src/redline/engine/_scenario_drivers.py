@@ -295,7 +295,8 @@ class ScenarioUsers(_Scenarios):
             self.running.set()
         elif action == "vus" and value is not None and value >= 0:
             self.vus_override = int(value)
-            self._adjust()
+            if self.loop is not None:  # before the load starts, begin() adjusts
+                self._adjust()
 
     def prepare(self) -> None:
         """Users start with the load."""
