@@ -216,22 +216,32 @@ def test_the_report_of_a_real_run_draws_every_chart_offline_with_the_runs_number
     page.close()
 
 
+def dashboard_run(url: str, out: Path, *options: str) -> subprocess.Popen[str]:
+    """``redline run`` at 100 req/s with a live dashboard on a free port."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "redline", "run", "--url", url, "--rate", "100/s", "--quiet",
+         "--no-store", "--dashboard", "0", "--out", str(out), *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def dashboard_url(process: subprocess.Popen[str]) -> re.Match[str]:
+    """The dashboard's address, from the run's first line."""
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", first)
+    assert found, first
+    return found
+
+
 def test_the_dashboard_counts_up_during_the_run_and_ends_at_its_total(
     redline_server: Server, browser: Browser, tmp_path: Path
 ) -> None:
     target = redline_server(Behaviour(latency=0.001))
     out = tmp_path / "run.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "redline", "run", "--url", target.url, "--rate", "100/s",
-         "--duration", "6s", "--quiet", "--no-store", "--dashboard", "0", "--linger", "60s",
-         "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    process = dashboard_run(target.url, out, "--duration", "6s", "--linger", "60s")
     try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", first)
-        assert found, first
+        found = dashboard_url(process)
         watched = Watched(browser)
         page = watched.page
         page.goto(found.group(1))
@@ -427,16 +437,9 @@ def test_the_dashboards_buttons_pause_resume_and_set_the_rate(
 ) -> None:
     target = redline_server(Behaviour(latency=0.001))
     out = tmp_path / "run.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "redline", "run", "--url", target.url, "--rate", "100/s",
-         "--duration", "12s", "--quiet", "--no-store", "--dashboard", "0", "--no-linger",
-         "--control", "0", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    process = dashboard_run(target.url, out, "--duration", "12s", "--no-linger", "--control", "0")
     try:
-        assert process.stdout is not None
-        found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", process.stdout.readline())
-        assert found
+        found = dashboard_url(process)
         watched = Watched(browser)
         page = watched.page
         page.goto(found.group(1))
