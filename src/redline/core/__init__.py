@@ -147,6 +147,7 @@ __all__ = [
     "Verdict",
     "WatchedThing",
     "Waterfall",
+    "WorkloadSummary",
     "bucket_indices",
     "bucket_values",
     "format_duration",

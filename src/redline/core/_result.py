@@ -356,6 +356,27 @@ class RunResult:
             for name in names
         }
 
+    def workloads(self) -> dict[str, tuple[EndpointSummary, int]]:
+        """Each of the plan's ``scenarios:`` (k6's): its requests together, and iterations.
+
+        An iteration is a flow's or Python scenario's run where it has them, else a
+        request. (A Python scenario names its requests as it runs: they are in the
+        totals, not under their scenario.)
+        """
+        out: dict[str, tuple[EndpointSummary, int]] = {}
+        steps = self.scenarios() if self.plan.workloads else {}
+        for workload in self.plan.workloads:
+            data = EndpointInterval.merged(
+                i.endpoints[name]
+                for i in self.measured
+                for name in workload.endpoints
+                if name in i.endpoints
+            )
+            summary = EndpointSummary.of(data, seconds=self.duration_s)
+            counted = [steps[n].count for n in (*workload.flows, workload.name) if n in steps]
+            out[workload.name] = (summary, sum(counted) if counted else summary.requests)
+        return out
+
     def groups(self) -> dict[str, StepSummary]:
         """Summary of every group over the measured intervals."""
         return self._steps("groups")
@@ -448,6 +469,16 @@ class RunResult:
                 "endpoints": {n: self.endpoint(n).to_dict() for n in self.endpoint_names()},
                 "groups": {n: s.to_dict() for n, s in self.groups().items()},
                 "scenarios": {n: s.to_dict() for n, s in self.scenarios().items()},
+                **(
+                    {
+                        "workloads": {
+                            name: {**summary.to_dict(), "iterations": iterations}
+                            for name, (summary, iterations) in self.workloads().items()
+                        }
+                    }
+                    if self.plan.workloads
+                    else {}
+                ),
                 "checks": {n: {"passes": p, "fails": f} for n, (p, f) in self.checks().items()},
                 "exceptions": self.exceptions(),
             },

@@ -23,6 +23,7 @@ __all__ = [
     "RequestSummary",
     "ShapeSummary",
     "StageSummary",
+    "WorkloadSummary",
 ]
 
 _OMIT = {"omit_default": True}
@@ -111,6 +112,24 @@ class ProxySummary:
 
 
 @dataclass(frozen=True)
+class WorkloadSummary:
+    """One scenario of the plan's ``scenarios:`` (k6's): its executor, window and endpoints."""
+
+    name: str
+    executor: str
+    start_time_s: float = 0.0
+    duration_s: float = 0.0
+    graceful_stop_s: float = 0.0
+    load: LoadSummary = field(default_factory=LoadSummary)
+    endpoints: tuple[str, ...] = ()
+    iterations: int | None = field(default=None, metadata=_OMIT)
+    vus: int | None = field(default=None, metadata=_OMIT)
+    tags: Mapping[str, str] = field(default_factory=dict, metadata=_OMIT)
+    env: tuple[str, ...] = field(default=(), metadata=_OMIT)
+    flows: tuple[str, ...] = field(default=(), metadata=_OMIT)
+
+
+@dataclass(frozen=True)
 class PlanSummary:
     """What a run keeps of its plan.
 
@@ -130,6 +149,7 @@ class PlanSummary:
         shape: the test type, for a shaped load.
         faults: the faults applied on schedule.
         fault_proxies: the proxies the run started.
+        workloads: the plan's ``scenarios:`` (k6's), each with its executor.
     """
 
     name: str = ""
@@ -147,6 +167,7 @@ class PlanSummary:
     shape: ShapeSummary | None = field(default=None, metadata=_OMIT)
     faults: tuple[FaultSummary, ...] = field(default=(), metadata=_OMIT)
     fault_proxies: tuple[ProxySummary, ...] = field(default=(), metadata=_OMIT)
+    workloads: tuple[WorkloadSummary, ...] = field(default=(), metadata=_OMIT)
 
     @property
     def total_s(self) -> float:

@@ -3,7 +3,10 @@
 Counters are kept as ``[before, after]`` the current interval's boundary: the timer that
 closes an interval can fire a little late, and nothing may be counted in the wrong
 interval because of it. Drivers bump them on the hot path (``clock.sent[now >=
-clock.boundary] += 1``); the worker closes each interval with :meth:`close`.
+clock.boundary] += 1``); the worker closes each interval with :meth:`close`. An open
+model counts what its schedule asked for (``scheduled``) and what it sent (``sent``); a
+closed model is its own schedule and counts what it started (``started``): a worker that
+runs both (a plan's scenarios) adds them up.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class IntervalClock:
         "max_lag_ns",
         "scheduled",
         "sent",
+        "started",
         "t0",
         "total",
         "wall_mark",
@@ -40,6 +44,7 @@ class IntervalClock:
         self.index = 0
         self.scheduled = [0, 0]
         self.sent = [0, 0]
+        self.started = [0, 0]
         self.late = [0, 0]
         self.dropped = [0, 0]
         self.max_lag_ns = 0
@@ -68,7 +73,6 @@ class IntervalClock:
         self,
         *,
         final: bool,
-        open_model: bool,
         target_rps: float | None,
         connections: int,
         in_flight: int,
@@ -82,8 +86,9 @@ class IntervalClock:
         end_s = min(self.total, (now - self.t0) / 1e9) if final else start_s + 1.0
         cpu = time.process_time()
         wall = max(now - self.wall_mark, 1)
-        sent = sum(self.sent) if final else self.sent[0]
-        scheduled = (sum(self.scheduled) if final else self.scheduled[0]) if open_model else sent
+        started = sum(self.started) if final else self.started[0]
+        sent = (sum(self.sent) if final else self.sent[0]) + started
+        scheduled = (sum(self.scheduled) if final else self.scheduled[0]) + started
         generator = GeneratorInterval(
             scheduled=scheduled,
             sent=sent,
@@ -95,7 +100,7 @@ class IntervalClock:
             in_flight=in_flight,
             target_rps=target_rps,
         )
-        for counter in (self.scheduled, self.sent, self.late, self.dropped):
+        for counter in (self.scheduled, self.sent, self.started, self.late, self.dropped):
             counter[0], counter[1] = counter[1], 0
         self.boundary += 1_000_000_000
         self.max_lag_ns = 0

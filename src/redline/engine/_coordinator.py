@@ -54,11 +54,15 @@ def default_workers(plan: Plan) -> int:
 
     Open model: one worker per 25,000 req/s of peak rate (a worker waits out the time to
     its next arrival precisely, which costs CPU that a co-located target may need).
-    Closed model: never more workers than virtual users.
+    Closed model: never more workers than virtual users. A plan's scenarios: as many as
+    the most demanding of them needs.
     """
     if plan.workers:
         return plan.workers
     cores = os.cpu_count() or 1
+    if plan.workloads:
+        return max(default_workers(dataclasses.replace(w.plan, workers=None))
+                   for w in plan.workloads)  # fmt: skip
     if isinstance(plan.load, ClosedLoad):
         return max(1, min(cores, plan.load.max_vus))
     return max(1, min(cores, math.ceil(plan.load.peak_rate / _RATE_PER_WORKER)))
@@ -134,7 +138,7 @@ def run_plan(
             check_reachable(plan)
         fleet = LocalFleet()
         count = workers or default_workers(plan)
-        if isinstance(plan.load, ClosedLoad):
+        if isinstance(plan.load, ClosedLoad) and not plan.workloads:
             count = max(1, min(count, plan.load.max_vus))
     else:
         fleet = cluster.fleet(plan, check_target=check_target)
@@ -285,7 +289,7 @@ class _Merger:
             planned = load.rate_at(max(at_s, 0.0))
             fleet.command(live, "factor", value / planned if planned > 0 else 1.0)
         elif action == "vus":
-            if not isinstance(load, ClosedLoad):
+            if not isinstance(load, ClosedLoad) and all(w.open_model for w in self.plan.workloads):
                 return
             fleet.command(live, "vus", value)
         else:

@@ -223,6 +223,7 @@ class HttpUsers(_Http):
         # True while a finished virtual user may go straight on (see _adjust).
         self.fast_loop = self.think_max == 0
         self.open_model = False
+        self.sent = self.clock.started  # a closed model is its own schedule
 
     def target_rps(self, at_s: float) -> float | None:
         """A closed model has no intended rate."""

@@ -43,10 +43,16 @@ def weighted_cycle(weights: list[int]) -> list[int]:
 class RequestMix:
     """Picks the next request in weighted order and returns its bytes."""
 
-    __slots__ = ("_ctx", "_cycle", "_host", "_position", "_specs", "_static", "fixed", "names")
+    __slots__ = (
+        "_base", "_ctx", "_cycle", "_host", "_position", "_specs", "_static", "fixed", "names",
+    )  # fmt: skip
 
-    def __init__(self, plan: Plan, ctx: RenderContext) -> None:
-        """Precompile ``plan``'s static requests; dynamic ones render with ``ctx``."""
+    def __init__(self, plan: Plan, ctx: RenderContext, *, base: int = 0) -> None:
+        """Precompile ``plan``'s static requests; dynamic ones render with ``ctx``.
+
+        Endpoint indexes start at ``base`` (a scenario's requests after the others').
+        """
+        self._base = base
         self._host = host_header(plan)
         self._specs = plan.requests
         self._ctx = ctx
@@ -55,8 +61,8 @@ class RequestMix:
         self._cycle = weighted_cycle([r.weight for r in plan.requests]) if plan.requests else []
         self._position = ctx.offset
         only = self._static[0] if len(self._static) == 1 else None
-        self.fixed: tuple[int, bytes] | None = (0, only) if only else None
-        """``(0, bytes)`` when every request is the same precompiled one, else None."""
+        self.fixed: tuple[int, bytes] | None = (base, only) if only else None
+        """``(endpoint, bytes)`` when every request is the same precompiled one, else None."""
 
     def _encode(self, spec: RequestSpec) -> bytes:
         ctx = self._ctx
@@ -82,5 +88,5 @@ class RequestMix:
             try:
                 data = self._encode(self._specs[index])
             except DataExhaustedError:
-                return index, None
-        return index, data
+                return self._base + index, None
+        return self._base + index, data

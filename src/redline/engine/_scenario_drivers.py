@@ -79,6 +79,25 @@ async def run_steps(
                 variables[extraction.name] = str(value)
 
 
+class _OneOf:
+    """An iteration that is one request of several, in weighted turn.
+
+    A scenario's ``requests:``, run by virtual users that count their iterations.
+    """
+
+    def __init__(self, steps: tuple[RequestSpec | ThinkStep, ...], *, ctx: RenderContext,
+                 position: int) -> None:  # fmt: skip
+        self.steps = [(step,) for step in steps]
+        self.order = weighted_cycle([s.weight for s in steps if isinstance(s, RequestSpec)])
+        self.position = position
+        self.ctx = ctx
+
+    async def __call__(self, session: Session) -> None:
+        index = self.order[self.position % len(self.order)]
+        self.position += 1
+        await run_steps(session, steps=self.steps[index], ctx=self.ctx)
+
+
 def extracted(response: Response, how: Extraction) -> str | None:
     """The value ``how`` reads off ``response``, or None when it is not there."""
     if how.kind == "header":
@@ -122,6 +141,8 @@ class _Scenarios:
         self.functions: list[Scenario] = [
             getattr(module, s.function)
             if s.function
+            else _OneOf(s.steps, ctx=ctx, position=position)
+            if s.pick_one
             else functools.partial(run_steps, steps=s.steps, ctx=ctx)
             for s in plan.scenarios
         ]
@@ -264,20 +285,32 @@ class ScenarioUsers(_Scenarios):
         scale: Any,
         rng: random.Random,
         finished: asyncio.Event,
+        iterations: int | None = None,
+        shared_iterations: int | None = None,
         **parts: Any,
     ) -> None:
-        """Users of ``load`` (this worker's share, by ``scale``)."""
+        """Users of ``load`` (this worker's share, by ``scale``).
+
+        With ``iterations`` each user runs that many and is done (k6's per-VU
+        iterations); with ``shared_iterations`` the users run this worker's share of them
+        between them (k6's shared iterations). ``finished`` is set once all are done.
+        """
         super().__init__(**parts)
         self.load = load
         self.scale = scale
         self.random = rng
         self.finished = finished
+        self.iterations = iterations
+        self.remaining = shared_iterations
+        self.counted = iterations is not None or shared_iterations is not None
+        self.completed: set[int] = set()  # users that ran all their iterations
         self.vus: dict[int, asyncio.Task[None]] = {}
         self.vus_target = 0
         self.vus_override: int | None = None
         self.running = asyncio.Event()  # cleared while paused (live control)
         self.running.set()
         self.open_model = False
+        self.sent = self.clock.started  # a closed model is its own schedule
 
     def target_rps(self, at_s: float) -> float | None:
         """A closed model has no intended rate."""
@@ -306,6 +339,7 @@ class ScenarioUsers(_Scenarios):
         self.loop = loop
         self._adjust()
         loop.call_later(self.clock.left_s(), self.finished.set)
+        self._check_counted()
 
     def sweep(self) -> None:
         """Every 0.1 s: read timeouts, and as many users as the load asks for now."""
@@ -318,8 +352,10 @@ class ScenarioUsers(_Scenarios):
         elapsed = (time.monotonic_ns() - self.clock.t0) / 1e9
         wanted = self.vus_override if self.vus_override is not None else self.load.vus_at(elapsed)
         self.vus_target = self.scale(wanted)
+        if self.remaining is not None and self.remaining <= 0:
+            return  # the shared iterations are all taken
         for number in range(self.vus_target):
-            if number not in self.vus:
+            if number not in self.vus and number not in self.completed:
                 task = self.loop.create_task(self._virtual_user(number))
                 self.vus[number] = task
                 task.add_done_callback(functools.partial(self._user_done, number))
@@ -328,10 +364,18 @@ class ScenarioUsers(_Scenarios):
         session = Session(self.runtime)
         rng = self.random
         think_min, think_max = self.load.think_min, self.load.think_max
+        done = 0
         while not self.stopping and number < self.vus_target:
             if not self.running.is_set():
                 await self.running.wait()
                 continue  # the users may have changed, or the run stopped, meanwhile
+            if self.counted:
+                if done == self.iterations or self.remaining == 0:
+                    self.completed.add(number)
+                    return
+                if self.remaining is not None:
+                    self.remaining -= 1
+                done += 1
             now = time.monotonic_ns()
             self.in_flight += 1
             self.sent[now >= self.clock.boundary] += 1
@@ -350,6 +394,16 @@ class ScenarioUsers(_Scenarios):
     def _user_done(self, number: int, _task: asyncio.Task[None]) -> None:
         self.vus.pop(number, None)
         self._check_drained()
+        self._check_counted()
+
+    def _check_counted(self) -> None:
+        """Counted iterations: the load is finished once every user has run its share."""
+        if not self.counted or self.in_flight:
+            return
+        if self.remaining == 0 or (
+            self.iterations is not None and len(self.completed) >= self.scale(self.load.max_vus)
+        ):
+            self.finished.set()
 
     async def cancel_unfinished(self) -> None:
         """Cancel users still running after the grace period."""

@@ -55,6 +55,9 @@ class ArrivalSchedule:
         else:
             t, rate, cumulative = 0.0, load.start_rate, 0.0
             for stage in load.stages:
+                if stage.duration <= 0:  # a jump (a scenario's start or end): no piece
+                    rate = stage.target
+                    continue
                 pieces.append((t, stage.duration, rate, stage.target, cumulative))
                 cumulative += (rate + stage.target) / 2 * stage.duration
                 t += stage.duration

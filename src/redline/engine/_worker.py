@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
+import math
 import os
 import random
 import signal
@@ -26,7 +28,7 @@ from typing import Any, Protocol
 
 from redline.core import EndpointInterval, GeneratorInterval
 from redline.http import ConnectionPool
-from redline.plan import ClosedLoad, OpenLoad, Plan, RenderContext
+from redline.plan import ClosedLoad, OpenLoad, Plan, RenderContext, Workload
 
 from ._clock import IntervalClock
 from ._http_drivers import HttpRequests, HttpUsers
@@ -35,6 +37,7 @@ from ._requests import RequestMix
 from ._scenario_drivers import ScenarioIterations, ScenarioUsers
 from ._segments import Segment
 from ._tracing import TracedHttpRequests, TracedHttpUsers, Tracer
+from ._workload_drivers import WorkloadDrivers, WorkloadPart
 
 __all__ = ["Driver", "WorkerInterval", "WorkerSpec", "make_driver", "watch_pipe", "worker_main"]
 
@@ -87,9 +90,12 @@ class Driver(Protocol):
     """
 
     pool: ConnectionPool
-    in_flight: int
     open_model: bool
     stopping: bool
+
+    @property
+    def in_flight(self) -> int:
+        """Requests or iterations under way."""
 
     def target_rps(self, at_s: float) -> float | None:
         """The intended rate of this worker at ``at_s`` (None for a closed model)."""
@@ -156,7 +162,86 @@ def make_driver(
     finished: asyncio.Event,
     drained: asyncio.Event,
 ) -> Driver:
-    """The driver for ``spec``'s plan: arrivals or users, requests or scenarios."""
+    """The driver for ``spec``'s plan: arrivals or users, requests or scenarios.
+
+    A plan with ``scenarios:`` gets one of those per scenario, run side by side.
+    """
+    plan = spec.plan
+    if plan.workloads:
+        return _workload_drivers(
+            spec, recorder=recorder, clock=clock, ctx=ctx, finished=finished, drained=drained
+        )
+    return _driver(
+        spec, mix=mix, recorder=recorder, clock=clock, ctx=ctx, finished=finished,
+        drained=drained, tracer=_tracer(spec, mix) if plan.trace.enabled else None,
+    )  # fmt: skip
+
+
+def _workload_drivers(
+    spec: WorkerSpec,
+    *,
+    recorder: Recorder,
+    clock: IntervalClock,
+    ctx: RenderContext,
+    finished: asyncio.Event,
+    drained: asyncio.Event,
+) -> WorkloadDrivers:
+    """A driver per scenario of the plan, their endpoints numbered one after another."""
+    plan = spec.plan
+    mixes = []
+    for workload in plan.workloads:
+        mix = RequestMix(workload.plan, ctx, base=len(recorder.keys))
+        for name in mix.names:
+            recorder.index(name)
+        mixes.append(mix)
+    # one tracer: trace ids are numbered per worker, and must not repeat
+    tracer = (
+        Tracer(plan.trace, prefix=spec.trace_prefix, endpoints=len(recorder.keys))
+        if plan.trace.enabled
+        else None
+    )
+    parts = []
+    for index, (workload, mix) in enumerate(zip(plan.workloads, mixes, strict=True)):
+        own = WorkloadPart(workload, None, asyncio.Event(), asyncio.Event())
+        part_spec = dataclasses.replace(spec, plan=workload.plan, seed=spec.seed + 7919 * index)
+        own.driver = _driver(
+            part_spec, mix=mix, recorder=recorder, clock=clock, ctx=ctx,
+            finished=own.finished, drained=own.drained, tracer=tracer,
+            counted=_counted(workload, spec.segment),
+        )  # fmt: skip
+        parts.append(own)
+    return WorkloadDrivers(parts, clock=clock, finished=finished, drained=drained, tracer=tracer)
+
+
+def _counted(workload: Workload, segment: Segment) -> dict[str, int | None]:
+    """A worker's iterations of an iteration executor (``ScenarioUsers`` arguments).
+
+    Shared iterations are split in proportion to the virtual users each worker has, so
+    a worker without users gets none, and the shares add up to exactly the total.
+    """
+    if workload.iterations is None:
+        return {}
+    if workload.executor == "per-vu-iterations":
+        return {"iterations": workload.iterations}
+    vus, total = workload.vus, workload.iterations
+    before = math.floor(vus * segment.start)
+    upto = math.floor(vus * segment.end)
+    return {"shared_iterations": total * upto // vus - total * before // vus}
+
+
+def _driver(
+    spec: WorkerSpec,
+    *,
+    mix: RequestMix,
+    recorder: Recorder,
+    clock: IntervalClock,
+    ctx: RenderContext,
+    finished: asyncio.Event,
+    drained: asyncio.Event,
+    tracer: Tracer | None,
+    counted: dict[str, int | None] | None = None,
+) -> Driver:
+    """The driver of one load: arrivals or users, requests or scenarios."""
     plan = spec.plan
     load = plan.load
     rng = random.Random(spec.seed)
@@ -172,31 +257,31 @@ def make_driver(
             return ScenarioIterations(
                 pump=pump, plan=plan, recorder=recorder, clock=clock, ctx=ctx,
                 pool_options=pool_options(plan), shared=spec.shared, position=spec.index,
-                drained=drained, tracer=_tracer(spec, mix) if plan.trace.enabled else None,
+                drained=drained, tracer=tracer,
             )  # fmt: skip
         parts: dict[str, Any] = {
             "pump": pump, "mix": mix, "recorder": recorder, "clock": clock,
             "pool_options": pool_options(plan), "late_ns": int(plan.late_threshold * 1e9),
             "drained": drained,
         }  # fmt: skip
-        if plan.trace.enabled:
-            return TracedHttpRequests(tracer=_tracer(spec, mix), **parts)
+        if tracer is not None:
+            return TracedHttpRequests(tracer=tracer, **parts)
         return HttpRequests(**parts)
     assert isinstance(load, ClosedLoad)
     if plan.scenarios:
         return ScenarioUsers(
             load=load, scale=spec.segment.scale, rng=rng, finished=finished, plan=plan,
             recorder=recorder, clock=clock, ctx=ctx, pool_options=pool_options(plan),
-            shared=spec.shared, position=spec.index, drained=drained,
-            tracer=_tracer(spec, mix) if plan.trace.enabled else None,
+            shared=spec.shared, position=spec.index, drained=drained, tracer=tracer,
+            **(counted or {}),
         )  # fmt: skip
     users: dict[str, Any] = {
         "load": load, "scale": spec.segment.scale, "rng": rng, "finished": finished, "mix": mix,
         "recorder": recorder, "clock": clock, "pool_options": pool_options(plan),
         "late_ns": int(plan.late_threshold * 1e9), "drained": drained,
     }  # fmt: skip
-    if plan.trace.enabled:
-        return TracedHttpUsers(tracer=_tracer(spec, mix), **users)
+    if tracer is not None:
+        return TracedHttpUsers(tracer=tracer, **users)
     return HttpUsers(**users)
 
 
@@ -298,7 +383,7 @@ class Worker:
         # to end it on time without losing the last one); a generous deadline backs it up.
         await asyncio.wait(
             {finished, stopped},
-            timeout=self.clock.left_s() + 1.0,
+            timeout=self.clock.left_s() + getattr(driver, "grace_s", 0.0) + 1.0,
             return_when=asyncio.FIRST_COMPLETED,
         )
         finished.cancel()
@@ -308,7 +393,8 @@ class Worker:
         if driver.pending:
             self.drained.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.drained.wait(), _STOP_GRACE if early else _DRAIN_GRACE)
+                grace = _STOP_GRACE if early else getattr(driver, "grace_s", _DRAIN_GRACE)
+                await asyncio.wait_for(self.drained.wait(), grace)
         await driver.cancel_unfinished()
         driver.abandon_unfinished()
         self._report(final=True)
@@ -385,7 +471,6 @@ class Worker:
         measured = self.recorder.take(None if final else clock.boundary)
         start_s, duration_s, generator = clock.close(
             final=final,
-            open_model=driver.open_model,
             target_rps=driver.target_rps(clock.index + 0.5),
             connections=driver.pool.size,
             in_flight=driver.in_flight,

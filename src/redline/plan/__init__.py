@@ -39,6 +39,7 @@ from ._spec import RequestSpec as RequestSpec
 from ._spec import ScenarioSpec as ScenarioSpec
 from ._spec import Stage as Stage
 from ._spec import ThinkStep as ThinkStep
+from ._spec import Workload as Workload
 from ._template import DataSource as DataSource
 from ._template import MissingVariableError as MissingVariableError
 from ._template import RenderContext as RenderContext
@@ -74,6 +75,7 @@ __all__ = [
     "ThinkStep",
     "TracePlan",
     "WatchSpec",
+    "Workload",
     "check_slos",
     "compile_template",
     "dump_plan",

@@ -83,6 +83,7 @@ _TOP_KEYS = (
     "type",
     "spike",
     "faults",
+    "scenarios",
 )
 _REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight", "tags")
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
@@ -219,24 +220,34 @@ def plan_from_dict(
     redactor = Redactor(redact)
     data_sources = _data_sources(root, base_dir)
     by_name = {d.name: d for d in data_sources}
-    if "flows" in root.value:
-        if scenarios:
-            root.fail("a Python plan's scenarios are its flows: remove flows", "flows")
-        scenarios = _flows(root, target, by_name, redactor)
-    if scenarios and "requests" in root.value:
-        where = "flows" if "flows" in root.value else "scenarios"
-        root.fail(f"a plan with {where} sends what they send: remove requests", "requests")
-    requests = _requests(root, target, by_name, redactor) if not scenarios else ()
-    load = _load(root)
-    duration: float | None = root.get("duration", _duration_positive, None)
-    load, duration, shape = _shaped(root, load, duration)
-    stages_total = sum(s.duration for s in load.stages)
-    if duration is None:
-        if not load.stages:
+    functions = tuple(scenarios)  # a Python plan's @scenario functions
+    workloads = "scenarios" in root.value
+    if workloads:
+        from ._workloads import check_no_single_load  # a cycle at import time otherwise
+
+        check_no_single_load(root)
+        scenarios = ()
+        requests: tuple[RequestSpec, ...] = ()
+        load: OpenLoad | ClosedLoad = ClosedLoad(vus=0)  # until the scenarios are read
+        duration = 0.0
+        shape: dict[str, Any] = {}
+    else:
+        if "flows" in root.value:
+            if scenarios:
+                root.fail("a Python plan's scenarios are its flows: remove flows", "flows")
+            scenarios = _flows(root, target, by_name, redactor)
+        if scenarios and "requests" in root.value:
+            where = "flows" if "flows" in root.value else "scenarios"
+            root.fail(f"a plan with {where} sends what they send: remove requests", "requests")
+        requests = _requests(root, target, by_name, redactor) if not scenarios else ()
+        load = _load(root)
+        given: float | None = root.get("duration", _duration_positive, None)
+        load, given, shape = _shaped(root, load, given)
+        if given is None and not load.stages:
             root.fail(
                 'is required (or give load.stages): expected a duration like "30s"', "duration"
             )
-        duration = stages_total
+        duration = given if given is not None else sum(s.duration for s in load.stages)
     timeouts = root.node("timeouts")
     limits = root.node("limits")
     tls = root.node("tls")
@@ -282,8 +293,20 @@ def plan_from_dict(
         trace=parse_trace(root),
         addresses=addresses,
     )
+    if workloads:
+        from ._workloads import combined_load, parse_workloads
+
+        parsed = parse_workloads(
+            root, plan, sources=by_name, redactor=redactor, functions=functions
+        )
+        plan = dataclasses.replace(
+            plan,
+            workloads=parsed,
+            load=combined_load([w.plan.load for w in parsed]),
+            duration=max(w.end for w in parsed),
+        )
     plan = dataclasses.replace(plan, slos=check_slos(plan, plan.slos))
-    if isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
+    if not workloads and isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
         root.fail(
             f"{load.max_vus} virtual users need as many connections, but "
             f"limits.max_connections is {plan.max_connections}",
@@ -373,6 +396,13 @@ def _apply_overrides(
     raw = dict(raw)
     if overrides.get("url"):
         raw["target"] = overrides["url"]
+    shaping = [f"--{k}" for k in ("rate", "vus", "duration") if overrides.get(k)]
+    if "scenarios" in raw and shaping:
+        raise PlanError(
+            f"{' and '.join(shaping)} set the load of a plan with one; this plan's scenarios "
+            "each have their own (change them in the plan)",
+            source="command line",
+        )
     if overrides.get("duration"):
         raw["duration"] = overrides["duration"]
     if overrides.get("type"):
@@ -404,7 +434,12 @@ def _apply_overrides(
 
 
 def _requests(
-    root: _Node, target: str, sources: Mapping[str, DataSource], redactor: Redactor
+    root: _Node,
+    target: str,
+    sources: Mapping[str, DataSource],
+    redactor: Redactor,
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[RequestSpec, ...]:
     entries = root.items("requests")
     if not entries:
@@ -413,7 +448,7 @@ def _requests(
     names: set[str] = set()
     for path, value in entries:
         node = _Node(value, path, root.source)
-        spec = _request(node, target, sources, redactor)
+        spec = _request(node, target, sources, redactor, env=env)
         if spec.name in names:
             node.fail(f"duplicate request name {_show(spec.name)}: names must be unique", "name")
         names.add(spec.name)
@@ -428,6 +463,7 @@ def _request(
     redactor: Redactor,
     *,
     flow: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> RequestSpec:
     """One request: of ``requests``, or a step of a flow (which may extract and check).
 
@@ -478,7 +514,7 @@ def _request(
 
     def compile_at(text: str, key: str) -> Any:
         try:
-            return compile_template(text, sources, variables=flow)
+            return compile_template(text, sources, variables=flow, env=env)
         except ValueError as exc:
             raise PlanError(str(exc), source=node.source, path=node.child_path(key)) from None
 
@@ -507,7 +543,7 @@ def _tags(node: _Node) -> tuple[tuple[str, str], ...]:
     for key, value in section.value.items():
         if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][\w.-]*", key):
             section.fail(f"expected a tag name (letters, digits, _ . -), got {_show(key)}")
-        if key in ("name", "method", "status"):
+        if key in ("name", "method", "status", "scenario"):
             section.fail(f"{key!r} is a system tag: it is set by redline", key)
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             section.fail(f"expected a tag value (text or a number), got {_show(value)}", key)
@@ -589,7 +625,12 @@ def _flow_checks(node: _Node) -> tuple[FlowCheck, ...]:
 
 
 def _flows(
-    root: _Node, target: str, sources: Mapping[str, DataSource], redactor: Redactor
+    root: _Node,
+    target: str,
+    sources: Mapping[str, DataSource],
+    redactor: Redactor,
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> list[ScenarioSpec]:
     """``flows``: declarative journeys, each an ordered list of requests and think times."""
     flows: list[ScenarioSpec] = []
@@ -609,7 +650,7 @@ def _flows(
                 step_node.check_keys(("think",))
                 steps.append(_think(step_node))
             else:
-                spec = _request(step_node, target, sources, redactor, flow=True)
+                spec = _request(step_node, target, sources, redactor, flow=True, env=env)
                 _check_variables(step_node, spec, extracted)
                 extracted.update(e.name for e in spec.extract)
                 steps.append(spec)

@@ -176,13 +176,10 @@ def check_slos(plan: Plan, objectives: Sequence[Objective]) -> tuple[Objective, 
         PlanError: naming the objective's file and entry.
     """
     declared = not plan.module
-    requests = [
-        *plan.requests,
-        *(step for s in plan.scenarios for step in s.steps if isinstance(step, RequestSpec)),
-    ]
+    requests = plan.all_requests()
     endpoints = {r.name for r in requests}
     has_checks = any(r.checks or r.extract for r in requests)
-    scenarios = {s.name for s in plan.scenarios}
+    scenarios = {s.name for p in (plan, *(w.plan for w in plan.workloads)) for s in p.scenarios}
     resolved: list[Objective] = []
     for objective in objectives:
         resolved.append(objective)
@@ -238,7 +235,7 @@ def _with_endpoints(
         seen = sorted({f"{k}:{v}" for r in requests for k, v in r.tags})
         raise fail(
             f"no request has the tags {{{objective.scope_name}}} "
-            f"(tags in the plan: {', '.join(seen) or 'none'}; and name, method)"
+            f"(tags in the plan: {', '.join(seen) or 'none'}; and name, method, scenario)"
         )
     return dataclasses.replace(objective, endpoints=tuple(dict.fromkeys(names)))
 

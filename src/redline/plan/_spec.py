@@ -25,7 +25,19 @@ __all__ = [
     "ScenarioSpec",
     "Stage",
     "ThinkStep",
+    "Workload",
 ]
+
+EXECUTORS = (
+    "constant-arrival-rate",
+    "ramping-arrival-rate",
+    "constant-vus",
+    "ramping-vus",
+    "per-vu-iterations",
+    "shared-iterations",
+    "externally-controlled",
+)
+"""k6's executors, by k6's names: how a scenario of ``scenarios:`` schedules its work."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +224,8 @@ class ScenarioSpec:
     function: str
     weight: int = 1
     steps: tuple[RequestSpec | ThinkStep, ...] = ()
+    pick_one: bool = False
+    """An iteration is one of ``steps`` (requests, in weighted turn), not all of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +275,17 @@ class Plan:
     """Trace context on the requests, and where their spans come back (``trace:``)."""
     addresses: AddressPolicy = field(default_factory=AddressPolicy)
     """Where load may go: the ``allow:`` and ``block:`` lists, checked on every connection."""
+    workloads: tuple[Workload, ...] = ()
+    """The plan's ``scenarios:`` (k6's), run side by side; ``load`` is then their sum."""
+
+    def all_requests(self) -> list[RequestSpec]:
+        """Every request the plan declares: its own, its flows' steps, its scenarios'."""
+        plans = [self, *(w.plan for w in self.workloads)]
+        steps = (s for p in plans for sc in p.scenarios for s in sc.steps)
+        return [
+            *(r for p in plans for r in p.requests),
+            *(s for s in steps if isinstance(s, RequestSpec)),
+        ]
 
     @property
     def origin(self) -> tuple[str, str, int]:
@@ -277,13 +302,9 @@ class Plan:
         headers, so that a traceback quoting one is scrubbed too.
         """
         names = Redactor(self.redact)
-        requests = [
-            *self.requests,
-            *(s for sc in self.scenarios for s in sc.steps if isinstance(s, RequestSpec)),
-        ]
         secrets = [
             value.value
-            for r in requests
+            for r in self.all_requests()
             for name, value in r.headers
             if value.static and names.is_secret(name)
         ]
@@ -305,6 +326,7 @@ class Plan:
             "warmup_s": self.warmup,
             "requests": [_request_dict(r, redactor) for r in self.requests],
             "scenarios": [_scenario_dict(s, redactor) for s in self.scenarios],
+            **({"workloads": [w.to_dict() for w in self.workloads]} if self.workloads else {}),
             "slo": [o.to_dict() for o in self.slos],
             "timeouts": {"connect": self.connect_timeout, "read": self.read_timeout},
             "limits": {
@@ -323,6 +345,70 @@ class Plan:
                 else {}
             ),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One scenario of a plan's ``scenarios:`` (k6's): an executor, its work, its window.
+
+    ``plan`` holds what it sends (requests, flows or a Python function) and its load on
+    the run's clock: nothing before ``start_time``, nothing after ``end``. The iteration
+    executors count ``iterations`` (per virtual user, or shared by them all).
+    """
+
+    name: str
+    executor: str
+    plan: Plan
+    start_time: float = 0.0
+    duration: float = 0.0
+    """How long it may run: its ``duration``, or an iteration executor's ``max_duration``."""
+    graceful_stop: float = 30.0
+    """At its end, how long iterations under way may take to finish before they are cut."""
+    iterations: int | None = None
+    vus: int = 0
+    """The virtual users of a VU executor (its most, for a ramping one)."""
+    tags: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def end(self) -> float:
+        """When it stops starting work, in seconds from the start of the run."""
+        return self.start_time + self.duration
+
+    @property
+    def open_model(self) -> bool:
+        """Whether it is an arrival-rate executor."""
+        return self.executor.endswith("arrival-rate")
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The names of the requests it sends (declared ones; a Python scenario's aside)."""
+        requests = self.plan.all_requests()
+        return tuple(dict.fromkeys(r.name for r in requests))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, as stored in run results (``plan.workloads``)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "executor": self.executor,
+            "start_time_s": self.start_time,
+            "duration_s": self.duration,
+            "graceful_stop_s": self.graceful_stop,
+            "load": self.plan.load.to_dict(),
+            "endpoints": list(self.endpoints),
+        }
+        if self.iterations is not None:
+            out["iterations"] = self.iterations
+        if self.vus:
+            out["vus"] = self.vus
+        if self.tags:
+            out["tags"] = dict(self.tags)
+        if self.env:  # the names only: values are often tokens
+            out["env"] = sorted(name for name, _ in self.env)
+        scenarios = [s.name for s in self.plan.scenarios if not s.pick_one]
+        if scenarios:
+            out["flows"] = scenarios
+        return out
 
 
 def _request_dict(request: RequestSpec, redactor: Redactor) -> dict[str, Any]:

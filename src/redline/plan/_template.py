@@ -132,7 +132,11 @@ class Template:
 
 
 def compile_template(
-    text: str, sources: Mapping[str, DataSource], *, variables: bool = False
+    text: str,
+    sources: Mapping[str, DataSource],
+    *,
+    variables: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Template:
     """Compile ``text`` with ``${...}`` placeholders.
 
@@ -141,6 +145,7 @@ def compile_template(
     ``${env.NAME}``: an environment variable of the process that reads the plan (k6's
     ``__ENV.NAME``), filled in once, so every worker and cluster host sends the same.
     With ``variables`` (a flow's steps), ``${vars.name}``: what an earlier step extracted.
+    ``env`` (a scenario's own ``env:``) comes before the process environment.
 
     Raises:
         ValueError: for an unknown function, bad arguments, or an unknown data column.
@@ -151,7 +156,7 @@ def compile_template(
     for match in _PLACEHOLDER.finditer(text):
         if match.start() > position:
             parts.append(text[position : match.start()])
-        parts.append(_compile_placeholder(match.group(1), sources, used, variables))
+        parts.append(_compile_placeholder(match.group(1), sources, used, variables, env or {}))
         position = match.end()
     if position < len(text):
         parts.append(text[position:])
@@ -230,7 +235,8 @@ def _compile_placeholder(
     expression: str,
     sources: Mapping[str, DataSource],
     used: dict[str, DataSource],
-    variables: bool = False,
+    variables: bool,
+    env: Mapping[str, str],
 ) -> Part:
     if field_match := _FIELD.match(expression):
         source_name, column = field_match.groups()
@@ -242,7 +248,7 @@ def _compile_placeholder(
                 )
             return _Var(column)
         if source_name == "env" and "env" not in sources:
-            value = os.environ.get(column)
+            value = env.get(column, os.environ.get(column))
             if value is None:
                 raise ValueError(f"environment variable {column!r} is not set (${{{expression}}})")
             return value

@@ -137,6 +137,30 @@ def _endpoint_row(name: str, summary: EndpointSummary) -> list[str]:
     ]
 
 
+def _workload_table(result: RunResult) -> Table:
+    """The plan's scenarios (k6's), each on its own: executor, window, iterations, latency."""
+    table = Table(title="scenarios (latency in ms)", title_justify="left")
+    table.add_column("scenario", overflow="fold", min_width=8)
+    table.add_column("executor")
+    for column in ("window s", "iterations", "requests", "errors", "p50", "p95", "p99"):
+        table.add_column(column, justify="right", no_wrap=True)
+    measured = result.workloads()
+    for workload in result.plan.workloads:
+        summary, iterations = measured[workload.name]
+        lat = summary.latency_ms
+        end = workload.start_time_s + workload.duration_s
+        table.add_row(
+            workload.name,
+            workload.executor,
+            f"{workload.start_time_s:g}-{end:g}",
+            _count(iterations),
+            _count(summary.requests),
+            f"{summary.error_rate:.2%}" if summary.requests else "-",
+            *(_ms(lat[k]) if summary.requests else "-" for k in ("p50", "p95", "p99")),
+        )
+    return table
+
+
 def render_summary(result: RunResult) -> Group:
     """Build the final summary of a run as a rich renderable."""
     table = Table(
@@ -157,6 +181,8 @@ def render_summary(result: RunResult) -> Group:
     if len(names) > 1:
         table.add_row(*_endpoint_row("total", total), style="bold")
     lines: list[Text | Table] = [table]
+    if result.plan.workloads:
+        lines.append(_workload_table(result))
     steps = [("scenario", result.scenarios()), ("group", result.groups())]
     if any(summaries for _, summaries in steps):
         step_table = Table(title="scenarios and groups (latency in ms)", title_justify="left")

@@ -174,6 +174,8 @@ class _ServerConnection(asyncio.Protocol):
         server = self.server
         server.requests_total += 1
         server.requests_by_path[path] += 1
+        if path not in server.first_request_at:
+            server.first_request_at[path] = time.time()
         compiled = server._route(path)
         behaviour = compiled.behaviour
         if behaviour.hang:
@@ -250,6 +252,7 @@ class TestServer:
         connections_total: connections accepted (after the TLS handshake, with TLS).
         requests_by_path: requests received per path.
         responses_by_status: answers decided per status code (hangs and resets aside).
+        first_request_at: when each path was first requested (wall clock, seconds).
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -296,6 +299,7 @@ class TestServer:
         self.connections_total = 0
         self.requests_by_path: Counter[str] = Counter()
         self.responses_by_status: Counter[int] = Counter()
+        self.first_request_at: dict[str, float] = {}
         self.stalls = 0
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
