@@ -181,6 +181,13 @@ def load_python_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = 
             source=source,
             path="shape",
         )
+    if plan.workloads:
+        raise PlanError(
+            "shape steers one load; this plan's scenarios each have their own (an "
+            "externally-controlled scenario takes live control)",
+            source=source,
+            path="shape",
+        )
     return dataclasses.replace(plan, has_shape=True)
 
 

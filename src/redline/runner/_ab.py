@@ -60,7 +60,14 @@ def interleaved_order(rounds: int, rng: random.Random) -> list[Side]:
 
 
 def halved(plan: Plan) -> Plan:
-    """``plan`` at half its load (for a duet: two plans share the machine)."""
+    """``plan`` at half its load (for a duet: two plans share the machine).
+
+    A plan's scenarios are each halved.
+    """
+    if plan.workloads:
+        workloads = tuple(dataclasses.replace(w, plan=halved(w.plan)) for w in plan.workloads)
+        return dataclasses.replace(halved(dataclasses.replace(plan, workloads=())),
+                                   workloads=workloads)  # fmt: skip
     load = plan.load
     if isinstance(load, OpenLoad):
         load = dataclasses.replace(
@@ -74,7 +81,11 @@ def halved(plan: Plan) -> Plan:
             load,
             vus=max(1, load.vus // 2) if load.vus is not None else None,
             start_vus=load.start_vus // 2,
-            stages=tuple(Stage(s.duration, max(1.0, s.target // 2)) for s in load.stages),
+            # a user at least where there were users; none where there were none
+            stages=tuple(
+                Stage(s.duration, max(1.0, s.target // 2) if s.target else 0.0)
+                for s in load.stages
+            ),
         )
     return dataclasses.replace(plan, load=load)
 

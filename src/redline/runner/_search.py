@@ -95,6 +95,22 @@ class Search:
         )
 
 
+def one_load(plan: Plan, what: str) -> Plan:
+    """``plan``, which a search steps through loads of: it must have one load to step.
+
+    Raises:
+        PlanError: the plan has scenarios, each with its own load.
+    """
+    if plan.workloads:
+        raise PlanError(
+            f"{what} steps one load through levels; this plan has scenarios, each with its "
+            "own: search with a plan of one load (its requests or flows)",
+            source=plan.source,
+            path="scenarios",
+        )
+    return plan
+
+
 def new_search_id() -> str:
     """A short id that labels every step of one search."""
     return f"find-{secrets.token_hex(3)}"
@@ -204,7 +220,7 @@ def find(
         PlanError: the plan has no objectives or is not an open-model plan.
         RunError: the target is unreachable.
     """
-    plan = as_plan(plan)
+    plan = one_load(as_plan(plan), "find")
     if not plan.slos:
         raise PlanError("a redline needs objectives: add an slo: section", source=plan.source)
     if not isinstance(plan.load, OpenLoad):
@@ -287,7 +303,7 @@ def sweep(
     Raises:
         RunError: the target is unreachable.
     """
-    plan = as_plan(plan)
+    plan = one_load(as_plan(plan), "sweep")
     search = Search.of(search_id, store, observers, labels, workers, control)
     with serving(plan) as served:
         check_reachable(plan)
