@@ -352,6 +352,9 @@ def _scoped(objective: Objective, interval: IntervalSnapshot) -> EndpointInterva
         return interval.total()
     if objective.scope == "tags":  # a sub-metric: the endpoints its tags select
         parts = [interval.endpoints[n] for n in objective.endpoints if n in interval.endpoints]
+        status = dict(objective.tags).get("status")
+        if status is not None:  # and of their responses, those of one status
+            parts = [part.with_status(int(status)) for part in parts]
         return EndpointInterval.merged(parts) if parts else None
     table = {
         "endpoint": interval.endpoints,

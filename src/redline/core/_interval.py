@@ -33,7 +33,8 @@ class EndpointInterval:
     ``requests`` counts responses and transport failures alike; ``errors`` counts
     transport failures and responses with a status of 400 or above. ``phases`` holds a
     histogram per phase of :data:`PHASES` (microseconds) for HTTP responses, none for
-    iterations and groups.
+    iterations and groups. ``latency_by_status`` splits ``latency`` by status code, kept
+    only when an objective asks for it (``p99{status:200}``).
     """
 
     requests: int = 0
@@ -45,6 +46,7 @@ class EndpointInterval:
     latency: Histogram = field(default_factory=Histogram)
     latency_actual: Histogram = field(default_factory=Histogram)
     phases: Mapping[str, Histogram] = field(default_factory=dict)
+    latency_by_status: Mapping[int, Histogram] = field(default_factory=dict)
 
     @staticmethod
     def merged(items: Iterable[EndpointInterval]) -> EndpointInterval:
@@ -53,6 +55,7 @@ class EndpointInterval:
         classes: Counter[str] = Counter()
         latencies, actuals = [], []
         phases: dict[str, list[Histogram]] = {}
+        by_status: dict[int, list[Histogram]] = {}
         requests = errors = bytes_in = bytes_out = 0
         for item in items:
             requests += item.requests
@@ -65,6 +68,8 @@ class EndpointInterval:
             actuals.append(item.latency_actual)
             for name, histogram in item.phases.items():
                 phases.setdefault(name, []).append(histogram)
+            for code, histogram in item.latency_by_status.items():
+                by_status.setdefault(code, []).append(histogram)
         latency, actual = Histogram.merged(latencies), Histogram.merged(actuals)
         return EndpointInterval(
             requests=requests,
@@ -76,6 +81,19 @@ class EndpointInterval:
             latency=latency,
             latency_actual=actual,
             phases={name: Histogram.merged(phases[name]) for name in PHASES if name in phases},
+            latency_by_status={
+                code: Histogram.merged(by_status[code]) for code in sorted(by_status)
+            },
+        )
+
+    def with_status(self, code: int) -> EndpointInterval:
+        """Only the responses of status ``code`` (from :attr:`latency_by_status`)."""
+        count = self.status.get(code, 0)
+        return EndpointInterval(
+            requests=count,
+            errors=count if code >= 400 else 0,
+            status={code: count} if count else {},
+            latency=self.latency_by_status.get(code, Histogram()),
         )
 
 
@@ -180,6 +198,8 @@ def _measured_to_dict(data: EndpointInterval) -> dict[str, Any]:
     }
     if data.phases:
         out["phases"] = {name: h.encode() for name, h in data.phases.items()}
+    if data.latency_by_status:
+        out["histogram_by_status"] = {str(k): h.encode() for k, h in data.latency_by_status.items()}
     return out
 
 
@@ -194,6 +214,9 @@ def _measured_from_dict(data: Mapping[str, Any]) -> EndpointInterval:
         latency=Histogram.decode(data["histogram"]),
         latency_actual=Histogram.decode(data["histogram_actual"]),
         phases={name: Histogram.decode(h) for name, h in data.get("phases", {}).items()},
+        latency_by_status={
+            int(k): Histogram.decode(h) for k, h in data.get("histogram_by_status", {}).items()
+        },
     )
 
 

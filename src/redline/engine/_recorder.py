@@ -74,6 +74,7 @@ class Recorder:
         "_status",
         "_written",
         "bytes_out",
+        "split_status",
     )
 
     def __init__(self, endpoints: Sequence[Hashable], *, capacity: int = 1 << 16) -> None:
@@ -100,6 +101,8 @@ class Recorder:
         self._class_codes: dict[str, int] = {}
         self._class_names: list[str] = []
         self._pending: _Accumulator | None = None
+        self.split_status = False
+        """Keep latency per status code too (an objective like ``p99{status:200}``)."""
 
     @property
     def keys(self) -> list[Hashable]:
@@ -269,6 +272,7 @@ class _Accumulator:
         self.errors: Counter[int] = Counter()
         self.bytes_in: Counter[int] = Counter()
         self.phases: dict[int, dict[str, Histogram]] = {}
+        self.by_status: dict[int, dict[int, Histogram]] = {}
 
     def add(
         self,
@@ -312,8 +316,15 @@ class _Accumulator:
                     self.errors[index] += count
                 elif code >= 400 and not raw & EXPECTED:
                     self.errors[index] += count
-            responses = mine & ((statuses & _STATUS_MASK) >= 100)
+            codes_of = statuses & _STATUS_MASK
+            responses = mine & (codes_of >= 100)
             self.hist.setdefault(index, Histogram()).record_values(latency_us[responses])
+            if recorder.split_status:
+                split = self.by_status.setdefault(index, {})
+                for code in status:
+                    picked = latency_us[mine & (codes_of == code)]
+                    if picked.size:
+                        split.setdefault(code, Histogram()).record_values(picked)
             self.actual.setdefault(index, Histogram()).record_values(actual_us[responses])
             self.bytes_in[index] += int(nbytes[mine].sum())
             with_phases = responses & timed
@@ -367,6 +378,10 @@ class _Accumulator:
                 phases={
                     name: histogram.compact()
                     for name, histogram in self.phases.get(index, {}).items()
+                },
+                latency_by_status={
+                    code: histogram.compact()
+                    for code, histogram in sorted(self.by_status.get(index, {}).items())
                 },
             )
             bytes_out[index] = 0

@@ -335,6 +335,7 @@ class Worker:
         self.ctx = RenderContext(seed=spec.seed, stride=spec.workers, offset=spec.index)
         self.mix = RequestMix(plan, self.ctx)
         self.recorder = Recorder(self.mix.names)
+        self.recorder.split_status = plan.splits_status
         # Events bind to the running loop on first use, so they can be made here.
         self.drained = asyncio.Event()
         self.finished = asyncio.Event()

@@ -220,22 +220,24 @@ def check_slos(plan: Plan, objectives: Sequence[Objective]) -> tuple[Objective, 
 def _with_endpoints(
     objective: Objective, requests: Sequence[RequestSpec], fail: Callable[[str], PlanError]
 ) -> Objective:
-    """``objective`` with the endpoints its tag filter selects."""
-    if any(key == "status" for key, _ in objective.tags):
-        raise fail(
-            "status is not a tag of an endpoint's latency: use error_rate, or an endpoint's "
-            "own objective"
-        )
+    """``objective`` with the endpoints its tag filter selects.
+
+    ``status`` is a system tag of each response, not of a request: the others select the
+    endpoints, and the run keeps their latency per status code to judge it.
+    """
+    for key, value in objective.tags:
+        if key == "status" and not (value.isdigit() and 100 <= int(value) <= 599):
+            raise fail(f"status is an HTTP status code like 200, got {value!r}")
     names = [
         r.name
         for r in requests
-        if all(r.tag_values().get(key) == value for key, value in objective.tags)
+        if all(r.tag_values().get(key) == value for key, value in objective.tags if key != "status")
     ]
     if not names:
         seen = sorted({f"{k}:{v}" for r in requests for k, v in r.tags})
         raise fail(
             f"no request has the tags {{{objective.scope_name}}} "
-            f"(tags in the plan: {', '.join(seen) or 'none'}; and name, method, scenario)"
+            f"(tags in the plan: {', '.join(seen) or 'none'}; and name, method, scenario, status)"
         )
     return dataclasses.replace(objective, endpoints=tuple(dict.fromkeys(names)))
 

@@ -278,6 +278,11 @@ class Plan:
     workloads: tuple[Workload, ...] = ()
     """The plan's ``scenarios:`` (k6's), run side by side; ``load`` is then their sum."""
 
+    @property
+    def splits_status(self) -> bool:
+        """Whether an objective judges responses of one status (``p99{status:200}``)."""
+        return any(key == "status" for o in self.slos for key, _ in o.tags)
+
     def all_requests(self) -> list[RequestSpec]:
         """Every request the plan declares: its own, its flows' steps, its scenarios'."""
         plans = [self, *(w.plan for w in self.workloads)]

@@ -83,8 +83,7 @@ def halved(plan: Plan) -> Plan:
             start_vus=load.start_vus // 2,
             # a user at least where there were users; none where there were none
             stages=tuple(
-                Stage(s.duration, max(1.0, s.target // 2) if s.target else 0.0)
-                for s in load.stages
+                Stage(s.duration, max(1.0, s.target // 2) if s.target else 0.0) for s in load.stages
             ),
         )
     return dataclasses.replace(plan, load=load)
