@@ -33,6 +33,7 @@ from redline.core import (
     EndpointInterval,
     Histogram,
     IntervalSnapshot,
+    MetricInterval,
     Objective,
     Outcome,
     RunResult,
@@ -101,6 +102,8 @@ def _judge(
 ) -> Verdict:
     if objective.is_ratio:
         return _judge_ratio(objective, intervals, windows=windows)
+    if objective.scope == "metric":
+        return _judge_metric(objective, intervals)
     parts = [_scoped(objective, i) for i in intervals]
     data = EndpointInterval.merged(p for p in parts if p is not None)
     if objective.metric == "rps":
@@ -362,6 +365,32 @@ def _scoped(objective: Objective, interval: IntervalSnapshot) -> EndpointInterva
         "scenario": interval.scenarios,
     }.get(objective.scope, {})
     return table.get(objective.scope_name)
+
+
+def _judge_metric(objective: Objective, intervals: Sequence[IntervalSnapshot]) -> Verdict:
+    """A custom metric's statistic over the intervals, against its bound.
+
+    No confidence interval: the metric's values are what the scenarios counted, not a
+    sample of something larger.
+    """
+    name = objective.scope_name
+    records = [i.metrics[name] for i in intervals if name in i.metrics]
+    if not records:
+        return Verdict(objective, INCONCLUSIVE, None, f"metric {name!r} recorded nothing")
+    data = MetricInterval.merged(records)
+    seconds = sum(i.duration_s for i in intervals)
+    value = data.value(objective.metric, seconds=seconds, percentile=objective.percentile)
+    ok = objective.holds(value)
+    shown = objective.text.split("}", 1)[-1].strip()
+    return Verdict(
+        objective,
+        PASS if ok else FAIL,
+        value,
+        f"{name} {objective.format(value)} from {data.count:,} records "
+        f"{'meets' if ok else 'breaks'} {shown!r}",
+        samples=data.count,
+        margin=_margin(objective, value),
+    )
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:

@@ -19,6 +19,15 @@ from ._histogram import Histogram as Histogram
 from ._histogram import bucket_indices as bucket_indices
 from ._histogram import bucket_values as bucket_values
 from ._interval import PHASES as PHASES
+from ._metrics import METRIC_KINDS as METRIC_KINDS
+from ._metrics import TREND_SCALE as TREND_SCALE
+from ._metrics import Counter as Counter
+from ._metrics import Gauge as Gauge
+from ._metrics import Metric as Metric
+from ._metrics import MetricInterval as MetricInterval
+from ._metrics import Rate as Rate
+from ._metrics import Trend as Trend
+from ._metrics import take_metrics as take_metrics
 from ._observer import AbandonReason as AbandonReason
 from ._observer import Observer as Observer
 from ._observer import Observers as Observers
@@ -84,12 +93,14 @@ __all__ = [
     "FAIL",
     "HIGHEST_US",
     "INCONCLUSIVE",
+    "METRIC_KINDS",
     "PASS",
     "PERCENTILES",
     "PHASES",
     "REDACTED",
     "SCHEMA_VERSION",
     "SCOPES",
+    "TREND_SCALE",
     "AbandonReason",
     "AddressPolicy",
     "BlockedError",
@@ -98,11 +109,13 @@ __all__ = [
     "ConnectError",
     "ConnectTimeoutError",
     "ControlEvent",
+    "Counter",
     "DataExhaustedError",
     "EndpointInterval",
     "EndpointSummary",
     "Exemplar",
     "FaultSummary",
+    "Gauge",
     "GeneratorHost",
     "GeneratorInterval",
     "GeneratorSummary",
@@ -110,6 +123,8 @@ __all__ = [
     "IntervalSnapshot",
     "LoadSummary",
     "MemoryGrowth",
+    "Metric",
+    "MetricInterval",
     "Objective",
     "Observer",
     "Observers",
@@ -119,6 +134,7 @@ __all__ = [
     "ProfileFunction",
     "ProtocolError",
     "ProxySummary",
+    "Rate",
     "ReadTimeoutError",
     "Redactor",
     "RedlineError",
@@ -143,6 +159,7 @@ __all__ = [
     "ThreadedHTTP",
     "TraceReport",
     "TransportError",
+    "Trend",
     "UseRow",
     "Verdict",
     "WatchedThing",
@@ -155,4 +172,5 @@ __all__ = [
     "parse_objective",
     "parse_rate",
     "parse_size",
+    "take_metrics",
 ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._histogram import Histogram
+from ._metrics import MetricInterval
 from ._traces import Exemplar
 
 __all__ = ["PHASES", "EndpointInterval", "GeneratorInterval", "IntervalSnapshot"]
@@ -161,6 +162,8 @@ class IntervalSnapshot:
     missing: float = 0.0
     """The share of the load whose worker was lost before this interval (0 to 1): the
     interval is that much short of what the plan asked for."""
+    metrics: Mapping[str, MetricInterval] = field(default_factory=dict)
+    """Python scenarios' custom metrics (Counter, Gauge, Rate, Trend), by name."""
 
     def limited(self, *, late_tolerance: float) -> bool:
         """Whether the generator could not produce the intended load in this interval."""
@@ -253,6 +256,8 @@ def _interval_to_dict(interval: IntervalSnapshot, late_tolerance: float) -> dict
         out["scenarios"] = {name: _measured_to_dict(g) for name, g in interval.scenarios.items()}
         out["checks"] = {name: list(pf) for name, pf in interval.checks.items()}
         out["exceptions"] = {name: dict(types) for name, types in interval.exceptions.items()}
+    if interval.metrics:
+        out["metrics"] = {name: m.to_dict() for name, m in interval.metrics.items()}
     return out
 
 
@@ -270,4 +275,5 @@ def _interval_from_dict(data: Mapping[str, Any]) -> IntervalSnapshot:
         exceptions={name: dict(t) for name, t in data.get("exceptions", {}).items()},
         hosts={name: GeneratorInterval(**g) for name, g in data.get("hosts", {}).items()},
         missing=data.get("missing", 0.0),
+        metrics={name: MetricInterval.from_dict(m) for name, m in data.get("metrics", {}).items()},
     )

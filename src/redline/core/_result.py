@@ -21,6 +21,7 @@ from ._interval import (
     _interval_from_dict,
     _interval_to_dict,
 )
+from ._metrics import MetricInterval
 from ._summary import PlanSummary
 from ._traces import Exemplar
 
@@ -377,6 +378,14 @@ class RunResult:
             out[workload.name] = (summary, sum(counted) if counted else summary.requests)
         return out
 
+    def metrics(self) -> dict[str, MetricInterval]:
+        """Python scenarios' custom metrics over the measured intervals, by name."""
+        by_name: dict[str, list[MetricInterval]] = {}
+        for interval in self.measured:
+            for name, record in interval.metrics.items():
+                by_name.setdefault(name, []).append(record)
+        return {name: MetricInterval.merged(records) for name, records in by_name.items()}
+
     def groups(self) -> dict[str, StepSummary]:
         """Summary of every group over the measured intervals."""
         return self._steps("groups")
@@ -477,6 +486,16 @@ class RunResult:
                         }
                     }
                     if self.plan.workloads
+                    else {}
+                ),
+                **(
+                    {
+                        "metrics": {
+                            name: m.summary(seconds=self.duration_s)
+                            for name, m in self.metrics().items()
+                        }
+                    }
+                    if any(i.metrics for i in self.intervals)
                     else {}
                 ),
                 "checks": {n: {"passes": p, "fails": f} for n, (p, f) in self.checks().items()},

@@ -41,7 +41,7 @@ FAIL: Final = "fail"
 """A verdict's outcome: the objective was breached."""
 INCONCLUSIVE: Final = "inconclusive"
 """A verdict's outcome: too little data, or an interval that straddles the threshold."""
-SCOPES = ("endpoint", "group", "scenario", "check")
+SCOPES = ("endpoint", "group", "scenario", "check", "metric")
 """What an objective can be scoped to besides the whole run."""
 LATENCY = ("percentile", "mean", "min", "max")
 PHASE_NAMES = {
@@ -100,9 +100,11 @@ class Objective:
         threshold: milliseconds for latency, a fraction for rates, req/s for ``rps``.
         percentile: 0-100, for ``percentile``.
         target: the required fraction of good requests, for ``good_ratio``.
-        scope: ``total`` (all traffic), ``endpoint``, ``group``, ``scenario``, ``check``
-            or ``tags`` (the endpoints whose tags match ``tags``, k6's sub-metrics).
-        scope_name: the endpoint, group, scenario or check named by ``scope``.
+        scope: ``total`` (all traffic), ``endpoint``, ``group``, ``scenario``, ``check``,
+            ``tags`` (the endpoints whose tags match ``tags``, k6's sub-metrics) or
+            ``metric`` (a custom metric; ``metric`` is then its statistic: ``count``,
+            ``rate``, ``value``, ``min``, ``max``, ``mean`` or ``percentile``).
+        scope_name: the endpoint, group, scenario, check or metric named by ``scope``.
         phase: for a latency metric, the request phase it is judged on (``wait`` for
             ``ttfb.p99``); empty for the whole request.
         abort: stop the run early when the objective is breached.
@@ -137,7 +139,7 @@ class Objective:
     @property
     def is_ratio(self) -> bool:
         """True for objectives on a ratio of good to all events (they have a budget)."""
-        return self.metric in ("error_rate", "check_rate", "good_ratio")
+        return self.scope != "metric" and self.metric in ("error_rate", "check_rate", "good_ratio")
 
     @property
     def budget(self) -> float:
@@ -175,6 +177,8 @@ class Objective:
         """``value`` in the objective's unit: ``"12.345 ms"``, ``"0.52%"``, ``"950.0 req/s"``."""
         if value is None:
             return "-"
+        if self.scope == "metric":  # a custom metric's own numbers
+            return f"{value:.4g}"
         if self.is_ratio:
             return f"{value * 100:.3g}%"
         if self.metric == "rps":
@@ -312,6 +316,8 @@ def parse_objective(
         "tags": tags,
     }
     clean = clean_metric
+    if scope == "metric":
+        return _metric_objective(clean, common, fail)
     sre = _SRE.match(clean)
     if sre:
         target = _fraction(sre.group(1) + "%", fail)
@@ -378,6 +384,45 @@ def parse_objective(
         if metric == "check_rate" and threshold == 1 and op == ">":
             raise fail("checks > 100% can never hold; use checks >= 100%")
     return Objective(metric=metric, op=op, threshold=threshold, percentile=percentile, **common)
+
+
+_STATISTIC = {
+    "count": "count", "rate": "rate", "value": "value", "min": "min", "max": "max",
+    "avg": "mean", "mean": "mean", "med": "percentile", "median": "percentile",
+}  # fmt: skip
+
+
+def _metric_objective(text: str, common: dict[str, Any], fail: Any) -> Objective:
+    """A custom metric's objective: ``count > 10``, ``rate >= 95%``, ``p(95) < 200``.
+
+    Values are the metric's own numbers (no unit); a rate's may be a percentage.
+    """
+    match = _COMPARISON.match(text)
+    if not match or match.group(2) == "==":
+        raise fail(
+            'expected "<statistic> <op> <number>" for a custom metric, e.g. "count > 10", '
+            f'"rate >= 95%", "p(95) < 200", got {text!r}'
+        )
+    word, op, value = match.group(1), match.group(2), match.group(3).strip()
+    key = word.replace(" ", "").lower()
+    percentile = 50.0 if key in ("med", "median") else 0.0
+    if found := _PERCENTILE.match(key):
+        statistic, percentile = "percentile", float(found.group(1) or found.group(2))
+        if not 0 < percentile <= 100:
+            raise fail(f"a percentile must be above 0 and at most 100, got {word}")
+    elif key in _STATISTIC:
+        statistic = _STATISTIC[key]
+    else:
+        raise fail(
+            f"unknown statistic {word!r} of a custom metric; expected count, rate, value, "
+            "min, max, avg, med or a percentile like p(95)"
+        )
+    if value.endswith("%"):
+        threshold = _fraction(value, fail)
+    else:
+        threshold = _number(value, fail, what="number")
+    return Objective(metric=statistic, op=op, threshold=threshold, percentile=percentile,
+                     **common)  # fmt: skip
 
 
 def _latency_ms(value: str, *, k6: bool, fail: Any) -> float:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from redline.core import EndpointInterval, GeneratorInterval
+from redline.core import EndpointInterval, GeneratorInterval, MetricInterval, take_metrics
 from redline.http import ConnectionPool
 from redline.plan import ClosedLoad, OpenLoad, Plan, RenderContext, Workload
 
@@ -78,6 +78,8 @@ class WorkerInterval:
     tracebacks: list[str] = field(default_factory=list)
     exemplars: list[tuple[str, str, float, int | None, str]] = field(default_factory=list)
     """Traced requests kept: trace id, endpoint, latency ms, status, why (a traced plan)."""
+    metrics: dict[str, MetricInterval] = field(default_factory=dict)
+    """Python scenarios' custom metrics (Counter, Gauge, Rate, Trend) of the interval."""
 
 
 class Driver(Protocol):
@@ -505,6 +507,7 @@ class Worker:
                     exceptions=exceptions,
                     tracebacks=tracebacks,
                     exemplars=exemplars,
+                    metrics=take_metrics() if self.plan.metrics else {},
                 ),
             )
         )

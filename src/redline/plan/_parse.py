@@ -191,11 +191,12 @@ def plan_from_dict(
     scenarios: Sequence[ScenarioSpec] = (),
     module: str | None = None,
     hooks: tuple[bool, bool] = (False, False),
+    metrics: tuple[tuple[str, str], ...] = (),
 ) -> Plan:
     """Validate a plan given as plain data (the same structure as the YAML form).
 
-    ``scenarios`` (with the ``module`` that defines them and whether it has setup and
-    teardown hooks) stand in for ``requests`` in Python plans.
+    ``scenarios`` (with the ``module`` that defines them, whether it has setup and
+    teardown hooks, and its custom ``metrics``) stand in for ``requests`` in Python plans.
 
     Raises:
         PlanError: naming ``source``, the path inside it and what was expected.
@@ -292,6 +293,7 @@ def plan_from_dict(
         cost=parse_cost(root),
         trace=parse_trace(root),
         addresses=addresses,
+        metrics=metrics,
     )
     if workloads:
         from ._workloads import combined_load, parse_workloads

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar, overload
 
-from redline.core import PlanError
+from redline.core import Metric, PlanError
 
 from ._parse import _TOP_KEYS, plan_from_dict
 from ._spec import Plan, ScenarioSpec
@@ -163,6 +163,9 @@ def load_python_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = 
         raise PlanError(f"scenario names must be unique, got {names}", source=source)
     raw = {key: getattr(module, key) for key in _TOP_KEYS if key in vars(module)}
     raw.setdefault("name", Path(path).stem)
+    metrics = tuple(
+        sorted({(m.name, m.kind) for m in vars(module).values() if isinstance(m, Metric)})
+    )
     plan = plan_from_dict(
         raw,
         source=source,
@@ -171,6 +174,7 @@ def load_python_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = 
         scenarios=scenarios,
         module=str(Path(path).resolve()),
         hooks=(callable(vars(module).get("setup")), callable(vars(module).get("teardown"))),
+        metrics=metrics,
     )
     shape = vars(module).get("shape")
     if shape is None:

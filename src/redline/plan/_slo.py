@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from redline.core import Objective, PlanError, parse_duration, parse_objective
+from redline.core import SCOPES, Objective, PlanError, parse_duration, parse_objective
 
 from ._node import _boolean, _Node, _show, _text
 from ._spec import Plan, RequestSpec
@@ -23,6 +23,7 @@ _KEYS = (
     "group",
     "scenario",
     "check",
+    "metric",
     "abort",
     "abort_after",
     "burn_rate",
@@ -61,9 +62,12 @@ def slos_from_data(data: object, *, source: str, path: str = "slo") -> tuple[Obj
             continue
         node = _Node(item, at, source)
         node.check_keys(_KEYS)
-        scopes = [key for key in ("endpoint", "group", "scenario", "check") if key in node.value]
+        scopes = [k for k in (*SCOPES,) if k in node.value]
         if len(scopes) > 1:
-            node.fail(f"give one of endpoint, group, scenario or check, not {' and '.join(scopes)}")
+            node.fail(
+                "give one of endpoint, group, scenario, check or metric, not "
+                + " and ".join(scopes)
+            )
         scope = scopes[0] if scopes else "total"
         burn_rate = node.get("burn_rate", _burn_rate, 2.0)
         objective = parse_objective(
@@ -206,7 +210,10 @@ def check_slos(plan: Plan, objectives: Sequence[Objective]) -> tuple[Objective, 
             )
         if objective.scope == "tags":
             resolved[-1] = _with_endpoints(objective, requests, fail)
+    metrics = dict(plan.metrics)
     for objective in resolved:
+        if objective.scope == "metric":
+            _check_metric(objective, metrics, plan)
         if objective.scope == "tags" and not declared:
             raise PlanError(
                 "tag filters select a YAML plan's requests and flow steps; Python scenarios "
@@ -215,6 +222,34 @@ def check_slos(plan: Plan, objectives: Sequence[Objective]) -> tuple[Objective, 
                 path=objective.path,
             )
     return tuple(resolved)
+
+
+_STATISTICS = {
+    "counter": ("count", "rate"),
+    "gauge": ("value", "min", "max"),
+    "rate": ("rate",),
+    "trend": ("percentile", "mean", "min", "max", "count"),
+}
+
+
+def _check_metric(objective: Objective, metrics: dict[str, str], plan: Plan) -> None:
+    """A custom metric's objective names a metric of the plan, by a statistic of its kind."""
+
+    def fail(message: str) -> PlanError:
+        return PlanError(message, source=objective.source or plan.source, path=objective.path)
+
+    kind = metrics.get(objective.scope_name)
+    if kind is None:
+        known = ", ".join(sorted(metrics)) or "none: a Python plan makes them"
+        raise fail(
+            f"no custom metric {objective.scope_name!r} in the plan (metrics: {known}); "
+            'make one at the top of the plan module, e.g. Counter("orders")'
+        )
+    allowed = _STATISTICS[kind]
+    if objective.metric not in allowed:
+        shown = ", ".join("p95" if a == "percentile" else "avg" if a == "mean" else a
+                          for a in allowed)  # fmt: skip
+        raise fail(f"{objective.scope_name!r} is a {kind}: judge it by {shown}")
 
 
 def _with_endpoints(

@@ -277,6 +277,8 @@ class Plan:
     """Where load may go: the ``allow:`` and ``block:`` lists, checked on every connection."""
     workloads: tuple[Workload, ...] = ()
     """The plan's ``scenarios:`` (k6's), run side by side; ``load`` is then their sum."""
+    metrics: tuple[tuple[str, str], ...] = ()
+    """A Python plan's custom metrics: name and kind (``counter``, ``gauge``...)."""
 
     @property
     def splits_status(self) -> bool:

@@ -209,6 +209,14 @@ def render_summary(result: RunResult) -> Group:
         lines.append(
             Text(f"check       {name}: {passes:,} of {total_checks:,} passed", style=style)
         )
+    for name, record in result.metrics().items():
+        shown = record.summary(seconds=result.duration_s)
+        kind = shown.pop("kind")
+        values = ", ".join(
+            f"{key} {value:,.4g}" if isinstance(value, float) else f"{key} {value:,}"
+            for key, value in shown.items()
+        )
+        lines.append(Text(f"metric      {name} ({kind}): {values}"))
     for scenario, types in result.exceptions().items():
         kinds = ", ".join(f"{kind}: {n:,}" for kind, n in types.items())
         lines.append(Text(f"exceptions  scenario {scenario}: {kinds}", style="red"))

@@ -20,8 +20,12 @@
 Run it with ``redline run journeys.py``.
 """
 
+from redline.core import Counter as Counter
+from redline.core import Gauge as Gauge
+from redline.core import Rate as Rate
+from redline.core import Trend as Trend
 from redline.engine import Response as Response
 from redline.engine import Session as Session
 from redline.plan import scenario as scenario
 
-__all__ = ["Response", "Session", "scenario"]
+__all__ = ["Counter", "Gauge", "Rate", "Response", "Session", "Trend", "scenario"]
