@@ -1,7 +1,11 @@
-"""Outputs teams already collect: each interval streamed as CSV, JSON lines or InfluxDB.
+"""Outputs teams already collect: each interval streamed to a file or a metric store.
+
+CSV, JSON lines, InfluxDB line protocol, Prometheus remote write or OTLP metrics:
 
     redline run plan.yaml --output csv=run.csv --output jsonl=run.jsonl
     redline run plan.yaml --output influxdb=http://127.0.0.1:8086/write?db=redline
+    redline run plan.yaml --output prometheus=http://127.0.0.1:9090/api/v1/write
+    redline run plan.yaml --output otlp=http://127.0.0.1:4318/v1/metrics
 
 Each output is an observer that never holds up the run: :meth:`StreamOutput.on_interval`
 puts the interval on a bounded queue and returns; a thread of its own formats and
@@ -27,6 +31,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from redline.core import Closing, IntervalSnapshot, RunResult
+
+from ._push import otlp_writer, remote_write_writer
 
 __all__ = ["OUTPUT_KINDS", "StreamOutput", "output_for"]
 
@@ -175,7 +181,7 @@ def _influx_http(url: str) -> Callable[[_Run, IntervalSnapshot], None]:
     return write
 
 
-OUTPUT_KINDS = ("csv", "jsonl", "influxdb")
+OUTPUT_KINDS = ("csv", "jsonl", "influxdb", "prometheus", "otlp")
 
 
 class StreamOutput(Closing):
@@ -273,7 +279,10 @@ class StreamOutput(Closing):
 
 
 def output_for(spec: str) -> StreamOutput:
-    """An output from ``KIND=TARGET``: ``csv=FILE``, ``jsonl=FILE``, ``influxdb=URL|FILE``.
+    """An output from ``KIND=TARGET``.
+
+    ``csv=FILE``, ``jsonl=FILE``, ``influxdb=URL|FILE``, ``prometheus=URL`` (remote
+    write) or ``otlp=URL`` (OTLP/HTTP metrics).
 
     Raises:
         ValueError: an unknown kind or a missing target, naming the accepted ones.
@@ -288,6 +297,20 @@ def output_for(spec: str) -> StreamOutput:
         )
     if kind == "influxdb" and target.startswith(("http://", "https://")):
         return StreamOutput(f"{kind}={target}", _influx_http(target))
+    if kind in ("prometheus", "otlp"):
+        if not target.startswith(("http://", "https://")):
+            raise ValueError(
+                f"--output {spec!r}: {kind} takes a URL (prometheus=http://HOST:9090/api/v1/write, "
+                "otlp=http://HOST:4318/v1/metrics)"
+            )
+        try:
+            writer = remote_write_writer(target) if kind == "prometheus" else otlp_writer(target)
+        except ImportError as exc:
+            raise ValueError(
+                f"--output {kind}= needs the outputs extra: pip install 'redline[outputs]' "
+                f"({exc.name} is missing)"
+            ) from None
+        return StreamOutput(f"{kind}={target}", writer)
     handle = Path(target).open("w", encoding="utf-8", newline="")  # noqa: SIM115 (the output's)
     makers = {"csv": _csv, "jsonl": _jsonl, "influxdb": _influx_file}
     return StreamOutput(f"{kind}={target}", makers[kind](handle), closing=handle.close)
