@@ -53,7 +53,7 @@ def run_hook(plan: Plan, name: str, shared: Any = None) -> Any:
                 result = await result
             return result
         finally:
-            await runtime.pool.aclose()
+            await runtime.aclose()
 
     try:
         result = asyncio.run(main())

@@ -66,7 +66,10 @@ class RequestMix:
 
     def _encode(self, spec: RequestSpec) -> bytes:
         ctx = self._ctx
-        body = spec.body.render(ctx).encode() if spec.body is not None else None
+        if spec.multipart:
+            body: bytes | None = spec.render_multipart(ctx)
+        else:
+            body = spec.body.render(ctx).encode() if spec.body is not None else None
         return encode_request(
             spec.method,
             spec.path.render(ctx),

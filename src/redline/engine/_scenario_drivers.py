@@ -35,7 +35,7 @@ from ._arrivals import ArrivalPump, abandon_busy
 from ._clock import IntervalClock
 from ._recorder import Recorder
 from ._requests import host_header, weighted_cycle
-from ._session import Response, Session, SessionRuntime
+from ._session import OriginPools, Response, Session, SessionRuntime
 from ._tracing import Tracer
 
 __all__ = ["ScenarioIterations", "ScenarioUsers", "run_steps"]
@@ -60,14 +60,19 @@ async def run_steps(
             continue
         ctx.variables = variables  # rendering is synchronous: no other session interleaves
         try:
-            path = step.path.render(ctx)
+            path = step.origin + step.path.render(ctx)
             headers = {name: value.render(ctx) for name, value in step.headers}
-            body = step.body.render(ctx) if step.body is not None else None
+            body: str | bytes | None = None
+            if step.multipart:
+                body = step.render_multipart(ctx)
+            elif step.body is not None:
+                body = step.body.render(ctx)
         finally:
             ctx.variables = {}
         response = await session.request(
-            step.method, path, name=step.name, headers=headers, body=body
-        )
+            step.method, path, name=step.name, headers=headers, body=body,
+            redirects=step.redirects,
+        )  # fmt: skip
         for check in step.checks:
             if check.kind == "status":
                 session.check(check.name, response.status in check.expected)
@@ -163,8 +168,10 @@ class _Scenarios:
             ctx=ctx,
             shared=shared,
             tracer=tracer,
+            redirects=plan.redirects,
+            verify_tls=plan.verify_tls,
         )
-        self.pool: ConnectionPool = self.runtime.pool
+        self.pool: ConnectionPool = OriginPools(self.runtime)  # type: ignore[assignment]
         self.queue: deque[tuple[int, int, bytes, bool]] = deque()  # never used: tasks wait
         self.in_flight = 0
         self.stopping = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 import traceback
 from collections import Counter, deque
@@ -17,7 +18,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from http.cookies import SimpleCookie
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from redline.core import (
     ConnectError,
@@ -27,7 +28,13 @@ from redline.core import (
     ResponseTooLargeError,
     TransportError,
 )
-from redline.http import ClientConnection, ConnectionPool, encode_request, parse_head
+from redline.http import (
+    ClientConnection,
+    ConnectionPool,
+    encode_multipart,
+    encode_request,
+    parse_head,
+)
 from redline.plan import DataSource, RenderContext
 
 from ._recorder import EXPECTED, UNEXPECTED, Recorder
@@ -35,7 +42,7 @@ from ._recorder import EXPECTED, UNEXPECTED, Recorder
 if TYPE_CHECKING:
     from ._tracing import Tracer
 
-__all__ = ["Response", "Session", "SessionRuntime"]
+__all__ = ["OriginPools", "Response", "Session", "SessionRuntime"]
 
 _ERRORS: dict[str, type[TransportError]] = {
     "connect_refused": ConnectError,
@@ -127,50 +134,20 @@ class Response:
         return f"<Response {self.status}, {len(self.content)} bytes>"
 
 
-class SessionRuntime:
-    """Connections, recording and shared counters behind every session of a worker.
+class _Origin:
+    """Connections to one origin (scheme, host, port): a pool, its listener, its waiters.
 
-    It is the pool's listener: completions resolve the futures sessions wait on.
+    Sessions lend its connections: completions resolve the futures they wait on.
     """
 
     def __init__(
-        self,
-        pool_options: Mapping[str, Any],
-        *,
-        host_header: str,
-        recorder: Recorder,
-        data: Iterable[DataSource] = (),
-        ctx: RenderContext | None = None,
-        shared: Any = None,
-        tracer: Tracer | None = None,
+        self, runtime: SessionRuntime, pool_options: Mapping[str, Any], host_header: str
     ) -> None:
-        """Create the runtime; ``pool_options`` are :class:`ConnectionPool` arguments.
-
-        With ``tracer`` (a traced plan's), every request carries trace context.
-        """
+        self.runtime = runtime
         self.pool = ConnectionPool(self, capture=True, **pool_options)
         self.host_header = host_header
-        self.recorder = recorder
-        self.data = {source.name: source for source in data}
-        self.ctx = ctx or RenderContext()
-        self.shared = shared
         self.acquirers: deque[asyncio.Future[ClientConnection]] = deque()
-        self.checks: dict[str, list[int]] = {}
-        self.exceptions: dict[str, Counter[str]] = {}
-        self.tracebacks: list[str] = []
-        self.requests_in_flight = 0
-        self.encoded: dict[tuple[Any, ...], tuple[int, bytes]] = {}
-        self.tracer = tracer
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The running event loop (looked up once)."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        return self._loop
-
-    # -- connections -----------------------------------------------------------------------
     async def acquire(self) -> ClientConnection:
         """A free connection, opening one when none is idle.
 
@@ -182,7 +159,7 @@ class SessionRuntime:
             conn = idle.pop()
             if conn.reusable:
                 return conn
-        waiter: asyncio.Future[ClientConnection] = self.loop.create_future()
+        waiter: asyncio.Future[ClientConnection] = self.runtime.loop.create_future()
         self.acquirers.append(waiter)
         if self.pool.connecting < len(self.acquirers):
             self.pool.grow()
@@ -203,26 +180,28 @@ class SessionRuntime:
     # -- PoolListener ----------------------------------------------------------------------
     def response_complete(self, conn: ClientConnection, status: int, nbytes: int) -> None:
         now = time.monotonic_ns()
+        runtime = self.runtime
         future, expect, traced = cast(_Waiter, conn.token)
         conn.token = None
         if traced:
-            cast("Tracer", self.tracer).completed(conn.tag, traced, now - conn.sent_ns, status)
+            cast("Tracer", runtime.tracer).completed(conn.tag, traced, now - conn.sent_ns, status)
         flag = 0 if expect is None else (EXPECTED if status in expect else UNEXPECTED)
-        self.recorder.record(
+        runtime.recorder.record(
             conn.tag, now - conn.sent_ns, now - conn.sent_ns, status | flag, nbytes, now, conn
         )
-        self.requests_in_flight -= 1
+        runtime.requests_in_flight -= 1
         if not future.done():
             future.set_result((status, conn.head, conn.body, now))
         self._release(conn)
 
     def request_failed(self, conn: ClientConnection, error_class: str) -> None:
-        self.recorder.record_error(conn.tag, error_class, time.monotonic_ns())
-        self.requests_in_flight -= 1
+        runtime = self.runtime
+        runtime.recorder.record_error(conn.tag, error_class, time.monotonic_ns())
+        runtime.requests_in_flight -= 1
         entry, conn.token = cast(_Waiter | None, conn.token), None
         if entry is not None and entry[2]:
             latency = time.monotonic_ns() - conn.sent_ns
-            cast("Tracer", self.tracer).completed(conn.tag, entry[2], latency, None)
+            cast("Tracer", runtime.tracer).completed(conn.tag, entry[2], latency, None)
         if entry is not None and not entry[0].done():
             entry[0].set_exception(_failure(error_class, "request failed"))
         self._release(conn)
@@ -238,6 +217,98 @@ class SessionRuntime:
                 break
         if self.acquirers and self.pool.connecting < len(self.acquirers):
             self.pool.grow()
+
+
+class SessionRuntime:
+    """Connections, recording and shared counters behind every session of a worker.
+
+    The plan's target is its main origin (:attr:`pool`); a request to another host (a
+    full URL, or a redirect there) opens a pool of that origin's own, under the same
+    limits and the same ``allow``/``block`` checks.
+    """
+
+    def __init__(
+        self,
+        pool_options: Mapping[str, Any],
+        *,
+        host_header: str,
+        recorder: Recorder,
+        data: Iterable[DataSource] = (),
+        ctx: RenderContext | None = None,
+        shared: Any = None,
+        tracer: Tracer | None = None,
+        redirects: int = 0,
+        verify_tls: bool = True,
+    ) -> None:
+        """Create the runtime; ``pool_options`` are :class:`ConnectionPool` arguments.
+
+        With ``tracer`` (a traced plan's), every request carries trace context.
+        ``redirects`` is how many redirects a request follows unless it says otherwise.
+        """
+        self.pool_options = dict(pool_options)
+        self.main = _Origin(self, pool_options, host_header)
+        self.pool = self.main.pool
+        scheme = "https" if pool_options.get("tls") is not None else "http"
+        self.origins: dict[tuple[str, str, int], _Origin] = {
+            (scheme, str(pool_options["host"]).lower(), int(pool_options["port"])): self.main
+        }
+        self.host_header = host_header
+        self.recorder = recorder
+        self.data = {source.name: source for source in data}
+        self.ctx = ctx or RenderContext()
+        self.shared = shared
+        self.checks: dict[str, list[int]] = {}
+        self.exceptions: dict[str, Counter[str]] = {}
+        self.tracebacks: list[str] = []
+        self.requests_in_flight = 0
+        self.encoded: dict[tuple[Any, ...], tuple[int, bytes]] = {}
+        self.tracer = tracer
+        self.redirects = redirects
+        self.verify_tls = verify_tls
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running event loop (looked up once)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def origin(self, url: str) -> tuple[_Origin, str]:
+        """The origin of an absolute URL (opened on first use), and its request target.
+
+        Raises:
+            ValueError: not an http(s) URL with a host.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        key = (parts.scheme, parts.hostname.lower(), port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        found = self.origins.get(key)
+        if found is None:
+            tls = None
+            if parts.scheme == "https":
+                tls = ssl.create_default_context()
+                if not self.verify_tls:
+                    tls.check_hostname = False
+                    tls.verify_mode = ssl.CERT_NONE
+            options = {**self.pool_options, "host": parts.hostname, "port": port, "tls": tls}
+            default = 443 if parts.scheme == "https" else 80
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            header = host if port == default else f"{host}:{port}"
+            found = self.origins[key] = _Origin(self, options, header)
+        return found, target
+
+    def pools(self) -> list[ConnectionPool]:
+        """Every origin's pool, the target's first."""
+        return [origin.pool for origin in self.origins.values()]
+
+    async def aclose(self) -> None:
+        """Close every origin's connections."""
+        for pool in self.pools():
+            await pool.aclose()
 
     # -- scenario outcomes -----------------------------------------------------------------
     def count_exception(self, scenario: str, exc: BaseException) -> None:
@@ -256,6 +327,39 @@ class SessionRuntime:
         tracebacks = self.tracebacks
         self.checks, self.exceptions, self.tracebacks = {}, {}, []
         return checks, exceptions, tracebacks
+
+
+class OriginPools:
+    """Every origin's pool of a runtime, as a driver's one pool.
+
+    The target's pool for growing and waiting; every origin's for the counts,
+    timeouts and closing.
+    """
+
+    def __init__(self, runtime: SessionRuntime) -> None:
+        self._runtime = runtime
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runtime.pool, name)  # grow, idle, connecting, max_*: the target's
+
+    @property
+    def size(self) -> int:
+        """Connections open to every origin."""
+        return sum(pool.size for pool in self._runtime.pools())
+
+    @property
+    def connections(self) -> list[ClientConnection]:
+        """Every origin's connections."""
+        return [conn for pool in self._runtime.pools() for conn in pool.connections]
+
+    def sweep_timeouts(self) -> None:
+        """Fail requests past their read timeout, on every origin."""
+        for pool in self._runtime.pools():
+            pool.sweep_timeouts()
+
+    async def aclose(self) -> None:
+        """Close every origin's connections."""
+        await self._runtime.aclose()
 
 
 class _DataRows(Mapping[str, Mapping[str, Any]]):
@@ -347,40 +451,89 @@ class Session:
         query: Mapping[str, Any] | None = None,
         json: Any = None,
         body: bytes | str | None = None,
+        files: Mapping[str, tuple[str, bytes | str, str] | bytes | str] | None = None,
         expect: int | Iterable[int] | None = None,
+        redirects: int | None = None,
     ) -> Response:
         """Send one request and wait for its response.
 
         Args:
             method: the HTTP method.
-            path: the path on the target, starting with "/".
+            path: the path on the target, starting with "/", or a full URL (another
+                host: the plan's ``allow``/``block`` apply to it too).
             name: the endpoint name in results (default: ``"METHOD path"`` without query).
             headers: headers for this request (over the session's defaults).
             query: query parameters, URL-encoded onto the path.
             json: a body to send as JSON.
-            body: a raw body.
+            body: a raw body (with ``files``: the form's text fields, a mapping).
+            files: a multipart/form-data upload: field name to ``(filename, content,
+                content type)``, or to a plain value (a text field).
             expect: status codes that count as success; any other is an error of class
                 ``unexpected_status``. Default: any status below 400.
+            redirects: how many redirects to follow (default: the plan's ``redirects``).
+                Each hop is measured as a request of the same endpoint, as k6 does; the
+                last response is returned.
 
         Raises:
             TransportError: the request failed below HTTP (its error class is recorded).
         """
-        runtime = self._runtime
         method = method.upper()
         target = path
         if query:
             target += ("&" if "?" in path else "?") + urlencode(query, doseq=True)
         payload: bytes | None = None
-        if json is not None:
-            payload = _json_dumps(json)
+        content_type: str | None = None
+        if files is not None:
+            payload, content_type = encode_multipart(files)
+        elif json is not None:
+            payload, content_type = _json_dumps(json), "application/json"
         elif body is not None:
             payload = body.encode() if isinstance(body, str) else body
+        endpoint_name = name or f"{method} {path.split('?', 1)[0]}"
+        hops = self._runtime.redirects if redirects is None else redirects
+        url = target
+        while True:
+            response = await self._exchange(
+                method, url, endpoint_name, headers, payload, content_type, expect
+            )
+            location = response.headers.get("location") if response.status in _REDIRECTS else None
+            if not location or hops <= 0:
+                return response
+            hops -= 1
+            url = urljoin(self._absolute(url), location)
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, payload, content_type = "GET", None, None  # as browsers do
+
+    def _absolute(self, url: str) -> str:
+        if url.startswith(("http://", "https://")):
+            return url
+        main = self._runtime.main.pool
+        scheme = "https" if main.tls is not None else "http"
+        return f"{scheme}://{self._runtime.host_header}{url}"
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        name: str,
+        headers: Mapping[str, str] | None,
+        payload: bytes | None,
+        content_type: str | None,
+        expect: int | Iterable[int] | None,
+    ) -> Response:
+        """One request on the origin of ``url`` (a path: the plan's target)."""
+        runtime = self._runtime
+        if url.startswith(("http://", "https://")):
+            origin, target = runtime.origin(url)
+        else:
+            origin, target = runtime.main, url
         cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items()) if self.cookies else ""
         # Bodiless requests repeat: their bytes are cached by everything that shapes them.
         key = None
         if payload is None:
             key = (
                 method,
+                origin.host_header,
                 target,
                 name,
                 tuple(self.headers.items()) if self.headers else (),
@@ -392,16 +545,16 @@ class Session:
             cached = None
         if cached is None:
             fields = dict(self.headers)
-            if json is not None:
-                fields.setdefault("Content-Type", "application/json")
+            if content_type is not None:
+                fields.setdefault("Content-Type", content_type)
             if headers:
                 fields.update(headers)
             if cookie:
                 fields["Cookie"] = cookie
             data = encode_request(
-                method, target, host=runtime.host_header, headers=fields.items(), body=payload
+                method, target, host=origin.host_header, headers=fields.items(), body=payload
             )
-            endpoint = runtime.recorder.index(name or f"{method} {path.split('?', 1)[0]}")
+            endpoint = runtime.recorder.index(name)
             if key is not None and len(runtime.encoded) < _ENCODED_CACHE:
                 runtime.encoded[key] = (endpoint, data)
         else:
@@ -410,11 +563,11 @@ class Session:
             None if expect is None else frozenset([expect] if isinstance(expect, int) else expect)
         )
         # An idle connection is taken here; only waiting for one needs the coroutine.
-        idle = runtime.pool.idle
+        idle = origin.pool.idle
         conn = idle.pop() if idle else None
         if conn is None or not conn.reusable:
             try:
-                conn = await runtime.acquire()
+                conn = await origin.acquire()
             except TransportError as exc:
                 runtime.recorder.record_error(endpoint, exc.error_class, time.monotonic_ns())
                 raise
@@ -483,3 +636,6 @@ class Session:
 
 def _json_dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))

@@ -13,6 +13,7 @@ from ._connection import classify_os_error as classify_os_error
 from ._connection import permitted as permitted
 from ._protocol import CapturingResponseParser as CapturingResponseParser
 from ._protocol import ResponseParser as ResponseParser
+from ._protocol import encode_multipart as encode_multipart
 from ._protocol import encode_request as encode_request
 from ._protocol import parse_head as parse_head
 from ._server import Request as Request
@@ -31,6 +32,7 @@ __all__ = [
     "RequestParser",
     "ResponseParser",
     "classify_os_error",
+    "encode_multipart",
     "encode_request",
     "is_loopback",
     "parse_address",

@@ -5,14 +5,21 @@ Nothing here touches a socket, so the parser can be fuzzed and tested on bytes a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 
 import httptools
 
 from redline import __version__
 from redline.core import ProtocolError, ResponseTooLargeError
 
-__all__ = ["CapturingResponseParser", "ResponseParser", "encode_request", "parse_head"]
+__all__ = [
+    "CapturingResponseParser",
+    "ResponseParser",
+    "encode_multipart",
+    "encode_request",
+    "parse_head",
+]
 
 USER_AGENT = f"redline/{__version__}"
 
@@ -160,3 +167,34 @@ def parse_head(raw: bytes) -> list[tuple[str, str]]:
         if sep:
             fields.append((name.strip(), value.strip()))
     return fields
+
+
+def encode_multipart(
+    parts: Mapping[str, tuple[str, bytes | str, str] | bytes | str],
+    *,
+    boundary: str | None = None,
+) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type (RFC 7578).
+
+    ``parts`` maps a field name to a text value, or to ``(filename, content, content
+    type)`` for a file.
+    """
+    boundary = boundary or "redline-" + uuid.uuid4().hex
+    out = bytearray()
+    for field, value in parts.items():
+        out += f"--{boundary}\r\n".encode()
+        quoted = field.replace('"', "%22")
+        if isinstance(value, tuple):
+            filename, content, kind = value
+            name = filename.replace('"', "%22")
+            out += (
+                f'Content-Disposition: form-data; name="{quoted}"; filename="{name}"\r\n'
+                f"Content-Type: {kind}\r\n\r\n"
+            ).encode()
+            out += content.encode() if isinstance(content, str) else content
+        else:
+            out += f'Content-Disposition: form-data; name="{quoted}"\r\n\r\n'.encode()
+            out += value.encode() if isinstance(value, str) else value
+        out += b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"

@@ -32,6 +32,7 @@ from ._slo import load_slos as load_slos
 from ._slo import slos_from_data as slos_from_data
 from ._spec import ClosedLoad as ClosedLoad
 from ._spec import Extraction as Extraction
+from ._spec import FilePart as FilePart
 from ._spec import FlowCheck as FlowCheck
 from ._spec import OpenLoad as OpenLoad
 from ._spec import Plan as Plan
@@ -60,6 +61,7 @@ __all__ = [
     "FaultPlan",
     "FaultProxySpec",
     "FaultSpec",
+    "FilePart",
     "FlowCheck",
     "MissingVariableError",
     "ObservePlan",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import mimetypes
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -42,6 +44,7 @@ from ._slo import check_slos, slos_from_data
 from ._spec import (
     ClosedLoad,
     Extraction,
+    FilePart,
     FlowCheck,
     OpenLoad,
     Plan,
@@ -84,8 +87,12 @@ _TOP_KEYS = (
     "spike",
     "faults",
     "scenarios",
+    "redirects",
 )
-_REQUEST_KEYS = ("name", "method", "path", "url", "headers", "body", "json", "weight", "tags")
+_REQUEST_KEYS = (
+    "name", "method", "path", "url", "headers", "body", "json", "multipart", "weight", "tags",
+    "redirects",
+)  # fmt: skip
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -236,11 +243,13 @@ def plan_from_dict(
         if "flows" in root.value:
             if scenarios:
                 root.fail("a Python plan's scenarios are its flows: remove flows", "flows")
-            scenarios = _flows(root, target, by_name, redactor)
+            scenarios = _flows(root, target, by_name, redactor, base_dir=base_dir)
         if scenarios and "requests" in root.value:
             where = "flows" if "flows" in root.value else "scenarios"
             root.fail(f"a plan with {where} sends what they send: remove requests", "requests")
-        requests = _requests(root, target, by_name, redactor) if not scenarios else ()
+        requests = (
+            _requests(root, target, by_name, redactor, base_dir=base_dir) if not scenarios else ()
+        )
         load = _load(root)
         given: float | None = root.get("duration", _duration_positive, None)
         load, given, shape = _shaped(root, load, given)
@@ -249,6 +258,8 @@ def plan_from_dict(
                 'is required (or give load.stages): expected a duration like "30s"', "duration"
             )
         duration = given if given is not None else sum(s.duration for s in load.stages)
+        requests, scenarios = _by_session(requests, scenarios, root.get("redirects",
+                                          _non_negative_int, 0))  # fmt: skip
     timeouts = root.node("timeouts")
     limits = root.node("limits")
     tls = root.node("tls")
@@ -294,12 +305,13 @@ def plan_from_dict(
         trace=parse_trace(root),
         addresses=addresses,
         metrics=metrics,
+        redirects=root.get("redirects", _non_negative_int, 0),
     )
     if workloads:
         from ._workloads import combined_load, parse_workloads
 
         parsed = parse_workloads(
-            root, plan, sources=by_name, redactor=redactor, functions=functions
+            root, plan, sources=by_name, redactor=redactor, functions=functions, base_dir=base_dir
         )
         plan = dataclasses.replace(
             plan,
@@ -442,6 +454,7 @@ def _requests(
     redactor: Redactor,
     *,
     env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> tuple[RequestSpec, ...]:
     entries = root.items("requests")
     if not entries:
@@ -450,7 +463,7 @@ def _requests(
     names: set[str] = set()
     for path, value in entries:
         node = _Node(value, path, root.source)
-        spec = _request(node, target, sources, redactor, env=env)
+        spec = _request(node, target, sources, redactor, env=env, base_dir=base_dir)
         if spec.name in names:
             node.fail(f"duplicate request name {_show(spec.name)}: names must be unique", "name")
         names.add(spec.name)
@@ -466,6 +479,7 @@ def _request(
     *,
     flow: bool = False,
     env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> RequestSpec:
     """One request: of ``requests``, or a step of a flow (which may extract and check).
 
@@ -479,19 +493,21 @@ def _request(
         node.fail(f"expected one of {', '.join(_METHODS)}, got {_show(method)}", "method")
     if "path" in node.value and "url" in node.value:
         node.fail("give path or url, not both")
+    origin = ""
     if "url" in node.value:
         url = node.get("url", _target)
         parts = urlsplit(url)
         if (parts.scheme, parts.netloc) != (target_parts.scheme, target_parts.netloc):
-            node.fail(f"expected a URL on the target {target}, got {_show(url)}", "url")
+            origin = f"{parts.scheme}://{parts.netloc}"  # another host of the plan
         request_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     else:
         request_path = node.get("path", _text, "/")
         if not request_path.startswith("/"):
             node.fail(f'expected a path starting with "/", got {_show(request_path)}', "path")
     name = node.get("name", _text, f"{method} {redactor.url(request_path)}")
-    if "body" in node.value and "json" in node.value:
-        node.fail("give body or json, not both")
+    bodies = [key for key in ("body", "json", "multipart") if key in node.value]
+    if len(bodies) > 1:
+        node.fail(f"give one of body, json or multipart, not {' and '.join(bodies)}")
     headers_node = node.node("headers")
     header_items: list[tuple[str, str]] = []
     if headers_node is not None:
@@ -520,10 +536,17 @@ def _request(
         except ValueError as exc:
             raise PlanError(str(exc), source=node.source, path=node.child_path(key)) from None
 
+    multipart = _multipart(node, compile_at, base_dir or Path.cwd())
+    boundary = ""
+    if multipart:
+        boundary = "redline-" + hashlib.sha1(f"{name}{request_path}".encode()).hexdigest()[:24]
+        if not any(k.lower() == "content-type" for k, _ in header_items):
+            header_items.append(("Content-Type", f"multipart/form-data; boundary={boundary}"))
+
     return RequestSpec(
         name=name,
         method=method,
-        url=target + request_path,
+        url=(origin or target) + request_path,
         path=compile_at(request_path, "path" if "path" in node.value else "url"),
         headers=tuple((k, compile_at(v, f"headers.{k}")) for k, v in header_items),
         body=compile_at(body_text, "json" if "json" in node.value else "body")
@@ -533,7 +556,63 @@ def _request(
         extract=_extractions(node) if flow else (),
         checks=_flow_checks(node) if flow else (),
         tags=_tags(node),
+        origin=origin,
+        redirects=node.get("redirects", _non_negative_int, None),
+        multipart=multipart,
+        boundary=boundary,
     )
+
+
+def _by_session(
+    requests: tuple[RequestSpec, ...], scenarios: Sequence[ScenarioSpec], redirects: int
+) -> tuple[tuple[RequestSpec, ...], Sequence[ScenarioSpec]]:
+    """Requests that follow redirects or go to other hosts are sent by sessions.
+
+    The plain request path keeps one pool on the target and measures what it answers;
+    such requests become one scenario, ``requests``, whose iteration is one of them in
+    weighted turn (the same mix, the same endpoints).
+    """
+    if not any(r.origin or (r.redirects if r.redirects is not None else redirects)
+               for r in requests):  # fmt: skip
+        return requests, scenarios
+    return (), (ScenarioSpec(name="requests", function="", steps=requests, pick_one=True),)
+
+
+def _multipart(
+    node: _Node, compile_at: Callable[[str, str], Any], base_dir: Path
+) -> tuple[tuple[str, Any], ...]:
+    """``multipart: {field: text, upload: {file: a.png, filename:, content_type:}}``.
+
+    Text fields are templates; files are read now, relative to the plan.
+    """
+    section = node.node("multipart")
+    if section is None:
+        return ()
+    if not section.value:
+        section.fail("expected fields, like {name: value, upload: {file: photo.png}}")
+    parts: list[tuple[str, Any]] = []
+    for key, value in section.value.items():
+        if not isinstance(key, str) or not key:
+            section.fail(f"expected a field name, got {_show(key)}")
+        if isinstance(value, Mapping):
+            part = _Node(value, section.child_path(key), node.source)
+            part.check_keys(("file", "filename", "content_type"))
+            relative = part.get("file", _text)
+            path = base_dir / relative
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                part.fail(f"cannot read {relative!r}: {exc.strerror or exc}", "file")
+            guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            parts.append((key, FilePart(
+                filename=part.get("filename", _text, path.name), content=content,
+                content_type=part.get("content_type", _text, guessed),
+            )))  # fmt: skip
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            parts.append((key, compile_at(str(value), f"multipart.{key}")))
+        else:
+            section.fail(f"expected a text value or {{file: PATH}}, got {_show(value)}", key)
+    return tuple(parts)
 
 
 def _tags(node: _Node) -> tuple[tuple[str, str], ...]:
@@ -633,6 +712,7 @@ def _flows(
     redactor: Redactor,
     *,
     env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> list[ScenarioSpec]:
     """``flows``: declarative journeys, each an ordered list of requests and think times."""
     flows: list[ScenarioSpec] = []
@@ -652,7 +732,9 @@ def _flows(
                 step_node.check_keys(("think",))
                 steps.append(_think(step_node))
             else:
-                spec = _request(step_node, target, sources, redactor, flow=True, env=env)
+                spec = _request(
+                    step_node, target, sources, redactor, flow=True, env=env, base_dir=base_dir
+                )
                 _check_variables(step_node, spec, extracted)
                 extracted.update(e.name for e in spec.extract)
                 steps.append(spec)

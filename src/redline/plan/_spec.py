@@ -9,6 +9,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from redline.core import AddressPolicy, Objective, PlanSummary, Redactor
+from redline.http import encode_multipart
 
 from ._faults import FaultPlan
 from ._observe import CostSpec, ObservePlan
@@ -18,6 +19,7 @@ from ._trace import TracePlan
 __all__ = [
     "ClosedLoad",
     "Extraction",
+    "FilePart",
     "FlowCheck",
     "OpenLoad",
     "Plan",
@@ -177,6 +179,15 @@ class FlowCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class FilePart:
+    """A file of a multipart upload: read when the plan is, sent as it was."""
+
+    filename: str
+    content: bytes = field(repr=False)
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
 class RequestSpec:
     """One kind of request the plan sends, chosen in proportion to ``weight``."""
 
@@ -193,6 +204,14 @@ class RequestSpec:
     """A flow step's named checks of its response."""
     tags: tuple[tuple[str, str], ...] = ()
     """The request's own tags (``tags: {kind: search}``), for sub-metric objectives."""
+    origin: str = ""
+    """Another host's ``scheme://host:port`` (a ``url:`` off the target); empty: the target."""
+    redirects: int | None = None
+    """How many redirects it follows (None: the plan's ``redirects``)."""
+    multipart: tuple[tuple[str, Template | FilePart], ...] = ()
+    """A multipart/form-data body: text fields (templates) and files, in order."""
+    boundary: str = ""
+    """The multipart body's boundary (its Content-Type header names it)."""
 
     def tag_values(self) -> dict[str, str]:
         """Its tags and the system tags ``name`` and ``method``."""
@@ -205,7 +224,18 @@ class RequestSpec:
             self.path.static
             and all(v.static for _, v in self.headers)
             and (self.body is None or self.body.static)
+            and all(not isinstance(v, Template) or v.static for _, v in self.multipart)
         )
+
+    def render_multipart(self, ctx: Any) -> bytes:
+        """The multipart body, its text fields rendered with ``ctx``."""
+        parts: dict[str, tuple[str, bytes, str] | str] = {
+            name: (v.filename, v.content, v.content_type)
+            if isinstance(v, FilePart)
+            else v.render(ctx)
+            for name, v in self.multipart
+        }
+        return encode_multipart(parts, boundary=self.boundary)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +307,8 @@ class Plan:
     """Where load may go: the ``allow:`` and ``block:`` lists, checked on every connection."""
     workloads: tuple[Workload, ...] = ()
     """The plan's ``scenarios:`` (k6's), run side by side; ``load`` is then their sum."""
+    redirects: int = 0
+    """How many redirects a request follows (0: none; the 3xx is the answer measured)."""
     metrics: tuple[tuple[str, str], ...] = ()
     """A Python plan's custom metrics: name and kind (``counter``, ``gauge``...)."""
 

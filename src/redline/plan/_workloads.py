@@ -18,12 +18,13 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from redline.core import Redactor, parse_duration, parse_rate
 
 from ._node import _Node, _non_negative_int, _positive_int, _show, _text
-from ._parse import _flows, _requests, _think
+from ._parse import _by_session, _flows, _requests, _think
 from ._spec import (
     EXECUTORS,
     ClosedLoad,
@@ -65,6 +66,7 @@ def parse_workloads(
     sources: Mapping[str, DataSource],
     redactor: Redactor,
     functions: Sequence[ScenarioSpec],
+    base_dir: Path,
 ) -> tuple[Workload, ...]:
     """The workloads of ``root``'s ``scenarios:``, each with a plan derived from ``base``.
 
@@ -90,6 +92,7 @@ def parse_workloads(
             sources=sources,
             redactor=redactor,
             functions={f.name: f for f in functions},
+            base_dir=base_dir,
         )
         for endpoint in workload.endpoints:
             other = owners.setdefault(endpoint, name)
@@ -110,6 +113,7 @@ def _workload(
     sources: Mapping[str, DataSource],
     redactor: Redactor,
     functions: Mapping[str, ScenarioSpec],
+    base_dir: Path,
 ) -> Workload:
     executor = node.get("executor", _text)
     if executor not in EXECUTORS:
@@ -124,7 +128,10 @@ def _workload(
     journeys: tuple[ScenarioSpec, ...] = ()
     if given == ["requests"]:
         requests = tuple(
-            _tagged(r, tags) for r in _requests(node, base.target, sources, redactor, env=dict(env))
+            _tagged(r, tags)
+            for r in _requests(
+                node, base.target, sources, redactor, env=dict(env), base_dir=base_dir
+            )
         )
     elif given == ["flows"]:
         journeys = tuple(
@@ -134,7 +141,9 @@ def _workload(
                     _tagged(s, tags) if isinstance(s, RequestSpec) else s for s in flow.steps
                 ),
             )
-            for flow in _flows(node, base.target, sources, redactor, env=dict(env))
+            for flow in _flows(
+                node, base.target, sources, redactor, env=dict(env), base_dir=base_dir
+            )
         )
     else:
         function = node.get("exec", _text)
@@ -142,6 +151,10 @@ def _workload(
             known = ", ".join(sorted(functions)) or "none: exec is for Python plans"
             node.fail(f"no @scenario function {function!r} (scenarios: {known})", "exec")
         journeys = (dataclasses.replace(functions[function], weight=1),)
+    if requests:
+        requests, by_session = _by_session(requests, (), base.redirects)
+        if by_session:
+            journeys = (dataclasses.replace(by_session[0], name=name),)
     iterations: int | None = None
     vus = 0
     max_in_flight, max_connections = base.max_in_flight, base.max_connections

@@ -73,6 +73,8 @@ class Behaviour:
         require_headers: header values a request must carry (names in any case);
             a request without them is answered 401.
         set_cookie: a Set-Cookie value sent with every normal answer.
+        location: a Location header on every normal answer (a redirect, with a 3xx
+            ``status``).
         workers: serve at most this many requests at once, the rest waiting in one
             first-come queue (None: no limit). With exponential ``latency`` and Poisson
             arrivals this is an M/M/c queue of capacity ``workers / mean latency``.
@@ -92,6 +94,7 @@ class Behaviour:
     content_type: str = "text/plain"
     require_headers: Mapping[str, str] | None = None
     set_cookie: str | None = None
+    location: str | None = None
     workers: int | None = None
 
     def _latency(self) -> Latency:
@@ -109,6 +112,7 @@ def _response(
     body: bytes | None = None,
     content_type: str = "text/plain",
     set_cookie: str | None = None,
+    location: str | None = None,
 ) -> bytes:
     reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Status"
     if body is None:
@@ -122,6 +126,8 @@ def _response(
         head.append("Connection: close")
     if set_cookie:
         head.append(f"Set-Cookie: {set_cookie}")
+    if location:
+        head.append(f"Location: {location}")
     if chunked:
         head.append("Transfer-Encoding: chunked")
         payload = (f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b"") + b"0\r\n\r\n"
@@ -176,6 +182,7 @@ class _ServerConnection(asyncio.Protocol):
         server.requests_by_path[path] += 1
         if path not in server.first_request_at:
             server.first_request_at[path] = time.time()
+        server.last_request[path] = request
         compiled = server._route(path)
         behaviour = compiled.behaviour
         if behaviour.hang:
@@ -253,6 +260,7 @@ class TestServer:
         requests_by_path: requests received per path.
         responses_by_status: answers decided per status code (hangs and resets aside).
         first_request_at: when each path was first requested (wall clock, seconds).
+        last_request: the last request received per path (method, headers, body).
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -300,6 +308,7 @@ class TestServer:
         self.requests_by_path: Counter[str] = Counter()
         self.responses_by_status: Counter[int] = Counter()
         self.first_request_at: dict[str, float] = {}
+        self.last_request: dict[str, Request] = {}
         self.stalls = 0
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -319,6 +328,7 @@ class TestServer:
                 body=behaviour.body,
                 content_type=behaviour.content_type,
                 set_cookie=behaviour.set_cookie,
+                location=behaviour.location,
             ),
             unauthorized=_response(401, 0, chunked=False, close=behaviour.close),
             required={k.lower(): v for k, v in (behaviour.require_headers or {}).items()},
