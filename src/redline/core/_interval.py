@@ -105,6 +105,8 @@ class GeneratorInterval:
     ``scheduled`` requests fell due (open model), ``sent`` went out, ``late`` were issued
     more than the lateness threshold after their intended start because the generator
     was busy, and ``dropped`` were never sent because ``max_in_flight`` was reached.
+    ``lag`` is the distribution of every answered request's lateness (actual send minus
+    intended start, in microseconds): what the generator's timers and load added.
     """
 
     scheduled: int = 0
@@ -116,6 +118,7 @@ class GeneratorInterval:
     connections: int = 0
     in_flight: int = 0
     target_rps: float | None = None
+    lag: Histogram | None = None
 
     @staticmethod
     def merged(items: Iterable[GeneratorInterval]) -> GeneratorInterval:
@@ -132,6 +135,7 @@ class GeneratorInterval:
             connections=sum(i.connections for i in items),
             in_flight=sum(i.in_flight for i in items),
             target_rps=sum(targets) if targets else None,
+            lag=Histogram.merged(lags) if (lags := [i.lag for i in items if i.lag]) else None,
         )
 
 
@@ -234,7 +238,14 @@ def _generator_to_dict(gen: GeneratorInterval) -> dict[str, Any]:
         "cpu_percent": gen.cpu_percent,
         "connections": gen.connections,
         "in_flight": gen.in_flight,
+        **({"lag_histogram": gen.lag.encode()} if gen.lag is not None else {}),
     }
+
+
+def _generator_from_dict(data: Mapping[str, Any]) -> GeneratorInterval:
+    fields = dict(data)
+    lag = fields.pop("lag_histogram", None)
+    return GeneratorInterval(**fields, lag=Histogram.decode(lag) if lag else None)
 
 
 def _interval_to_dict(interval: IntervalSnapshot, late_tolerance: float) -> dict[str, Any]:
@@ -267,13 +278,13 @@ def _interval_from_dict(data: Mapping[str, Any]) -> IntervalSnapshot:
         start_s=data["start_s"],
         duration_s=data["duration_s"],
         warmup=data["warmup"],
-        generator=GeneratorInterval(**data["generator"]),
+        generator=_generator_from_dict(data["generator"]),
         endpoints={name: _measured_from_dict(e) for name, e in data["endpoints"].items()},
         groups={name: _measured_from_dict(g) for name, g in data.get("groups", {}).items()},
         scenarios={name: _measured_from_dict(g) for name, g in data.get("scenarios", {}).items()},
         checks={name: (int(pf[0]), int(pf[1])) for name, pf in data.get("checks", {}).items()},
         exceptions={name: dict(t) for name, t in data.get("exceptions", {}).items()},
-        hosts={name: GeneratorInterval(**g) for name, g in data.get("hosts", {}).items()},
+        hosts={name: _generator_from_dict(g) for name, g in data.get("hosts", {}).items()},
         missing=data.get("missing", 0.0),
         metrics={name: MetricInterval.from_dict(m) for name, m in data.get("metrics", {}).items()},
     )

@@ -252,6 +252,9 @@ class GeneratorSummary:
     max_cpu_percent: float
     hosts: tuple[dict[str, Any], ...] = ()
     """A cluster run's hosts: each one's static facts and how its generator fared."""
+    lag_ms: dict[str, float] | None = None
+    """The lateness of sends (actual minus intended start) over the answered requests:
+    ``p50``, ``p90``, ``p99``, ``p999``, ``max`` in ms (runs that recorded it)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (see docs/result-json.md)."""
@@ -270,6 +273,8 @@ class GeneratorSummary:
         }
         if self.hosts:
             out["hosts"] = [dict(h) for h in self.hosts]
+        if self.lag_ms is not None:
+            out["lag_ms"] = dict(self.lag_ms)
         return out
 
 
@@ -432,6 +437,7 @@ class RunResult:
             max_lag_ms=gen.max_lag_ms,
             max_cpu_percent=max((i.generator.cpu_percent for i in measured), default=0.0),
             hosts=tuple(self._host_summary(host, measured, seconds) for host in self.hosts),
+            lag_ms=_lag_ms(gen.lag) if gen.lag is not None and gen.lag.total_count else None,
         )
 
     def _host_summary(
@@ -552,3 +558,12 @@ class RunResult:
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed run result: missing or wrong {exc}") from exc
+
+
+def _lag_ms(histogram: Histogram) -> dict[str, float]:
+    """A lateness histogram (us) as the percentiles people read, in ms."""
+    values = histogram.values_at_percentiles([50.0, 90.0, 99.0, 99.9])
+    return {
+        **{name: v / 1000 for name, v in zip(("p50", "p90", "p99", "p999"), values, strict=True)},
+        "max": histogram.max / 1000,
+    }

@@ -21,6 +21,7 @@ from ._clock import IntervalClock
 from ._recorder import Recorder
 from ._schedule import ArrivalSchedule
 from ._segments import Segment
+from ._timer import PreciseTimer, precise_timer
 
 __all__ = ["ArrivalPump", "Starter", "abandon_busy"]
 
@@ -69,6 +70,7 @@ class ArrivalPump:
         self.arrivals: list[int] = []
         self.position = 0
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.timer: PreciseTimer | None = None
         self.paused = False
         self.factor = 1.0
         """The live control's multiplier of the plan's rate (1: the plan as written)."""
@@ -107,6 +109,7 @@ class ArrivalPump:
     def begin(self, loop: asyncio.AbstractEventLoop) -> None:
         """The load has started: take the first batch and start ticking."""
         self.loop = loop
+        self.timer = precise_timer(loop, self.tick)
         self._refill()
         loop.call_soon(self.tick)
 
@@ -116,14 +119,28 @@ class ArrivalPump:
         self.position = 0
 
     def tick(self) -> None:
-        """Issue what is due, then wait for the next arrival (precisely)."""
+        """Issue what is due, then wait for the next arrival (precisely).
+
+        With a timerfd (Linux) the wait is the loop's own; elsewhere the last stretch
+        before an arrival is polled.
+        """
         owner = self.owner
+        timer = self.timer
         if owner.stopping:
+            if timer is not None:
+                timer.close()
             return
         self.pump()
         assert self.loop is not None
         if self.position >= len(self.arrivals):
             self.finished.set()  # schedule exhausted
+            if timer is not None:
+                timer.close()
+            return
+        if timer is not None:
+            # The loop sleeps in epoll until the next arrival (or a response, whose
+            # callback pumps what is due by then): no core spent polling.
+            timer.arm(self.arrivals[self.position])
             return
         delay = self.arrivals[self.position] - time.monotonic_ns()
         if delay > _SPIN_NS:

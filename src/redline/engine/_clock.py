@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from redline.core import GeneratorInterval
+from redline.core import GeneratorInterval, Histogram
 
 __all__ = ["IntervalClock"]
 
@@ -76,6 +76,7 @@ class IntervalClock:
         target_rps: float | None,
         connections: int,
         in_flight: int,
+        lag: Histogram | None = None,
     ) -> tuple[float, float, GeneratorInterval]:
         """Close the current interval: its start and length in seconds, and the counts.
 
@@ -99,6 +100,7 @@ class IntervalClock:
             connections=connections,
             in_flight=in_flight,
             target_rps=target_rps,
+            lag=lag,
         )
         for counter in (self.scheduled, self.sent, self.started, self.late, self.dropped):
             counter[0], counter[1] = counter[1], 0

@@ -74,6 +74,7 @@ class Recorder:
         "_status",
         "_written",
         "bytes_out",
+        "lag",
         "split_status",
     )
 
@@ -102,6 +103,8 @@ class Recorder:
         self._class_names: list[str] = []
         self._pending: _Accumulator | None = None
         self.split_status = False
+        self.lag = Histogram()
+        """The lateness of the interval last taken (see :meth:`take`), us."""
         """Keep latency per status code too (an objective like ``p99{status:200}``)."""
 
     @property
@@ -249,6 +252,7 @@ class Recorder:
         self.fold(boundary_ns)
         accumulator = self._accumulator()
         self._pending = None
+        self.lag = accumulator.lag.compact()
         return accumulator.result(self._keys, self.bytes_out)
 
     def _partition(self, mask: np.ndarray) -> None:
@@ -273,6 +277,8 @@ class _Accumulator:
         self.bytes_in: Counter[int] = Counter()
         self.phases: dict[int, dict[str, Histogram]] = {}
         self.by_status: dict[int, dict[int, Histogram]] = {}
+        self.lag = Histogram()
+        """Lateness of every answered request (actual send minus intended start), us."""
 
     def add(
         self,
@@ -285,9 +291,12 @@ class _Accumulator:
             return
         endpoints = np.frombuffer(recorder._endpoint, dtype=np.uint16, count=n)
         statuses = np.frombuffer(recorder._status, dtype=np.uint16, count=n)
-        latency_us = np.frombuffer(recorder._latency, dtype=np.int64, count=n) // 1000
+        latency_ns = np.frombuffer(recorder._latency, dtype=np.int64, count=n)
+        latency_us = latency_ns // 1000
         actual_ns = np.frombuffer(recorder._actual, dtype=np.int64, count=n)
         actual_us = actual_ns // 1000
+        answered = (statuses & _STATUS_MASK) >= 100
+        self.lag.record_values(np.maximum(latency_ns[answered] - actual_ns[answered], 0) // 1000)
         nbytes = np.frombuffer(recorder._bytes, dtype=np.int64, count=n)
         first = np.frombuffer(recorder._first, dtype=np.int64, count=n)
         timed = first > 0

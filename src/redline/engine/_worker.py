@@ -477,6 +477,7 @@ class Worker:
             target_rps=driver.target_rps(clock.index + 0.5),
             connections=driver.pool.size,
             in_flight=driver.in_flight,
+            lag=self.recorder.lag,
         )
         steps: dict[str, dict[str, EndpointInterval]] = {"group": {}, "scenario": {}}
         endpoints: dict[str, EndpointInterval] = {}

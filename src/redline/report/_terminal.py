@@ -245,10 +245,17 @@ def render_summary(result: RunResult) -> Group:
     target = (
         f"{gen.target_rps:,.1f} req/s target, " if gen.target_rps is not None else "closed model, "
     )
+    lateness = ""
+    if result.open_model and gen.lag_ms is not None:
+        lateness = (
+            f"; send lateness p50 {gen.lag_ms['p50']:.3f} / p99 {gen.lag_ms['p99']:.3f} / "
+            f"max {gen.lag_ms['max']:.3f} ms"
+        )
     lines.append(
         Text(
             f"generator   {target}{gen.achieved_rps:,.1f} req/s sent by {gen.workers} worker(s); "
             f"late {gen.late:,}, dropped {gen.dropped:,}, max lag {gen.max_lag_ms:.2f} ms"
+            f"{lateness}"
         )
     )
     for host in gen.hosts:
