@@ -469,3 +469,45 @@ def test_the_dashboards_buttons_pause_resume_and_set_the_rate(
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def test_the_report_of_a_plan_with_scenarios_shows_each_scenario(
+    redline_server: Server, browser: Browser, tmp_path: Path
+) -> None:
+    target = redline_server(Behaviour(latency=0.001))
+    plan = tmp_path / "scenarios.yaml"
+    plan.write_text(
+        f"""
+target: {target.url}
+scenarios:
+  browse: {{executor: constant-arrival-rate, rate: 50/s, duration: 2s,
+            requests: [{{name: home, path: /}}]}}
+  setup: {{executor: per-vu-iterations, vus: 2, iterations: 5,
+           requests: [{{name: signup, method: POST, path: /signup}}]}}
+"""
+    )
+    out, html = tmp_path / "run.json", tmp_path / "report.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "redline", "run", str(plan), "--quiet", "--no-store",
+         "--out", str(out), "--html", str(html)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(out.read_text())["summary"]["workloads"]
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(html.as_uri())
+    page.wait_for_selector("#workloads")
+    rows = page.evaluate(
+        """() => [...document.querySelectorAll('#workloads tbody tr')].map(tr =>
+            [...tr.children].map(td => td.dataset.value ?? td.textContent))"""
+    )  # fmt: skip
+    assert [r[:3] for r in rows] == [
+        ["browse", "constant-arrival-rate", "0-2"], ["setup", "per-vu-iterations", "0-600"],
+    ]  # fmt: skip
+    for row in rows:
+        assert int(row[3]) == summary[row[0]]["iterations"]
+        assert int(row[4]) == summary[row[0]]["requests"]
+    assert int(rows[1][3]) == 10
+    assert watched.complaints == []
+    page.close()

@@ -90,6 +90,11 @@ def page_data(
         "distribution": _distribution(measured),
         "endpoints": _endpoint_rows(measured, result.duration_s),
         "steps": _steps(result),
+        "workloads": _workloads(result),
+        "metrics": [
+            {"name": name, **record.summary(seconds=result.duration_s)}
+            for name, record in sorted(result.metrics().items())
+        ],
         "checks": [
             {"name": name, "passed": passed, "failed": failed}
             for name, (passed, failed) in sorted(
@@ -383,6 +388,28 @@ def _endpoint_rows(
                     phase: {"p50": values["p50"], "p99": values["p99"]}
                     for phase, values in summary.phases_ms.items()
                 },
+            }
+        )
+    return rows
+
+
+def _workloads(result: RunResult) -> list[dict[str, Any]]:
+    """The plan's scenarios (k6's), each on its own, in the plan's order."""
+    measured = result.workloads()
+    rows = []
+    for workload in result.plan.workloads:
+        summary, iterations = measured[workload.name]
+        rows.append(
+            {
+                "name": workload.name,
+                "executor": workload.executor,
+                "start_s": workload.start_time_s,
+                "end_s": workload.start_time_s + workload.duration_s,
+                "iterations": iterations,
+                "requests": summary.requests,
+                "errors": summary.errors,
+                "p50": summary.latency_ms.get("p50") if summary.requests else None,
+                "p99": summary.latency_ms.get("p99") if summary.requests else None,
             }
         )
     return rows

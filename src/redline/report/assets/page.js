@@ -288,6 +288,23 @@ function phaseChanges(c) {
 
 function detailTables(data) {
   const out = [];
+  if ((data.workloads || []).length) {
+    out.push(section("Scenarios",
+      h("table", { id: "workloads" },
+        h("thead", {}, h("tr", {}, ["scenario", "executor", "window s", "iterations", "requests", "errors", "p50", "p99"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, data.workloads.map((r) => h("tr", { class: r.errors ? "bad" : null }, h("td", {}, r.name), h("td", {}, r.executor),
+          h("td", {}, `${r.start_s}-${r.end_s}`), numberCell(r.iterations, fmtCount(r.iterations)),
+          numberCell(r.requests, fmtCount(r.requests)), numberCell(r.errors, fmtCount(r.errors)),
+          numberCell(r.p50, fmtMs(r.p50)), numberCell(r.p99, fmtMs(r.p99))))))));
+  }
+  if ((data.metrics || []).length) {
+    const shown = (r) => Object.entries(r).filter(([k]) => k !== "name" && k !== "kind")
+      .map(([k, v]) => `${k} ${typeof v === "number" ? +v.toPrecision(4) : v}`).join(", ");
+    out.push(section("Custom metrics",
+      h("table", { id: "metrics" },
+        h("thead", {}, h("tr", {}, ["metric", "kind", "values"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, data.metrics.map((r) => h("tr", {}, h("td", {}, r.name), h("td", {}, r.kind), h("td", {}, shown(r))))))));
+  }
   if (data.steps.length) {
     out.push(section("Steps, slowest first",
       h("table", { id: "steps" },
