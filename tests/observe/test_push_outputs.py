@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
@@ -112,9 +112,9 @@ def test_remote_write_lands_in_a_real_prometheus(prometheus: str) -> None:
 
 
 class _Collector(BaseHTTPRequestHandler):
-    received: list[bytes] = []
+    received: ClassVar[list[bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         assert self.headers["Content-Type"] == "application/x-protobuf"
         type(self).received.append(body)
@@ -130,7 +130,7 @@ class _Collector(BaseHTTPRequestHandler):
 @pytest.fixture
 def collector() -> Iterator[tuple[str, list[bytes]]]:
     """A stand-in OTLP/HTTP endpoint that keeps what it is sent (decoded in the test)."""
-    received: list[bytes] = []
+    received: ClassVar[list[bytes]] = []
     handler = type("Handler", (_Collector,), {"received": received})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
