@@ -86,12 +86,36 @@ def locust(url: str, duration: int, binary: str) -> dict:
     return {"requests": requests, "rps": rps, "cpu_s": timed.cpu_s}
 
 
+def open_table(runs: list[tuple[str, dict]], rate: float) -> str:
+    """The open-model runs: achieved rate, drops, lateness, latency, CPU per request."""
+    rows = []
+    for i, r in runs:
+        gen = r["generator"]
+        lag = gen.get("lag_ms") or {}
+        rows.append(
+            [
+                i,
+                f"{gen['achieved_rps']:,.1f}",
+                f"{gen['achieved_rps'] / rate - 1:+.3%}",
+                gen["dropped"],
+                gen["late"],
+                f"{lag.get('p99', float('nan')):.3f}",
+                f"{r['p50_ms']:.3f}",
+                f"{r['p99_ms']:.3f}",
+                f"{r['cpu_s'] / r['requests'] * 1e6:.1f}",
+            ]
+        )
+    headers = ["run", "achieved req/s", "vs target", "dropped", "late", "lateness p99 ms",
+               "p50 ms", "p99 ms", "CPU us/req"]  # fmt: skip
+    return table(rows, headers)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--locust", default=shutil.which("locust"), help="the locust executable")
-    parser.add_argument("--skip", action="append", default=[], help="closed, open, stall")
+    parser.add_argument("--skip", action="append", default=[], help="closed, open, capacity, stall")
     parser.add_argument(
         "--baseline-python", help="also run the redline of this interpreter, interleaved"
     )
@@ -137,6 +161,13 @@ def main() -> None:
         print(
             table(rows, ["tool", "req/s (median)", "x wrk", "redline / tool", "CPU us per request"])
         )
+        per_round = [r["rps"] / w["rps"] for r, w in zip(results["redline"], results["wrk"],
+                                                          strict=True)]  # fmt: skip
+        print(
+            "redline / wrk per round: " + ", ".join(f"{x:.2f}" for x in per_round)
+            + f" (target >= 0.90 in every round: {'met' if min(per_round) >= 0.9 else 'MISSED'})"
+        )  # fmt: skip
+        closed_cpu_us = median([r["cpu_s"] / r["requests"] * 1e6 for r in results["redline"]])
 
     if "open" not in args.skip:
         print(
@@ -150,36 +181,40 @@ def main() -> None:
                 for version, python in versions.items():  # interleaved
                     runs.append((f"{i} {version}", redline(url, d, "--rate", "20000/s",
                                                            python=python)))  # fmt: skip
-        rows = []
-        for i, r in runs:
-            gen = r["generator"]
-            rows.append(
-                [
-                    i,
-                    f"{gen['achieved_rps']:,.1f}",
-                    f"{gen['achieved_rps'] / 20000 - 1:+.3%}",
-                    gen["dropped"],
-                    gen["late"],
-                    f"{r['p50_ms']:.3f}",
-                    f"{r['p99_ms']:.3f}",
-                    f"{r['cpu_s'] / r['requests'] * 1e6:.1f}",
-                ]
+        print(open_table(runs, 20000))
+        open_cpu = median([r["cpu_s"] / r["requests"] * 1e6 for _, r in runs if "this" in _])
+        if "closed" not in args.skip:
+            ratio = open_cpu / closed_cpu_us
+            print(
+                f"CPU per request, open at 20k / closed: {open_cpu:.1f} / {closed_cpu_us:.1f} us "
+                f"= {ratio:.2f}x (target <= 2x: {'met' if ratio <= 2 else 'MISSED'})"
             )
+
+    if "capacity" not in args.skip:
         print(
-            table(
-                rows,
-                [
-                    "run",
-                    "achieved req/s",
-                    "vs target",
-                    "dropped",
-                    "late",
-                    "p50 ms",
-                    "p99 ms",
-                    "CPU us/req",
-                ],
-            )
+            f"\n== one worker: its closed-model throughput, then the open model at 0.8x that "
+            f"({d} s each, same nginx)"
         )
+        rounds = []
+        with pinned_nginx() as url:
+            for i in range(1, args.repeat + 1):
+                closed = redline(url, d, "--vus", "50")
+                rate = round(0.8 * closed["rps"])
+                opened = redline(url, d, "--rate", f"{rate}/s")
+                rounds.append((i, closed["rps"], rate, opened))
+        rows = []
+        for i, closed_rps, rate, r in rounds:
+            gen = r["generator"]
+            lag = gen.get("lag_ms") or {}
+            within = abs(gen["achieved_rps"] / rate - 1) <= 0.01 and not gen["dropped"]
+            rows.append([
+                i, f"{closed_rps:,.0f}", f"{rate:,}", f"{gen['achieved_rps']:,.1f}",
+                f"{gen['achieved_rps'] / rate - 1:+.3%}", gen["dropped"],
+                f"{lag.get('p99', float('nan')):.3f}", f"{r['p50_ms']:.3f}",
+                "met" if within and lag.get("p99", 99) < 1 else "MISSED",
+            ])  # fmt: skip
+        print(table(rows, ["round", "closed req/s", "open target", "achieved", "vs target",
+                           "dropped", "lateness p99 ms", "p50 ms", "target"]))  # fmt: skip
 
     if "stall" not in args.skip:
         print(f"\n== a server that stalls 200 ms every 2 s, {d} s (redline's test server, pinned)")
