@@ -441,7 +441,7 @@ class Session:
         self.data: Mapping[str, Mapping[str, Any]] = _DataRows(runtime)
         self._random = runtime.ctx.random
 
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -454,8 +454,8 @@ class Session:
         files: Mapping[str, tuple[str, bytes | str, str] | bytes | str] | None = None,
         expect: int | Iterable[int] | None = None,
         redirects: int | None = None,
-    ) -> Response:
-        """Send one request and wait for its response.
+    ) -> Coroutine[Any, Any, Response]:
+        """Send one request and wait for its response (await it).
 
         Args:
             method: the HTTP method.
@@ -491,7 +491,26 @@ class Session:
             payload = body.encode() if isinstance(body, str) else body
         endpoint_name = name or f"{method} {path.split('?', 1)[0]}"
         hops = self._runtime.redirects if redirects is None else redirects
-        url = target
+        if hops <= 0:  # one coroutine per request: the common case has nothing to follow
+            return self._exchange(
+                method, target, endpoint_name, headers, payload, content_type, expect
+            )
+        return self._follow(
+            method, target, endpoint_name, headers, payload, content_type, expect, hops
+        )
+
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        endpoint_name: str,
+        headers: Mapping[str, str] | None,
+        payload: bytes | None,
+        content_type: str | None,
+        expect: int | Iterable[int] | None,
+        hops: int,
+    ) -> Response:
+        """A request and the redirects it follows, up to ``hops`` of them."""
         while True:
             response = await self._exchange(
                 method, url, endpoint_name, headers, payload, content_type, expect
