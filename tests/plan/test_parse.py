@@ -140,8 +140,8 @@ def test_missing_file_is_a_plan_error(tmp_path: Path) -> None:
             r"requests\[1\].name: duplicate request name",
         ),
         (
-            {"requests": [{"url": "http://127.0.0.2:1/x"}]},
-            r"requests\[0\].url: expected a URL on the target",
+            {"requests": [{"url": "ftp://127.0.0.2:1/x"}]},  # another host is fine; not ftp
+            r"requests\[0\].url: expected an http:// or https:// URL",
         ),
         ({"load": {"vus": 5000}}, r"load: 5000 virtual users need as many connections"),
         (
