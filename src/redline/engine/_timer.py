@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import os
 import sys
+import time
 from collections.abc import Callable
 
 __all__ = ["PreciseTimer", "precise_timer"]
@@ -54,7 +55,7 @@ _LIBC = _libc()
 class PreciseTimer:
     """Calls ``callback`` on the loop once the monotonic clock reaches the armed time."""
 
-    __slots__ = ("_armed", "_callback", "_fd", "_loop", "_set", "_spec")
+    __slots__ = ("_armed", "_callback", "_every", "_fd", "_loop", "_set", "_spec")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
         """Create the timerfd and watch it (use :func:`precise_timer`)."""
@@ -68,21 +69,37 @@ class PreciseTimer:
         self._spec = _Itimerspec()
         self._set = _LIBC.timerfd_settime
         self._armed = 0
+        self._every = 0
         loop.add_reader(fd, self._fired)
 
     def arm(self, at_ns: int) -> None:
-        """Wake at ``at_ns`` (monotonic ns; a time past wakes at once)."""
-        if at_ns == self._armed:
+        """Wake once at ``at_ns`` (monotonic ns; a time past wakes at once)."""
+        if at_ns == self._armed and not self._every:
             return
-        self._armed = at_ns
-        value = self._spec.it_value
-        value.tv_sec, value.tv_nsec = divmod(max(at_ns, 1), 1_000_000_000)
-        self._set(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None)
+        self._settime(at_ns, 0)
+
+    def every(self, interval_ns: int) -> None:
+        """Wake every ``interval_ns`` from now on, until :meth:`arm` is called.
+
+        Setting a timer is a system call that a virtual machine may pay dearly for (it
+        reprograms the host's timer); a periodic one is set once for many wakes.
+        """
+        if self._every == interval_ns:
+            return
+        self._settime(time.monotonic_ns() + interval_ns, interval_ns)
+
+    def _settime(self, at_ns: int, interval_ns: int) -> None:
+        self._armed, self._every = at_ns, interval_ns
+        spec = self._spec
+        spec.it_value.tv_sec, spec.it_value.tv_nsec = divmod(max(at_ns, 1), 1_000_000_000)
+        spec.it_interval.tv_sec, spec.it_interval.tv_nsec = divmod(interval_ns, 1_000_000_000)
+        self._set(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None)
 
     def _fired(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.read(self._fd, 8)  # the expiry count: reading clears it
-        self._armed = 0
+        if not self._every:
+            self._armed = 0
         self._callback()
 
     def close(self) -> None:
