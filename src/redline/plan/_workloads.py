@@ -24,7 +24,7 @@ from typing import Any, Literal, cast
 from redline.core import Redactor, parse_duration, parse_rate
 
 from ._node import _Node, _non_negative_int, _positive_int, _show, _text
-from ._parse import _by_session, _flows, _requests, _think
+from ._parse import _by_session, _flows, _requests, _tags, _think
 from ._spec import (
     EXECUTORS,
     ClosedLoad,
@@ -290,19 +290,8 @@ def _env(node: _Node) -> tuple[tuple[str, str], ...]:
 
 
 def _scenario_tags(node: _Node, name: str) -> tuple[tuple[str, str], ...]:
-    """The scenario's ``tags:`` and the system tag ``scenario``."""
-    pairs = {"scenario": name}
-    section = node.node("tags")
-    if section is not None:
-        for key, value in section.value.items():
-            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][\w.-]*", key):
-                section.fail(f"expected a tag name (letters, digits, _ . -), got {_show(key)}")
-            if key in ("name", "method", "status", "scenario"):
-                section.fail(f"{key!r} is a system tag: it is set by redline", key)
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                section.fail(f"expected a tag value (text or a number), got {_show(value)}", key)
-            pairs[key] = str(value)
-    return tuple(sorted(pairs.items()))
+    """The scenario's ``tags:`` (as a request's) and the system tag ``scenario``."""
+    return tuple(sorted({**dict(_tags(node)), "scenario": name}.items()))
 
 
 def _tagged(request: RequestSpec, tags: tuple[tuple[str, str], ...]) -> RequestSpec:
