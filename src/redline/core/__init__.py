@@ -65,6 +65,7 @@ from ._summary import ProxySummary as ProxySummary
 from ._summary import RequestSummary as RequestSummary
 from ._summary import ShapeSummary as ShapeSummary
 from ._summary import StageSummary as StageSummary
+from ._summary import WorkloadSummary as WorkloadSummary
 from ._target import BOTTLENECKS as BOTTLENECKS
 from ._target import Bottleneck as Bottleneck
 from ._target import MemoryGrowth as MemoryGrowth
