@@ -95,6 +95,17 @@ class MetricInterval:
             else Histogram(),
         )
 
+    @staticmethod
+    def merged_by_name(
+        records: Iterable[Mapping[str, MetricInterval]],
+    ) -> dict[str, MetricInterval]:
+        """Several ``{name: record}`` (workers, intervals) merged name by name."""
+        by_name: dict[str, list[MetricInterval]] = {}
+        for part in records:
+            for name, record in part.items():
+                by_name.setdefault(name, []).append(record)
+        return {name: MetricInterval.merged(items) for name, items in by_name.items()}
+
     def value(self, statistic: str, *, seconds: float, percentile: float = 0.0) -> float:
         """The statistic an objective judges (see :data:`STATISTICS`)."""
         if statistic == "count":

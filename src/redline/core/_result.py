@@ -385,11 +385,7 @@ class RunResult:
 
     def metrics(self) -> dict[str, MetricInterval]:
         """Python scenarios' custom metrics over the measured intervals, by name."""
-        by_name: dict[str, list[MetricInterval]] = {}
-        for interval in self.measured:
-            for name, record in interval.metrics.items():
-                by_name.setdefault(name, []).append(record)
-        return {name: MetricInterval.merged(records) for name, records in by_name.items()}
+        return MetricInterval.merged_by_name(interval.metrics for interval in self.measured)
 
     def groups(self) -> dict[str, StepSummary]:
         """Summary of every group over the measured intervals."""

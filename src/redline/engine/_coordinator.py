@@ -400,7 +400,7 @@ class _Merger:
             exemplars=exemplars,
             hosts={self.hosts[i.worker].name: i.generator for i in items} if self.hosts else {},
             missing=float(missing),
-            metrics=_merged_metrics(items),
+            metrics=MetricInterval.merged_by_name(item.metrics for item in items),
         )
         self.intervals.append(snapshot)
         self.next_index += 1
@@ -451,15 +451,6 @@ class _Merger:
             hosts=tuple(self.hosts),
             control=tuple(self.events),
         )
-
-
-def _merged_metrics(items: Iterable[WorkerInterval]) -> dict[str, MetricInterval]:
-    """The workers' custom metrics of one interval, merged by name."""
-    by_name: dict[str, list[MetricInterval]] = {}
-    for item in items:
-        for name, record in item.metrics.items():
-            by_name.setdefault(name, []).append(record)
-    return {name: MetricInterval.merged(records) for name, records in by_name.items()}
 
 
 def _merged_steps(parts: Iterable[dict[str, EndpointInterval]]) -> dict[str, EndpointInterval]:

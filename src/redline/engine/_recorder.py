@@ -295,7 +295,8 @@ class _Accumulator:
         latency_us = latency_ns // 1000
         actual_ns = np.frombuffer(recorder._actual, dtype=np.int64, count=n)
         actual_us = actual_ns // 1000
-        answered = (statuses & _STATUS_MASK) >= 100
+        codes_of = statuses & _STATUS_MASK
+        answered = codes_of >= 100
         self.lag.record_values(np.maximum(latency_ns[answered] - actual_ns[answered], 0) // 1000)
         nbytes = np.frombuffer(recorder._bytes, dtype=np.int64, count=n)
         first = np.frombuffer(recorder._first, dtype=np.int64, count=n)
@@ -313,6 +314,7 @@ class _Accumulator:
             status = self.status.setdefault(index, Counter())
             classes = self.classes.setdefault(index, Counter())
             codes, counts = np.unique(statuses[mine], return_counts=True)
+            answers: list[int] = []  # the status codes answered in this batch
             for raw, count in zip(codes.tolist(), counts.tolist(), strict=True):
                 code = raw & _STATUS_MASK
                 if code < 100:
@@ -320,20 +322,19 @@ class _Accumulator:
                     self.errors[index] += count
                     continue
                 status[code] += count
+                answers.append(code)
                 if raw & UNEXPECTED:
                     classes["unexpected_status"] += count
                     self.errors[index] += count
                 elif code >= 400 and not raw & EXPECTED:
                     self.errors[index] += count
-            codes_of = statuses & _STATUS_MASK
-            responses = mine & (codes_of >= 100)
+            responses = mine & answered
             self.hist.setdefault(index, Histogram()).record_values(latency_us[responses])
             if recorder.split_status:
                 split = self.by_status.setdefault(index, {})
-                for code in status:
+                for code in dict.fromkeys(answers):  # expected or not, one histogram a code
                     picked = latency_us[mine & (codes_of == code)]
-                    if picked.size:
-                        split.setdefault(code, Histogram()).record_values(picked)
+                    split.setdefault(code, Histogram()).record_values(picked)
             self.actual.setdefault(index, Histogram()).record_values(actual_us[responses])
             self.bytes_in[index] += int(nbytes[mine].sum())
             with_phases = responses & timed

@@ -248,9 +248,10 @@ class SessionRuntime:
         self.pool_options = dict(pool_options)
         self.main = _Origin(self, pool_options, host_header)
         self.pool = self.main.pool
-        scheme = "https" if pool_options.get("tls") is not None else "http"
+        self.scheme = "https" if pool_options.get("tls") is not None else "http"
+        """The target's scheme (a relative redirect stays on it)."""
         self.origins: dict[tuple[str, str, int], _Origin] = {
-            (scheme, str(pool_options["host"]).lower(), int(pool_options["port"])): self.main
+            (self.scheme, str(pool_options["host"]).lower(), int(pool_options["port"])): self.main
         }
         self.host_header = host_header
         self.recorder = recorder
@@ -526,9 +527,7 @@ class Session:
     def _absolute(self, url: str) -> str:
         if url.startswith(("http://", "https://")):
             return url
-        main = self._runtime.main.pool
-        scheme = "https" if main.tls is not None else "http"
-        return f"{scheme}://{self._runtime.host_header}{url}"
+        return f"{self._runtime.scheme}://{self._runtime.host_header}{url}"
 
     async def _exchange(
         self,

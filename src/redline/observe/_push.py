@@ -49,7 +49,9 @@ class Point:
 class Series:
     """A run's series, interval by interval; counters carried from one to the next."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, histograms: bool = False) -> None:
+        """Carry the counters; with ``histograms`` (OTLP's), the latency buckets too."""
+        self.histograms = histograms
         self.totals: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self.latency: dict[tuple[tuple[str, str], ...], list[int]] = {}
         """Per endpoint, the cumulative count at or below each of :data:`_BOUNDS_MS`."""
@@ -85,7 +87,8 @@ class Series:
                         "ms",
                     )
                 yield Point("redline_latency_max_ms", labels, latency.max / 1000, "gauge", "ms")
-            self._buckets(labels, data.latency)
+            if self.histograms:
+                self._buckets(labels, data.latency)
         gen = interval.generator
         for name, value in (("sent", gen.sent), ("late", gen.late), ("dropped", gen.dropped)):
             yield self._count(f"redline_generator_{name}_total", base, value)
@@ -193,7 +196,7 @@ def otlp_writer(url: str) -> Callable[[Any, IntervalSnapshot], None]:
     from opentelemetry.proto.metrics.v1 import metrics_pb2
     from opentelemetry.proto.resource.v1 import resource_pb2
 
-    series = Series()
+    series = Series(histograms=True)
     cumulative = metrics_pb2.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 
     def attributes(labels: tuple[tuple[str, str], ...]) -> list[Any]:

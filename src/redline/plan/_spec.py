@@ -50,6 +50,20 @@ class Stage:
     target: float
 
 
+def stage_value(start: float, stages: tuple[Stage, ...], t: float) -> float:
+    """A ramping load's value at ``t``: from ``start``, linear within each stage.
+
+    Right-continuous: a stage of no duration is a jump, taken at its moment.
+    """
+    previous, elapsed = float(start), 0.0
+    for stage in stages:
+        if t < elapsed + stage.duration:
+            fraction = (t - elapsed) / stage.duration if stage.duration else 1.0
+            return previous + (stage.target - previous) * fraction
+        previous, elapsed = stage.target, elapsed + stage.duration
+    return previous
+
+
 @dataclass(frozen=True, slots=True)
 class OpenLoad:
     """Open model: requests arrive on a schedule, whatever the target's response times.
@@ -76,13 +90,7 @@ class OpenLoad:
         """The intended arrival rate (req/s) at ``t`` seconds into the load."""
         if self.rate is not None:
             return self.rate
-        previous, elapsed = self.start_rate, 0.0
-        for stage in self.stages:
-            if t < elapsed + stage.duration:
-                fraction = (t - elapsed) / stage.duration if stage.duration else 1.0
-                return previous + (stage.target - previous) * fraction
-            previous, elapsed = stage.target, elapsed + stage.duration
-        return previous
+        return stage_value(self.start_rate, self.stages, t)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, as stored in run results."""
@@ -111,13 +119,7 @@ class ClosedLoad:
         """The number of virtual users intended at ``t`` seconds into the load."""
         if self.vus is not None:
             return self.vus
-        previous, elapsed = float(self.start_vus), 0.0
-        for stage in self.stages:
-            if t < elapsed + stage.duration:
-                fraction = (t - elapsed) / stage.duration if stage.duration else 1.0
-                return round(previous + (stage.target - previous) * fraction)
-            previous, elapsed = stage.target, elapsed + stage.duration
-        return round(previous)
+        return round(stage_value(self.start_vus, self.stages, t))
 
     @property
     def max_vus(self) -> int:

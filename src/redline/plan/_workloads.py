@@ -34,6 +34,7 @@ from ._spec import (
     ScenarioSpec,
     Stage,
     Workload,
+    stage_value,
 )
 from ._template import DataSource
 
@@ -348,7 +349,11 @@ def combined_load(loads: Sequence[OpenLoad | ClosedLoad]) -> OpenLoad | ClosedLo
     points = sorted(ends)
 
     def value(at: float) -> float:  # right-continuous, as rate_at and vus_at are
-        return sum(_value_at(load, at) for load in chosen)
+        return sum(
+            stage_value(load.start_rate if isinstance(load, OpenLoad) else load.start_vus,
+                        load.stages, at)
+            for load in chosen
+        )  # fmt: skip
 
     stages: list[Stage] = []
     for a, b in itertools.pairwise(points):
@@ -360,17 +365,6 @@ def combined_load(loads: Sequence[OpenLoad | ClosedLoad]) -> OpenLoad | ClosedLo
         poisson = all(load.arrivals == "poisson" for load in opened)
         return OpenLoad(stages=tuple(stages), arrivals="poisson" if poisson else "constant")
     return ClosedLoad(stages=tuple(stages))
-
-
-def _value_at(load: OpenLoad | ClosedLoad, at: float) -> float:
-    """The unrounded value of a stage curve at ``at`` (``vus_at`` rounds)."""
-    previous, elapsed = (load.start_rate if isinstance(load, OpenLoad) else load.start_vus), 0.0
-    for stage in load.stages:
-        if at < elapsed + stage.duration:
-            fraction = (at - elapsed) / stage.duration if stage.duration else 1.0
-            return previous + (stage.target - previous) * fraction
-        previous, elapsed = stage.target, elapsed + stage.duration
-    return float(previous)
 
 
 def check_no_single_load(root: _Node) -> None:
