@@ -1,4 +1,4 @@
-"""Strategies for services: breaker, retries within a budget, deadlines, limits, pipelines.
+"""Strategies for services: breakers, retry budgets, deadlines, limits, batching, offload.
 
 Usable in any asyncio service without the rest of redline: the package imports only the
 standard library; its optional modules import their library (``prometheus``:
@@ -22,6 +22,11 @@ from ._asgi import AdmissionMiddleware as AdmissionMiddleware
 from ._asgi import KeyedLimiter as KeyedLimiter
 from ._asgi import client_key as client_key
 from ._asgi import header_key as header_key
+from ._batch import Batcher as Batcher
+from ._batch import BatcherFull as BatcherFull
+from ._batch import BatcherFullError as BatcherFullError
+from ._batch import BatchError as BatchError
+from ._batch import Loader as Loader
 from ._breaker import CLOSED as CLOSED
 from ._breaker import DISABLED as DISABLED
 from ._breaker import FORCED_OPEN as FORCED_OPEN
@@ -52,6 +57,16 @@ from ._limits import RateLimited as RateLimited
 from ._limits import RateLimitedError as RateLimitedError
 from ._limits import RateLimiter as RateLimiter
 from ._metrics import MetricsListener as MetricsListener
+from ._offload import DeadJob as DeadJob
+from ._offload import Delivery as Delivery
+from ._offload import Idempotency as Idempotency
+from ._offload import Job as Job
+from ._offload import MemoryIdempotency as MemoryIdempotency
+from ._offload import MemoryQueue as MemoryQueue
+from ._offload import Offload as Offload
+from ._offload import OffloadWorker as OffloadWorker
+from ._offload import QueueBackend as QueueBackend
+from ._offload import QueueStats as QueueStats
 from ._pipeline import Fallback as Fallback
 from ._pipeline import Pipeline as Pipeline
 from ._pipeline import Strategy as Strategy
@@ -79,25 +94,40 @@ __all__ = [
     "AdaptiveLimiter",
     "AdaptiveThrottle",
     "AdmissionMiddleware",
+    "BatchError",
+    "Batcher",
+    "BatcherFull",
+    "BatcherFullError",
     "BreakerOpen",
     "Bulkhead",
     "BulkheadFull",
     "BulkheadFullError",
     "CircuitBreaker",
     "CircuitOpenError",
+    "DeadJob",
     "DeadlineExceeded",
     "DeadlineExceededError",
+    "Delivery",
     "Event",
     "Events",
     "Fallback",
     "Hedge",
+    "Idempotency",
+    "Job",
     "KeyedLimiter",
     "LimitExceeded",
     "LimitExceededError",
     "LoadShedder",
+    "Loader",
+    "MemoryIdempotency",
+    "MemoryQueue",
     "MetricsListener",
+    "Offload",
+    "OffloadWorker",
     "Permit",
     "Pipeline",
+    "QueueBackend",
+    "QueueStats",
     "RateLimited",
     "RateLimitedError",
     "RateLimiter",

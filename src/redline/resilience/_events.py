@@ -14,6 +14,10 @@ and the instance (``"breaker"``, ``"payments"``). What they emit, by ``type``:
 - ``state``: the strategy changed state; ``outcome`` is the new one, ``previous`` the old
   (``peer`` is true when the change was adopted from another process).
 - ``limit``: a limit moved; ``value`` is the new one.
+- ``queue``: an offload worker looked at its queue; ``outcome`` names the gauge
+  (``depth``, ``lag``, ``in_flight``, ``oldest_age_seconds``, ``dead_letters``) and
+  ``value`` is its reading.
+- ``job``: an offloaded job completed; ``seconds`` is the time from its enqueue.
 
 A listener is a plain callable taking an :class:`Event`. With no listener attached an
 emit costs one truth test, so a strategy nobody watches pays nothing for being watchable.

@@ -11,7 +11,18 @@ redline_resilience_rejections_total        counter    strategy, name, reason
 redline_resilience_transitions_total       counter    strategy, name, from_state, to_state
 redline_resilience_state                   gauge      strategy, name, state (1: current)
 redline_resilience_limit                   gauge      strategy, name
+redline_resilience_batch_size              histogram  strategy, name
+redline_resilience_queue_depth             gauge      strategy, name (jobs not yet done)
+redline_resilience_queue_lag               gauge      strategy, name (not yet delivered)
+redline_resilience_queue_in_flight         gauge      strategy, name (delivered, unacked)
+redline_resilience_queue_oldest_age_seconds gauge     strategy, name
+redline_resilience_queue_dead_letters      gauge      strategy, name
+redline_resilience_job_latency_seconds     histogram  strategy, name (enqueued to done)
 =========================================  =========  ===================================
+
+The queue gauges come from an offload worker's periodic look at its queue (a ``queue``
+event per gauge); ``queue_lag`` or ``queue_depth`` is what a KEDA Prometheus scaler
+scales consumers on.
 
 The duration of a call through the pipeline is the pipeline's ``call_duration``; the
 duration of each attempt is that of the strategy inside the retry (the breaker's, in a
@@ -37,7 +48,19 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "transitions": ("counter", "State changes", ("from_state", "to_state")),
     "state": ("gauge", "1 for the state a strategy is in, 0 for the others", ("state",)),
     "limit": ("gauge", "A strategy's current limit (calls in flight, or a rate)", ()),
+    "batch_size": ("histogram", "Items per batch a batcher flushed", ()),
+    "queue_depth": ("gauge", "Jobs enqueued and not yet done (ready, delayed, in flight)", ()),
+    "queue_lag": ("gauge", "Jobs enqueued and not yet delivered to a consumer", ()),
+    "queue_in_flight": ("gauge", "Jobs delivered to a consumer and not yet acknowledged", ()),
+    "queue_oldest_age_seconds": ("gauge", "Age of the oldest job not yet done", ()),
+    "queue_dead_letters": ("gauge", "Jobs in the dead-letter queue", ()),
+    "job_latency_seconds": ("histogram", "From a job's enqueue to its completion", ()),
 }
+
+_QUEUE_GAUGES = frozenset(
+    ("queue_depth", "queue_lag", "queue_in_flight", "queue_oldest_age_seconds",
+     "queue_dead_letters")
+)  # fmt: skip
 
 
 class MetricsListener(ABC):
@@ -80,6 +103,14 @@ class MetricsListener(ABC):
             self._set("state", (strategy, name, event.outcome), 1)
         elif kind == "limit" and event.value is not None:
             self._set("limit", (strategy, name), event.value)
+        elif kind == "queue" and event.value is not None:
+            family = "queue_" + event.outcome
+            if family in _QUEUE_GAUGES:
+                self._set(family, (strategy, name), event.value)
+        elif kind == "job" and event.seconds is not None:
+            self._observe("job_latency_seconds", (strategy, name), event.seconds)
+        if kind == "call" and strategy == "batcher" and event.value is not None:
+            self._observe("batch_size", (strategy, name), event.value)
 
     def watch(self, *strategies: object) -> None:
         """Keep metrics for ``strategies`` (none given: every strategy, now and later).

@@ -301,6 +301,17 @@ class Retry:
             self.sleep_sync(delay)
             attempt += 1
 
+    def delay_after(self, attempt: int, exc: BaseException) -> float | None:
+        """The wait before another try after try ``attempt`` (1-based) failed, or None.
+
+        None: no retry (``exc`` is not an error to retry, no attempt left, no budget).
+        For work retried somewhere other than :meth:`call` (a queued job, later); the
+        decision and its events are the same as inside :meth:`call`.
+        """
+        if not isinstance(exc, self.retry_on) or isinstance(exc, asyncio.CancelledError):
+            return None
+        return self._retry_delay(attempt - 1, exc)
+
     # The async and the sync call share every decision; only the call and the sleep differ.
     def _delay_after_error(
         self, started: float | None, attempt: int, exc: BaseException

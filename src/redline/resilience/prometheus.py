@@ -22,6 +22,9 @@ __all__ = ["DEFAULT_BUCKETS", "PrometheusMetrics"]
 DEFAULT_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
+SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+JOB_BUCKETS = (*DEFAULT_BUCKETS, 30.0, 60.0, 300.0, 900.0)
+_OWN_BUCKETS = {"batch_size": SIZE_BUCKETS, "job_latency_seconds": JOB_BUCKETS}
 
 
 class PrometheusMetrics(MetricsListener):
@@ -46,8 +49,9 @@ class PrometheusMetrics(MetricsListener):
             elif kind == "gauge":
                 self._families[family] = Gauge(name, help_text, labels, registry=registry)
             else:
+                own = _OWN_BUCKETS.get(family, tuple(buckets))
                 self._families[family] = Histogram(
-                    name, help_text, labels, buckets=tuple(buckets), registry=registry
+                    name, help_text, labels, buckets=own, registry=registry
                 )
 
     def _child(self, family: str, labels: tuple[str, ...]) -> Any:

@@ -9,6 +9,10 @@
   once (an open one for the rest of the same wait). Half-open probing stays local. A
   process that starts late reads the current state on start.
 
+- :class:`RedisStreamQueue` and :class:`RedisIdempotency`: durable offloading
+  (:class:`~redline.resilience.Offload`) through a Redis stream and a consumer group, with
+  job keys shared by the fleet.
+
 Keys are ``{prefix}{name}``: one key per bucket or breaker, so a Redis Cluster places
 each on one slot.
 """
@@ -32,9 +36,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ._breaker import CLOSED, DISABLED, FORCED_OPEN, METRICS_ONLY, OPEN, CircuitBreaker
 from ._events import Event, Events
 from ._limits import bucket_size, take_tokens
+from ._redis_offload import RedisIdempotency, RedisStreamQueue
 
 CLOSE_TIMEOUT_S = 2.0  # the longest a close waits for a connection to say goodbye
-__all__ = ["RedisRateLimiter", "SharedBreakerState"]
+__all__ = ["RedisIdempotency", "RedisRateLimiter", "RedisStreamQueue", "SharedBreakerState"]
 
 _log = logging.getLogger(__name__)
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
