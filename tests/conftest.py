@@ -185,6 +185,115 @@ def redis_prefix() -> str:
     return f"redline-test:{secrets.token_hex(6)}:"
 
 
+# -- RabbitMQ ----------------------------------------------------------------------------------
+# Tests use $REDLINE_TEST_RABBITMQ, else the broker on 127.0.0.1:5672, else a node of their
+# own started from Debian's rabbitmq-server (RabbitNode). Each test names its own queues.
+
+_LOCAL_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+        return True
+    return False
+
+
+class RabbitNode:
+    """A RabbitMQ node of the test's own, on free loopback ports, with its data in ``home``.
+
+    Its data survives :meth:`restart` (durable queues, persistent messages); it never
+    touches the machine's own broker (another node name, other ports, another directory).
+    """
+
+    def __init__(self, home: Path) -> None:
+        # Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user, who may not
+        # write here: the script behind it runs the node as the test's own user
+        binary = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+        if not Path(binary).exists():
+            binary = shutil.which("rabbitmq-server") or binary
+        if not Path(binary).exists():
+            pytest.fail("rabbitmq-server is needed (.ci/run installs Debian's)")
+        self.port, self.dist_port = _free_port(), _free_port()
+        name = f"redline{secrets.token_hex(3)}@localhost"
+        self.env = {
+            **os.environ,
+            "HOME": str(home),
+            "RABBITMQ_NODENAME": name,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(home / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "plugins"),
+            "RABBITMQ_PID_FILE": str(home / "pid"),
+            "RABBITMQ_CONFIG_FILE": str(home / "none"),
+        }
+        for folder in ("mnesia", "log"):
+            (home / folder).mkdir(exist_ok=True)
+        self.home = home
+        self.binary = binary
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary], env=self.env, cwd=self.home, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if _port_open(self.port):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"rabbitmq-server did not start on 127.0.0.1:{self.port}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a RabbitMQ broker the tests may declare queues on (their own names)."""
+    url = os.environ.get("REDLINE_TEST_RABBITMQ") or _LOCAL_RABBITMQ
+    port = urlsplit(url).port or 5672
+    if _port_open(port):
+        yield url
+        return
+    node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        yield node.url
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def rabbit_node(tmp_path: Path) -> Iterator[RabbitNode]:
+    """A RabbitMQ node of this test's own, to restart (stopped after the test)."""
+    node = RabbitNode(tmp_path)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
 # -- ASGI apps on loopback ----------------------------------------------------------------
 
 Serve = Callable[..., str]

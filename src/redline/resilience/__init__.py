@@ -67,6 +67,7 @@ from ._offload import Offload as Offload
 from ._offload import OffloadWorker as OffloadWorker
 from ._offload import QueueBackend as QueueBackend
 from ._offload import QueueStats as QueueStats
+from ._offload import QueueUnavailableError as QueueUnavailableError
 from ._pipeline import Fallback as Fallback
 from ._pipeline import Pipeline as Pipeline
 from ._pipeline import Strategy as Strategy
@@ -128,6 +129,7 @@ __all__ = [
     "Pipeline",
     "QueueBackend",
     "QueueStats",
+    "QueueUnavailableError",
     "RateLimited",
     "RateLimitedError",
     "RateLimiter",

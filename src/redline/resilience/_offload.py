@@ -52,6 +52,7 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
+from ._errors import ResilienceError
 from ._events import Events
 from ._retry import Retry, RetryBudget
 
@@ -66,12 +67,20 @@ __all__ = [
     "OffloadWorker",
     "QueueBackend",
     "QueueStats",
+    "QueueUnavailableError",
     "decode_job",
     "encode_job",
 ]
 
 _log = logging.getLogger(__name__)
 _NEW, _RUNNING, _DONE = "new", "running", "done"
+
+
+class QueueUnavailableError(ResilienceError, ConnectionError):
+    """The broker did not take the job: nothing was enqueued, the caller may try again.
+
+    Every backend raises this one (the broker's own error is its ``__cause__``).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +207,12 @@ class QueueBackend(ABC):
 
     async def extend(self, consumer: str, deliveries: list[Delivery]) -> None:  # noqa: B027
         """The jobs are still being worked on: restart their visibility timeout."""
+
+    async def stop_taking(self, consumer: str) -> None:  # noqa: B027
+        """``consumer`` takes nothing more.
+
+        What a broker pushed to it and it has not taken yet goes back to the queue.
+        """
 
     @abstractmethod
     async def stats(self) -> QueueStats:
@@ -542,6 +557,7 @@ class OffloadWorker:
         self.duplicates = 0
         """Deliveries of jobs already done (acknowledged without running)."""
         self._active: dict[asyncio.Task[None], Delivery] = {}
+        self._leased: set[str] = set()  # keys whose lease this worker holds
         self._stopping = False
         self._slot = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
@@ -602,6 +618,8 @@ class OffloadWorker:
             self._main.cancel()  # it may be blocked on the broker: nothing it holds is lost
             await asyncio.gather(self._main, return_exceptions=True)
             self._main = None
+        with contextlib.suppress(Exception):
+            await self.backend.stop_taking(self.consumer)
         if self._active:
             if drain:
                 await asyncio.wait(set(self._active), timeout=timeout_s)
@@ -637,18 +655,22 @@ class OffloadWorker:
             self.dead_lettered += 1
             self._emit("dead_letter", None)
             return
-        try:
-            state = await self.idempotency.begin(job.key, self._lease_s)
-        except Exception as exc:  # noqa: BLE001 - the store is away: the job comes back later
-            _log.warning("offload %r: idempotency store unreachable: %r", self.offload.name, exc)
+        state = await self._claim(job.key)
+        if state == _NEW:
+            self._leased.add(job.key)
+            try:
+                await self._run(delivery, attempt)
+            finally:
+                self._leased.discard(job.key)
             return
-        if state == _DONE:
-            await self._settle(lambda: self.backend.ack(delivery))
-            self.duplicates += 1
-            self._emit("duplicate", None)
-            return
-        if state == _RUNNING:
-            return  # another worker has it; if that one dies, the lease runs out first
+        # done already: a copy delivered again after its worker finished (or died acking)
+        await self._settle(lambda: self.backend.ack(delivery))
+        self.duplicates += 1
+        self._emit("duplicate", None)
+
+    async def _run(self, delivery: Delivery, attempt: int) -> None:
+        """Run the handler on a job whose lease this worker holds, and settle it."""
+        job = delivery.job
         if job.attempt == 1 and delivery.deliveries == 1 and self.retry.budget is not None:
             self.retry.budget.deposit()
         started = time.monotonic()
@@ -680,6 +702,27 @@ class OffloadWorker:
         if self.events.listeners:
             self.events.emit("call", "success", seconds=seconds)
             self.events.emit("job", "completed", seconds=max(0.0, time.time() - job.enqueued_at))
+
+    async def _claim(self, key: str) -> str:
+        """Take the lease on ``key`` (``"new"``), or learn that it is ``"done"``.
+
+        While another worker holds the lease (it is running the job, or died and its lease
+        has yet to run out) or the store is away, wait and ask again: the job stays with
+        this worker meanwhile (renewed by the heartbeat), so no broker hands it round and
+        round, and no attempt is used up by waiting.
+        """
+        pause = min(0.05, self._lease_s / 4)
+        while True:
+            try:
+                state = await self.idempotency.begin(key, self._lease_s)
+            except Exception as exc:  # noqa: BLE001 - the store's errors, unknown here
+                _log.warning("offload %r: idempotency store unreachable: %r",
+                             self.offload.name, exc)  # fmt: skip
+            else:
+                if state != _RUNNING:
+                    return state
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self._lease_s / 2, 1.0)
 
     def _emit(self, outcome: str, seconds: float | None) -> None:
         if self.events.listeners:
@@ -715,8 +758,8 @@ class OffloadWorker:
             if running:
                 with contextlib.suppress(Exception):
                     await self.backend.extend(self.consumer, running)
-                    for delivery in running:
-                        await self.idempotency.renew(delivery.job.key, self._lease_s)
+                    for key in list(self._leased):  # ours only: not those we wait for
+                        await self.idempotency.renew(key, self._lease_s)
 
     async def _report(self) -> None:
         """The queue's gauges as ``queue`` events, for whoever listens."""

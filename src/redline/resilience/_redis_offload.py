@@ -24,7 +24,9 @@ import time
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._offload import (
     DeadJob,
@@ -33,6 +35,7 @@ from ._offload import (
     Job,
     QueueBackend,
     QueueStats,
+    QueueUnavailableError,
     decode_job,
     encode_job,
 )
@@ -129,7 +132,10 @@ class RedisStreamQueue(QueueBackend):
 
     async def put(self, job: Job) -> None:
         """XADD the job."""
-        await self.client.xadd(self.stream, encode_job(job))  # type: ignore[arg-type]
+        try:
+            await self.client.xadd(self.stream, encode_job(job))  # type: ignore[arg-type]
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise QueueUnavailableError(f"Redis did not take job {job.id}: {exc}") from exc
 
     async def take(
         self, consumer: str, count: int, *, block_s: float, visibility_s: float
