@@ -56,7 +56,7 @@ def test_spellings(
         ("p99 < soon", "a duration"),
         ("fast please", "expected"),
         ("", "expected an objective"),
-        ("firstbyte.p99 < 50ms", "unknown request phase 'firstbyte'"),
+        ("http_req_firstbyte.p99 < 50ms", "unknown request phase 'http_req_firstbyte'"),
         ("ttfb.error_rate < 1%", "a request phase takes a latency metric"),
         ("ttfb.rps > 5", "a request phase takes a latency metric"),
     ],
@@ -113,3 +113,34 @@ def test_verdict_round_trips_through_plain_data() -> None:
     assert (again.objective.name, again.objective.scope_name) == ("availability", "a")
     assert again.window == (10.0, 20.0)
     assert not again.passed
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "metric", "op", "threshold", "percentile"),
+    [
+        ("job_latency.p99 < 5s", "job_latency", "percentile", "<", 5000.0, 99.0),
+        ("job_latency.p(95) <= 250ms", "job_latency", "percentile", "<=", 250.0, 95.0),
+        ("queue_depth.max < 1000", "queue_depth", "max", "<", 1000.0, 0.0),
+        ("jobs_timed_out.count < 1", "jobs_timed_out", "count", "<", 1.0, 0.0),
+        ("in_stock.rate >= 95%", "in_stock", "rate", ">=", 0.95, 0.0),
+    ],
+)
+def test_a_custom_metric_named_in_the_objective_itself(
+    text: str, name: str, metric: str, op: str, threshold: float, percentile: float
+) -> None:
+    objective = parse_objective(text)
+    assert (objective.scope, objective.scope_name) == ("metric", name)
+    assert (objective.metric, objective.op, objective.percentile) == (metric, op, percentile)
+    assert objective.threshold == pytest.approx(threshold)
+    # the same as the long form
+    long = parse_objective(text.split(".", 1)[1], scope="metric", scope_name=name)
+    assert (long.metric, long.op, long.threshold) == (metric, op, objective.threshold)
+
+
+def test_a_dotted_percentile_is_still_a_latency_objective() -> None:
+    objective = parse_objective("p99.9 < 250ms")
+    assert (objective.scope, objective.metric, objective.percentile) == (
+        "total",
+        "percentile",
+        99.9,
+    )

@@ -65,6 +65,9 @@ _SRE = re.compile(
     rf"^{_NUMBER}\s*%\s*(?:of\s+requests\s+)?(?:under|within|below|<=|<)\s*(.+)$", re.IGNORECASE
 )
 _COMPARISON = re.compile(r"^([A-Za-z_][\w.]*(?:\(\s*[\d.]+\s*\))?)\s*(<=|>=|<|>|==)\s*(.+)$")
+# a custom metric named in the objective itself: "job_latency.p99 < 5s", "queue_depth.max < 1000"
+_DOTTED = re.compile(r"^([A-Za-z_][\w-]*)\.([A-Za-z]\S*)\s*((?:<=|>=|<|>|==).+)$")
+_DURATION = re.compile(r"^[\d.]+\s*(?:us|ms|s|m|h)$")
 _PERCENTILE = re.compile(rf"^p{_NUMBER}$|^p\(\s*{_NUMBER}\s*\)$")
 _K6 = re.compile(r"\(|^(avg|med|min|max)$")  # k6 spellings: unit-less values are ms
 _METRICS = {
@@ -316,6 +319,15 @@ def parse_objective(
         "tags": tags,
     }
     clean = clean_metric
+    dotted = _DOTTED.match(clean) if scope == "total" else None
+    if (
+        dotted
+        and dotted.group(1).lower() not in _METRICS
+        and dotted.group(1).lower() not in PHASE_NAMES
+        and not dotted.group(1).lower().startswith("http_req_")
+    ):  # a custom metric, not a request phase (``ttfb.p99 < 50ms``)
+        common.update(scope="metric", scope_name=dotted.group(1))
+        scope, clean = "metric", f"{dotted.group(2)} {dotted.group(3)}"
     if scope == "metric":
         return _metric_objective(clean, common, fail)
     sre = _SRE.match(clean)
@@ -395,7 +407,9 @@ _STATISTIC = {
 def _metric_objective(text: str, common: dict[str, Any], fail: Any) -> Objective:
     """A custom metric's objective: ``count > 10``, ``rate >= 95%``, ``p(95) < 200``.
 
-    Values are the metric's own numbers (no unit); a rate's may be a percentage.
+    Values are the metric's own numbers; a rate's may be a percentage, and a duration
+    (``5s``, ``250ms``) is in milliseconds, the unit of a trend that times things
+    (``job_latency``).
     """
     match = _COMPARISON.match(text)
     if not match or match.group(2) == "==":
@@ -419,6 +433,8 @@ def _metric_objective(text: str, common: dict[str, Any], fail: Any) -> Objective
         )
     if value.endswith("%"):
         threshold = _fraction(value, fail)
+    elif _DURATION.match(value):  # a trend that times things keeps milliseconds
+        threshold = _latency_ms(value, k6=False, fail=fail)
     else:
         threshold = _number(value, fail, what="number")
     return Objective(metric=statistic, op=op, threshold=threshold, percentile=percentile,

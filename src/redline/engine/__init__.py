@@ -9,6 +9,7 @@ from ._coordinator import run_plan as run_plan
 from ._fleet import Cluster as Cluster
 from ._fleet import current_cluster as current_cluster
 from ._fleet import using_cluster as using_cluster
+from ._lingering import at_drain as at_drain
 from ._session import Response as Response
 from ._session import Session as Session
 
@@ -18,6 +19,7 @@ __all__ = [
     "Response",
     "RunControl",
     "Session",
+    "at_drain",
     "check_reachable",
     "connect_cluster",
     "current_cluster",

@@ -184,6 +184,7 @@ class _Scenarios:
 
     async def _iteration(self, session: Session, index: int, intended: int) -> None:
         key = self.keys[index]
+        session.started_ns = intended
         started = time.monotonic_ns()
         try:
             await self.functions[index](session)

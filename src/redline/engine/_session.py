@@ -441,6 +441,10 @@ class Session:
         self.shared = runtime.shared
         self.data: Mapping[str, Mapping[str, Any]] = _DataRows(runtime)
         self._random = runtime.ctx.random
+        self.started_ns = time.monotonic_ns()
+        """When the current iteration was meant to start (``time.monotonic_ns()``): the
+        arrival's intended start in the open model. Work an iteration sets off (a queued
+        job) is timed from here, as the iteration is."""
 
     def request(
         self,

@@ -32,6 +32,7 @@ from redline.plan import ClosedLoad, OpenLoad, Plan, RenderContext, Workload
 
 from ._clock import IntervalClock
 from ._http_drivers import HttpRequests, HttpUsers
+from ._lingering import settle_lingering
 from ._recorder import Recorder
 from ._requests import RequestMix
 from ._scenario_drivers import ScenarioIterations, ScenarioUsers
@@ -393,11 +394,14 @@ class Worker:
         stopped.cancel()
         early = self.stop_requested.is_set()
         driver.stop()
+        grace = _STOP_GRACE if early else getattr(driver, "grace_s", _DRAIN_GRACE)
+        deadline = time.monotonic() + grace
         if driver.pending:
             self.drained.clear()
             with contextlib.suppress(TimeoutError):
-                grace = _STOP_GRACE if early else getattr(driver, "grace_s", _DRAIN_GRACE)
                 await asyncio.wait_for(self.drained.wait(), grace)
+        if not early:  # jobs the iterations set off, within the same grace
+            await settle_lingering(deadline)
         await driver.cancel_unfinished()
         driver.abandon_unfinished()
         self._report(final=True)

@@ -138,12 +138,19 @@ def _duration_positive(value: object) -> float:
     return seconds
 
 
-def _target(value: object) -> str:
+QUEUE_SCHEMES = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671}
+"""Targets a Python plan may name when it only publishes to a queue (their default ports)."""
+
+
+def _target(value: object, *, queues: bool = False) -> str:
     text = _text(value)
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    schemes = ("http", "https", *QUEUE_SCHEMES) if queues else ("http", "https")
+    if parts.scheme not in schemes or not parts.hostname:
+        queue = " (or a queue's redis:// or amqp:// URL)" if queues else ""
         raise ValueError(
-            f'expected an http:// or https:// URL like "http://127.0.0.1:8080", got {_show(value)}'
+            f'expected an http:// or https:// URL like "http://127.0.0.1:8080"{queue}, '
+            f"got {_show(value)}"
         )
     try:
         _ = parts.port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import mimetypes
@@ -220,7 +221,9 @@ def plan_from_dict(
         root = _Node(raw, "", source)
     base_dir = base_dir or Path.cwd()
 
-    target = root.get("target", _target)
+    functions = tuple(scenarios)  # a Python plan's @scenario functions
+    # a Python plan that only publishes to a queue (redline.scenario.Jobs) names the broker
+    target = root.get("target", functools.partial(_target, queues=bool(functions)))
     redact = root.get("redact", _names, ())
     addresses = AddressPolicy.parse(
         root.get("allow", _address_entries, ()), root.get("block", _address_entries, ())
@@ -228,7 +231,6 @@ def plan_from_dict(
     redactor = Redactor(redact)
     data_sources = _data_sources(root, base_dir)
     by_name = {d.name: d for d in data_sources}
-    functions = tuple(scenarios)  # a Python plan's @scenario functions
     workloads = "scenarios" in root.value
     if workloads:
         from ._workloads import check_no_single_load  # a cycle at import time otherwise

@@ -24,7 +24,7 @@ import inspect
 import sys
 import textwrap
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -163,9 +163,7 @@ def load_python_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = 
         raise PlanError(f"scenario names must be unique, got {names}", source=source)
     raw = {key: getattr(module, key) for key in _TOP_KEYS if key in vars(module)}
     raw.setdefault("name", Path(path).stem)
-    metrics = tuple(
-        sorted({(m.name, m.kind) for m in vars(module).values() if isinstance(m, Metric)})
-    )
+    metrics = tuple(sorted({(m.name, m.kind) for m in _metrics_of(vars(module).values())}))
     plan = plan_from_dict(
         raw,
         source=source,
@@ -193,6 +191,20 @@ def load_python_plan(path: str | Path, *, overrides: Mapping[str, Any] | None = 
             path="shape",
         )
     return dataclasses.replace(plan, has_shape=True)
+
+
+def _metrics_of(values: Iterable[object]) -> Iterator[Metric]:
+    """The module's custom metrics, and those its objects keep (``.metrics``).
+
+    :class:`redline.scenario.Jobs` keeps its latency, counters and queue gauges so.
+    """
+    for value in values:
+        if isinstance(value, Metric):
+            yield value
+            continue
+        kept = getattr(value, "metrics", None)
+        if isinstance(kept, tuple):
+            yield from (m for m in kept if isinstance(m, Metric))
 
 
 def _awaits(function: Callable[..., Any]) -> bool:

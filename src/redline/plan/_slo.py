@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from redline.core import SCOPES, Objective, PlanError, parse_duration, parse_objective
+from redline.core import PHASES, SCOPES, Objective, PlanError, parse_duration, parse_objective
 
 from ._node import _boolean, _Node, _show, _text
 from ._spec import Plan, RequestSpec
@@ -241,8 +241,11 @@ def _check_metric(objective: Objective, metrics: dict[str, str], plan: Plan) -> 
     kind = metrics.get(objective.scope_name)
     if kind is None:
         known = ", ".join(sorted(metrics)) or "none: a Python plan makes them"
+        phases = ""
+        if objective.text.startswith(objective.scope_name + "."):
+            phases = f" (or a request phase: {', '.join(PHASES)})"
         raise fail(
-            f"no custom metric {objective.scope_name!r} in the plan (metrics: {known}); "
+            f"no custom metric {objective.scope_name!r} in the plan (metrics: {known}){phases}; "
             'make one at the top of the plan module, e.g. Counter("orders")'
         )
     allowed = _STATISTICS[kind]

@@ -12,6 +12,7 @@ from redline.core import AddressPolicy, Objective, PlanSummary, Redactor
 from redline.http import encode_multipart
 
 from ._faults import FaultPlan
+from ._node import QUEUE_SCHEMES
 from ._observe import CostSpec, ObservePlan
 from ._template import DataSource, Template
 from ._trace import TracePlan
@@ -333,7 +334,7 @@ class Plan:
         """``(scheme, host, port)`` of the target."""
         parts = urlsplit(self.target)
         scheme = parts.scheme
-        port = parts.port or (443 if scheme == "https" else 80)
+        port = parts.port or QUEUE_SCHEMES.get(scheme) or (443 if scheme == "https" else 80)
         return scheme, parts.hostname or "", port
 
     def redactor(self) -> Redactor:

@@ -208,6 +208,9 @@ class QueueBackend(ABC):
     async def extend(self, consumer: str, deliveries: list[Delivery]) -> None:  # noqa: B027
         """The jobs are still being worked on: restart their visibility timeout."""
 
+    async def complete(self, job: Job, finished_at: float) -> None:  # noqa: B027
+        """Announce that ``job`` is done (a completion stream a load test can read)."""
+
     async def stop_taking(self, consumer: str) -> None:  # noqa: B027
         """``consumer`` takes nothing more.
 
@@ -324,6 +327,8 @@ class MemoryQueue(QueueBackend):
         self._receipts = itertools.count(1)
         self._seq = itertools.count()
         self._arrived: asyncio.Event | None = None
+        self.completions: deque[tuple[Job, float]] = deque(maxlen=100_000)
+        """Jobs done (with their finish time), when workers announce completions."""
 
     def _wake(self) -> None:
         if self._arrived is not None:
@@ -381,6 +386,10 @@ class MemoryQueue(QueueBackend):
         job = replace(delivery.job, attempt=delivery.job.attempt + 1)
         heapq.heappush(self._delayed, (self.clock() + delay_s, next(self._seq), job))
         self._wake()
+
+    async def complete(self, job: Job, finished_at: float) -> None:
+        """See :meth:`QueueBackend.complete`."""
+        self.completions.append((job, finished_at))
 
     async def dead_letter(self, delivery: Delivery, error: str) -> None:
         """See :meth:`QueueBackend.dead_letter`."""
@@ -482,13 +491,17 @@ class Offload:
         consumer: str | None = None,
         poll_s: float = 0.5,
         stats_interval_s: float = 1.0,
+        completions: bool = False,
     ) -> OffloadWorker:
         """A worker running ``handler`` on up to ``concurrency`` jobs at once.
 
         ``retry`` decides the retries (default: 5 attempts, full-jitter backoff from 0.5 s
         up to 60 s, within a :class:`RetryBudget`); ``visibility_timeout_s`` is how long a
         job may go without a word from its worker before another worker takes it (a
-        worker renews it for jobs it is still running).
+        worker renews it for jobs it is still running). With ``completions`` each job done
+        is announced on the backend's completion stream (Redis: ``{stream}:completed``),
+        which a load test reads to time jobs end to end
+        (:class:`redline.scenario.Jobs`).
         """
         return OffloadWorker(
             self,
@@ -499,6 +512,7 @@ class Offload:
             consumer=consumer or f"{self.name}-{secrets.token_hex(4)}",
             poll_s=poll_s,
             stats_interval_s=stats_interval_s,
+            completions=completions,
         )
 
     async def stats(self) -> QueueStats:
@@ -532,6 +546,7 @@ class OffloadWorker:
         consumer: str,
         poll_s: float,
         stats_interval_s: float,
+        completions: bool = False,
     ) -> None:
         """See :meth:`Offload.worker`."""
         if concurrency < 1 or visibility_timeout_s <= 0:
@@ -549,6 +564,7 @@ class OffloadWorker:
         self.consumer = consumer
         self.poll_s = poll_s
         self.stats_interval_s = stats_interval_s
+        self.completions = completions
         self.events = offload.events
         self.completed = 0
         """Jobs this worker ran to success."""
@@ -699,6 +715,10 @@ class OffloadWorker:
         await self._settle(lambda: self.idempotency.finish(job.key, self.offload.key_ttl_s))
         await self._settle(lambda: self.backend.ack(delivery))
         self.completed += 1
+        if self.completions:
+            finished = time.time()
+            with contextlib.suppress(Exception):  # an announcement, not the job's outcome
+                await self.backend.complete(job, finished)
         if self.events.listeners:
             self.events.emit("call", "success", seconds=seconds)
             self.events.emit("job", "completed", seconds=max(0.0, time.time() - job.enqueued_at))

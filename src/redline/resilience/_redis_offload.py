@@ -12,6 +12,8 @@ One stream per queue with one consumer group, ``workers``:
 - ``{prefix}{name}:delayed``: retries waiting for their backoff, a sorted set scored by
   the due time on the Redis server's clock; a Lua script moves the due ones to the stream.
 - ``{prefix}{name}:dead``: the dead-letter stream.
+- ``{prefix}{name}:completed``: jobs done, when workers announce them (``completions``),
+  capped near the newest 100,000: what a load test reads to time jobs end to end.
 
 The idempotency store keeps ``{prefix}key:{key}`` as ``running`` (with a lease, SET NX
 PX) or ``done`` (with a TTL); producer keys are ``{prefix}key:enqueue:{key}``.
@@ -108,13 +110,22 @@ def _fields(raw: dict[Any, Any]) -> dict[str, str]:
 class RedisStreamQueue(QueueBackend):
     """Jobs in a Redis stream with a consumer group (see the module)."""
 
-    def __init__(self, client: Redis, name: str, *, prefix: str = "redline:offload:") -> None:
+    def __init__(
+        self,
+        client: Redis,
+        name: str,
+        *,
+        prefix: str = "redline:offload:",
+        completed_maxlen: int = 100_000,
+    ) -> None:
         """A queue named ``name`` on ``client`` (nothing is written before the first use)."""
         self.client = client
         self.name = name
         self.stream = prefix + name
         self.delayed = self.stream + ":delayed"
         self.dead_stream = self.stream + ":dead"
+        self.completed_stream = self.stream + ":completed"
+        self.completed_maxlen = completed_maxlen
         self._group_ready = False
         self._cursor = "0-0"
         self._move_due = client.register_script(_MOVE_DUE)
@@ -225,6 +236,18 @@ class RedisStreamQueue(QueueBackend):
             keys=[self.dead_stream, self.stream], args=[_GROUP, delivery.receipt, *flat]
         )
 
+    async def complete(self, job: Job, finished_at: float) -> None:
+        """XADD to ``{stream}:completed``: id, key, enqueued and finished times.
+
+        The stream is capped near its newest ``completed_maxlen`` entries.
+        """
+        fields = {"id": job.id, "key": job.key, "enqueued_at": repr(job.enqueued_at),
+                  "finished_at": repr(finished_at)}  # fmt: skip
+        await self.client.xadd(
+            self.completed_stream, fields,  # type: ignore[arg-type]
+            maxlen=self.completed_maxlen, approximate=True,
+        )  # fmt: skip
+
     async def extend(self, consumer: str, deliveries: list[Delivery]) -> None:
         """XCLAIM with JUSTID to ourselves: their idle time starts again."""
         ids = [delivery.receipt for delivery in deliveries]
@@ -291,7 +314,7 @@ class RedisStreamQueue(QueueBackend):
 
     async def purge(self) -> None:
         """Delete the queue's keys (tests, and a queue being retired)."""
-        await self.client.delete(self.stream, self.delayed, self.dead_stream)
+        await self.client.delete(self.stream, self.delayed, self.dead_stream, self.completed_stream)
         self._group_ready = False
 
 

@@ -28,4 +28,6 @@ from redline.engine import Response as Response
 from redline.engine import Session as Session
 from redline.plan import scenario as scenario
 
-__all__ = ["Counter", "Gauge", "Rate", "Response", "Session", "Trend", "scenario"]
+from ._jobs import Jobs as Jobs
+
+__all__ = ["Counter", "Gauge", "Jobs", "Rate", "Response", "Session", "Trend", "scenario"]

@@ -1,0 +1,140 @@
+"""Load through a queue: jobs published at an open-model rate, timed to their completion.
+
+A real Redis carries the queue; the consumer is a redline Offload worker in a thread of
+the test (its own event loop) that announces completions. The run's job latency is then
+compared with the consumer's own timestamps, job by job in aggregate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from redis.asyncio import Redis
+
+import redline
+from redline.plan import load_plan
+from redline.resilience import Job, Offload
+from redline.resilience.redis import RedisStreamQueue
+
+pytestmark = pytest.mark.timeout(180)
+
+PLAN = """
+from redline.scenario import Jobs, Session, scenario
+
+target = {url!r}                       # the broker: the scenario only publishes
+load = {{"rate": 50}}
+duration = "3s"
+workers = 2
+payments = Jobs(redis={url!r}, queue="payments", prefix={prefix!r}, timeout_s={timeout},
+                watch_s=0.2)
+slo = {slo!r}
+
+@scenario
+async def pay(s: Session) -> None:
+    await payments.publish(s, {{"amount": 1999}})
+"""
+
+
+def write(tmp_path: Path, redis_url: str, prefix: str, slo: list[str], timeout: float) -> Path:
+    path = tmp_path / "jobs_plan.py"
+    path.write_text(PLAN.format(url=redis_url, prefix=prefix, slo=slo, timeout=timeout))
+    return path
+
+
+class Consumer:
+    """An Offload worker in a thread of its own, announcing each job it completes."""
+
+    def __init__(self, redis_url: str, prefix: str, work_s: float) -> None:
+        self.redis_url, self.prefix, self.work_s = redis_url, prefix, work_s
+        self.timings: list[tuple[float, float]] = []  # enqueued_at, finished_at
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        client = Redis.from_url(self.redis_url)
+        queue = RedisStreamQueue(client, "payments", prefix=self.prefix)
+        offload = Offload(queue)
+
+        async def handler(job: Job) -> None:
+            await asyncio.sleep(self.work_s)
+
+        original = queue.complete
+
+        async def complete(job: Job, finished_at: float) -> None:
+            self.timings.append((job.enqueued_at, finished_at))
+            await original(job, finished_at)
+
+        queue.complete = complete  # type: ignore[method-assign]
+        async with offload.worker(handler, concurrency=16, poll_s=0.05, completions=True):
+            while not self.stop.is_set():
+                await asyncio.sleep(0.05)
+        await queue.purge()
+        await client.aclose()
+
+
+@pytest.fixture
+def consumer(redis_url: str, redis_prefix: str) -> Iterator[Consumer]:
+    running = Consumer(redis_url, redis_prefix, work_s=0.05)
+    running.thread.start()
+    try:
+        yield running
+    finally:
+        running.stop.set()
+        running.thread.join(30)
+
+
+def test_job_latency_matches_the_consumers_own_timestamps(
+    consumer: Consumer, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    slo = ["job_latency.p99 < 5s", "jobs_timed_out.count < 1", "queue_depth.max < 1000"]
+    plan = load_plan(write(tmp_path, redis_url, redis_prefix, slo, timeout=30))
+    outcome = redline.run(plan)
+    metrics = outcome.result.metrics()
+    assert metrics["jobs_completed"].total == 150  # 50/s for 3 s, every one seen done
+    assert "jobs_timed_out" not in metrics
+    latency = metrics["job_latency"]
+    assert latency.count == 150
+    assert latency.low >= 50  # no job is faster than its work
+    # the consumer's view of the same jobs: from enqueue to done
+    assert len(consumer.timings) == 150
+    consumer_ms = np.array([(done - queued) * 1000 for queued, done in consumer.timings])
+    ours = latency.value("percentile", seconds=3, percentile=50)
+    assert abs(ours - float(np.median(consumer_ms))) < 1.0
+    assert [v.outcome for v in outcome.verdicts] == ["pass", "pass", "pass"]
+    summary = outcome.result.to_dict()["summary"]["metrics"]
+    assert summary["job_latency"]["kind"] == "trend"
+    assert summary["job_latency"]["count"] == 150
+    assert summary["queue_depth"]["max"] >= 0
+
+
+def test_jobs_nobody_consumes_time_out_and_pile_up(
+    redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    slo = ["jobs_timed_out.count < 1", "queue_depth.max < 50"]
+    plan = load_plan(write(tmp_path, redis_url, redis_prefix, slo, timeout=0.5))
+    try:
+        outcome = redline.run(plan)
+    finally:
+        asyncio.run(_purge(redis_url, redis_prefix))
+    metrics = outcome.result.metrics()
+    assert "job_latency" not in metrics  # nothing finished: no latency, never a fast one
+    assert metrics["jobs_timed_out"].total >= 100  # all but the last half second's
+    assert metrics["queue_depth"].high >= 100
+    assert [v.outcome for v in outcome.verdicts] == ["fail", "fail"]
+    # the queue's depth over time: it only grows
+    depths = [i.metrics["queue_depth"].last for i in outcome.result.intervals
+              if "queue_depth" in i.metrics]  # fmt: skip
+    assert depths == sorted(depths)
+    assert depths[-1] > depths[0]
+
+
+async def _purge(redis_url: str, prefix: str) -> Any:
+    client = Redis.from_url(redis_url)
+    await RedisStreamQueue(client, "payments", prefix=prefix).purge()
+    await client.aclose()
