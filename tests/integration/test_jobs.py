@@ -72,8 +72,7 @@ class Consumer:
 
         queue.complete = complete  # type: ignore[method-assign]
         async with offload.worker(handler, concurrency=16, poll_s=0.05, completions=True):
-            while not self.stop.is_set():
-                await asyncio.sleep(0.05)
+            await asyncio.to_thread(self.stop.wait)
         await queue.purge()
         await client.aclose()
 

@@ -6,6 +6,7 @@ Playwright drives the browser; it launches the system's ``chromium`` (installed 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -17,10 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from redline.core import RunResult
+from redline.core import TREND_SCALE, Histogram, MetricInterval, RunResult
 from redline.report import html_report
 from redline.testing import Behaviour, TestServer
 from synthetic import synthetic_run
@@ -511,3 +513,44 @@ scenarios:
     assert int(rows[1][3]) == 10
     assert watched.complaints == []
     page.close()
+
+
+def test_custom_metrics_are_drawn_over_time(browser: Browser, tmp_path: Path) -> None:
+    # a queue backing up then draining, and job latency per interval: what Jobs records
+    depths = [0, 40, 120, 260, 300, 180, 60, 0, 0, 0]
+    result = synthetic_run(7)
+    intervals = []
+    for interval, depth in zip(result.intervals, depths, strict=True):
+        latency = Histogram()
+        latency.record_values(np.full(20, (50 + depth) * TREND_SCALE, dtype=np.int64))
+        metrics = {
+            "queue_depth": MetricInterval(kind="gauge", count=1, total=depth, last=depth,
+                                          low=depth, high=depth),
+            "job_latency": MetricInterval(kind="trend", count=20, total=20.0 * (50 + depth),
+                                          low=50 + depth, high=50 + depth, histogram=latency),
+        }  # fmt: skip
+        intervals.append(dataclasses.replace(interval, metrics=metrics))
+    result = dataclasses.replace(result, intervals=tuple(intervals))
+    html = tmp_path / "metrics.html"
+    html.write_text(html_report(result))
+    watched = Watched(browser)
+    watched.page.goto(html.as_uri(), timeout=10_000)
+    watched.page.wait_for_selector("#metric-charts")
+    charts = drawn_charts(watched.page)
+    assert charts["metric-queue_depth"]["lines"] == 1
+    assert charts["metric-job_latency"]["lines"] == 2  # p50 and p99
+    titles = watched.page.evaluate(
+        "() => [...document.querySelectorAll('#metric-charts svg.chart')].map(s => s.dataset.chart)"
+    )
+    assert sorted(titles) == ["metric-job_latency", "metric-queue_depth"]
+    # the drawn series carry the intervals' own numbers
+    data = json.loads(
+        watched.page.evaluate("() => document.getElementById('redline-data').textContent")
+    )
+    series = {m["name"]: m for m in data["metric_series"]}
+    assert series["queue_depth"]["lines"]["value"] == depths
+    assert series["job_latency"]["lines"]["p99"] == pytest.approx(
+        [50 + d for d in depths], rel=0.01
+    )
+    assert watched.complaints == []
+    watched.page.close()

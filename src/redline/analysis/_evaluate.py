@@ -375,6 +375,14 @@ def _judge_metric(objective: Objective, intervals: Sequence[IntervalSnapshot]) -
     """
     name = objective.scope_name
     records = [i.metrics[name] for i in intervals if name in i.metrics]
+    if not records and objective.metric == "count":  # nothing counted is a count: zero
+        ok = objective.holds(0.0)
+        return Verdict(
+            objective, PASS if ok else FAIL, 0.0,
+            f"{name} recorded nothing: count 0 {'meets' if ok else 'breaks'} "
+            f"{objective.text.split('}', 1)[-1].strip()!r}",
+            samples=0, margin=_margin(objective, 0.0),
+        )  # fmt: skip
     if not records:
         return Verdict(objective, INCONCLUSIVE, None, f"metric {name!r} recorded nothing")
     data = MetricInterval.merged(records)

@@ -22,6 +22,7 @@ from redline.core import (
     Histogram,
     IntervalSnapshot,
     LoadSummary,
+    MetricInterval,
     RunResult,
     TargetReport,
     TraceReport,
@@ -95,6 +96,7 @@ def page_data(
             {"name": name, **record.summary(seconds=result.duration_s)}
             for name, record in sorted(result.metrics().items())
         ],
+        "metric_series": _metric_series(result),
         "checks": [
             {"name": name, "passed": passed, "failed": failed}
             for name, (passed, failed) in sorted(
@@ -329,6 +331,43 @@ def _series(steps: Sequence[_Step], names: Sequence[str], merged: int) -> dict[s
         "errors": dict(sorted(errors.items())),
         "merged": merged,
     }
+
+
+_METRIC_LINES = {"gauge": ("value",), "trend": ("p50", "p99"), "counter": ("per s",),
+                 "rate": ("rate",)}  # fmt: skip
+
+
+def _metric_line(record: MetricInterval, line: str, seconds: float) -> float:
+    if line == "value":
+        return record.last
+    if line in ("p50", "p99"):
+        return record.value("percentile", seconds=seconds, percentile=float(line[1:]))
+    if line == "rate":
+        return record.value("rate", seconds=seconds)
+    return record.total / seconds if seconds else 0.0
+
+
+def _metric_series(result: RunResult) -> list[dict[str, Any]]:
+    """Each custom metric over the run, interval by interval.
+
+    A gauge's value (a queue's depth), a trend's p50 and p99 (job latency), a counter's
+    rate; None where an interval recorded nothing.
+    """
+    names = sorted({name for i in result.intervals for name in i.metrics})
+    out = []
+    for name in names:
+        kind = next(i.metrics[name].kind for i in result.intervals if name in i.metrics)
+        lines: dict[str, list[float | None]] = {line: [] for line in _METRIC_LINES[kind]}
+        for interval in result.intervals:
+            record = interval.metrics.get(name)
+            for line, values in lines.items():
+                values.append(
+                    None if record is None else _metric_line(record, line, interval.duration_s)
+                )
+        out.append({"name": name, "kind": kind,
+                    "x": [i.start_s + i.duration_s for i in result.intervals],
+                    "lines": lines})  # fmt: skip
+    return out
 
 
 def _measured(steps: Sequence[_Step], names: Sequence[str]) -> dict[str, EndpointInterval]:

@@ -16,9 +16,10 @@
         await payments.publish(s, {"order": 42})
 
 A job's latency runs from its iteration's *intended* start (the arrival's, in the open
-model: no coordinated omission) to the moment redline learns it is done: read from the
-queue's completion stream (workers made with ``offload.worker(..., completions=True)``
-announce each job on ``{prefix}{queue}:completed``), or by polling a status URL
+model: no coordinated omission) to its completion: the finish time a worker announced on
+the queue's completion stream (workers made with ``offload.worker(...,
+completions=True)`` announce each job on ``{prefix}{queue}:completed``; an entry without
+one counts when redline reads it), or the moment a poll of a status URL finds it done
 (:meth:`Jobs.wait` with ``poll=``). It is recorded in the custom metrics
 
 - ``{name}_latency`` (a trend, in milliseconds): ``job_latency.p99 < 5s``;
@@ -242,13 +243,23 @@ class Jobs:
                 _log.warning("jobs: cannot read %s: %r", stream, exc)
                 await asyncio.sleep(0.5)
                 continue
+            # the worker's own finish time, on this clock: redline's reading of the stream
+            # adds nothing (another machine's clock skew would: then the reading time is
+            # the better bound, and a finish "before" it is taken as now)
             now = time.monotonic_ns()
+            offset = time.time_ns() - now
             for _, entries in answer or []:
                 for entry_id, fields in entries:
                     last = entry_id
                     job = fields.get(b"id")
-                    if job is not None:
-                        self._done(job.decode(), now)
+                    if job is None:
+                        continue
+                    finished = fields.get(b"finished_at")
+                    at = now
+                    if finished is not None:
+                        with contextlib.suppress(ValueError):
+                            at = min(now, int(float(finished) * 1e9) - offset)
+                    self._done(job.decode(), at)
 
     async def _expire(self) -> None:
         """Jobs not done within the timeout count as timed out (and stop being waited for)."""

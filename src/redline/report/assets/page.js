@@ -286,6 +286,17 @@ function phaseChanges(c) {
       numberCell(p.base.p99, fmtMs(p.base.p99)), numberCell(p.candidate.p99, fmtMs(p.candidate.p99))))));
 }
 
+function metricSpecs(data) {
+  // custom metrics over time: a queue's depth and lag, job latency, a counter's rate
+  return (data.metric_series || []).map((m) => ({
+    id: `metric-${m.name}`,
+    title: `${m.name} over time (${m.kind}${m.kind === "trend" ? ", p50 and p99" : ""})`,
+    x: m.x, xFrom: 0, zoomGroup: "time", bands: data.windows, xFormat: fmtTime,
+    yFormat: (v) => `${+v.toPrecision(4)}`,
+    series: Object.entries(m.lines).map(([line, y], i) => ({ name: line, x: m.x, y, color: PALETTE[i % PALETTE.length] })),
+  }));
+}
+
 function detailTables(data) {
   const out = [];
   if ((data.workloads || []).length) {
@@ -398,9 +409,11 @@ function render(data) {
   }
   specs.push(throughputSpec(data), errorsSpec(data), spectrumSpec(data), histogramSpec(data));
   specs.push(...targetSpecs(data));
+  specs.push(...metricSpecs(data));
   const boxes = Object.fromEntries(specs.map((s) => [s.id, chartBox(s.id)]));
   const target = targetSections(data, boxes);
   const latencyBoxes = specs.filter((s) => s.id.startsWith("latency-")).map((s) => boxes[s.id]);
+  const metricBoxes = specs.filter((s) => s.id.startsWith("metric-")).map((s) => boxes[s.id]);
   const search = searchSection(data);
   if (search) {
     specs.push(search.spec);
@@ -419,6 +432,7 @@ function render(data) {
     ...target.rest,
     tracesSection(data),
     section("Throughput and errors", h("div", { class: "grid" }, boxes.throughput, boxes.errors)),
+    metricBoxes.length ? section("Custom metrics over time", h("div", { class: "grid", id: "metric-charts" }, metricBoxes)) : "",
     section("Latency distribution", h("div", { class: "grid" }, boxes.spectrum, boxes.histogram)),
     comparisonTable(data) || "",
     endpointTable(data),

@@ -1,0 +1,289 @@
+"""Batching and offloading against a real Redis, beside what a team would write without them.
+
+- **Batching**: 10,000 keys read by 10,000 concurrent callers, as a plain
+  ``asyncio.gather`` of single GETs and through a :class:`~redline.resilience.Loader` over
+  MGET (100 keys a batch): wall time and round trips, and the Batcher's own overhead per
+  item (an identity batch function beside a gather of an identity coroutine, no I/O).
+- **Offload**: ``--jobs`` jobs (100,000 by default) preloaded on a Redis stream, drained by
+  4 consumer processes pinned to the load core; each job's effect is the same one-call Lua
+  script (SET NX of its key, and a count). Beside redline's workers (idempotency store in
+  Redis, leases, retries, heartbeats) runs a plain XREADGROUP / XACK+XDEL loop, the
+  smallest correct consumer: the printed ratio is consumer CPU per job, redline's over the
+  plain loop's (target <= 1.5). Then redline again with one of the 4 workers killed
+  (SIGKILL) a third of the way through: every job id must have exactly one effect.
+
+    python benchmarks/bench_offload.py [--redis redis://127.0.0.1:6379/0] [--jobs 100000]
+
+Each figure is the median of ``--repeat`` rounds (3 by default), the variants interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from _common import LOAD_CORE, median, table
+from redline.resilience import Batcher, Job, Loader, Offload, Retry
+from redline.resilience.redis import RedisIdempotency, RedisStreamQueue
+
+CONSUMERS = 4
+GROUP = "workers"  # the group RedisStreamQueue uses, for the plain loop too
+APPLY = (
+    "if redis.call('SET', KEYS[1], 1, 'NX') then "
+    "redis.call('HINCRBY', KEYS[2], ARGV[1], 1) end"
+)
+
+# -- batching ----------------------------------------------------------------------------
+
+
+async def batching_round(url: str, keys: list[str]) -> dict[str, float]:
+    # 64 connections, callers waiting for one: what a service's pool does
+    client = Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=64))
+    try:
+        start = time.perf_counter()
+        single = await asyncio.gather(*(client.get(k) for k in keys))
+        plain_s = time.perf_counter() - start
+
+        async def mget(batch: list[str]) -> list[Any]:
+            return list(await client.mget(batch))
+
+        loader: Loader[str, Any] = Loader(mget, max_size=100, max_concurrency=8)
+        start = time.perf_counter()
+        batched = await asyncio.gather(*(loader.load(k) for k in keys))
+        batched_s = time.perf_counter() - start
+        assert batched == single, "the loader answered differently from GET"
+
+        async def identity(item: int) -> int:
+            return item
+
+        async def identities(items: list[int]) -> list[int]:
+            return items
+
+        n = len(keys)
+        start = time.perf_counter()
+        await asyncio.gather(*(identity(i) for i in range(n)))
+        gather_s = time.perf_counter() - start
+        batcher: Batcher[int, int] = Batcher(identities, max_size=100, max_pending=n)
+        start = time.perf_counter()
+        await asyncio.gather(*(batcher.submit(i) for i in range(n)))
+        batcher_s = time.perf_counter() - start
+        return {
+            "plain_s": plain_s,
+            "batched_s": batched_s,
+            "round_trips": loader.batcher.flushes,
+            "gather_us": gather_s / n * 1e6,
+            "batcher_us": batcher_s / n * 1e6,
+        }
+    finally:
+        await client.aclose()
+
+
+def bench_batching(url: str, repeat: int) -> None:
+    n = 10_000
+    prefix = f"bench-batch:{secrets.token_hex(4)}:"
+    keys = [f"{prefix}{i}" for i in range(n)]
+
+    async def setup() -> None:
+        client = Redis.from_url(url)
+        await client.mset({k: str(i) for i, k in enumerate(keys)})
+        await client.aclose()
+
+    async def teardown() -> None:
+        client = Redis.from_url(url)
+        await client.delete(*keys)
+        await client.aclose()
+
+    asyncio.run(setup())
+    rounds = [asyncio.run(batching_round(url, keys)) for _ in range(repeat)]
+    asyncio.run(teardown())
+    plain = median([r["plain_s"] for r in rounds])
+    batched = median([r["batched_s"] for r in rounds])
+    print(f"\n## Batching: {n:,} concurrent reads of distinct keys (median of {repeat})\n")
+    print(
+        table(
+            [
+                ["gather of GET", f"{plain * 1000:.0f} ms", f"{n:,}", "1.00x"],
+                ["Loader over MGET", f"{batched * 1000:.0f} ms",
+                 f"{int(rounds[0]['round_trips']):,}", f"{plain / batched:.2f}x faster"],
+            ],  # fmt: skip
+            ["", "wall", "round trips", "vs gather"],
+        )
+    )
+    gather_us = median([r["gather_us"] for r in rounds])
+    batcher_us = median([r["batcher_us"] for r in rounds])
+    print(
+        f"\nBatcher overhead, no I/O: {batcher_us:.2f} us per item beside {gather_us:.2f} us "
+        f"for a gather of an identity coroutine ({batcher_us / gather_us:.2f}x)"
+    )
+
+
+# -- offload -----------------------------------------------------------------------------
+
+
+async def consume_plain(url: str, stream: str, name: str, prefix: str) -> None:
+    """The smallest correct consumer: XREADGROUP, do the effect, XACK+XDEL."""
+    client = Redis.from_url(url)
+    apply = client.register_script(APPLY)
+    while True:
+        answer = await client.xreadgroup(GROUP, name, {stream: ">"}, count=8, block=1000)
+        for _, entries in answer or []:
+            for entry_id, fields in entries:
+                job_id = fields[b"id"].decode()
+                await apply(keys=[prefix + "effect:" + job_id, prefix + "applied"], args=[job_id])
+                async with client.pipeline(transaction=True) as pipe:
+                    pipe.xack(stream, GROUP, entry_id)
+                    pipe.xdel(stream, entry_id)
+                    await pipe.execute()
+
+
+async def consume_redline(url: str, stream: str, name: str, prefix: str) -> None:
+    client = Redis.from_url(url)
+    apply = client.register_script(APPLY)
+    queue = RedisStreamQueue(client, stream, prefix="")
+    offload = Offload(queue, idempotency=RedisIdempotency(client, prefix=prefix + "key:"))
+
+    async def handler(job: Job) -> None:
+        await apply(keys=[prefix + "effect:" + job.key, prefix + "applied"], args=[job.id])
+
+    worker = offload.worker(
+        handler, concurrency=8, consumer=name, visibility_timeout_s=2.0,
+        retry=Retry(attempts=5, base_s=0.01, max_s=0.1),
+    )  # fmt: skip
+    await worker.run()
+
+
+def child(kind: str, url: str, stream: str, name: str, prefix: str) -> None:
+    consume = consume_plain if kind == "plain" else consume_redline
+    asyncio.run(consume(url, stream, name, prefix))
+
+
+async def preload(url: str, stream: str, jobs: int) -> list[str]:
+    """Jobs on the stream, written as Offload.enqueue writes them (pipelined, for speed)."""
+    client = Redis.from_url(url)
+    queue = RedisStreamQueue(client, stream, prefix="")
+    await queue._ensure_group()
+    ids = [secrets.token_hex(12) for _ in range(jobs)]
+    now = repr(time.time())
+    for start in range(0, jobs, 1000):
+        async with client.pipeline(transaction=False) as pipe:
+            for job_id in ids[start : start + 1000]:
+                pipe.xadd(stream, {"id": job_id, "payload": "{}", "key": job_id,
+                                   "attempt": "1", "enqueued_at": now})  # fmt: skip
+            await pipe.execute()
+    await client.aclose()
+    return ids
+
+
+async def drained(url: str, stream: str, prefix: str, jobs: int) -> tuple[int, dict[str, int]]:
+    client = Redis.from_url(url)
+    try:
+        while int(await client.hlen(prefix + "applied")) < jobs:
+            await asyncio.sleep(0.02)
+        applied = {k.decode(): int(v) for k, v in (await client.hgetall(prefix + "applied")).items()}
+        return int(await client.xlen(stream)), applied
+    finally:
+        await client.aclose()
+
+
+def offload_round(url: str, kind: str, jobs: int, kill: bool) -> dict[str, float]:
+    stream = f"bench-offload:{secrets.token_hex(4)}"
+    prefix = stream + ":"
+    ids = asyncio.run(preload(url, stream, jobs))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    workers = [
+        subprocess.Popen(
+            ["taskset", "-c", LOAD_CORE, sys.executable, __file__, "--child", kind, url,
+             stream, f"c{i}", prefix],
+        )  # fmt: skip
+        for i in range(CONSUMERS)
+    ]
+    try:
+        if kill:
+
+            async def a_third() -> None:
+                client = Redis.from_url(url)
+                while int(await client.hlen(prefix + "applied")) < jobs // 3:
+                    await asyncio.sleep(0.01)
+                await client.aclose()
+
+            asyncio.run(a_third())
+            workers[0].send_signal(signal.SIGKILL)
+        left, applied = asyncio.run(drained(url, stream, prefix, jobs))
+        wall = time.perf_counter() - start
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+    async def cleanup() -> None:
+        client = Redis.from_url(url)
+        keys = [k async for k in client.scan_iter(match=prefix + "*", count=10_000)]
+        for start_at in range(0, len(keys), 10_000):
+            await client.delete(*keys[start_at : start_at + 10_000])
+        await client.delete(stream)
+        await client.aclose()
+
+    asyncio.run(cleanup())
+    exact = applied == dict.fromkeys(ids, 1)
+    return {"wall": wall, "cpu_us": cpu / jobs * 1e6, "exact": float(exact), "left": left}
+
+
+def bench_offload(url: str, jobs: int, repeat: int) -> None:
+    plain: list[dict[str, float]] = []
+    ours: list[dict[str, float]] = []
+    for _ in range(repeat):  # interleaved
+        plain.append(offload_round(url, "plain", jobs, kill=False))
+        ours.append(offload_round(url, "redline", jobs, kill=False))
+    killed = offload_round(url, "redline", jobs, kill=True)
+
+    def row(name: str, rounds: list[dict[str, float]]) -> list[str]:
+        wall = median([r["wall"] for r in rounds])
+        cpu = median([r["cpu_us"] for r in rounds])
+        exact = all(r["exact"] for r in rounds)
+        return [name, f"{jobs / wall:,.0f}", f"{cpu:.0f}", "yes" if exact else "NO"]
+
+    print(f"\n## Offload: {jobs:,} jobs, {CONSUMERS} consumer processes (median of {repeat})\n")
+    print(
+        table(
+            [row("plain XREADGROUP loop", plain), row("redline Offload workers", ours),
+             row("redline, one worker killed", [killed])],  # fmt: skip
+            ["", "jobs/s", "consumer CPU us/job", "every job exactly once"],
+        )
+    )
+    ratio = median([r["cpu_us"] for r in ours]) / median([r["cpu_us"] for r in plain])
+    verdict = "met" if ratio <= 1.5 else "MISSED"
+    print(f"\nCPU per job, redline / plain loop: {ratio:.2f}x (target <= 1.5x: {verdict})")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(*sys.argv[2:7])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["batching", "offload"])
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    if args.only != "offload":
+        bench_batching(args.redis, args.repeat)
+    if args.only != "batching":
+        bench_offload(args.redis, args.jobs, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
