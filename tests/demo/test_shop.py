@@ -135,4 +135,82 @@ def test_the_limiter_refuses_what_is_over_its_limit(serve: Serve, db: Path) -> N
 def test_unknown_strategies_are_refused(db: Path) -> None:
     with pytest.raises(ValueError, match="unknown strategies"):
         Shop(db, "http://127.0.0.1:1", strategies=["cache", "magic"])
-    assert set(STRATEGIES) == {"cache", "breaker", "deadline", "limiter"}
+    assert set(STRATEGIES) == {"cache", "breaker", "deadline", "limiter", "queue"}
+
+
+class FlakyPayments(Payments):
+    """Payments that answer 503 while ``down``."""
+
+    def __init__(self, latency_s: float = 0.005) -> None:
+        super().__init__(latency_s)
+        self.down = True
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/pay" and self.down:
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-length", b"4")]})  # fmt: skip
+            await send({"type": "http.response.body", "body": b"down"})
+            return
+        await super().__call__(scope, receive, send)
+
+
+def test_the_queue_keeps_taking_orders_while_payments_is_down(serve: Serve, db: Path) -> None:
+    payments = FlakyPayments()
+    shop = Shop(db, serve(payments, "on"), strategies=["breaker", "deadline", "queue"])
+    url = serve(shop, "on")
+
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            answers = await asyncio.gather(
+                *(client.post("/checkout", json={"order": f"o{n}"}) for n in range(20))
+            )
+            assert {a.status_code for a in answers} == {202}  # taken, to be paid later
+            assert all(a.json()["status"] == "pending" for a in answers)
+            stats = (await client.get("/jobs/stats")).json()
+            assert stats["queued"] == 20
+            assert stats["completed"] == 0
+            assert payments.paid == 0
+            payments.down = False  # payments is back: the backlog drains
+            for _ in range(300):
+                stats = (await client.get("/jobs/stats")).json()
+                if stats["pending"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert stats["completed"] == 20
+            assert stats["pending"] == 0
+            assert stats["dead_letters"] == 0
+            assert stats["deepest"] >= 1
+            assert stats["p99_ms"] >= stats["p50_ms"] > 0
+            # the same order again is not a second job, and nothing was charged twice
+            again = await client.post("/checkout", json={"order": "o3"})
+            if again.status_code == 202:  # the breaker still open: the same job, by its key
+                assert again.json()["job_id"] == answers[3].json()["job_id"]
+            else:  # paid at once: payments answers the first receipt again
+                assert again.status_code == 200
+                assert again.json()["receipt"]["order"] == {"order": "o3"}
+        assert payments.paid == 20
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_a_payment_given_up_on_and_queued_is_charged_once(serve: Serve, db: Path) -> None:
+    # payments is slower than the deadline: the shop gives up and queues the order, but
+    # payments still charges the first try; the queued try carries the same key
+    slow = Payments(latency_s=0.5)
+    shop = Shop(db, serve(slow, "on"), strategies=["deadline", "queue"])
+    url = serve(shop, "on")
+
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            answers = await asyncio.gather(
+                *(client.post("/checkout", json={"order": f"s{n}"}) for n in range(5))
+            )
+            assert {a.status_code for a in answers} == {202}
+            for _ in range(200):
+                if (await client.get("/jobs/stats")).json()["completed"] == 5:
+                    break
+                await asyncio.sleep(0.05)
+        assert slow.paid == 5
+        assert len(slow.receipts) == 5
+
+    asyncio.run(asyncio.wait_for(main(), 60))

@@ -1,14 +1,16 @@
 """``redline demo``: the whole practice on a built-in shop, with nothing installed.
 
 The shop (``redline.demo``) runs twice on loopback, as it is and with its strategies
-switched on (cache, breaker, deadline, limiter), both calling a payments service through
-redline's fault proxy. Then:
+switched on (cache, breaker, deadline, limiter, queue), both calling a payments service
+through redline's fault proxy. Then:
 
 1. a smoke test;
 2. the shop's redline under the demo's objectives (``redline find``);
 3. a steady load at 70% of that redline while payments slows down, then goes down: the
    cascading failure, judged by the objectives, with time to detect and to recover;
-4. the same load and faults against the shop with its strategies;
+4. the same load and faults against the shop with its strategies: checkouts whose
+   payment fails fast are queued (202) and paid once payments is back; the queue's
+   backlog over time (the shop's own gauges), its job latency, and that it drained;
 5. the redline again, with the strategies;
 6. the two fault runs compared, with confidence intervals;
 7. the shop's capacity plan: replicas for a sale of 2,000 req/s from its redline (the
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,7 +138,7 @@ def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
         payments = f"http://127.0.0.1:{ports['via_proxy']}"
         common = ["--payments", payments, "--db", str(db), "--workers", "8", *otlp]
         start("shop", *common, port=ports["shop"])
-        start("shop", *common, "--strategies", "cache,breaker,deadline,limiter",
+        start("shop", *common, "--strategies", "cache,breaker,deadline,limiter,queue",
               port=ports["protected"])  # fmt: skip
         console.print(
             f"shop on :{ports['shop']}, the same shop with its strategies on "
@@ -252,7 +255,7 @@ def _find(target: str, start: float, quick: bool, console: Console, pid: int) ->
     return {**found.to_dict(), "at_least": max(held) if held else None}
 
 
-def _fault_plan(target: str, api: str, rate: float, quick: bool) -> Plan:
+def _fault_plan(target: str, api: str, rate: float, quick: bool, pid: int) -> Plan:
     seconds = 10 if quick else 30
     slow_at, slow_for, down_at, down_for = (2, 3, 5, 3) if quick else (6, 8, 18, 6)
     schedule = [
@@ -261,8 +264,51 @@ def _fault_plan(target: str, api: str, rate: float, quick: bool) -> Plan:
         {"name": "payments-down", "at": f"{down_at}s", "for": f"{down_for}s", "proxy": "payments",
          "down": True},
     ]  # fmt: skip
+    # watched: the shop's own gauges (its worker pool; with the queue, the backlog) over time
     return _plan(target, {"rate": f"{rate:.0f}/s"}, seconds, quick=quick,
-                 faults={"api": api, "schedule": schedule})  # fmt: skip
+                 faults={"api": api, "schedule": schedule}, **_watching(target, pid))  # fmt: skip
+
+
+def _checkouts(result: RunResult) -> dict[str, int]:
+    """Checkouts by answer: paid at once (200), taken and queued (202), refused (the rest)."""
+    if "checkout" not in result.endpoint_names():
+        return {"paid": 0, "queued": 0, "refused": 0}
+    status = result.endpoint("checkout").status
+    checkout = result.endpoint("checkout")
+    return {"paid": status.get(200, 0), "queued": status.get(202, 0),
+            "refused": checkout.requests - status.get(200, 0) - status.get(202, 0)}  # fmt: skip
+
+
+def _drained(target: str, console: Console, *, wait_s: float) -> dict[str, Any] | None:
+    """The shop's payment queue once its backlog has drained (or after ``wait_s``)."""
+    started = time.monotonic()
+    stats: dict[str, Any] | None = None
+    while time.monotonic() - started < wait_s:
+        try:
+            with urllib.request.urlopen(f"{target}/jobs/stats", timeout=2) as answer:
+                stats = json.loads(answer.read())
+        except (OSError, ValueError):
+            return stats
+        if stats is not None and not stats["pending"]:
+            break
+        time.sleep(0.2)
+    if stats is None:
+        return None
+    stats["drained"] = not stats["pending"]
+    stats["waited_s"] = round(time.monotonic() - started, 1)
+    console.print(
+        f"payment queue: {stats['queued']} orders queued while payments was slow or down, "
+        f"{stats['completed']} paid since (job latency p50 {_s(stats['p50_ms'])}, p99 "
+        f"{_s(stats['p99_ms'])}); deepest backlog {stats['deepest']}, "
+        + ("drained" if stats["drained"] else f"{stats['pending']} still pending")
+        + f" {stats['waited_s']:.1f} s after the run; {stats['dead_letters']} dead letters",
+        highlight=False,
+    )
+    return stats
+
+
+def _s(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.2f} s"
 
 
 def _errors(result: RunResult) -> dict[str, Any]:
@@ -315,20 +361,33 @@ def demo_command(args: argparse.Namespace) -> int:
             }
 
             console.rule(f"3. {rate:.0f} req/s (70% of it); payments slows, then goes down")
-            plain, plain_verdicts, plain_faults = _run(
-                _fault_plan(services["shop"], services["api"], rate, args.quick), console
+            plain_run = _outcome(
+                _fault_plan(services["shop"], services["api"], rate, args.quick,
+                            services["pid"]["shop"]),
+                console,
+            )  # fmt: skip
+            plain, plain_verdicts = plain_run.result, list(plain_run.verdicts)
+            plain_faults = list(plain_run.analysis.get("faults", []))
+            write["baseline-faults.html"] = html_report(
+                plain, plain_verdicts, target=plain_run.target
             )
-            write["baseline-faults.html"] = html_report(plain, plain_verdicts)
 
-            console.rule("4. the same, with strategies: cache, breaker, deadline, limiter")
-            guarded, guarded_verdicts, guarded_faults = _run(
-                _fault_plan(services["protected"], services["api"], rate, args.quick), console
-            )
+            console.rule("4. the same, with strategies: cache, breaker, deadline, limiter, queue")
+            guarded_run = _outcome(
+                _fault_plan(services["protected"], services["api"], rate, args.quick,
+                            services["pid"]["protected"]),
+                console,
+            )  # fmt: skip
+            guarded, guarded_verdicts = guarded_run.result, list(guarded_run.verdicts)
+            guarded_faults = list(guarded_run.analysis.get("faults", []))
             document["faults"] = {
                 "rate": rate,
-                "baseline": {**_errors(plain), "impacts": plain_faults},
-                "strategies": {**_errors(guarded), "impacts": guarded_faults},
-            }
+                "baseline": {**_errors(plain), "impacts": plain_faults,
+                             "checkouts": _checkouts(plain)},
+                "strategies": {**_errors(guarded), "impacts": guarded_faults,
+                               "checkouts": _checkouts(guarded)},
+            }  # fmt: skip
+            document["queue"] = _drained(services["protected"], console, wait_s=20)
 
             console.rule("5. the redline again, with the strategies")
             document["redline"]["strategies"] = _find(
@@ -357,8 +416,9 @@ def demo_command(args: argparse.Namespace) -> int:
             console.print(render_comparison(comparison))
             document["comparison"] = comparison.to_dict()
             write["strategies-faults.html"] = html_report(
-                guarded, guarded_verdicts, baseline=plain, comparison=comparison
-            )
+                guarded, guarded_verdicts, baseline=plain, comparison=comparison,
+                target=guarded_run.target, baseline_target=plain_run.target,
+            )  # fmt: skip
 
             console.rule("7. the shop's capacity plan, for a sale of 2,000 req/s")
             document["capacity"] = _capacity(document["redline"]["strategies"], console)
@@ -430,6 +490,7 @@ def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
         f"with the strategies\nduring the faults at {faults['rate']:.0f} req/s: "
         f"{faults['baseline']['error_rate']:.1%} errors as it is, "
         f"{faults['strategies']['error_rate']:.1%} with the strategies\n"
+        f"checkouts during the faults: {_kept(faults, document.get('queue'))}\n"
         f"bottleneck at the redline: {_said(document, 'baseline')} as it is, "
         f"{_said(document, 'strategies')} with the strategies\n"
         f"checkout's p99 goes to: {_p99(document, 'baseline')} as it is, "
@@ -438,6 +499,21 @@ def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
         f"reports: {', '.join(document['reports'])}; every number: {out / 'demo.json'} "
         f"({document['seconds']:.0f} s)",
         highlight=False,
+    )
+
+
+def _kept(faults: dict[str, Any], queue: dict[str, Any] | None) -> str:
+    plain, guarded = faults["baseline"]["checkouts"], faults["strategies"]["checkouts"]
+    later = ""
+    if queue:
+        later = (
+            f" ({queue['completed']:,} of the queue's {queue['queued']:,} paid since, "
+            f"p99 {_s(queue['p99_ms'])} after the order; {queue['dead_letters']} dead letters)"
+        )
+    return (
+        f"{plain['paid']:,} paid and {plain['refused']:,} refused as it is; "
+        f"{guarded['paid']:,} paid, {guarded['queued']:,} queued{later} and "
+        f"{guarded['refused']:,} refused with the strategies"
     )
 
 

@@ -52,7 +52,10 @@ class JsonClient:
             status_line = await reader.readline()
             if not status_line:
                 raise UpstreamError("the connection was closed")
-            status = int(status_line.split()[1])
+            try:
+                status = int(status_line.split()[1])
+            except (IndexError, ValueError):
+                raise UpstreamError(f"not an HTTP answer: {status_line[:40]!r}") from None
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")

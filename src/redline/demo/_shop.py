@@ -18,6 +18,17 @@ each request holds one for as long as it runs.
 Strategy ``limiter`` puts ``AdmissionMiddleware`` with an ``AdaptiveLimiter`` in front:
 what is over the limit is refused at once with 503 instead of queueing.
 
+Strategy ``queue`` keeps taking orders while payments is slow or down: a checkout whose
+payment fails fast (the breaker open, the deadline passed, payments erroring) is put on
+an ``Offload`` queue with the order's id as its idempotency key and answered ``202``
+(``{"status": "pending", "job_id": ...}``); a worker in the shop pays it later, retrying
+with backoff within a retry budget, and payments charges an order once whatever the
+number of tries (it honours the key). ``GET /jobs/stats`` tells the queue's figures
+(jobs queued, done, pending, their latency from enqueue to paid, the deepest backlog),
+and ``/metrics`` carries the queue's gauges. The
+queue is in the shop's memory (the demo needs nothing installed); a service would give
+``Offload`` a ``RedisStreamQueue`` or a ``RabbitQueue``.
+
 The strategies are switched on by name; the code paths are the same.
 """
 
@@ -43,15 +54,23 @@ from redline.resilience import (
     CircuitBreaker,
     CircuitOpenError,
     DeadlineExceededError,
+    Event,
+    Job,
+    MemoryQueue,
+    Offload,
+    OffloadWorker,
+    Retry,
+    RetryBudget,
     deadline,
     headers,
 )
+from redline.resilience.prometheus import PrometheusMetrics
 
 from ._client import JsonClient, UpstreamError
 
 __all__ = ["STRATEGIES", "Payments", "Shop", "shop_app"]
 
-STRATEGIES = ("cache", "breaker", "deadline", "limiter")
+STRATEGIES = ("cache", "breaker", "deadline", "limiter", "queue")
 """The strategies the demo shop can switch on, by name."""
 DB_ROUND_TRIP_S = 0.001
 PAYMENT_DEADLINE_S = 0.3
@@ -128,6 +147,54 @@ class Shop:
             name="payments", minimum_calls=5, failure_rate=0.5, open_wait_s=1.0,
             max_open_wait_s=2.0, half_open_calls=2,
         )  # fmt: skip
+        self.offload = Offload(MemoryQueue("payments"), key_ttl_s=3600)
+        self.offload.events.subscribe(self._job_event)
+        self.worker: OffloadWorker | None = None
+        self.job_latency_s: list[float] = []
+        self.queued = 0
+        self.deepest = 0
+
+    def _job_event(self, event: Event) -> None:
+        if event.type == "job" and event.seconds is not None:
+            self.job_latency_s.append(event.seconds)
+        elif event.type == "queue" and event.outcome == "depth" and event.value is not None:
+            self.deepest = max(self.deepest, int(event.value))
+
+    async def _pay_later(self, job: Job) -> None:
+        """The queue's worker: pay with the order's key (payments charges it once)."""
+        await self.payments.post("/pay", job.payload, {**headers(), "Idempotency-Key": job.key})
+
+    async def enqueue_payment(self, order: dict[str, Any]) -> str:
+        """Queue the order's payment (once per order id); its job id."""
+        if self.worker is None:
+            self.worker = self.offload.worker(
+                self._pay_later, concurrency=8, visibility_timeout_s=10.0, poll_s=0.05,
+                stats_interval_s=0.25,
+                # the breaker keeps retries off a payments that is down (they fail at
+                # once, and wait out its open time); the budget caps their rate
+                retry=Retry(attempts=100, base_s=0.2, max_s=2.0,
+                            budget=RetryBudget(ratio=1.0, floor_per_s=100)),
+            )  # fmt: skip
+            await self.worker.start()
+        self.queued += 1
+        key = str(order.get("order") or "")
+        return await self.offload.enqueue(order, key=key or None)
+
+    async def job_stats(self) -> dict[str, Any]:
+        """The queue's figures for ``GET /jobs/stats``."""
+        stats = await self.offload.stats()
+        self.deepest = max(self.deepest, stats.depth)
+        done = sorted(self.job_latency_s)
+
+        def at(share: float) -> float | None:
+            return (
+                round(done[min(len(done) - 1, int(share * len(done)))] * 1000, 1) if done else None
+            )
+
+        return {"queued": self.queued, "completed": len(done), "pending": stats.depth,
+                "dead_letters": stats.dead_letters, "deepest": self.deepest,
+                "p50_ms": at(0.5), "p99_ms": at(0.99),
+                "max_ms": round(done[-1] * 1000, 1) if done else None}  # fmt: skip
 
     async def _query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         await asyncio.sleep(DB_ROUND_TRIP_S)  # the network round trip of a real database
@@ -165,9 +232,10 @@ class Shop:
 
     async def pay(self, order: dict[str, Any]) -> Any:
         """Charge through payments, under the switched-on strategies."""
+        key = {"Idempotency-Key": str(order["order"])} if order.get("order") else {}
 
         async def call() -> Any:
-            return await self.payments.post("/pay", order, {**headers(), **trace_headers()})
+            return await self.payments.post("/pay", order, {**headers(), **trace_headers(), **key})
 
         async def within() -> Any:
             if "deadline" in self.strategies:
@@ -222,16 +290,28 @@ class Shop:
             try:
                 order = json.loads(await _body(receive) or b"{}")
                 receipt = await self.pay(order)
-            except CircuitOpenError:
-                await _respond(send, 503, {"error": "payments unavailable: try again later"})
-            except (DeadlineExceededError, TimeoutError):
-                await _respond(send, 504, {"error": "payments too slow"})
-            except (UpstreamError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                await _respond(send, 502, {"error": f"payments failed: {exc}"})
+            except _PAYMENT_FAILED as exc:
+                if "queue" in self.strategies and isinstance(order, dict):
+                    job_id = await self.enqueue_payment(order)  # taken now, paid later
+                    await _respond(send, 202, {"status": "pending", "job_id": job_id})
+                elif isinstance(exc, CircuitOpenError):
+                    await _respond(send, 503, {"error": "payments unavailable: try again later"})
+                elif isinstance(exc, DeadlineExceededError | TimeoutError):
+                    await _respond(send, 504, {"error": "payments too slow"})
+                else:
+                    await _respond(send, 502, {"error": f"payments failed: {exc}"})
             else:
                 await _respond(send, 200, {"receipt": receipt})
+        elif path == "/jobs/stats" and method == "GET":
+            await _respond(send, 200, await self.job_stats())
         else:
             await _respond(send, 404, {"error": "not found"})
+
+
+_PAYMENT_FAILED = (
+    CircuitOpenError, DeadlineExceededError, TimeoutError, UpstreamError, OSError,
+    asyncio.IncompleteReadError, ValueError,
+)  # fmt: skip
 
 
 def shop_app(
@@ -255,16 +335,23 @@ def shop_app(
     }
     for name, (text, read) in pool.items():
         Gauge(name, text, registry=metrics.registry).set_function(read)
+    if "queue" in shop.strategies:  # the queue's depth, lag and job latency
+        PrometheusMetrics(metrics.registry).watch(shop.offload)
     return metrics
 
 
 class Payments:
-    """The payments service: ``POST /pay`` answers after 5 ms."""
+    """The payments service: ``POST /pay`` answers after 5 ms.
+
+    A payment with an ``Idempotency-Key`` already paid answers the first receipt again
+    and charges nothing (as payment providers do).
+    """
 
     def __init__(self, latency_s: float = 0.005) -> None:
         """Answer after ``latency_s``."""
         self.latency_s = latency_s
         self.paid = 0
+        self.receipts: dict[str, dict[str, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pay, or 404."""
@@ -276,9 +363,15 @@ class Payments:
         if scope["path"] == "/pay" and scope["method"] == "POST":
             order = json.loads(await _body(receive) or b"{}")
             await asyncio.sleep(self.latency_s)
-            self.paid += 1
-            await _respond(send, 200, {"status": "paid", "order": order, "n": self.paid})
+            key = dict(scope.get("headers") or []).get(b"idempotency-key", b"").decode()
+            receipt = self.receipts.get(key) if key else None
+            if receipt is None:
+                self.paid += 1
+                receipt = {"status": "paid", "order": order, "n": self.paid}
+                if key:
+                    self.receipts[key] = receipt
+            await _respond(send, 200, receipt)
         elif scope["path"] == "/health":
-            await _respond(send, 200, {"status": "ok"})
+            await _respond(send, 200, {"status": "ok", "paid": self.paid})
         else:
             await _respond(send, 404, {"error": "not found"})
