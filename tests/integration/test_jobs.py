@@ -137,3 +137,48 @@ async def _purge(redis_url: str, prefix: str) -> Any:
     client = Redis.from_url(redis_url)
     await RedisStreamQueue(client, "payments", prefix=prefix).purge()
     await client.aclose()
+
+
+RABBIT_PLAN = """
+from redline.scenario import Jobs, Session, scenario
+
+target = {url!r}                       # the broker: the scenario only publishes
+load = {{"rate": 40}}
+duration = "2s"
+workers = 1
+orders = Jobs(rabbitmq={url!r}, queue={queue!r}, timeout_s=60, watch_s=0.2)
+slo = ["queue_lag.max >= 60"]
+
+@scenario
+async def order(s: Session) -> None:
+    await orders.publish(s, {{"sku": "lamp"}})
+"""
+
+
+def test_a_plan_publishes_to_rabbitmq_at_an_open_model_rate(
+    rabbitmq_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    queue = "redline-test-jobs-" + redis_prefix.split(":")[1]
+    path = tmp_path / "rabbit_plan.py"
+    path.write_text(RABBIT_PLAN.format(url=rabbitmq_url, queue=queue))
+    try:
+        outcome = redline.run(load_plan(path))
+    finally:
+        asyncio.run(_purge_rabbit(rabbitmq_url, queue))
+    result = outcome.result
+    published = result.endpoint(f"publish:{queue}")
+    assert published.requests == 80  # 40/s for 2 s, each enqueue confirmed by the broker
+    assert published.errors == 0
+    # nobody consumes: every job waits, and the queue's gauges say so
+    metrics = result.metrics()
+    assert metrics["queue_lag"].high == 80
+    assert metrics["queue_depth"].high == 80
+    assert [v.outcome for v in outcome.verdicts] == ["pass"]
+
+
+async def _purge_rabbit(url: str, queue: str) -> None:
+    from redline.resilience.rabbitmq import RabbitQueue
+
+    backend = RabbitQueue(url, queue)
+    await backend.purge()
+    await backend.close()

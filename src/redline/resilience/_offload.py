@@ -792,6 +792,8 @@ class OffloadWorker:
             except Exception:  # noqa: BLE001 - the broker is away; the take loop says so
                 continue
             for gauge, value in stats.as_dict().items():
+                if value is None and gauge == "oldest_age_s" and not stats.depth:
+                    value = 0.0  # empty: no job is waiting (a gauge left at its last age lies)
                 if value is not None:
                     name = "oldest_age_seconds" if gauge == "oldest_age_s" else gauge
                     self.events.emit("queue", name, value=float(value))

@@ -282,6 +282,8 @@ class Jobs:
             with contextlib.suppress(Exception):
                 stats = await self._offload.stats()
                 for gauge, value in stats.as_dict().items():
+                    if value is None and gauge == "oldest_age_s" and not stats.depth:
+                        value = 0.0  # empty: nothing waits
                     if value is not None:
                         self.gauges[gauge].set(float(value))
             await asyncio.sleep(self.watch_s)
