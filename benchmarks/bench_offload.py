@@ -9,6 +9,9 @@
   its own event loop) does each in 20 ms and announces it. The p50 of the run's
   ``job_latency`` beside the p50 the consumer computes from its own timestamps (enqueued
   to done): target within 1 ms.
+- **RabbitMQ clients** (``--rabbitmq URL``): 3,000 persistent messages published with
+  publisher confirms, then consumed and acknowledged (prefetch 64), by aio-pika and by
+  aiormq (what aio-pika is built on), interleaved: rate and CPU per message.
 - **Offload**: ``--jobs`` jobs (100,000 by default) preloaded on a Redis stream, drained by
   4 consumer processes pinned to the load core; each job's effect is the same one-call Lua
   script (SET NX of its key, and a count). Beside redline's workers (idempotency store in
@@ -373,6 +376,85 @@ def bench_end_to_end(url: str, repeat: int) -> None:
     print(f"\nlargest difference of {repeat} rounds: {worst:.3f} ms (target < 1 ms: {verdict})")
 
 
+async def amqp_round(url: str, client: str, n: int) -> tuple[float, float, float, float]:
+    """(publish/s, publish CPU us, consume/s, consume CPU us) for one client."""
+    import aio_pika
+    import aiormq
+
+    queue = f"bench-amqp-{client}-{secrets.token_hex(3)}"
+    body = b'{"n":1}'
+    got, done = 0, asyncio.Event()
+    if client == "aio-pika":
+        connection = await aio_pika.connect_robust(url)
+        channel = await connection.channel(publisher_confirms=True)
+        declared = await channel.declare_queue(queue, durable=True)
+
+        def publish() -> Any:
+            message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            return channel.default_exchange.publish(message, routing_key=queue)
+
+        async def on_message(message: Any) -> None:
+            nonlocal got
+            await message.ack()
+            got += 1
+            if got == n:
+                done.set()
+
+        async def consume() -> None:
+            await channel.set_qos(prefetch_count=64)
+            await declared.consume(on_message)
+
+        async def close() -> None:
+            await channel.queue_delete(queue)
+            await connection.close()
+    else:
+        raw = await aiormq.connect(url)
+        plain = await raw.channel()  # publisher confirms on by default
+        await plain.queue_declare(queue, durable=True)
+        persistent = aiormq.spec.Basic.Properties(delivery_mode=2)
+
+        def publish() -> Any:
+            return plain.basic_publish(body, routing_key=queue, properties=persistent)
+
+        async def on_raw(message: Any) -> None:
+            nonlocal got
+            await message.channel.basic_ack(message.delivery.delivery_tag)
+            got += 1
+            if got == n:
+                done.set()
+
+        async def consume() -> None:
+            await plain.basic_qos(prefetch_count=64)
+            await plain.basic_consume(queue, on_raw)
+
+        async def close() -> None:
+            await plain.queue_delete(queue)
+            await raw.close()
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(publish() for _ in range(n)))
+    published = (n / (time.perf_counter() - wall), (time.process_time() - cpu) / n * 1e6)
+    wall, cpu = time.perf_counter(), time.process_time()
+    await consume()
+    await done.wait()
+    consumed = (n / (time.perf_counter() - wall), (time.process_time() - cpu) / n * 1e6)
+    await close()
+    return (*published, *consumed)
+
+
+def bench_amqp(url: str, repeat: int) -> None:
+    n = 3000
+    rounds: dict[str, list[tuple[float, float, float, float]]] = {"aio-pika": [], "aiormq": []}
+    for _ in range(repeat):  # interleaved
+        for client, kept in rounds.items():
+            kept.append(asyncio.run(amqp_round(url, client, n)))
+    rows = []
+    for client, kept in rounds.items():
+        rows.append([client, *(f"{median([r[i] for r in kept]):,.0f}" for i in range(4))])
+    print(f"\n## RabbitMQ clients: {n:,} persistent messages (median of {repeat})\n")
+    print(table(rows, ["", "publish/s (confirmed)", "CPU us", "consume+ack/s", "CPU us"]))
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(*sys.argv[2:7])
@@ -381,13 +463,16 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["batching", "e2e", "offload"])
+    parser.add_argument("--rabbitmq", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--only", choices=["batching", "e2e", "amqp", "offload"])
     args = parser.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     if args.only in (None, "batching"):
         bench_batching(args.redis, args.repeat)
     if args.only in (None, "e2e"):
         bench_end_to_end(args.redis, args.repeat)
+    if args.only in (None, "amqp"):
+        bench_amqp(args.rabbitmq, args.repeat)
     if args.only in (None, "offload"):
         bench_offload(args.redis, args.jobs, args.repeat)
 

@@ -269,6 +269,18 @@ def _fault_plan(target: str, api: str, rate: float, quick: bool, pid: int) -> Pl
                  faults={"api": api, "schedule": schedule}, **_watching(target, pid))  # fmt: skip
 
 
+def _fault_run(
+    services: dict[str, Any], shop: str, rate: float, quick: bool, console: Console
+) -> RunOutcome:
+    """The fault plan against one of the two shops, watched."""
+    plan = _fault_plan(services[shop], services["api"], rate, quick, services["pid"][shop])
+    return _outcome(plan, console)
+
+
+def _impacts(outcome: RunOutcome) -> list[dict[str, Any]]:
+    return list(outcome.analysis.get("faults", []))
+
+
 def _checkouts(result: RunResult) -> dict[str, int]:
     """Checkouts by answer: paid at once (200), taken and queued (202), refused (the rest)."""
     if "checkout" not in result.endpoint_names():
@@ -361,30 +373,20 @@ def demo_command(args: argparse.Namespace) -> int:
             }
 
             console.rule(f"3. {rate:.0f} req/s (70% of it); payments slows, then goes down")
-            plain_run = _outcome(
-                _fault_plan(services["shop"], services["api"], rate, args.quick,
-                            services["pid"]["shop"]),
-                console,
-            )  # fmt: skip
+            plain_run = _fault_run(services, "shop", rate, args.quick, console)
             plain, plain_verdicts = plain_run.result, list(plain_run.verdicts)
-            plain_faults = list(plain_run.analysis.get("faults", []))
             write["baseline-faults.html"] = html_report(
                 plain, plain_verdicts, target=plain_run.target
             )
 
             console.rule("4. the same, with strategies: cache, breaker, deadline, limiter, queue")
-            guarded_run = _outcome(
-                _fault_plan(services["protected"], services["api"], rate, args.quick,
-                            services["pid"]["protected"]),
-                console,
-            )  # fmt: skip
+            guarded_run = _fault_run(services, "protected", rate, args.quick, console)
             guarded, guarded_verdicts = guarded_run.result, list(guarded_run.verdicts)
-            guarded_faults = list(guarded_run.analysis.get("faults", []))
             document["faults"] = {
                 "rate": rate,
-                "baseline": {**_errors(plain), "impacts": plain_faults,
+                "baseline": {**_errors(plain), "impacts": _impacts(plain_run),
                              "checkouts": _checkouts(plain)},
-                "strategies": {**_errors(guarded), "impacts": guarded_faults,
+                "strategies": {**_errors(guarded), "impacts": _impacts(guarded_run),
                                "checkouts": _checkouts(guarded)},
             }  # fmt: skip
             document["queue"] = _drained(services["protected"], console, wait_s=20)
