@@ -8,11 +8,14 @@ compared with the consumer's own timestamps, job by job in aggregate.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from redis.asyncio import Redis
@@ -182,3 +185,65 @@ async def _purge_rabbit(url: str, queue: str) -> None:
     backend = RabbitQueue(url, queue)
     await backend.purge()
     await backend.close()
+
+
+WEBHOOK_PLAN = """
+from redline.scenario import Jobs, Session, scenario
+
+target = {url!r}
+load = {{"rate": 40}}
+duration = "2s"
+workers = 2
+orders = Jobs(webhook=True, timeout_s=30)
+slo = ["job_latency.p50 < 1s", "jobs_timed_out.count < 1"]
+
+@scenario
+async def order(s: Session) -> None:
+    r = await s.post("/orders", json={{}}, headers={{"x-callback": orders.callback_url}},
+                     name="order")
+    orders.track(s, r.json()["job_id"])
+"""
+
+
+class CallingBack:
+    """A service that answers 202 with a job id and posts the job's completion 80 ms later
+    to the URL the request named (as a queue-backed service with a webhook does)."""
+
+    def __init__(self) -> None:
+        self.posted: list[int] = []  # the status of each completion it posted
+        self.jobs = itertools.count()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        headers = dict(scope["headers"])
+        job_id = f"job-{next(self.jobs)}"
+        asyncio.get_running_loop().create_task(self._later(headers[b"x-callback"], job_id))
+        body = json.dumps({"job_id": job_id}).encode()
+        await send({"type": "http.response.start", "status": 202,
+                    "headers": [(b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    async def _later(self, url: bytes, job_id: str) -> None:
+        await asyncio.sleep(0.08)
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(url.decode(), json={"id": job_id})
+        self.posted.append(answer.status_code)
+
+
+def test_a_service_that_posts_its_completions_is_timed_by_them(
+    serve: Callable[..., str], tmp_path: Path
+) -> None:
+    service = CallingBack()
+    path = tmp_path / "webhook_plan.py"
+    path.write_text(WEBHOOK_PLAN.format(url=serve(service)))
+    outcome = redline.run(load_plan(path))
+    metrics = outcome.result.metrics()
+    assert service.posted == [204] * 80  # every completion taken, by whichever worker
+    assert metrics["jobs_completed"].total == 80
+    latency = metrics["job_latency"]
+    assert latency.count == 80
+    assert latency.low >= 80  # from the order's intended start: never less than the work
+    assert [v.outcome for v in outcome.verdicts] == ["pass", "pass"]

@@ -19,8 +19,9 @@ A job's latency runs from its iteration's *intended* start (the arrival's, in th
 model: no coordinated omission) to its completion: the finish time a worker announced on
 the queue's completion stream (workers made with ``offload.worker(...,
 completions=True)`` announce each job on ``{prefix}{queue}:completed``; an entry without
-one counts when redline reads it), or the moment a poll of a status URL finds it done
-(:meth:`Jobs.wait` with ``poll=``). It is recorded in the custom metrics
+one counts when redline reads it), the arrival of the service's own post to
+:attr:`Jobs.callback_url` (``Jobs(webhook=True)``), or the moment a poll of a status URL
+finds it done (:meth:`Jobs.wait` with ``poll=``). It is recorded in the custom metrics
 
 - ``{name}_latency`` (a trend, in milliseconds): ``job_latency.p99 < 5s``;
 - ``{name}s_completed`` and ``{name}s_timed_out`` (counters): a job not done within
@@ -39,7 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -64,7 +67,8 @@ class Jobs:
         *,
         redis: str | None = None,
         rabbitmq: str | None = None,
-        queue: str,
+        queue: str = "",
+        webhook: bool = False,
         prefix: str = "redline:offload:",
         name: str = "job",
         timeout_s: float = 60.0,
@@ -74,12 +78,22 @@ class Jobs:
         """Jobs of ``queue`` on Redis (``redis``: a URL) or RabbitMQ (``rabbitmq``).
 
         ``backend`` makes the queue backend instead (each worker process makes its own).
+        With ``webhook``, each worker process also listens on loopback for completions
+        the service posts to :attr:`callback_url`; a service redline cannot read the queue
+        of needs no broker here at all (``Jobs(webhook=True)``).
 
         Raises:
-            ValueError: neither or both of ``redis`` and ``rabbitmq`` (without ``backend``).
+            ValueError: both of ``redis`` and ``rabbitmq``, neither (nor ``backend`` nor
+                ``webhook``), or a broker without a ``queue``.
         """
-        if backend is None and (redis is None) == (rabbitmq is None):
-            raise ValueError("Jobs needs one of redis= (a URL) or rabbitmq= (a URL)")
+        brokers = (redis is not None) + (rabbitmq is not None) + (backend is not None)
+        if brokers > 1 or (not brokers and not webhook):
+            raise ValueError(
+                "Jobs needs one of redis= or rabbitmq= (a URL), or webhook=True (a service "
+                "that posts its completions)"
+            )
+        if brokers and not queue:
+            raise ValueError("Jobs needs the queue's name (queue=...) to read a broker")
         self.redis_url = redis
         self.rabbitmq_url = rabbitmq
         self.queue = queue
@@ -87,6 +101,8 @@ class Jobs:
         self.timeout_s = timeout_s
         self.watch_s = watch_s
         self._make_backend = backend
+        self.webhook = webhook
+        self._listener: socket.socket | None = None
         self.latency = Trend(f"{name}_latency")
         self.completed = Counter(f"{name}s_completed")
         self.timed_out = Counter(f"{name}s_timed_out")
@@ -111,6 +127,8 @@ class Jobs:
         latency runs from the iteration's intended start, as for a tracked job.
         """
         offload = self._start()
+        if offload is None:
+            raise RuntimeError("Jobs(webhook=True) without a broker cannot publish: give redis=")
         async with session.measure(name or f"publish:{self.queue}"):
             job_id = await offload.enqueue(payload, key=key)
         self.track(session, job_id)
@@ -160,18 +178,82 @@ class Jobs:
         return None
 
     # -- behind them ---------------------------------------------------------------------------
-    def _start(self) -> Offload:
-        """The queue, the completion reader and the watcher, once per worker process."""
+    @property
+    def callback_url(self) -> str:
+        """Where the service posts a job's completion (``Jobs(webhook=True)``).
+
+        ``POST`` JSON ``{"id": "<job id>"}`` (and ``"finished_at"``, wall-clock seconds,
+        if the service knows better than the arrival of the post); redline answers 204.
+        Pass it to the service with the request that makes the job (a header, or the body).
+        """
+        self._start()
+        if self._listener is None:
+            raise RuntimeError("callback_url needs Jobs(webhook=True)")
+        host, port = self._listener.getsockname()[:2]
+        return f"http://{host}:{port}/jobs/done"
+
+    def _start(self) -> Offload | None:
+        """The queue, the completion reader, the watcher and the webhook.
+
+        Once per worker process, in the worker's event loop.
+        """
         loop = asyncio.get_running_loop()
-        if self._offload is not None and self._loop is loop:
+        if self._loop is loop:
             return self._offload
         self._loop = loop
-        self._offload = Offload(self._backend())
-        self._tasks = [loop.create_task(self._watch()), loop.create_task(self._expire())]
+        self._tasks = [loop.create_task(self._expire())]
+        if self.redis_url or self.rabbitmq_url or self._make_backend:
+            self._offload = Offload(self._backend())
+            self._tasks.append(loop.create_task(self._watch()))
         if self._client is not None:
             self._tasks.append(loop.create_task(self._read_completions()))
+        if self.webhook:
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(256)
+            listener.setblocking(False)
+            self._listener = listener
+            self._tasks.append(loop.create_task(self._serve(listener)))
         at_drain(self._settle)
         return self._offload
+
+    async def _serve(self, listener: socket.socket) -> None:
+        server = await asyncio.start_server(self._answer, sock=listener)
+        async with server:
+            await server.serve_forever()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A completion posted by the service (HTTP/1.1, keep-alive)."""
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                now = time.monotonic_ns()
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = await reader.readexactly(length) if length else b""
+                status = self._posted(body, now)
+                writer.write(f"HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n".encode())
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    def _posted(self, body: bytes, now: int) -> str:
+        try:
+            posted = json.loads(body)
+            job = str(posted["id"])
+        except (ValueError, KeyError, TypeError):
+            return "400 Bad Request"
+        at = now
+        finished = posted.get("finished_at") if isinstance(posted, dict) else None
+        if isinstance(finished, int | float):
+            at = min(now, int(float(finished) * 1e9) - (time.time_ns() - now))
+        self._done(job, at)
+        return "204 No Content"
 
     async def _settle(self) -> None:
         """At the end of the load: wait for the jobs still pending (the worker bounds it)."""
@@ -277,7 +359,8 @@ class Jobs:
 
     async def _watch(self) -> None:
         """The queue's gauges, every ``watch_s``."""
-        assert self._offload is not None
+        if self._offload is None:
+            return
         while True:
             with contextlib.suppress(Exception):
                 stats = await self._offload.stats()
