@@ -272,6 +272,25 @@ def test_a_job_done_but_not_acknowledged_does_not_run_again(
     run(main)
 
 
+def test_a_renewed_claim_lasts_one_timeout_from_the_renewal() -> None:
+    now = [100.0]
+    queue = MemoryQueue(clock=lambda: now[0])
+
+    async def main() -> None:
+        await queue.put(Job("a", {}, "a"))
+        [held] = await queue.take("w", 1, block_s=0, visibility_s=10)
+        now[0] += 8
+        for _ in range(5):  # renewed five times at once: ten seconds from now, no more
+            await queue.extend("w", [held])
+        now[0] += 9.9
+        assert await queue.take("v", 1, block_s=0, visibility_s=10) == []
+        now[0] += 0.2
+        [again] = await queue.take("v", 1, block_s=0, visibility_s=10)
+        assert (again.job.id, again.deliveries) == ("a", 2)
+
+    run(main)
+
+
 def test_the_queue_gauges_and_job_latency_reach_prometheus() -> None:
     async def main() -> None:
         registry = CollectorRegistry()

@@ -322,7 +322,8 @@ class MemoryQueue(QueueBackend):
         self.clock = clock
         self._ready: deque[tuple[Job, int]] = deque()  # job, deliveries so far
         self._delayed: list[tuple[float, int, Job]] = []
-        self._held: dict[int, tuple[Job, float, int]] = {}  # receipt: job, deadline, deliveries
+        # receipt: job, deadline, deliveries, visibility timeout
+        self._held: dict[int, tuple[Job, float, int, float]] = {}
         self._dead: list[DeadJob] = []
         self._receipts = itertools.count(1)
         self._seq = itertools.count()
@@ -343,11 +344,11 @@ class MemoryQueue(QueueBackend):
         now = self.clock()
         while self._delayed and self._delayed[0][0] <= now:
             self._ready.append((heapq.heappop(self._delayed)[2], 0))
-        expired = [r for r, (_, deadline, _) in self._held.items() if deadline <= now]
+        expired = [r for r, (_, deadline, _, _) in self._held.items() if deadline <= now]
         for receipt in expired:  # their worker went silent: deliver them again, first
-            job, _, deliveries = self._held.pop(receipt)
+            job, _, deliveries, _ = self._held.pop(receipt)
             self._ready.appendleft((job, deliveries))
-        soonest = [d for _, d, _ in self._held.values()]
+        soonest = [d for _, d, _, _ in self._held.values()]
         if self._delayed:
             soonest.append(self._delayed[0][0])
         return min(soonest) - now if soonest else None
@@ -364,7 +365,8 @@ class MemoryQueue(QueueBackend):
                 while self._ready and len(taken) < count:
                     job, deliveries = self._ready.popleft()
                     receipt = next(self._receipts)
-                    self._held[receipt] = (job, self.clock() + visibility_s, deliveries + 1)
+                    deadline = self.clock() + visibility_s
+                    self._held[receipt] = (job, deadline, deliveries + 1, visibility_s)
                     taken.append(Delivery(job, receipt, deliveries + 1))
                 return taken
             left = deadline - self.clock()
@@ -397,12 +399,12 @@ class MemoryQueue(QueueBackend):
         self._dead.append(DeadJob(delivery.job, error, time.time()))
 
     async def extend(self, consumer: str, deliveries: list[Delivery]) -> None:
-        """See :meth:`QueueBackend.extend` (the visibility timeout is that of the take)."""
+        """See :meth:`QueueBackend.extend`: the timeout of the take, from now."""
         for delivery in deliveries:
             held = self._held.get(delivery.receipt)
             if held is not None:
-                job, deadline, count = held
-                self._held[delivery.receipt] = (job, deadline + (deadline - self.clock()), count)
+                job, _, count, visibility = held
+                self._held[delivery.receipt] = (job, self.clock() + visibility, count, visibility)
 
     async def stats(self) -> QueueStats:
         """See :meth:`QueueBackend.stats`."""
