@@ -174,7 +174,7 @@ class RedisStreamQueue(QueueBackend):
         cursor, claimed = answer[0], answer[1]
         self._cursor = _text(cursor)
         if claimed:
-            counts = await self._delivery_counts(claimed)
+            counts = await self._delivery_counts(claimed, consumer)
             taken.extend(self._deliveries(claimed, counts))
         if len(taken) < count:
             block = max(1, int(block_s * 1000)) if not taken else None
@@ -185,11 +185,12 @@ class RedisStreamQueue(QueueBackend):
                 taken.extend(self._deliveries(entries, {}))
         return taken
 
-    async def _delivery_counts(self, entries: list[Any]) -> dict[str, int]:
+    async def _delivery_counts(self, entries: list[Any], consumer: str) -> dict[str, int]:
+        """How many times each claimed entry was delivered (now all this consumer's)."""
         ids = [_text(entry_id) for entry_id, _ in entries]
         rows = await self.client.xpending_range(
             self.stream, _GROUP, min=min(ids, key=_id_order), max=max(ids, key=_id_order),
-            count=len(ids) + 100,
+            count=len(ids) + 1000, consumername=consumer,
         )  # fmt: skip
         return {_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
 
