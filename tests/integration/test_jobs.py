@@ -207,6 +207,13 @@ async def order(s: Session) -> None:
 """
 
 
+async def _answer(send: Any, status: int, payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
 class CallingBack:
     """A service that answers 202 with a job id and posts the job's completion 80 ms later
     to the URL the request named (as a queue-backed service with a webhook does)."""
@@ -223,26 +230,17 @@ class CallingBack:
             pass
         if scope["path"].startswith("/jobs/"):  # a status page: done 80 ms after the order
             done = time.monotonic() >= self.ready.get(scope["path"][6:], math.inf)
-            body = json.dumps({"status": "done" if done else "pending"}).encode()
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-length", str(len(body)).encode())]})  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
+            await _answer(send, 200, {"status": "done" if done else "pending"})
             return
         headers = dict(scope["headers"])
         if b"x-callback" not in headers:  # polled, not called back
             job_id = f"job-{next(self.jobs)}"
             self.ready[job_id] = time.monotonic() + 0.08
-            body = json.dumps({"job_id": job_id}).encode()
-            await send({"type": "http.response.start", "status": 202,
-                        "headers": [(b"content-length", str(len(body)).encode())]})  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
+            await _answer(send, 202, {"job_id": job_id})
             return
         job_id = f"job-{next(self.jobs)}"
         asyncio.get_running_loop().create_task(self._later(headers[b"x-callback"], job_id))
-        body = json.dumps({"job_id": job_id}).encode()
-        await send({"type": "http.response.start", "status": 202,
-                    "headers": [(b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, 202, {"job_id": job_id})
 
     async def _later(self, url: bytes, job_id: str) -> None:
         await asyncio.sleep(0.08)

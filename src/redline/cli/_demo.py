@@ -54,7 +54,6 @@ from redline.core import (
     RunError,
     RunOutcome,
     RunResult,
-    Verdict,
     parse_objective,
 )
 from redline.demo import generate
@@ -178,11 +177,6 @@ def _outcome(plan: Plan, console: Console) -> RunOutcome:
         raise KeyboardInterrupt  # Ctrl-C ends the demo, not just this run
     print_outcome(console, outcome)
     return outcome
-
-
-def _run(plan: Plan, console: Console) -> tuple[RunResult, list[Verdict], list[dict[str, Any]]]:
-    outcome = _outcome(plan, console)
-    return outcome.result, list(outcome.verdicts), list(outcome.analysis.get("faults", []))
 
 
 def _watching(target: str, pid: int, *, profile: bool = False) -> dict[str, Any]:
@@ -346,10 +340,10 @@ def demo_command(args: argparse.Namespace) -> int:
             _services(Path(tmp), console) as services,
         ):
             console.rule("1. smoke test: does it answer at all?")
-            smoke, _, _ = _run(
+            smoke = _outcome(
                 _plan(services["shop"], {"rate": "20/s"}, 1 if args.quick else 5, quick=args.quick),
                 console,
-            )
+            ).result
             document["smoke"] = _errors(smoke)
             if smoke.total().error_rate > 0.01:
                 raise RuntimeError("the smoke test failed: the shop answers with errors")

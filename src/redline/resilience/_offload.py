@@ -336,7 +336,8 @@ class MemoryQueue(QueueBackend):
             self._arrived.set()
 
     async def put(self, job: Job) -> None:
-        """See :meth:`QueueBackend.put`."""
+        """See :meth:`QueueBackend.put` (what a broker could not take fails here too)."""
+        json.dumps(job.payload)
         self._ready.append((job, 0))
         self._wake()
 
@@ -462,11 +463,11 @@ class Offload:
         """Put a job on the queue; its id, at once (the first job's, for a key seen before).
 
         Raises:
-            TypeError: ``payload`` is not JSON-serialisable; the backend's error if the
-                broker did not take the job.
+            TypeError: ``payload`` is not JSON-serialisable (the backend finds it when it
+                encodes the job: here, in the caller, never in a worker);
+            QueueUnavailableError: the broker did not take the job.
         """
         job_id = job_id or secrets.token_hex(12)
-        json.dumps(payload)  # fail here, in the caller, not in a worker
         if key is not None:
             first = await self.idempotency.remember("enqueue:" + key, job_id, self.key_ttl_s)
             if first != job_id:
