@@ -10,7 +10,7 @@ judge the p99 of a candidate against a base:
 - naive: fail when the p99 grew more than the 5% floor (pytest-benchmark's ``mean:5%``
   idea applied to p99);
 - asv-style: Mann-Whitney on interval p99s below 0.05 and the ratio beyond the floor;
-- redline: ``compare_runs`` (block bootstrap, Mann-Whitney, Benjamini-Hochberg, floor),
+- redline: ``compare_runs`` (block bootstrap, Student's t, Benjamini-Hochberg, floor),
   with one run a side, and with three runs a side (what ``redline ab --rounds 3`` gives).
 
 It prints the false-alarm rate on A/A pairs and the detection rate for planted

@@ -1,11 +1,11 @@
-"""Comparisons: bootstrap ratios, Mann-Whitney, Benjamini-Hochberg, verdicts per metric."""
+"""Comparisons: bootstrap ratios, Benjamini-Hochberg, FCR intervals, verdicts per metric."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redline.analysis import (
@@ -33,10 +33,13 @@ def test_a_twenty_percent_slowdown_is_a_regression_with_its_interval_and_mde() -
     assert p99.low is not None
     assert p99.high is not None
     assert p99.low < 1.2 < p99.high
-    assert p99.low > 1.05
+    assert p99.low > 1  # the interval excludes "no change"
     assert p99.mde is not None
-    assert 0 < p99.mde < 0.2
-    assert "95% CI" in p99.reason
+    # The MDE reaches past the interval's half width by 80% power's worth of noise.
+    assert math.log(1 + p99.mde) > math.log(p99.high / p99.ratio) > 0
+    assert p99.mde < 0.5
+    assert f"{comparison.level:.1%} CI" in p99.reason
+    assert 0.95 <= comparison.level < 1  # 95%, adjusted for the metrics compared
     assert p99.critical  # total p99 is critical without objectives
     assert comparison.regressions() == [
         m for m in comparison.metrics if m.outcome == REGRESSION and m.critical
@@ -200,3 +203,40 @@ def test_phases_are_shown_beside_the_verdicts_not_judged() -> None:
         "base": {"p50": wait.base_p50, "p99": wait.base_p99},
         "candidate": {"p50": wait.candidate_p50, "p99": wait.candidate_p99},
     }
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    scale=st.sampled_from([0.7, 0.9, 0.97, 1.0, 1.03, 1.1, 1.4]),
+    errors=st.sampled_from([0.0, 0.01, 0.05]),
+    floor=st.sampled_from([0.02, 0.05, 0.2]),
+)
+@settings(max_examples=25, deadline=None)
+def test_a_verdict_never_contradicts_its_interval(
+    seed: int, scale: float, errors: float, floor: float
+) -> None:
+    comparison = compare_runs(
+        [synthetic_run(seed)],
+        [synthetic_run(seed + 1, scale=scale, errors=errors)],
+        floor=floor,
+        resamples=400,
+    )
+    for m in comparison.metrics:
+        if m.low is None or m.high is None or m.ratio is None:
+            assert m.outcome in (INCONCLUSIVE_CHANGE, NO_CHANGE)
+            continue
+        excludes = m.low > 1 or m.high < 1
+        if m.outcome in (REGRESSION, IMPROVEMENT):
+            assert excludes
+            assert abs(m.ratio - 1) > floor
+            higher = m.ratio > 1
+            worse = higher if m.metric != "throughput" else not higher
+            assert (m.outcome == REGRESSION) == worse
+        elif m.outcome == NO_CHANGE:
+            assert excludes or (1 - floor <= m.low and m.high <= 1 + floor)
+        else:  # inconclusive: the interval holds 1 and reaches past the floor
+            assert not excludes
+            assert m.low < 1 - floor or m.high > 1 + floor
+        # The minimum detectable effect is stated in the metric's bad direction.
+        assert m.mde is not None
+        assert (m.mde <= 0) if m.metric == "throughput" else (m.mde >= 0)

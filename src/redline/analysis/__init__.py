@@ -10,9 +10,12 @@ from ._compare import METRICS as METRICS
 from ._compare import NO_CHANGE as NO_CHANGE
 from ._compare import REGRESSION as REGRESSION
 from ._compare import Comparison as Comparison
+from ._compare import Measured as Measured
 from ._compare import MetricComparison as MetricComparison
 from ._compare import PhaseChange as PhaseChange
 from ._compare import compare_runs as compare_runs
+from ._compare import decide as decide
+from ._compare import measure_sides as measure_sides
 from ._critical import BANDS as BANDS
 from ._critical import attribute as attribute
 from ._critical import critical_path as critical_path
@@ -28,6 +31,7 @@ from ._redline import Step as Step
 from ._redline import redline_of as redline_of
 from ._redline import search_redline as search_redline
 from ._redline import step_holds as step_holds
+from ._resample import Side as Side
 from ._rules import DEFAULT_BURN_RATES as DEFAULT_BURN_RATES
 from ._rules import PrometheusSource as PrometheusSource
 from ._rules import SloRuleError as SloRuleError
@@ -63,11 +67,13 @@ __all__ = [
     "Drift",
     "FaultImpact",
     "LittleCheck",
+    "Measured",
     "MetricComparison",
     "PhaseChange",
     "PrometheusSource",
     "Recovery",
     "Redline",
+    "Side",
     "SloRuleError",
     "Step",
     "SweepLevel",
@@ -80,12 +86,14 @@ __all__ = [
     "compare_runs",
     "cost_of",
     "critical_path",
+    "decide",
     "drift",
     "evaluate",
     "fault_impacts",
     "fit_usl",
     "judge_target",
     "little_check",
+    "measure_sides",
     "memory_growth",
     "period_seconds",
     "recovery",

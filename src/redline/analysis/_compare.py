@@ -5,25 +5,27 @@ The method (documented in docs/compare.md):
 - Metrics, for all traffic and for each endpoint both sides have: p50, p95, p99 (ms),
   the error ratio and the throughput (req/s). Each is computed from merged interval
   data (percentiles from merged histograms), never by averaging interval values.
-- The ratio candidate/base gets a 95% interval from a bootstrap that keeps time
-  structure: each resample draws blocks of consecutive intervals (block length about
-  n^(1/3)) within a run, and, when a side has several runs, first draws whole runs with
-  replacement. Both sides are resampled independently, ``resamples`` times. A run of
-  more than 120 intervals is first merged into 120 units of consecutive intervals,
-  which bounds the cost.
-- The bootstrap gives each metric a two-sided p-value (how often the resampled ratio
-  falls on the other side of 1); a Mann-Whitney U test on per-interval values gives a
-  second one. Each family is corrected across all compared metrics together
-  (Benjamini-Hochberg).
-- The minimum detectable effect is the change the comparison would have found with 80%
-  power at the 5% level: ``exp((1.96 + 0.84) * sd(log ratio)) - 1``.
-- A metric is a *regression* or an *improvement* when both tests reject "no change"
-  after correction and the estimated change is beyond the practical floor (default 5%);
-  *no change* when the interval lies within the floor, or when nothing significant was
-  found and the MDE is within the floor (a floor-sized change would have been seen), or
-  when the change is significant but smaller than the floor; *inconclusive* otherwise
-  (too few samples for the percentile, too noisy to see a floor-sized change, or the
-  two tests disagree).
+- Each side's metric is bootstrapped in a way that keeps time structure: each resample
+  draws blocks of consecutive intervals (block length about n^(1/3)) within a run, and,
+  when a side has several runs, first draws whole runs with replacement. The sides are
+  resampled independently, ``resamples`` times. A run of more than 120 intervals is
+  first merged into 120 units of consecutive intervals, which bounds the cost.
+- One inference per metric: the bootstrap gives each side's variance of the log metric
+  (scaled by u/(u-1) for its u units: intervals, or runs when there are several); their
+  sum is the variance of the log ratio, with Welch-Satterthwaite degrees of freedom. The
+  p-value of "no change" is Student's t on the log ratio, corrected across all compared
+  metrics (Benjamini-Hochberg). With R of m metrics selected, every interval is
+  ``log ratio ± t * se`` at level ``1 - max(R, 1) * alpha / m`` (the false coverage rate
+  adjusted interval of Benjamini and Yekutieli): the test inverted. A verdict is read
+  from its interval alone, so it never contradicts the interval it is shown with.
+- A metric is a *regression* or an *improvement* when its interval excludes 1 and the
+  estimated change is beyond the practical floor (default 5%); *no change* when the
+  interval excludes 1 but the change is within the floor, or when the whole interval
+  lies within the floor; *inconclusive* otherwise (the interval holds both no change
+  and a floor-sized change, or too few samples for the percentile).
+- The minimum detectable effect is the change in the metric's bad direction that the
+  comparison would find with 80% power at its level:
+  ``exp(±(t + t_0.8) * se) - 1`` (a rise for latency and errors, a drop for throughput).
 - The error ratio is compared as ``(errors + 1) / (requests + 1)`` on each side, so
   that errors appearing where there were none is a change, not a division by zero; no
   errors on either side is no change. The values shown are the plain
@@ -47,8 +49,14 @@ import numpy as np
 
 from redline.core import PHASES, Histogram, Objective, RunResult, bucket_values
 
-from ._resample import PERCENTILES, TOTAL, Arrays, FloatArray, Side, statistic
-from ._stats import benjamini_hochberg, bootstrap_p, mann_whitney, smallest_mann_whitney
+from ._resample import PERCENTILES, TOTAL, Arrays, Side, statistic
+from ._stats import (
+    benjamini_hochberg,
+    mann_whitney,
+    student_t_cdf,
+    student_t_quantile,
+    welch_df,
+)
 
 __all__ = [
     "IMPROVEMENT",
@@ -57,12 +65,15 @@ __all__ = [
     "NO_CHANGE",
     "REGRESSION",
     "Comparison",
+    "Measured",
     "MetricComparison",
     "PhaseChange",
     "benjamini_hochberg",
     "compare_runs",
     "critical_metrics",
+    "decide",
     "mann_whitney",
+    "measure_sides",
 ]
 
 IMPROVEMENT = "improvement"
@@ -76,9 +87,6 @@ INCONCLUSIVE_CHANGE = "inconclusive"
 METRICS = ("p50", "p95", "p99", "error_ratio", "throughput")
 """What is compared, per scope. Higher is worse for all but throughput."""
 _Z95 = 1.959964
-_Z80 = 0.841621
-# Mann-Whitney on this many intervals a side can reach p < 0.001 (complete separation).
-_MIN_INTERVALS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +97,11 @@ class MetricComparison:
         scope: ``"total"`` or an endpoint name.
         metric: one of :data:`METRICS`.
         base, candidate: the metric on each side (ms, a fraction, or req/s).
-        ratio: candidate / base; ``low``, ``high`` its 95% bootstrap interval.
+        ratio: candidate / base; ``low``, ``high`` its bootstrap interval at the
+            comparison's ``level``: the verdict is read from this interval.
         p_value: the bootstrap's two-sided p-value, Benjamini-Hochberg adjusted.
-        mw_p_value: the Mann-Whitney p-value on interval values, adjusted the same way.
-        mde: the smallest relative change this comparison could detect (80% power).
+        mde: the smallest change in the metric's bad direction this comparison would
+            detect with 80% power (positive: a rise; negative for throughput: a drop).
         outcome: improvement, regression, no change or inconclusive.
         reason: one sentence saying why.
         critical: whether a regression here fails a gate.
@@ -106,7 +115,6 @@ class MetricComparison:
     low: float | None
     high: float | None
     p_value: float | None
-    mw_p_value: float | None
     mde: float | None
     outcome: str
     reason: str
@@ -128,7 +136,6 @@ class MetricComparison:
             "low": self.low,
             "high": self.high,
             "p_value": self.p_value,
-            "mw_p_value": self.mw_p_value,
             "mde": self.mde,
             "outcome": self.outcome,
             "reason": self.reason,
@@ -166,6 +173,7 @@ class Comparison:
     metrics: tuple[MetricComparison, ...]
     notes: tuple[str, ...] = field(default=())
     phases: tuple[PhaseChange, ...] = field(default=())
+    level: float = 0.95
 
     def regressions(self, *, critical_only: bool = True) -> list[MetricComparison]:
         """The metrics found worse beyond the floor (only critical ones by default)."""
@@ -188,6 +196,7 @@ class Comparison:
             "candidate": list(self.candidate),
             "floor": self.floor,
             "alpha": self.alpha,
+            "level": self.level,
             "notes": list(self.notes),
             "metrics": [m.to_dict() for m in self.metrics],
             "phases": [p.to_dict() for p in self.phases],
@@ -263,30 +272,11 @@ def compare_runs(
     critical = set(critical)
     if len(scopes) == 1:  # an endpoint's metric is the total's when it is all the traffic
         critical = {(TOTAL, metric) for _, metric in critical}
-    raw: list[_Raw] = []
-    notes: list[str] = []
-    for scope in scopes:
-        sides = (Side.of(base, scope), Side.of(candidate, scope))
-        if not sides[0].intervals or not sides[1].intervals:
-            notes.append(f"{scope}: no measured intervals on one side")
-            continue
-        raw.extend(_measure(scope, sides, resamples, rng))
+    pairs = {scope: (Side.of(base, scope), Side.of(candidate, scope)) for scope in scopes}
+    raw, notes = measure_sides(pairs, resamples=resamples, rng=rng)
     if not raw:
         raise ValueError("the two sides share no measured traffic to compare")
-    boot_adjusted = benjamini_hochberg([r.p_value for r in raw])
-    mw_adjusted = benjamini_hochberg([r.mw_p_value for r in raw])
-    metrics = tuple(
-        _judge(
-            r,
-            p,
-            mw,
-            floor=floor,
-            alpha=alpha,
-            critical=(r.scope, r.metric) in critical,
-            tested=len(raw),
-        )
-        for r, p, mw in zip(raw, boot_adjusted, mw_adjusted, strict=True)
-    )
+    level, metrics = decide(raw, floor=floor, alpha=alpha, critical=critical)
     if len(base) == 1 and len(candidate) == 1:
         notes.append(
             "one run per side: the intervals cover the noise within each run, not between "
@@ -300,6 +290,7 @@ def compare_runs(
         metrics=metrics,
         notes=tuple(notes),
         phases=phase_changes(base, candidate),
+        level=level,
     )
 
 
@@ -344,19 +335,28 @@ def _endpoints(runs: Sequence[RunResult]) -> list[str]:
 
 # -- data of one side -------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Raw:
+class Measured:
+    """One metric of one scope on both sides: values and bootstrap log ratios."""
+
     scope: str
     metric: str
     base: float
     candidate: float
     ratio: float
-    log_ratios: FloatArray
-    p_value: float
-    mw_p_value: float
-    mw_floor: float
+    se: float
+    df: float
     enough: bool
     errorless: bool
     needed: int
+
+    def p_value(self) -> float:
+        """Two-sided p-value of "no change": Student's t of the log ratio."""
+        if not self.enough or self.errorless or not math.isfinite(self.ratio) or self.ratio <= 0:
+            return 1.0
+        if self.se <= 0:
+            return 1.0 if self.ratio == 1 else 0.0
+        t = abs(math.log(self.ratio)) / self.se
+        return min(1.0, 2 * student_t_cdf(-t, self.df))
 
 
 def _needed(metric: str) -> int:
@@ -367,9 +367,35 @@ def _needed(metric: str) -> int:
     return math.ceil((_Z95**2) * q / (1 - q) + 1 / (1 - q))
 
 
+def measure_sides(
+    pairs: dict[str, tuple[Side, Side]],
+    *,
+    resamples: int = 2000,
+    rng: np.random.Generator | None = None,
+    metrics: Sequence[str] = METRICS,
+) -> tuple[list[Measured], list[str]]:
+    """Every metric of every scope, base and candidate side, with its bootstrap.
+
+    Returns the measured metrics and notes on scopes left out (a side had no intervals).
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    raw: list[Measured] = []
+    notes: list[str] = []
+    for scope, sides in pairs.items():
+        if not sides[0].intervals or not sides[1].intervals:
+            notes.append(f"{scope}: no measured intervals on one side")
+            continue
+        raw.extend(_measure(scope, sides, resamples, rng, metrics))
+    return raw, notes
+
+
 def _measure(
-    scope: str, sides: tuple[Side, Side], resamples: int, rng: np.random.Generator
-) -> list[_Raw]:
+    scope: str,
+    sides: tuple[Side, Side],
+    resamples: int,
+    rng: np.random.Generator,
+    metrics: Sequence[str],
+) -> list[Measured]:
     weights = [side.weights(resamples, rng) for side in sides]
     union = np.unique(
         np.concatenate(
@@ -384,7 +410,7 @@ def _measure(
     # scheduled load was answered, so that Poisson arrivals are not mistaken for a change.
     per_schedule = all(a.open_model and a.scheduled.sum() > 0 for a in arrays)
     out = []
-    for metric in METRICS:
+    for metric in metrics:
         options = {"per_schedule": per_schedule and metric == "throughput"}
         point = [
             float(statistic(metric, a, values, np.ones((1, a.requests.size)), **options)[0])
@@ -402,24 +428,26 @@ def _measure(
             ]
         else:
             shown = point
-        replicates = [
-            statistic(metric, a, values, w, **options) for a, w in zip(arrays, weights, strict=True)
-        ]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_ratios = np.log(replicates[1]) - np.log(replicates[0])
-        log_ratios = log_ratios[np.isfinite(log_ratios)]
-        per_interval = [statistic(metric, a, values, None, **options) for a in arrays]
+        # Each side's bootstrap variance of the log statistic, scaled by u / (u - 1) for
+        # its u resampling units (the bootstrap's small-sample shortfall); the two add up,
+        # with Welch-Satterthwaite degrees of freedom for the t reference.
+        variances, units = [], []
+        for a, w, side in zip(arrays, weights, sides, strict=True):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logs = np.log(statistic(metric, a, values, w, **options))
+            logs = logs[np.isfinite(logs)]
+            u = side.units
+            variances.append(float(np.var(logs)) * u / (u - 1) if logs.size > 1 and u > 1 else 0.0)
+            units.append(u)
         out.append(
-            _Raw(
+            Measured(
                 scope=scope,
                 metric=metric,
                 base=shown[0],
                 candidate=shown[1],
                 ratio=point[1] / point[0] if point[0] > 0 else math.nan,
-                log_ratios=log_ratios,
-                p_value=bootstrap_p(log_ratios),
-                mw_p_value=mann_whitney(per_interval[0], per_interval[1]),
-                mw_floor=smallest_mann_whitney(per_interval[0].size, per_interval[1].size),
+                se=math.sqrt(sum(variances)),
+                df=welch_df(variances, units),
                 enough=requests >= _needed(metric) and requests > 0,
                 errorless=metric == "error_ratio" and all(a.errors.sum() == 0 for a in arrays),
                 needed=_needed(metric),
@@ -429,8 +457,34 @@ def _measure(
 
 
 # -- verdicts ---------------------------------------------------------------------------
+def decide(
+    raw: Sequence[Measured],
+    *,
+    floor: float,
+    alpha: float,
+    critical: Iterable[tuple[str, str]] = (),
+) -> tuple[float, tuple[MetricComparison, ...]]:
+    """The verdicts of measured metrics, read from one interval each.
+
+    Returns the confidence level of the intervals (95% adjusted for the number of
+    metrics, as Benjamini and Yekutieli's false coverage rate asks) and each verdict.
+    """
+    critical = set(critical)
+    adjusted = benjamini_hochberg([r.p_value() for r in raw])
+    # With R of m metrics selected (adjusted p < alpha), intervals at 1 - R * alpha / m
+    # keep the false coverage rate of the selected ones at alpha; a metric is selected
+    # exactly when its interval at that level excludes "no change".
+    selected = sum(p < alpha for p in adjusted)
+    level = 1 - max(selected, 1) * alpha / max(len(raw), 1)
+    verdicts = tuple(
+        _judge(r, p, floor=floor, level=level, critical=(r.scope, r.metric) in critical)
+        for r, p in zip(raw, adjusted, strict=True)
+    )
+    return level, verdicts
+
+
 def _judge(
-    raw: _Raw, p: float, mw: float, *, floor: float, alpha: float, critical: bool, tested: int
+    raw: Measured, p: float, *, floor: float, level: float, critical: bool
 ) -> MetricComparison:
     def result(outcome: str, reason: str, **values: float | None) -> MetricComparison:
         return MetricComparison(
@@ -442,7 +496,6 @@ def _judge(
             low=values.get("low"),
             high=values.get("high"),
             p_value=p,
-            mw_p_value=mw,
             mde=values.get("mde"),
             outcome=outcome,
             reason=reason,
@@ -457,63 +510,36 @@ def _judge(
         )
     if raw.errorless:
         return result(NO_CHANGE, "no errors on either side", ratio=1.0)
-    if not raw.log_ratios.size or not math.isfinite(raw.ratio):
+    if not math.isfinite(raw.ratio) or raw.ratio <= 0:
         return result(INCONCLUSIVE_CHANGE, f"no {raw.metric} measured on one side")
     ratio = raw.ratio
-    low, high = (float(math.exp(v)) for v in np.quantile(raw.log_ratios, [0.025, 0.975]))
-    spread = float(np.std(raw.log_ratios))
-    mde = math.exp((_Z95 + _Z80) * spread) - 1
+    critical_t = student_t_quantile(1 - (1 - level) / 2, raw.df)
+    low, high = (math.exp(math.log(ratio) + sign * critical_t * raw.se) for sign in (-1, 1))
+    higher_is_worse = raw.metric != "throughput"
+    # The smallest change in the bad direction that these intervals would catch 80% of
+    # the time: (t of the interval + t of 80% power) standard errors of the log ratio.
+    reach = (critical_t + student_t_quantile(0.8, raw.df)) * raw.se
+    mde = math.exp(reach if higher_is_worse else -reach) - 1
     values = {"ratio": ratio, "low": low, "high": high, "mde": mde}
     change = ratio - 1
-    worse = change < 0 if raw.metric == "throughput" else change > 0
-    ci = f"{_pct(low - 1)} to {_pct(high - 1)}"
-    significant = p < alpha
-    if significant and abs(change) > floor:
-        direction = REGRESSION if worse else IMPROVEMENT
-        # After the correction over ``tested`` metrics, Mann-Whitney needs roughly
-        # p < alpha / tested; with fewer intervals it cannot get there at all.
-        if mw >= alpha and raw.mw_floor * tested >= alpha:
+    ci = f"{level:.1%} CI {_pct(low - 1)} to {_pct(high - 1)}"
+    if low > 1 or high < 1:  # the interval excludes "no change"
+        if abs(change) > floor:
+            worse = (change > 0) == higher_is_worse
             return result(
-                INCONCLUSIVE_CHANGE,
-                f"the bootstrap sees {_pct(change)} (95% CI {ci}, p={p:.3f}), but there are "
-                "too few intervals for Mann-Whitney to confirm any change (at best "
-                f"p={raw.mw_floor:.3f}): run longer, at least {_MIN_INTERVALS} intervals per side",
-                **values,
-            )
-        if mw >= alpha:
-            return result(
-                INCONCLUSIVE_CHANGE,
-                f"the bootstrap sees {_pct(change)} (95% CI {ci}, p={p:.3f}), "
-                f"Mann-Whitney on interval values does not (p={mw:.3f})",
+                REGRESSION if worse else IMPROVEMENT,
+                f"{_pct(change)} ({ci}, p={p:.3f}), beyond the {floor:.0%} floor",
                 **values,
             )
         return result(
-            direction,
-            f"{_pct(change)} (95% CI {ci}), beyond the {floor:.0%} floor; "
-            f"p={p:.3f}, Mann-Whitney p={mw:.3f}",
-            **values,
+            NO_CHANGE, f"{_pct(change)} ({ci}) is real but within the {floor:.0%} floor", **values
         )
     if 1 - floor <= low and high <= 1 + floor:
-        return result(
-            NO_CHANGE, f"{_pct(change)}; the 95% CI {ci} is within ±{floor:.0%}", **values
-        )
-    if significant:
-        return result(
-            NO_CHANGE,
-            f"{_pct(change)} (95% CI {ci}) is significant but within the {floor:.0%} floor",
-            **values,
-        )
-    if mde <= floor:
-        return result(
-            NO_CHANGE,
-            f"{_pct(change)} (95% CI {ci}), not significant (p={p:.3f}); a change of "
-            f"{mde:.1%} or more would have been detected",
-            **values,
-        )
+        return result(NO_CHANGE, f"{_pct(change)}; the {ci} is within ±{floor:.0%}", **values)
     return result(
         INCONCLUSIVE_CHANGE,
-        f"{_pct(change)} (95% CI {ci}), not significant (p={p:.3f}); too noisy to see "
-        f"less than {mde:.1%}: the {floor:.0%} floor could be missed",
+        f"{_pct(change)} ({ci}, p={p:.3f}): the interval holds both no change and more than "
+        f"the {floor:.0%} floor; too noisy to see a change smaller than {_pct(mde)}",
         **values,
     )
 

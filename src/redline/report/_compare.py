@@ -51,7 +51,12 @@ def _interval(metric: MetricComparison) -> str:
 
 
 def _mde(metric: MetricComparison) -> str:
-    return f"{metric.mde:.1%}" if metric.mde is not None else "-"
+    return f"{metric.mde:+.1%}" if metric.mde is not None else "-"
+
+
+def _ci(comparison: Comparison) -> str:
+    """The intervals' heading: their level, which the number of metrics sets."""
+    return f"{comparison.level:.1%} CI"
 
 
 def render_comparison(comparison: Comparison) -> Table:
@@ -61,7 +66,7 @@ def render_comparison(comparison: Comparison) -> Table:
         f"{', '.join(comparison.base)} (floor {comparison.floor:.0%})",
         title_justify="left",
     )
-    for header in ("metric", "base", "candidate", "change", "95% CI", "MDE", "outcome"):
+    for header in ("metric", "base", "candidate", "change", _ci(comparison), "MDE", "outcome"):
         table.add_column(header, no_wrap=header != "metric", overflow="fold")
     table.add_column("why", overflow="fold")
     for m in comparison.metrics:
@@ -158,9 +163,10 @@ def comparison_markdown(comparison: Comparison) -> str:
         "",
         f"Candidate `{', '.join(comparison.candidate)}` against base "
         f"`{', '.join(comparison.base)}`; practical floor {comparison.floor:.0%}, "
-        f"significance {comparison.alpha:g} after Benjamini-Hochberg correction.",
+        f"significance {comparison.alpha:g} after Benjamini-Hochberg correction; each "
+        "verdict is read from its interval (false-coverage-rate adjusted).",
         "",
-        "| metric | base | candidate | change | 95% CI | MDE | outcome |",
+        f"| metric | base | candidate | change | {_ci(comparison)} | MDE | outcome |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for m in comparison.metrics:

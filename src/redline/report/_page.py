@@ -478,6 +478,7 @@ def _comparison(comparison: Comparison) -> dict[str, Any]:
         "base": list(comparison.base),
         "candidate": list(comparison.candidate),
         "floor": comparison.floor,
+        "level": comparison.level,
         "notes": list(comparison.notes),
         "metrics": [
             {

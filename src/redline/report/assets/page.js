@@ -354,7 +354,7 @@ function comparisonTable(data) {
   return section(
     `Against the baseline (${c.base.join(", ")})`,
     h("table", { id: "comparison" },
-      h("thead", {}, h("tr", {}, ["metric", "baseline", "this run", "change", "95% CI", "outcome", "why"].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ["metric", "baseline", "this run", "change", `${((c.level ?? 0.95) * 100).toFixed(1)}% CI`, "outcome", "why"].map((t) => h("th", {}, t)))),
       h("tbody", {}, c.metrics.map((m) => h("tr", { class: `outcome-${m.outcome.replace(/ /g, "-")}` },
         h("td", {}, m.name + (m.critical ? " *" : "")),
         numberCell(m.base, value(m, m.base)),
