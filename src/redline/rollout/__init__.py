@@ -1,0 +1,33 @@
+"""Small, reversible changes: canary judgement, progressive rollout, hooks and probes.
+
+Reads results (stored runs, or a Prometheus server's range queries) and judges a canary
+against its baseline with the comparison's own inference (``redline.analysis``).
+"""
+
+from ._judge import FAIL as FAIL
+from ._judge import HIGH as HIGH
+from ._judge import LOW as LOW
+from ._judge import MARGINAL as MARGINAL
+from ._judge import NODATA as NODATA
+from ._judge import PASS as PASS
+from ._judge import Judgement as Judgement
+from ._judge import JudgePolicy as JudgePolicy
+from ._judge import MetricJudgement as MetricJudgement
+from ._judge import MetricPolicy as MetricPolicy
+from ._judge import cohort_of as cohort_of
+from ._judge import judge as judge
+
+__all__ = [
+    "FAIL",
+    "HIGH",
+    "LOW",
+    "MARGINAL",
+    "NODATA",
+    "PASS",
+    "JudgePolicy",
+    "Judgement",
+    "MetricJudgement",
+    "MetricPolicy",
+    "cohort_of",
+    "judge",
+]
