@@ -21,6 +21,7 @@ from ._find import add_find_parser
 from ._grafana import add_grafana_parser
 from ._history import add_history_parser
 from ._import import add_import_parser
+from ._judge import add_judge_parser
 from ._proxy import add_proxy_parser
 from ._report import add_report_parser
 from ._run import add_run_parser
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(subparsers)
     add_compare_parser(subparsers)
     add_ab_parser(subparsers)
+    add_judge_parser(subparsers)
     add_history_parser(subparsers)
     add_slo_parser(subparsers)
     add_grafana_parser(subparsers)

@@ -16,6 +16,8 @@ from ._judge import MetricJudgement as MetricJudgement
 from ._judge import MetricPolicy as MetricPolicy
 from ._judge import cohort_of as cohort_of
 from ._judge import judge as judge
+from ._prometheus import PrometheusCohorts as PrometheusCohorts
+from ._prometheus import PrometheusError as PrometheusError
 
 __all__ = [
     "FAIL",
@@ -28,6 +30,8 @@ __all__ = [
     "Judgement",
     "MetricJudgement",
     "MetricPolicy",
+    "PrometheusCohorts",
+    "PrometheusError",
     "cohort_of",
     "judge",
 ]

@@ -1,0 +1,246 @@
+"""``redline judge``: a canary against its baseline; exit 0 on pass, 1 on fail, 2 on usage.
+
+Three sources of the two cohorts:
+
+- stored runs or result files: ``--baseline RUN --canary RUN`` (as ``redline compare``
+  names runs);
+- a real Prometheus: ``--prometheus URL --baseline stable --canary canary`` (the values
+  of ``--label``, default ``version``), over ``--since`` up to now, one interval a
+  ``--step``;
+- redline's own traffic split: ``--plan PLAN --baseline URL --canary URL``, both sides
+  loaded at once at half the plan's rate each (``redline ab --duet``), each request to one
+  cohort.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.table import Table
+
+from redline.analysis import Side
+from redline.core import PlanError, RunError, StoreError, parse_duration
+from redline.rollout import (
+    FAIL,
+    PASS,
+    Judgement,
+    JudgePolicy,
+    PrometheusCohorts,
+    PrometheusError,
+    judge,
+)
+from redline.runner import ab
+from redline.store import RunStore, open_store
+
+from . import _exit
+from ._compare import load_runs, needs_store
+from ._console import error, stdout_console
+from ._store import add_store_option, reading_store
+
+__all__ = ["add_judge_parser", "judgement_table", "read_policy"]
+
+_STYLE = {"pass": "green", "high": "red", "low": "red", "nodata": "yellow"}
+
+
+def add_judge_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``redline judge``."""
+    parser = subparsers.add_parser(
+        "judge",
+        help="judge a canary against its baseline (exit 0 pass, 1 fail)",
+        description="Judge a canary cohort against a baseline cohort, metric by metric, and "
+        "score it as Kayenta does. Without --prometheus or --plan, BASELINE and CANARY name "
+        "runs as redline compare does (ids, prefixes, latest, result files, label:K=V). "
+        "No data, or a canary that got no requests, is a fail, never a pass.",
+    )
+    parser.add_argument(
+        "--baseline", required=True, help="the baseline: runs, a label value, a URL"
+    )
+    parser.add_argument("--canary", required=True, help="the canary: runs, a label value, a URL")
+    parser.add_argument("--policy", type=Path, metavar="FILE", help="metrics, weights, thresholds")
+    parser.add_argument("--json", action="store_true", help="print the judgement as JSON")
+    prom = parser.add_argument_group("cohorts from Prometheus")
+    prom.add_argument("--prometheus", metavar="URL", help="read the cohorts from this server")
+    prom.add_argument("--label", default="version", help="the label naming a cohort (version)")
+    prom.add_argument("--selector", default="", help='more matchers, e.g. job="shop"')
+    prom.add_argument("--since", default="30m", help="the window, up to now (30m)")
+    prom.add_argument("--step", default="1m", help="one interval of a cohort (1m)")
+    prom.add_argument("--requests", default="http_requests_total", help="the request counter")
+    prom.add_argument("--errors", default='code=~"5.."', help="the matcher of an error")
+    prom.add_argument(
+        "--histogram", default="http_request_duration_seconds", help="the latency histogram"
+    )
+    split = parser.add_argument_group("cohorts from redline's own traffic split")
+    split.add_argument("--plan", type=Path, help="load both URLs at once with this plan")
+    split.add_argument("--duration", help="how long (default: the plan's)")
+    add_store_option(parser)
+    parser.set_defaults(handler=judge_command)
+
+
+def read_policy(path: Path | None) -> JudgePolicy:
+    """The policy in ``path`` (YAML or JSON), or the default.
+
+    Raises:
+        ValueError: the file cannot be read or holds a bad policy (named by its path).
+    """
+    if path is None:
+        return JudgePolicy()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the policy: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of policy keys")
+    return JudgePolicy.from_dict(data.get("judge", data), where=str(path))
+
+
+def _prometheus_cohorts(args: argparse.Namespace) -> tuple[Side, Side]:
+    source = PrometheusCohorts(
+        url=args.prometheus,
+        label=args.label,
+        baseline=args.baseline,
+        canary=args.canary,
+        selector=args.selector,
+        requests=args.requests,
+        errors=args.errors,
+        histogram=args.histogram,
+        step_s=_seconds("--step", args.step),
+    )
+    end = time.time()
+    return source.cohorts(end - _seconds("--since", args.since), end)
+
+
+def _seconds(option: str, text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{option}: {exc}") from None
+    if value <= 0:
+        raise ValueError(f"{option}: expected a positive duration, got {text!r}")
+    return value
+
+
+def _run_cohorts(args: argparse.Namespace) -> tuple[Side, Side]:
+    source: contextlib.AbstractContextManager[RunStore | None] = (
+        reading_store(args.store)
+        if needs_store(args.baseline, args.canary)
+        else contextlib.nullcontext()
+    )
+    with source as store:
+        canary = load_runs(args.canary, store)
+        plan = canary[0].result.plan.name if canary else None
+        baseline = load_runs(args.baseline, store, plan=plan)
+    return Side.of([r.result for r in baseline], "total"), Side.of(
+        [r.result for r in canary], "total"
+    )
+
+
+def _split_cohorts(args: argparse.Namespace) -> tuple[Side, Side]:
+    with open_store(args.store) as store:
+        runs = ab(
+            args.plan,
+            a=args.baseline,
+            b=args.canary,
+            rounds=1,
+            duet=True,
+            duration=args.duration,
+            store=store,
+            labels={"judge": "duet"},
+        )
+    return (
+        Side.of([o.result for o in runs.a], "total"),
+        Side.of([o.result for o in runs.b], "total"),
+    )
+
+
+def judge_command(args: argparse.Namespace) -> int:
+    """Carry out ``redline judge``."""
+    if args.prometheus and args.plan:
+        error("--prometheus and --plan are two sources of the cohorts: give one")
+        return _exit.USAGE
+    try:
+        policy = read_policy(args.policy)
+        if args.prometheus:
+            baseline, canary = _prometheus_cohorts(args)
+        elif args.plan:
+            baseline, canary = _split_cohorts(args)
+        else:
+            baseline, canary = _run_cohorts(args)
+    except (StoreError, ValueError, PlanError) as exc:
+        error(str(exc))
+        return _exit.USAGE
+    except (PrometheusError, RunError) as exc:
+        error(f"cannot judge: {exc}")
+        return _exit.NOT_CARRIED_OUT
+    judgement = judge(baseline, canary, policy)
+    if args.json:
+        print(json.dumps(judgement.to_dict(), indent=1))
+    else:
+        report_judgement(judgement)
+    return _exit.OK if judgement.verdict == PASS else _exit.FAILED
+
+
+def report_judgement(judgement: Judgement) -> None:
+    """Print the table, the score and the verdict with its reasons."""
+    console = stdout_console()
+    console.print(judgement_table(judgement))
+    style = (
+        "green"
+        if judgement.verdict == PASS
+        else "bold red"
+        if judgement.verdict == FAIL
+        else "yellow"
+    )
+    console.print(
+        f"score {judgement.score:.0f}/100: {judgement.verdict.upper()}",
+        style=style,
+        highlight=False,
+    )
+    for reason in judgement.reasons:
+        console.print(f"  {reason}", highlight=False)
+
+
+def judgement_table(judgement: Judgement) -> Table:
+    """One row per metric: both cohorts, the change, its interval and the classification."""
+    requests = judgement.requests
+    table = Table(
+        title=f"canary ({requests['canary']:,} requests) vs baseline "
+        f"({requests['baseline']:,} requests)",
+        title_justify="left",
+    )
+    for header in ("metric", "baseline", "canary", "change", f"{judgement.level:.1%} CI"):
+        table.add_column(header, justify="left" if header == "metric" else "right")
+    for header in ("class", "weight", "why"):
+        table.add_column(header, overflow="fold")
+    for m in judgement.metrics:
+        name = m.metric + (" *" if m.critical else "")
+        table.add_row(
+            name,
+            _value(m.metric, m.baseline),
+            _value(m.metric, m.canary),
+            "-" if m.ratio is None else f"{m.ratio - 1:+.1%}",
+            "-" if m.low is None or m.high is None else f"{m.low - 1:+.1%} .. {m.high - 1:+.1%}",
+            f"[{_STYLE.get(m.classification, 'white')}]{m.classification}[/]"
+            + (" (fails)" if m.failed else ""),
+            f"{m.weight:g}",
+            "" if m.classification == PASS else m.reason,
+        )
+    table.caption = "* critical: its failure fails the judgement; bad direction fails"
+    return table
+
+
+def _value(metric: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if metric == "error_ratio":
+        return f"{value:.3%}"
+    if metric == "throughput":
+        return f"{value:,.1f}/s"
+    return f"{value:.2f} ms"

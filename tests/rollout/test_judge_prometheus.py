@@ -1,0 +1,140 @@
+"""``redline judge --prometheus``: a real Prometheus scraping three versions of a service.
+
+Three ASGI apps wrapped in redline's RuntimeMetrics (the metrics a Python service
+exports) run on loopback; a throwaway Prometheus scrapes them every second, labelling
+them ``version="stable"``, ``"canary"`` (twice as slow) and ``"twin"`` (the same as
+stable). redline sends each the same load, then judges from range queries alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from redline.cli._main import main
+from redline.engine import run_plan
+from redline.observe.asgi import RuntimeMetrics
+from redline.plan import plan_from_dict
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service(median_s: float, seed: int) -> Any:
+    rng = random.Random(seed)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await asyncio.sleep(median_s * rng.lognormvariate(0, 0.3))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return RuntimeMetrics(app, lag_interval_s=1.0)
+
+
+@pytest.fixture
+def prometheus_of(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], str]]:
+    """``prometheus_of({version: url})``: a Prometheus scraping each URL every second."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus is needed: install Debian's prometheus package (.ci/run does)")
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(targets: dict[str, str]) -> str:
+        jobs = "".join(
+            f"  - job_name: {version}\n    scrape_interval: 1s\n    static_configs:\n"
+            f"      - targets: ['{url.removeprefix('http://')}']\n"
+            f"        labels: {{version: {version}}}\n"
+            for version, url in targets.items()
+        )
+        config = tmp_path / "prometheus.yml"
+        config.write_text(f"global:\n  scrape_interval: 1s\nscrape_configs:\n{jobs}")
+        port = free_port()
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                    if answer.status == 200:
+                        return url
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.mark.timeout(300)
+def test_a_slow_canary_fails_a_twin_passes_and_a_cohort_with_no_traffic_fails(
+    serve: Callable[..., str],
+    prometheus_of: Callable[[dict[str, str]], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    apps = {"stable": service(0.008, 1), "canary": service(0.016, 2), "twin": service(0.008, 3)}
+    try:
+        urls = {version: serve(app) for version, app in apps.items()}
+        prometheus = prometheus_of(urls)
+        time.sleep(2)  # a first scrape of each, so every counter starts from a sample
+
+        def load(url: str) -> None:
+            plan = {
+                "name": "cohort",
+                "target": url,
+                "requests": [{"name": "home", "path": "/"}],
+                "load": {"rate": "60/s"},
+                "duration": "24s",
+                "workers": 1,
+                "generator": {"late_tolerance": 0.9},
+            }
+            run_plan(plan_from_dict(plan, source="test"))
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(load, urls.values()))
+        time.sleep(3)  # the last scrapes
+    finally:
+        for app in apps.values():
+            app.close()
+    window = ["--prometheus", prometheus, "--since", "27s", "--step", "3s", "--json"]
+    judged = {}
+    for canary in ("canary", "twin", "ghost"):
+        code = main(["judge", "--baseline", "stable", "--canary", canary, *window])
+        judged[canary] = (code, json.loads(capsys.readouterr().out))
+    code, slow = judged["canary"]
+    assert code == 1
+    p50 = next(m for m in slow["metrics"] if m["metric"] == "p50")
+    assert p50["classification"] == "high"
+    assert 1.4 < p50["ratio"] < 2.8  # twice the median, seen through the buckets
+    assert slow["requests"]["canary"] == pytest.approx(60 * 24, rel=0.15)
+    code, twin = judged["twin"]
+    assert code == 0, twin
+    assert twin["verdict"] == "pass"
+    code, ghost = judged["ghost"]
+    assert code == 1
+    assert ghost["requests"]["canary"] == 0
+    assert ghost["score"] == 0
