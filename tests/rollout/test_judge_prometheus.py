@@ -27,6 +27,7 @@ from redline.cli._main import main
 from redline.engine import run_plan
 from redline.observe.asgi import RuntimeMetrics
 from redline.plan import plan_from_dict
+from redline.rollout import HookServer, Judgement, PrometheusCohorts, judge
 
 
 def free_port() -> int:
@@ -138,3 +139,22 @@ def test_a_slow_canary_fails_a_twin_passes_and_a_cohort_with_no_traffic_fails(
     assert code == 1
     assert ghost["requests"]["canary"] == 0
     assert ghost["score"] == 0
+
+    # The hooks answer from the same Prometheus: Argo's web provider and Flagger's rollback.
+    def from_prometheus(baseline: str, canary: str) -> Judgement:
+        source = PrometheusCohorts(prometheus, baseline=baseline, canary=canary, step_s=3)
+        end = time.time()
+        return judge(*source.cohorts(end - 30, end))
+
+    with HookServer(from_prometheus) as hooks:
+        for canary, passed in (("canary", False), ("twin", True), ("ghost", False)):
+            address = f"{hooks.url}judge?baseline=stable&canary={canary}"
+            with urllib.request.urlopen(address, timeout=30) as answer:
+                assert json.loads(answer.read())["passed"] is passed, canary
+        payload = {"name": "canary", "namespace": "test", "phase": "Progressing",
+                   "metadata": {"baseline": "stable"}}  # fmt: skip
+        request = urllib.request.Request(
+            f"{hooks.url}flagger/rollback", data=json.dumps(payload).encode()
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200  # roll back

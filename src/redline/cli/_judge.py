@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,13 @@ from ._compare import load_runs, needs_store
 from ._console import error, stdout_console
 from ._store import add_store_option, reading_store
 
-__all__ = ["add_judge_parser", "judgement_table", "read_policy"]
+__all__ = [
+    "add_judge_parser",
+    "add_prometheus_options",
+    "judgement_table",
+    "prometheus_judge",
+    "read_policy",
+]
 
 _STYLE = {"pass": "green", "high": "red", "low": "red", "nodata": "yellow"}
 
@@ -64,8 +71,20 @@ def add_judge_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     parser.add_argument("--canary", required=True, help="the canary: runs, a label value, a URL")
     parser.add_argument("--policy", type=Path, metavar="FILE", help="metrics, weights, thresholds")
     parser.add_argument("--json", action="store_true", help="print the judgement as JSON")
+    add_prometheus_options(parser, required=False)
+    split = parser.add_argument_group("cohorts from redline's own traffic split")
+    split.add_argument("--plan", type=Path, help="load both URLs at once with this plan")
+    split.add_argument("--duration", help="how long (default: the plan's)")
+    add_store_option(parser)
+    parser.set_defaults(handler=judge_command)
+
+
+def add_prometheus_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """Where the cohorts' metrics are in Prometheus (``judge`` and ``hooks``)."""
     prom = parser.add_argument_group("cohorts from Prometheus")
-    prom.add_argument("--prometheus", metavar="URL", help="read the cohorts from this server")
+    prom.add_argument(
+        "--prometheus", metavar="URL", required=required, help="read the cohorts from this server"
+    )
     prom.add_argument("--label", default="version", help="the label naming a cohort (version)")
     prom.add_argument("--selector", default="", help='more matchers, e.g. job="shop"')
     prom.add_argument("--since", default="30m", help="the window, up to now (30m)")
@@ -75,11 +94,34 @@ def add_judge_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     prom.add_argument(
         "--histogram", default="http_request_duration_seconds", help="the latency histogram"
     )
-    split = parser.add_argument_group("cohorts from redline's own traffic split")
-    split.add_argument("--plan", type=Path, help="load both URLs at once with this plan")
-    split.add_argument("--duration", help="how long (default: the plan's)")
-    add_store_option(parser)
-    parser.set_defaults(handler=judge_command)
+
+
+def prometheus_judge(
+    args: argparse.Namespace, policy: JudgePolicy
+) -> Callable[[str, str], Judgement]:
+    """A judge of two cohorts (label values) over the last ``--since``, from ``--prometheus``.
+
+    Raises:
+        ValueError: a bad ``--step`` or ``--since``.
+    """
+    step_s, since_s = _seconds("--step", args.step), _seconds("--since", args.since)
+
+    def judged(baseline: str, canary: str) -> Judgement:
+        source = PrometheusCohorts(
+            url=args.prometheus,
+            label=args.label,
+            baseline=baseline,
+            canary=canary,
+            selector=args.selector,
+            requests=args.requests,
+            errors=args.errors,
+            histogram=args.histogram,
+            step_s=step_s,
+        )
+        end = time.time()
+        return judge(*source.cohorts(end - since_s, end), policy)
+
+    return judged
 
 
 def read_policy(path: Path | None) -> JudgePolicy:
@@ -99,22 +141,6 @@ def read_policy(path: Path | None) -> JudgePolicy:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of policy keys")
     return JudgePolicy.from_dict(data.get("judge", data), where=str(path))
-
-
-def _prometheus_cohorts(args: argparse.Namespace) -> tuple[Side, Side]:
-    source = PrometheusCohorts(
-        url=args.prometheus,
-        label=args.label,
-        baseline=args.baseline,
-        canary=args.canary,
-        selector=args.selector,
-        requests=args.requests,
-        errors=args.errors,
-        histogram=args.histogram,
-        step_s=_seconds("--step", args.step),
-    )
-    end = time.time()
-    return source.cohorts(end - _seconds("--since", args.since), end)
 
 
 def _seconds(option: str, text: str) -> float:
@@ -168,18 +194,16 @@ def judge_command(args: argparse.Namespace) -> int:
     try:
         policy = read_policy(args.policy)
         if args.prometheus:
-            baseline, canary = _prometheus_cohorts(args)
-        elif args.plan:
-            baseline, canary = _split_cohorts(args)
+            judgement = prometheus_judge(args, policy)(args.baseline, args.canary)
         else:
-            baseline, canary = _run_cohorts(args)
+            cohorts = _split_cohorts(args) if args.plan else _run_cohorts(args)
+            judgement = judge(*cohorts, policy)
     except (StoreError, ValueError, PlanError) as exc:
         error(str(exc))
         return _exit.USAGE
     except (PrometheusError, RunError) as exc:
         error(f"cannot judge: {exc}")
         return _exit.NOT_CARRIED_OUT
-    judgement = judge(baseline, canary, policy)
     if args.json:
         print(json.dumps(judgement.to_dict(), indent=1))
     else:

@@ -20,6 +20,7 @@ from ._experiment import add_experiment_parser
 from ._find import add_find_parser
 from ._grafana import add_grafana_parser
 from ._history import add_history_parser
+from ._hooks import add_hooks_parser
 from ._import import add_import_parser
 from ._judge import add_judge_parser
 from ._proxy import add_proxy_parser
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(subparsers)
     add_ab_parser(subparsers)
     add_judge_parser(subparsers)
+    add_hooks_parser(subparsers)
     add_history_parser(subparsers)
     add_slo_parser(subparsers)
     add_grafana_parser(subparsers)

@@ -4,6 +4,8 @@ Reads results (stored runs, or a Prometheus server's range queries) and judges a
 against its baseline with the comparison's own inference (``redline.analysis``).
 """
 
+from ._hooks import FLAGGER_HOOKS as FLAGGER_HOOKS
+from ._hooks import HookServer as HookServer
 from ._judge import FAIL as FAIL
 from ._judge import HIGH as HIGH
 from ._judge import LOW as LOW
@@ -21,11 +23,13 @@ from ._prometheus import PrometheusError as PrometheusError
 
 __all__ = [
     "FAIL",
+    "FLAGGER_HOOKS",
     "HIGH",
     "LOW",
     "MARGINAL",
     "NODATA",
     "PASS",
+    "HookServer",
     "JudgePolicy",
     "Judgement",
     "MetricJudgement",
