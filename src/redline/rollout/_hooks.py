@@ -58,6 +58,7 @@ FLAGGER_HOOKS = (
     "rollback",
     "event",
 )
+"""Flagger's webhook types, each answered at ``POST /flagger/<type>``."""
 _JUDGED = ("rollout", "confirm-traffic-increase", "confirm-promotion", "rollback")
 _GATES = ("confirm-rollout", "pre-rollout")
 _KEPT = 200
