@@ -449,3 +449,23 @@ def test_a_cluster_runs_hosts_and_control_timeline_are_stored(store: RunStore) -
     assert back.control == control
     assert [i.missing for i in back.intervals] == [i.missing for i in intervals]
     assert back.generator().hosts == run.generator().hosts
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_decision_records_are_kept_newest_first_in_either_backend(
+    backend: str, tmp_path: Path, postgres_url: str
+) -> None:
+    location = str(tmp_path / "runs.db") if backend == "sqlite" else postgres_url
+    with open_store(location) as store:
+        subject = f"shop-canary-{backend}-{tmp_path.name}"
+        first = store.add_decision(
+            "rollout", subject, "promote", {"step": 1, "weight": 5.0, "score": 100.0}
+        )
+        second = store.add_decision(
+            "rollout", subject, "rollback", {"step": 2, "weight": 25.0, "evidence": ["p99 high"]}
+        )
+        kept = store.decisions(subject=subject)
+    assert [d.id for d in kept] == [second, first]
+    assert kept[0].decision == "rollback"
+    assert kept[0].record == {"step": 2, "weight": 25.0, "evidence": ["p99 high"]}
+    assert kept[1].to_dict()["record"]["score"] == 100.0

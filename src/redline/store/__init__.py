@@ -13,6 +13,7 @@ from redline.core import StoreError as StoreError
 from ._meta import collect_meta as collect_meta
 from ._meta import parse_labels as parse_labels
 from ._recorder import RunRecorder as RunRecorder
+from ._records import Decision as Decision
 from ._records import RunInfo as RunInfo
 from ._records import StoredRun as StoredRun
 from ._records import parse_time as parse_time
@@ -32,6 +33,7 @@ __all__ = [
     "MIGRATIONS",
     "RUNNING",
     "STORE_ENV",
+    "Decision",
     "Migration",
     "RunInfo",
     "RunMeta",

@@ -9,7 +9,7 @@ from typing import Any
 
 from redline.core import RunOutcome, parse_duration
 
-__all__ = ["RunInfo", "StoredRun", "parse_time"]
+__all__ = ["Decision", "RunInfo", "StoredRun", "parse_time"]
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> str:
@@ -40,6 +40,33 @@ def parse_time(text: str, *, now: datetime | None = None) -> str:
             moment = moment.replace(tzinfo=UTC)
     stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A decision record: what changed, the expected and measured effect, who decided.
+
+    ``kind`` says what made it (``rollout``), ``subject`` what it was about (the canary),
+    ``decision`` what was decided (``promote``, ``rollback``), ``record`` the rest.
+    """
+
+    id: str
+    at: str
+    kind: str
+    subject: str
+    decision: str
+    record: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "id": self.id,
+            "at": self.at,
+            "kind": self.kind,
+            "subject": self.subject,
+            "decision": self.decision,
+            "record": dict(self.record),
+        }
 
 
 @dataclass(frozen=True, slots=True)

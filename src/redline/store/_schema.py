@@ -122,6 +122,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the traced requests of a run and what their spans say",
         ("ALTER TABLE redline_runs ADD COLUMN traces {json}",),
     ),
+    Migration(
+        4,
+        "decision records: what changed, what was expected and measured, who decided",
+        (
+            """
+            CREATE TABLE redline_decisions (
+                id TEXT PRIMARY KEY,
+                at TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                decision TEXT NOT NULL,
+                record {json} NOT NULL
+            )
+            """,
+            "CREATE INDEX redline_decisions_at ON redline_decisions (at)",
+        ),
+    ),
 )
 """The store's schema, as migrations applied in order."""
 

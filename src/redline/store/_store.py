@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import typing
 from collections import Counter
@@ -29,7 +30,7 @@ from redline.core import (
 
 from ._backend import Backend, open_backend
 from ._recorder import RunRecorder
-from ._records import RunInfo, StoredRun
+from ._records import Decision, RunInfo, StoredRun
 from ._schema import MIGRATIONS, SCHEMA_TABLE, Migration, now_text, pending_migrations
 
 __all__ = [
@@ -239,6 +240,47 @@ class RunStore(Closing):
                     result.id,
                 ),
             )
+
+    def add_decision(
+        self, kind: str, subject: str, decision: str, record: Mapping[str, Any]
+    ) -> str:
+        """Keep a decision record (a rollout step promoted or rolled back, and why); its id.
+
+        Raises:
+            StoreError: the write failed.
+        """
+        stamp = now_text()
+        # Microseconds in the id: records made within one millisecond still sort in order.
+        decision_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(3)}"
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO redline_decisions (id, at, kind, subject, decision, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (decision_id, stamp, kind, subject, decision, _dump(dict(record))),
+            )
+        return decision_id
+
+    def decisions(self, *, subject: str | None = None, limit: int | None = 50) -> list[Decision]:
+        """Decision records, newest first (of one ``subject`` when given)."""
+        sql = "SELECT id, at, kind, subject, decision, record FROM redline_decisions"
+        params: tuple[Any, ...] = ()
+        if subject is not None:
+            sql += " WHERE subject = ?"
+            params = (subject,)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            Decision(
+                id=str(row[0]),
+                at=str(row[1]),
+                kind=str(row[2]),
+                subject=str(row[3]),
+                decision=str(row[4]),
+                record=_load(row[5]),
+            )
+            for row in self._db.query(sql, params)
+        ]
 
     def mark_stopped(self, run_id: str, stop_reason: str) -> None:
         """Mark a run that is still ``running`` as stopped for ``stop_reason``.
