@@ -79,8 +79,10 @@ def add_judge_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     parser.set_defaults(handler=judge_command)
 
 
-def add_prometheus_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """Where the cohorts' metrics are in Prometheus (``judge`` and ``hooks``)."""
+def add_prometheus_options(
+    parser: argparse.ArgumentParser, *, required: bool, step: str = "1m"
+) -> None:
+    """Where the cohorts' metrics are in Prometheus (``judge``, ``hooks``, ``rollout``)."""
     prom = parser.add_argument_group("cohorts from Prometheus")
     prom.add_argument(
         "--prometheus", metavar="URL", required=required, help="read the cohorts from this server"
@@ -88,7 +90,9 @@ def add_prometheus_options(parser: argparse.ArgumentParser, *, required: bool) -
     prom.add_argument("--label", default="version", help="the label naming a cohort (version)")
     prom.add_argument("--selector", default="", help='more matchers, e.g. job="shop"')
     prom.add_argument("--since", default="30m", help="the window, up to now (30m)")
-    prom.add_argument("--step", default="1m", help="one interval of a cohort (1m)")
+    prom.add_argument(
+        "--step", default=step, help=f"one interval of a cohort ({step or 'a tenth of one'})"
+    )
     prom.add_argument("--requests", default="http_requests_total", help="the request counter")
     prom.add_argument("--errors", default='code=~"5.."', help="the matcher of an error")
     prom.add_argument(

@@ -25,6 +25,7 @@ from ._import import add_import_parser
 from ._judge import add_judge_parser
 from ._proxy import add_proxy_parser
 from ._report import add_report_parser
+from ._rollout import add_rollout_parser
 from ._run import add_run_parser
 from ._slo import add_slo_parser
 from ._store import add_store_parsers
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ab_parser(subparsers)
     add_judge_parser(subparsers)
     add_hooks_parser(subparsers)
+    add_rollout_parser(subparsers)
     add_history_parser(subparsers)
     add_slo_parser(subparsers)
     add_grafana_parser(subparsers)

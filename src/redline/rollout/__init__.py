@@ -20,6 +20,16 @@ from ._judge import cohort_of as cohort_of
 from ._judge import judge as judge
 from ._prometheus import PrometheusCohorts as PrometheusCohorts
 from ._prometheus import PrometheusError as PrometheusError
+from ._rollout import PROMOTED as PROMOTED
+from ._rollout import ROLLED_BACK as ROLLED_BACK
+from ._rollout import HAProxySplitter as HAProxySplitter
+from ._rollout import RolloutPlan as RolloutPlan
+from ._rollout import RolloutResult as RolloutResult
+from ._rollout import RolloutStep as RolloutStep
+from ._rollout import Splitter as Splitter
+from ._rollout import SplitterError as SplitterError
+from ._rollout import WebhookSplitter as WebhookSplitter
+from ._rollout import progressive_rollout as progressive_rollout
 
 __all__ = [
     "FAIL",
@@ -29,6 +39,9 @@ __all__ = [
     "MARGINAL",
     "NODATA",
     "PASS",
+    "PROMOTED",
+    "ROLLED_BACK",
+    "HAProxySplitter",
     "HookServer",
     "JudgePolicy",
     "Judgement",
@@ -36,6 +49,13 @@ __all__ = [
     "MetricPolicy",
     "PrometheusCohorts",
     "PrometheusError",
+    "RolloutPlan",
+    "RolloutResult",
+    "RolloutStep",
+    "Splitter",
+    "SplitterError",
+    "WebhookSplitter",
     "cohort_of",
     "judge",
+    "progressive_rollout",
 ]
