@@ -245,7 +245,7 @@ def judgement_table(judgement: Judgement) -> Table:
     )
     for header in ("metric", "baseline", "canary", "change", f"{judgement.level:.1%} CI"):
         table.add_column(header, justify="left" if header == "metric" else "right")
-    for header in ("class", "weight", "why"):
+    for header in ("class", "weight", "no data because"):
         table.add_column(header, overflow="fold")
     for m in judgement.metrics:
         name = m.metric + (" *" if m.critical else "")
@@ -258,7 +258,7 @@ def judgement_table(judgement: Judgement) -> Table:
             f"[{_STYLE.get(m.classification, 'white')}]{m.classification}[/]"
             + (" (fails)" if m.failed else ""),
             f"{m.weight:g}",
-            "" if m.classification == PASS else m.reason,
+            m.reason if m.classification == "nodata" else "",
         )
     table.caption = "* critical: its failure fails the judgement; bad direction fails"
     return table
