@@ -157,7 +157,7 @@ def test_openslo_documents_map_onto_objectives(tmp_path: Path) -> None:
                 "type: redline, spec: {metric: successful",
                 "type: prometheus, spec: {metric: successful",
             ),
-            'expected type "redline"',
+            "metricSource.spec.metric: unknown key",
         ),
         (
             ("kind: SLO\nmetadata: {name: checkout", "kind: SLI\nmetadata: {name: checkout"),

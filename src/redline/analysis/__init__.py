@@ -34,6 +34,7 @@ from ._redline import step_holds as step_holds
 from ._resample import Side as Side
 from ._rules import DEFAULT_BURN_RATES as DEFAULT_BURN_RATES
 from ._rules import PrometheusSource as PrometheusSource
+from ._rules import RatioQuery as RatioQuery
 from ._rules import SloRuleError as SloRuleError
 from ._rules import period_seconds as period_seconds
 from ._rules import slo_rules as slo_rules
@@ -71,6 +72,7 @@ __all__ = [
     "MetricComparison",
     "PhaseChange",
     "PrometheusSource",
+    "RatioQuery",
     "Recovery",
     "Redline",
     "Side",

@@ -13,16 +13,18 @@ cannot exceed 1. Such an alert would never fire, so it is refused.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from redline.core import Objective, RedlineError
 
 __all__ = [
     "DEFAULT_BURN_RATES",
     "PrometheusSource",
+    "RatioQuery",
     "SloRuleError",
     "burn_windows",
     "period_seconds",
@@ -71,6 +73,25 @@ class PrometheusSource:
             return self.selector(self.errors)
         name, _, inner = self.requests.partition("{")
         return self.selector(f'{name}{{{inner.rstrip("}")}{"," if inner else ""}code=~"5.."}}')
+
+
+class RatioQuery(Protocol):
+    """An objective whose error ratio is the service's own PromQL (an OpenSLO indicator)."""
+
+    @property
+    def name(self) -> str:
+        """The objective's name."""
+
+    @property
+    def text(self) -> str:
+        """What it says, for annotations."""
+
+    @property
+    def target(self) -> float:
+        """The share of good events asked for."""
+
+    def error_ratio(self, window: str) -> str:
+        """The PromQL of the bad share of events over ``window``."""
 
 
 def burn_windows(period_s: float) -> list[tuple[int, int]]:
@@ -134,7 +155,7 @@ def _slug(name: str) -> str:
 
 
 def slo_rules(
-    objectives: Sequence[tuple[Objective, PrometheusSource]],
+    objectives: Sequence[tuple[Objective, PrometheusSource] | RatioQuery],
     *,
     period_s: float = _MONTH,
     burn_rates: Sequence[float] = DEFAULT_BURN_RATES,
@@ -155,28 +176,35 @@ def slo_rules(
         )
     windows = burn_windows(period_s)
     groups = []
-    for objective, source in objectives:
-        target = _target(objective)
+    for entry in objectives:
+        ratio: Callable[[str], str]
+        if isinstance(entry, tuple):
+            objective, source = entry
+            target = _target(objective)
+            name, text = objective.name, objective.text
+            ratio = functools.partial(_ratio_expression, objective, source)
+        else:
+            target, name, text, ratio = entry.target, entry.name, entry.text, entry.error_ratio
         budget = 1 - target
         if not 0 < budget < 1:
-            raise SloRuleError(f"{objective.name}: objective {target:.6g} leaves no error budget")
+            raise SloRuleError(f"{name}: objective {target:.6g} leaves no error budget")
         for rate, severity in zip(burn_rates, _SEVERITY, strict=True):
             if rate >= 1 / budget:
                 raise SloRuleError(
-                    f"{objective.name}: a {rate:g}x burn ({severity}) can never fire: with an "
+                    f"{name}: a {rate:g}x burn ({severity}) can never fire: with an "
                     f"objective of {target:.6g} the budget is {budget:.6g}, so the error ratio "
                     f"would have to reach {rate * budget:.4g}, and it cannot exceed 1 "
                     f"(burn rates must stay below 1/(1 - objective) = {1 / budget:.4g}); "
                     "choose a stricter objective or lower --burn-rates"
                 )
-        slug = _slug(objective.name)
-        labels = {"slo": objective.name, **({"service": service} if service else {})}
+        slug = _slug(name)
+        labels = {"slo": name, **({"service": service} if service else {})}
         spans = sorted({w for pair in windows for w in pair} | {round(period_s)})
         record = f"redline:slo_error_ratio:{slug}"
         rules: list[dict[str, Any]] = [
             {
                 "record": f"{record}:rate{_duration(span)}",
-                "expr": _ratio_expression(objective, source, _duration(span)),
+                "expr": ratio(_duration(span)),
                 "labels": dict(labels),
             }
             for span in spans
@@ -206,13 +234,13 @@ def slo_rules(
             )
             rules.append(
                 {
-                    "alert": f"{_camel(objective.name)}ErrorBudgetBurn{severity.title()}",
+                    "alert": f"{_camel(name)}ErrorBudgetBurn{severity.title()}",
                     "expr": expr,
                     "labels": {**labels, "severity": severity},
                     "annotations": {
-                        "summary": f"SLO {objective.name} is burning its error budget ({burns})",
+                        "summary": f"SLO {name} is burning its error budget ({burns})",
                         "description": (
-                            f"{objective.text}: over both windows of a pair, the error ratio "
+                            f"{text}: over both windows of a pair, the error ratio "
                             f"is at or above the burn rate times the budget ({budget:.6g})."
                         ),
                     },

@@ -58,7 +58,10 @@ def rules_command(args: argparse.Namespace) -> int:
         burn_rates = [float(b) for b in args.burn_rates.split(",")]
         entries = load_slo_sources(args.file)
         document = slo_rules(
-            [(objective, PrometheusSource(**settings)) for objective, settings in entries],
+            [
+                entry if not isinstance(entry, tuple) else (entry[0], PrometheusSource(**entry[1]))
+                for entry in entries
+            ],
             period_s=period,
             burn_rates=burn_rates,
             service=args.service,

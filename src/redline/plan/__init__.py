@@ -26,6 +26,7 @@ from ._presets import TEST_TYPES as TEST_TYPES
 from ._presets import shape_load as shape_load
 from ._python import import_plan_module as import_plan_module
 from ._python import scenario as scenario
+from ._slo import QuerySli as QuerySli
 from ._slo import check_slos as check_slos
 from ._slo import load_slo_sources as load_slo_sources
 from ._slo import load_slos as load_slos
@@ -68,6 +69,7 @@ __all__ = [
     "OpenLoad",
     "Plan",
     "ProfileSpec",
+    "QuerySli",
     "RenderContext",
     "RequestSpec",
     "ScenarioSpec",

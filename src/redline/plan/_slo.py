@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,56 @@ from redline.core import PHASES, SCOPES, Objective, PlanError, parse_duration, p
 from ._node import _boolean, _Node, _show, _text
 from ._spec import Plan, RequestSpec
 
-__all__ = ["check_slos", "load_slo_sources", "load_slos", "slos_from_data"]
+__all__ = ["QuerySli", "check_slos", "load_slo_sources", "load_slos", "slos_from_data"]
+
+_WINDOW = "{{.window}}"
+_SELECTOR = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class QuerySli:
+    """An OpenSLO objective whose indicator is the service's own Prometheus queries.
+
+    ``redline slo rules`` turns it into burn-rate rules as it does redline's own
+    objectives; a run cannot be judged against it (a run has redline's measurements,
+    not the service's series).
+
+    Attributes:
+        name: the objective's name.
+        text: what it says, for rule annotations.
+        target: the share of good events asked for (0.999).
+        kind: ``good``, ``bad``, ``raw-success`` or ``raw-failure``.
+        counted: the good or bad events' query (or the raw ratio's).
+        total: all events' query (None for a raw ratio).
+        counter: the queries name counters (a bare selector is taken as a rate over the
+            window; a query with Sloth's ``{{.window}}`` placeholder gets it filled in).
+    """
+
+    name: str
+    text: str
+    target: float
+    kind: str
+    counted: str
+    total: str | None
+    counter: bool = True
+
+    def _over(self, query: str, window: str) -> str:
+        if _WINDOW in query:
+            return query.replace(_WINDOW, window)
+        return f"sum(rate({query}[{window}]))"  # a bare counter selector (checked on load)
+
+    def error_ratio(self, window: str) -> str:
+        """The PromQL of the bad share of events over ``window`` (``5m``)."""
+        counted = self._over(self.counted, window)
+        if self.kind == "raw-failure":
+            return f"({counted})"
+        if self.kind == "raw-success":
+            return f"1 - ({counted})"
+        total = self._over(self.total or "", window)
+        if self.kind == "bad":
+            return f"({counted}) / ({total})"
+        return f"1 - (({counted}) / ({total}))"
+
 
 _KEYS = (
     "name",
@@ -117,7 +167,16 @@ def load_slos(path: str | Path) -> tuple[Objective, ...]:
     if all(isinstance(d, Mapping) and "apiVersion" in d for d in documents):
         out: list[Objective] = []
         for index, document in enumerate(documents):
-            out.extend(_openslo(document, source=source, path=f"document[{index}]"))
+            for item in _openslo(document, source=source, path=f"document[{index}]"):
+                if isinstance(item, QuerySli):
+                    raise PlanError(
+                        f"objective {item.name!r} is read from Prometheus queries: "
+                        "redline slo rules turns it into alerts, but a run is judged on "
+                        'redline\'s own measurements (metricSource type "redline")',
+                        source=source,
+                        path=f"document[{index}]",
+                    )
+                out.append(item)
         return tuple(out)
     if len(documents) > 1:
         raise PlanError("expected one document with an slo: list", source=source)
@@ -128,18 +187,25 @@ def load_slos(path: str | Path) -> tuple[Objective, ...]:
     return slos_from_data(document, source=source, path="")
 
 
-def load_slo_sources(path: str | Path) -> tuple[tuple[Objective, dict[str, Any]], ...]:
+def load_slo_sources(
+    path: str | Path,
+) -> tuple[tuple[Objective, dict[str, Any]] | QuerySli, ...]:
     """Objectives of an ``slo:`` file, each with its ``prometheus:`` settings (or ``{}``).
 
     ``prometheus:`` names the service's own metrics for ``redline slo rules``:
     ``requests`` (a counter of all requests), ``errors`` (a counter of failed ones),
     ``latency`` (a histogram in seconds) and ``labels`` (matchers for every selector).
+    OpenSLO documents may also hold objectives whose indicators are Prometheus queries:
+    those come back as :class:`QuerySli`.
 
     Raises:
         PlanError: the file cannot be read, or a ``prometheus:`` entry is malformed.
     """
-    objectives = load_slos(path)
     source = str(path)
+    queries = _openslo_file(path)
+    if queries is not None:
+        return tuple(q if isinstance(q, QuerySli) else (q, {}) for q in queries)
+    objectives = load_slos(path)
     document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     entries = document.get("slo") if isinstance(document, Mapping) else document
     if not isinstance(entries, list):  # OpenSLO documents: no prometheus settings here
@@ -164,6 +230,23 @@ def load_slo_sources(path: str | Path) -> tuple[tuple[Objective, dict[str, Any]]
                 settings["labels"] = {k: str(v) for k, v in labels.items()}
         out.append((objective, settings))
     return tuple(out)
+
+
+def _openslo_file(path: str | Path) -> list[Objective | QuerySli] | None:
+    """Every objective of an OpenSLO file, queries and all; None for another kind of file."""
+    source = str(path)
+    try:
+        documents = [
+            d for d in yaml.safe_load_all(Path(path).read_text(encoding="utf-8")) if d is not None
+        ]
+    except (OSError, yaml.YAMLError):
+        return None  # load_slos says what is wrong
+    if not documents or not all(isinstance(d, Mapping) and "apiVersion" in d for d in documents):
+        return None
+    out: list[Objective | QuerySli] = []
+    for index, document in enumerate(documents):
+        out.extend(_openslo(document, source=source, path=f"document[{index}]"))
+    return out
 
 
 def check_slos(plan: Plan, objectives: Sequence[Objective]) -> tuple[Objective, ...]:
@@ -287,7 +370,7 @@ def _burn_rate(value: object) -> float:
 
 
 # -- OpenSLO v1 -----------------------------------------------------------------------------
-def _openslo(document: Mapping[str, Any], *, source: str, path: str) -> list[Objective]:
+def _openslo(document: Mapping[str, Any], *, source: str, path: str) -> list[Objective | QuerySli]:
     root = _Node(document, path, source)
     root.check_keys(("apiVersion", "kind", "metadata", "spec"))
     if document.get("apiVersion") != "openslo/v1":
@@ -316,7 +399,7 @@ def _openslo(document: Mapping[str, Any], *, source: str, path: str) -> list[Obj
     if sli is None:
         indicator.fail("is required", "spec")
     sli.check_keys(("ratioMetric", "thresholdMetric"))
-    out = []
+    out: list[Objective | QuerySli] = []
     for index, raw in enumerate(spec.value.get("objectives") or []):
         item = _Node(raw, spec.child_path("objectives") + f"[{index}]", source)
         item.check_keys(("displayName", "op", "value", "target", "targetPercent"))
@@ -327,7 +410,10 @@ def _openslo(document: Mapping[str, Any], *, source: str, path: str) -> list[Obj
     return out
 
 
-def _openslo_objective(sli: _Node, item: _Node, name: str, source: str) -> Objective:
+def _openslo_objective(sli: _Node, item: _Node, name: str, source: str) -> Objective | QuerySli:
+    ratio_node = sli.node("ratioMetric")
+    if ratio_node is not None and _queried(ratio_node):
+        return _query_sli(ratio_node, item, name)
     if "thresholdMetric" in sli.value:
         metric = _metric_source(sli, "thresholdMetric")
         op = _OPENSLO_OPS.get(str(item.value.get("op")))
@@ -343,14 +429,7 @@ def _openslo_objective(sli: _Node, item: _Node, name: str, source: str) -> Objec
     if ratio is None:
         sli.fail("needs ratioMetric or thresholdMetric")
     ratio.check_keys(("counter", "good", "bad", "total"))
-    if "target" in item.value:
-        target = float(item.get("target", float))
-    elif "targetPercent" in item.value:
-        target = float(item.get("targetPercent", float)) / 100
-    else:
-        item.fail("needs target (e.g. 0.99) or targetPercent")
-    if not 0 < target < 1:
-        item.fail(f"a target must be between 0 and 1, got {target}", "target")
+    target = _openslo_target(item)
     kind = "good" if "good" in ratio.value else "bad"
     counted = _metric_source(ratio, kind)
     what = counted.get("metric", _text)
@@ -368,6 +447,74 @@ def _openslo_objective(sli: _Node, item: _Node, name: str, source: str) -> Objec
             "requests_within (with threshold), bad: errors"
         )
     return _scoped_objective(text, counted, name, source, item.path)
+
+
+def _openslo_target(item: _Node) -> float:
+    if "target" in item.value:
+        target = float(item.get("target", float))
+    elif "targetPercent" in item.value:
+        target = float(item.get("targetPercent", float)) / 100
+    else:
+        item.fail("needs target (e.g. 0.99) or targetPercent")
+    if not 0 < target < 1:
+        item.fail(f"a target must be between 0 and 1, got {target}", "target")
+    return target
+
+
+def _queried(ratio: _Node) -> bool:
+    """Whether a ratioMetric's sources are Prometheus queries (not redline's own)."""
+    for key in ("good", "bad", "total", "raw"):
+        holder = ratio.value.get(key) if isinstance(ratio.value, Mapping) else None
+        source = holder.get("metricSource") if isinstance(holder, Mapping) else None
+        if isinstance(source, Mapping) and str(source.get("type", "")).lower() == "prometheus":
+            return True
+    return False
+
+
+def _query_of(ratio: _Node, key: str) -> str:
+    holder = ratio.node(key)
+    if holder is None:
+        ratio.fail("is required", key)
+    holder.check_keys(("metricSource",))
+    source = holder.node("metricSource")
+    if source is None:
+        holder.fail("is required", "metricSource")
+    source.check_keys(("type", "metricSourceRef", "spec"))
+    kind = source.get("type", _text, "")
+    if kind.lower() != "prometheus":
+        source.fail(f"every source of one ratio must be Prometheus, got {kind!r}", "type")
+    spec = source.node("spec")
+    if spec is None:
+        source.fail("is required (with query: ...)", "spec")
+    spec.check_keys(("query",))
+    query = spec.get("query", _text).strip()
+    if _WINDOW not in query and not _SELECTOR.match(query):
+        spec.fail(
+            f"expected Sloth's {_WINDOW} placeholder where the window goes "
+            "(sum(rate(http_requests_total[{{.window}}]))) or a bare counter selector",
+            "query",
+        )
+    return query
+
+
+def _query_sli(ratio: _Node, item: _Node, name: str) -> QuerySli:
+    ratio.check_keys(("counter", "good", "bad", "total", "raw", "rawType"))
+    target = _openslo_target(item)
+    counter = ratio.get("counter", _boolean, True)
+    if "raw" in ratio.value:
+        raw_type = ratio.get("rawType", _text, "failure")
+        if raw_type not in ("success", "failure"):
+            ratio.fail(f"expected success or failure, got {raw_type!r}", "rawType")
+        counted = _query_of(ratio, "raw")
+        return QuerySli(name, f"raw {raw_type} ratio >= {target:g}", target,
+                        f"raw-{raw_type}", counted, None, counter)  # fmt: skip
+    if ("good" in ratio.value) == ("bad" in ratio.value):
+        ratio.fail("needs good or bad (one of them) with total, or raw")
+    kind = "good" if "good" in ratio.value else "bad"
+    counted = _query_of(ratio, kind)
+    total = _query_of(ratio, "total")
+    return QuerySli(name, f"{kind}/total events, target {target:g}", target, kind, counted, total,
+                    counter)  # fmt: skip
 
 
 def _metric_source(node: _Node, key: str) -> _Node:
