@@ -12,7 +12,13 @@ from redline.rollout import HookServer, PrometheusError
 
 from . import _exit
 from ._console import error, stdout_console
-from ._judge import add_prometheus_options, prometheus_judge, read_policy
+from ._judge import (
+    add_budget_options,
+    add_prometheus_options,
+    budget_gate,
+    prometheus_judge,
+    read_policy,
+)
 
 __all__ = ["add_hooks_parser"]
 
@@ -31,6 +37,7 @@ def add_hooks_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     )
     parser.add_argument("--policy", type=Path, metavar="FILE", help="metrics, weights, thresholds")
     add_prometheus_options(parser, required=True)
+    add_budget_options(parser)
     parser.set_defaults(handler=hooks_command)
 
 
@@ -40,7 +47,14 @@ def hooks_command(args: argparse.Namespace, *, stop: threading.Event | None = No
         policy = read_policy(args.policy)
         judged = prometheus_judge(args, policy)
         host, port = parse_address(args.listen, default_host="127.0.0.1")
-        server = HookServer(judged, host=host, port=port, errors=(PrometheusError, ValueError))
+        budget = budget_gate(args)
+        server = HookServer(
+            judged,
+            host=host,
+            port=port,
+            gate=budget.check if budget is not None else None,
+            errors=(PrometheusError, ValueError),
+        )
     except (ValueError, OSError) as exc:
         error(str(exc))
         return _exit.USAGE

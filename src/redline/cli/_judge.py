@@ -25,11 +25,12 @@ from typing import Any
 import yaml
 from rich.table import Table
 
-from redline.analysis import Side
+from redline.analysis import Side, period_seconds
 from redline.core import PlanError, RunError, StoreError, parse_duration
 from redline.rollout import (
     FAIL,
     PASS,
+    BudgetGate,
     Judgement,
     JudgePolicy,
     PrometheusCohorts,
@@ -45,8 +46,10 @@ from ._console import error, stdout_console
 from ._store import add_store_option, reading_store
 
 __all__ = [
+    "add_budget_options",
     "add_judge_parser",
     "add_prometheus_options",
+    "budget_gate",
     "judgement_table",
     "prometheus_judge",
     "read_policy",
@@ -126,6 +129,36 @@ def prometheus_judge(
         return judge(*source.cohorts(end - since_s, end), policy)
 
     return judged
+
+
+def add_budget_options(parser: argparse.ArgumentParser) -> None:
+    """The error-budget gate (``rollout`` and ``hooks``): the rules of ``slo rules``."""
+    budget = parser.add_argument_group("the error-budget gate (rules of redline slo rules)")
+    budget.add_argument("--budget-slo", metavar="NAME", help="the objective whose budget gates")
+    budget.add_argument("--budget-objective", type=float, default=0.999, help="its target (0.999)")
+    budget.add_argument("--budget-window", default="30d", help="its period (30d)")
+    budget.add_argument(
+        "--budget-floor", type=float, default=0.25, help="least budget share to keep (0.25)"
+    )
+    budget.add_argument("--budget-rate", default="1h", help="the error-ratio window read (1h)")
+
+
+def budget_gate(args: argparse.Namespace) -> BudgetGate | None:
+    """The gate the options name, or None without ``--budget-slo``.
+
+    Raises:
+        ValueError: a bad objective, floor or window.
+    """
+    if not args.budget_slo:
+        return None
+    return BudgetGate(
+        url=args.prometheus,
+        slo=args.budget_slo,
+        objective=args.budget_objective,
+        period_s=period_seconds(args.budget_window),
+        floor=args.budget_floor,
+        window=args.budget_rate,
+    )
 
 
 def read_policy(path: Path | None) -> JudgePolicy:

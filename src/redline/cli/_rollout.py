@@ -1,7 +1,8 @@
 """``redline rollout``: step a canary up through a traffic splitter, judging every step.
 
-Exit codes: 0 promoted (the canary has all the traffic), 1 rolled back, 2 bad usage,
-3 the splitter could not be reached at the start (nothing was changed).
+Exit codes: 0 promoted (the canary has all the traffic), 1 rolled back (or held by the
+budget gate), 2 bad usage, 3 the splitter could not be reached at the start (nothing
+was changed).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from redline.store import open_store
 
 from . import _exit
 from ._console import error, stdout_console
-from ._judge import add_prometheus_options, read_policy
+from ._judge import add_budget_options, add_prometheus_options, budget_gate, read_policy
 from ._store import add_store_option
 
 __all__ = ["add_rollout_parser"]
@@ -79,6 +80,7 @@ def add_rollout_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_prometheus_options(parser, required=True, step="")
+    add_budget_options(parser)
     add_store_option(parser)
     parser.set_defaults(handler=rollout_command)
 
@@ -188,6 +190,7 @@ def rollout_command(args: argparse.Namespace) -> int:
         plan = _plan(args)
         policy = read_policy(args.policy)
         judged = _judge(args, plan, policy)
+        gate = budget_gate(args)
         store = open_store(args.store)
     except (ValueError, PlanError, StoreError) as exc:
         error(str(exc))
@@ -207,7 +210,13 @@ def rollout_command(args: argparse.Namespace) -> int:
     try:
         with store, _traffic(args.traffic, plan):
             result = progressive_rollout(
-                plan, splitter, judged, subject=subject, record=record, on_step=on_step
+                plan,
+                splitter,
+                judged,
+                subject=subject,
+                record=record,
+                on_step=on_step,
+                gate=gate.check if gate is not None else None,
             )
     except SplitterError as exc:
         error(f"cannot roll out: {exc}")

@@ -4,6 +4,8 @@ Reads results (stored runs, or a Prometheus server's range queries) and judges a
 against its baseline with the comparison's own inference (``redline.analysis``).
 """
 
+from ._budget import BudgetGate as BudgetGate
+from ._budget import BudgetReading as BudgetReading
 from ._hooks import FLAGGER_HOOKS as FLAGGER_HOOKS
 from ._hooks import HookServer as HookServer
 from ._judge import FAIL as FAIL
@@ -20,6 +22,7 @@ from ._judge import cohort_of as cohort_of
 from ._judge import judge as judge
 from ._prometheus import PrometheusCohorts as PrometheusCohorts
 from ._prometheus import PrometheusError as PrometheusError
+from ._rollout import HELD as HELD
 from ._rollout import PROMOTED as PROMOTED
 from ._rollout import ROLLED_BACK as ROLLED_BACK
 from ._rollout import HAProxySplitter as HAProxySplitter
@@ -34,6 +37,7 @@ from ._rollout import progressive_rollout as progressive_rollout
 __all__ = [
     "FAIL",
     "FLAGGER_HOOKS",
+    "HELD",
     "HIGH",
     "LOW",
     "MARGINAL",
@@ -41,6 +45,8 @@ __all__ = [
     "PASS",
     "PROMOTED",
     "ROLLED_BACK",
+    "BudgetGate",
+    "BudgetReading",
     "HAProxySplitter",
     "HookServer",
     "JudgePolicy",

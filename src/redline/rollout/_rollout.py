@@ -32,6 +32,7 @@ from typing import Any
 from ._judge import PASS, Judgement
 
 __all__ = [
+    "HELD",
     "PROMOTED",
     "ROLLED_BACK",
     "HAProxySplitter",
@@ -48,6 +49,8 @@ PROMOTED = "promoted"
 """A rollout's outcome: the canary reached 100% and passed there."""
 ROLLED_BACK = "rolled back"
 """A rollout's outcome: a step failed (or the rollout was stopped); the canary got 0%."""
+HELD = "held"
+"""A rollout's outcome: the budget gate was closed at the start; nothing was changed."""
 
 
 class SplitterError(RuntimeError):
@@ -265,6 +268,7 @@ def progressive_rollout(
     sleep: Callable[[float], None] = time.sleep,
     on_step: Callable[[RolloutStep], None] | None = None,
     expected: str = "no judged metric worse beyond its floor; the judgement passes",
+    gate: Callable[[float], tuple[bool, str]] | None = None,
 ) -> RolloutResult:
     """Step ``subject`` through ``plan``'s weights with ``splitter``, judging each step.
 
@@ -279,6 +283,9 @@ def progressive_rollout(
         sleep: how to wait (a test's clock can stand in).
         on_step: called after each judgement.
         expected: the expected effect, as the decision records state it.
+        gate: asked before each step with the seconds the rollout still has to run:
+            open (True) or closed, and why (:class:`BudgetGate.check`); closed before
+            the first step, nothing changes (outcome ``held``); later, a rollback.
 
     Raises:
         SplitterError: the splitter refused the first change (nothing was changed).
@@ -312,9 +319,19 @@ def progressive_rollout(
         return RolloutResult(ROLLED_BACK, 0.0, tuple(steps), tuple(decisions))
 
     judged = [w for w in plan.weights if w < 100]
+    step_s = plan.bake_s + plan.interval_s * plan.judgements
+    if gate is not None:
+        allowed, why = gate(step_s * len(judged))
+        if not allowed:
+            decide("hold", f"the rollout did not start: {why}")
+            return RolloutResult(HELD, 0.0, (), tuple(decisions))
     splitter.set_canary_weight(plan.weights[0])  # refused: nothing changed, nothing to undo
     try:
         for index, step_weight in enumerate(judged):
+            if index and gate is not None:
+                allowed, why = gate(step_s * (len(judged) - index))
+                if not allowed:
+                    return roll_back(f"the error budget cannot afford the next step: {why}")
             if index:
                 splitter.set_canary_weight(step_weight)
             weight = step_weight
