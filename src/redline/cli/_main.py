@@ -23,6 +23,7 @@ from ._history import add_history_parser
 from ._hooks import add_hooks_parser
 from ._import import add_import_parser
 from ._judge import add_judge_parser
+from ._probe import add_probe_parser
 from ._proxy import add_proxy_parser
 from ._report import add_report_parser
 from ._rollout import add_rollout_parser
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_judge_parser(subparsers)
     add_hooks_parser(subparsers)
     add_rollout_parser(subparsers)
+    add_probe_parser(subparsers)
     add_history_parser(subparsers)
     add_slo_parser(subparsers)
     add_grafana_parser(subparsers)

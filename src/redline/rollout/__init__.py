@@ -20,6 +20,8 @@ from ._judge import MetricJudgement as MetricJudgement
 from ._judge import MetricPolicy as MetricPolicy
 from ._judge import cohort_of as cohort_of
 from ._judge import judge as judge
+from ._probe import PROBE_BUCKETS as PROBE_BUCKETS
+from ._probe import ProbeMetrics as ProbeMetrics
 from ._prometheus import PrometheusCohorts as PrometheusCohorts
 from ._prometheus import PrometheusError as PrometheusError
 from ._rollout import HELD as HELD
@@ -43,6 +45,7 @@ __all__ = [
     "MARGINAL",
     "NODATA",
     "PASS",
+    "PROBE_BUCKETS",
     "PROMOTED",
     "ROLLED_BACK",
     "BudgetGate",
@@ -53,6 +56,7 @@ __all__ = [
     "Judgement",
     "MetricJudgement",
     "MetricPolicy",
+    "ProbeMetrics",
     "PrometheusCohorts",
     "PrometheusError",
     "RolloutPlan",

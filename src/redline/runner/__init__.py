@@ -22,6 +22,7 @@ from ._experiment import experiment as experiment
 from ._experiment import experiment_async as experiment_async
 from ._observers import AbortRules as AbortRules
 from ._observers import FaultTimeline as FaultTimeline
+from ._probes import run_probes as run_probes
 from ._replicas import ReplicaFollower as ReplicaFollower
 from ._replicas import read_replicas as read_replicas
 from ._run import as_plan as as_plan
@@ -58,6 +59,7 @@ __all__ = [
     "read_replicas",
     "run",
     "run_async",
+    "run_probes",
     "shape_analysis",
     "sweep",
     "sweep_async",
