@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -116,3 +117,31 @@ def test_usage_errors_exit_2_and_name_what_is_wrong(
     down = ["--prometheus", "http://127.0.0.1:1", "--since", "2m", "--step", "30s"]
     assert main(["judge", "--baseline", "a", "--canary", "b", *down]) == 3
     assert "cannot reach Prometheus" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(300)
+def test_a_feature_flag_cohort_is_judged_by_its_header_at_one_url(
+    serve: Callable[..., str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: dict[str, int] = {}
+
+    async def app(scope: dict[str, object], receive: object, send: Callable[..., object]) -> None:
+        headers = dict(scope["headers"])  # type: ignore[call-overload]
+        variant = headers.get(b"x-variant", b"none").decode()
+        seen[variant] = seen.get(variant, 0) + 1
+        await asyncio.sleep(0.016 if variant == "on" else 0.008)  # the flag's slow path
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    url = serve(app)
+    plan = plan_file(tmp_path, url, rate=200, duration="6s")
+    argv = ["judge", "--plan", str(plan), "--cohort-header", "X-Variant",
+            "--baseline", "off", "--canary", "on", "--json"]  # fmt: skip
+    code = main(argv)
+    judgement = json.loads(capsys.readouterr().out)
+    assert code == 1
+    p50 = next(m for m in judgement["metrics"] if m["metric"] == "p50")
+    assert p50["classification"] == "high"
+    assert p50["ratio"] > 1.5
+    # Each request carried one cohort's value, half the plan's rate each.
+    assert seen == {"off": 100 * 6, "on": 100 * 6}

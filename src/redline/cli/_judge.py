@@ -20,13 +20,14 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from rich.table import Table
 
 from redline.analysis import Side, period_seconds
 from redline.core import PlanError, RunError, StoreError, parse_duration
+from redline.plan import load_plan
 from redline.rollout import (
     FAIL,
     PASS,
@@ -78,6 +79,12 @@ def add_judge_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     split = parser.add_argument_group("cohorts from redline's own traffic split")
     split.add_argument("--plan", type=Path, help="load both URLs at once with this plan")
     split.add_argument("--duration", help="how long (default: the plan's)")
+    split.add_argument(
+        "--cohort-header",
+        metavar="NAME",
+        help="one URL (the plan's), the cohorts told apart by this header: --baseline and "
+        "--canary are its values (a feature flag's variant, say)",
+    )
     add_store_option(parser)
     parser.set_defaults(handler=judge_command)
 
@@ -206,16 +213,23 @@ def _run_cohorts(args: argparse.Namespace) -> tuple[Side, Side]:
 
 
 def _split_cohorts(args: argparse.Namespace) -> tuple[Side, Side]:
+    urls: tuple[str, str] = (args.baseline, args.canary)
+    headers: dict[Literal["A", "B"], dict[str, str]] | None = None
+    if args.cohort_header:
+        target = load_plan(args.plan).target
+        urls = (target, target)
+        headers = {"A": {args.cohort_header: args.baseline}, "B": {args.cohort_header: args.canary}}
     with open_store(args.store) as store:
         runs = ab(
             args.plan,
-            a=args.baseline,
-            b=args.canary,
+            a=urls[0],
+            b=urls[1],
             rounds=1,
             duet=True,
             duration=args.duration,
             store=store,
             labels={"judge": "duet"},
+            headers=headers,
         )
     return (
         Side.of([o.result for o in runs.a], "total"),

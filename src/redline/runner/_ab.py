@@ -13,7 +13,16 @@ from typing import Literal
 
 from redline.core import RunMeta, RunOutcome, RunResult
 from redline.engine import RunControl
-from redline.plan import ClosedLoad, ObservePlan, OpenLoad, Plan, Stage, load_plan
+from redline.plan import (
+    ClosedLoad,
+    ObservePlan,
+    OpenLoad,
+    Plan,
+    RequestSpec,
+    Stage,
+    compile_template,
+    load_plan,
+)
 from redline.store import RunStore, collect_meta
 
 from ._run import async_form, run
@@ -57,6 +66,18 @@ def interleaved_order(rounds: int, rng: random.Random) -> list[Side]:
         rng.shuffle(pair)
         order.extend(pair)
     return order
+
+
+def with_headers(plan: Plan, headers: Mapping[str, str]) -> Plan:
+    """``plan`` with ``headers`` on every request it declares (replacing same-named ones)."""
+    names = {name.lower() for name in headers}
+    extra = tuple((name, compile_template(value, {})) for name, value in headers.items())
+
+    def request(spec: RequestSpec) -> RequestSpec:
+        kept = tuple((n, v) for n, v in spec.headers if n.lower() not in names)
+        return dataclasses.replace(spec, headers=kept + extra)
+
+    return dataclasses.replace(plan, requests=tuple(request(r) for r in plan.requests))
 
 
 def halved(plan: Plan) -> Plan:
@@ -104,6 +125,7 @@ def ab(
     on_run: Callable[[int, Side, Plan], None] | None = None,
     control: RunControl | None = None,
     watch: Mapping[Side, ObservePlan] | None = None,
+    headers: Mapping[Side, Mapping[str, str]] | None = None,
 ) -> AbRuns:
     """Run the plan file against two targets, so drift on the machine hits both alike.
 
@@ -127,6 +149,8 @@ def ab(
         control: stop the session from elsewhere.
         watch: what to watch of each side's target (its ``observe:``; a side's served
             command is started for each of its runs, so every run starts it fresh).
+        headers: headers every request of a side carries (a feature flag's cohort:
+            ``{"A": {"X-Variant": "off"}, "B": {"X-Variant": "on"}}``, both at one URL).
 
     Raises:
         PlanError: the plan is not valid with either URL.
@@ -141,6 +165,8 @@ def ab(
     }
     for side, observe in (watch or {}).items():
         plans[side] = dataclasses.replace(plans[side], observe=observe)
+    for side, extra in (headers or {}).items():
+        plans[side] = with_headers(plans[side], extra)
     session = secrets.token_hex(3)
     control = control or RunControl()
     done: dict[Side, list[RunOutcome]] = {"A": [], "B": []}
