@@ -25,6 +25,7 @@ from redline.rollout import (
     Judgement,
     JudgePolicy,
     PrometheusCohorts,
+    ProxySplitter,
     RolloutPlan,
     RolloutStep,
     Splitter,
@@ -63,6 +64,10 @@ def add_rollout_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     where.add_argument("--canary-server", default="canary", help="HAProxy server of the canary")
     where.add_argument("--webhook", metavar="URL", help='POST {"canary": %%, "stable": %%} here')
+    where.add_argument("--proxy", metavar="API", help="redline proxy's API (http://127.0.0.1:8474)")
+    where.add_argument("--proxy-name", help="the proxy to split (its name in the API)")
+    where.add_argument("--stable-upstream", metavar="HOST:PORT", help="the stable upstream")
+    where.add_argument("--canary-upstream", metavar="HOST:PORT", help="the canary upstream")
     steps = parser.add_argument_group("the plan")
     steps.add_argument("--weights", default="1,5,25,50,100", help="canary %% per step")
     steps.add_argument("--interval", default="1m", help="the traffic one judgement reads (1m)")
@@ -95,9 +100,16 @@ def add_rollout_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _splitter(args: argparse.Namespace) -> Splitter:
-    if bool(args.haproxy) == bool(args.webhook):
+    if sum(bool(x) for x in (args.haproxy, args.webhook, args.proxy)) != 1:
         raise ValueError(
-            "give one traffic splitter: --haproxy ADDR --backend NAME, or --webhook URL"
+            "give one traffic splitter: --proxy API --proxy-name NAME, "
+            "--haproxy ADDR --backend NAME, or --webhook URL"
+        )
+    if args.proxy:
+        if not (args.proxy_name and args.stable_upstream and args.canary_upstream):
+            raise ValueError("--proxy needs --proxy-name, --stable-upstream and --canary-upstream")
+        return ProxySplitter(
+            args.proxy, args.proxy_name, args.stable_upstream, args.canary_upstream
         )
     if args.haproxy:
         if not args.backend:

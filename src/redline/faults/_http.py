@@ -153,11 +153,14 @@ async def _next(reader: asyncio.StreamReader, parser: _Requests | _Responses) ->
 
 
 async def relay_http(link: _Link) -> None:
-    """Pass whole exchanges between the client and the upstream, through the toxics."""
-    assert link.upstream is not None
+    """Pass whole exchanges between the client and the upstream, through the toxics.
+
+    With a weighted split (:meth:`Proxy.set_split`), each request goes to an upstream
+    drawn by weight; a connection to each upstream is opened when first needed and kept.
+    """
     client_reader, client_writer = link.client
-    upstream_reader, upstream_writer = link.upstream
-    requests, responses = _Requests(), _Responses()
+    requests = _Requests()
+    parsers: dict[str, _Responses] = {}
     loop = asyncio.get_running_loop()
     while not link.closed.is_set():
         request = await _next(client_reader, requests)
@@ -175,6 +178,12 @@ async def relay_http(link: _Link) -> None:
             answer = _answer(int(injected.attribute("status")))
             await link.send(answer, link.active("downstream"), client_writer, "downstream", arrived)
             continue
+        address = link.proxy.pick()
+        connection = await link.upstream_to(address)
+        if connection is None:
+            break  # as Toxiproxy: the client sees the connection closed
+        upstream_reader, upstream_writer = connection
+        responses = parsers.setdefault(address, _Responses())
         out = _encode(request, [t for t in toxics if t.stream == "upstream"], path)
         await link.send(out, link.active("upstream"), upstream_writer, "upstream", arrived)
         response = await _next(upstream_reader, responses)

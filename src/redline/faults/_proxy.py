@@ -15,7 +15,7 @@ import contextlib
 import random
 import socket
 import struct
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 from redline.http import parse_address
@@ -56,6 +56,7 @@ class _Link:
         self.proxy = proxy
         self.client = (reader, writer)
         self.upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.upstreams: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
         self.rolls: dict[str, bool] = {}
         self.passed = {"upstream": 0, "downstream": 0}
         self.timers: dict[str, asyncio.TimerHandle] = {}
@@ -72,20 +73,35 @@ class _Link:
     def active(self, stream: str) -> list[Toxic]:
         return [t for t in self.proxy.toxics_of(stream) if self.applies(t)]
 
-    async def run(self) -> None:
-        host, port = _address(self.proxy.upstream)
+    async def upstream_to(
+        self, address: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """The connection to ``address``, opened when first asked for (None: refused)."""
+        found = self.upstreams.get(address)
+        if found is not None:
+            return found
+        host, port = _address(address)
         try:
-            self.upstream = await asyncio.open_connection(host, port)
+            opened = await asyncio.open_connection(host, port)
         except OSError:
-            self.close()  # as Toxiproxy: the client sees the connection closed
-            return
-        self.toxics_changed()
-        if self.proxy.http:
+            return None
+        self.upstreams[address] = opened
+        if self.upstream is None:
+            self.upstream = opened
+            self.toxics_changed()
+        return opened
+
+    async def run(self) -> None:
+        if self.proxy.http:  # upstreams are opened per request, as the split picks them
             await relay_http(self)
             return
+        upstream = await self.upstream_to(self.proxy.pick())
+        if upstream is None:
+            self.close()  # as Toxiproxy: the client sees the connection closed
+            return
         pumps = [
-            asyncio.create_task(self._pump(self.client[0], self.upstream[1], "upstream")),
-            asyncio.create_task(self._pump(self.upstream[0], self.client[1], "downstream")),
+            asyncio.create_task(self._pump(self.client[0], upstream[1], "upstream")),
+            asyncio.create_task(self._pump(upstream[0], self.client[1], "downstream")),
         ]
         await self.closed.wait()
         for task in pumps:
@@ -209,7 +225,7 @@ class _Link:
         self.closed.set()
         for timer in self.timers.values():
             timer.cancel()
-        for _, writer in (self.client, *([self.upstream] if self.upstream else [])):
+        for _, writer in (self.client, *self.upstreams.values()):
             with contextlib.suppress(Exception):
                 writer.close()
         self.proxy.forget(self)
@@ -218,7 +234,7 @@ class _Link:
         """Reset both sides: a TCP RST instead of a FIN."""
         if self.closed.is_set():
             return
-        for _, writer in (self.client, *([self.upstream] if self.upstream else [])):
+        for _, writer in (self.client, *self.upstreams.values()):
             self._abort(writer)
         self.close()
 
@@ -265,8 +281,43 @@ class Proxy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
+        self.split: tuple[tuple[str, float], ...] = ()
+        """Weighted upstreams (redline's extension); empty: everything to ``upstream``."""
         self.connections_total = 0
         self.bytes = {"upstream": 0, "downstream": 0}
+
+    # -- the weighted split ------------------------------------------------------------
+    def set_split(self, split: Sequence[tuple[str, float]]) -> None:
+        """Send each request (HTTP mode) or connection (TCP) to an upstream by weight.
+
+        ``[("127.0.0.1:8081", 95), ("127.0.0.1:8082", 5)]``; an empty split sends all to
+        ``upstream``. Weights are relative and may be 0 (that upstream gets nothing).
+
+        Raises:
+            ProxyError: a bad address, a negative weight, or all weights 0.
+        """
+        checked = []
+        for address, weight in split:
+            _address(address)
+            if not weight >= 0:
+                raise ProxyError(f"proxy {self.name}: a weight must be 0 or more, got {weight}")
+            checked.append((address, float(weight)))
+        if checked and not sum(w for _, w in checked) > 0:
+            raise ProxyError(f"proxy {self.name}: at least one weight must be above 0")
+        self.split = tuple(checked)
+
+    def pick(self) -> str:
+        """The upstream for the next request (or connection), drawn by weight."""
+        split = self.split
+        if not split:
+            return self.upstream
+        total = sum(w for _, w in split)
+        draw = self.rng.random() * total
+        for address, weight in split:
+            draw -= weight
+            if draw < 0:
+                return address
+        return next(a for a, w in reversed(split) if w > 0)
 
     # -- listening -------------------------------------------------------------------
     async def start(self) -> None:
@@ -432,4 +483,6 @@ class Proxy:
         }
         if self.http:
             out["http"] = True  # redline's extension; absent for plain TCP proxies
+        if self.split:  # redline's extension: the weighted split
+            out["split"] = [{"upstream": a, "weight": w} for a, w in self.split]
         return out

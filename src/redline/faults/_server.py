@@ -153,6 +153,8 @@ class FaultProxy:
     async def update(self, name: str, data: Mapping[str, Any]) -> Proxy:
         """Change a proxy's listen, upstream or enabled (a new address restarts it)."""
         proxy = self.get(name)
+        if "split" in data:  # redline's extension: [{"upstream": ADDR, "weight": N}, ...]
+            proxy.set_split(_split(data["split"]))
         listen = str(data.get("listen", proxy.listen))
         upstream = str(data.get("upstream", proxy.upstream))
         enabled = bool(data.get("enabled", proxy.enabled))
@@ -163,6 +165,7 @@ class FaultProxy:
             )
             for toxic in proxy.toxics:
                 replacement.add_toxic(toxic)
+            replacement.set_split(proxy.split)
             await replacement.start()
             self.proxies[name] = replacement
             return replacement
@@ -303,6 +306,25 @@ class FaultProxy:
                 proxy.remove_toxic(rest[0])
                 return 204, None
         raise ProxyError("not found", 404)
+
+
+def _split(data: Any) -> list[tuple[str, float]]:
+    """``[{"upstream": "host:port", "weight": 95}, ...]`` as pairs.
+
+    Raises:
+        ProxyError: (400) not a list of such objects.
+    """
+    if not isinstance(data, list):
+        raise ProxyError("split: expected a list of {upstream, weight} objects", 400)
+    out = []
+    for index, item in enumerate(data):
+        if not isinstance(item, Mapping) or "upstream" not in item:
+            raise ProxyError(f"split[{index}]: expected an object with upstream and weight", 400)
+        try:
+            out.append((str(item["upstream"]), float(item.get("weight", 1))))
+        except (TypeError, ValueError):
+            raise ProxyError(f"split[{index}].weight: expected a number", 400) from None
+    return out
 
 
 def _object(data: Any) -> Mapping[str, Any]:

@@ -28,6 +28,7 @@ from ._rollout import HELD as HELD
 from ._rollout import PROMOTED as PROMOTED
 from ._rollout import ROLLED_BACK as ROLLED_BACK
 from ._rollout import HAProxySplitter as HAProxySplitter
+from ._rollout import ProxySplitter as ProxySplitter
 from ._rollout import RolloutPlan as RolloutPlan
 from ._rollout import RolloutResult as RolloutResult
 from ._rollout import RolloutStep as RolloutStep
@@ -59,6 +60,7 @@ __all__ = [
     "ProbeMetrics",
     "PrometheusCohorts",
     "PrometheusError",
+    "ProxySplitter",
     "RolloutPlan",
     "RolloutResult",
     "RolloutStep",

@@ -4,8 +4,9 @@ A :class:`RolloutPlan` names the weights (1% -> 5% -> 25% -> 50% -> 100% by defa
 bake time after each change, the judgement interval and how many failed judgements are
 tolerated. Every weight below 100 is judged; 100 is the promotion (no baseline traffic
 is left to judge against there: as in Flagger, the last judged step decides). A
-:class:`Splitter` moves the traffic: HAProxy's runtime API (``set weight``), or a
-webhook for anything else (a service mesh, an ingress controller, a flag service).
+:class:`Splitter` moves the traffic: redline's own proxy (its weighted ``split``),
+HAProxy's runtime API (``set weight``), or a webhook for anything else (a service mesh,
+an ingress controller, a flag service).
 
 Each step: set the weight, wait the bake time, wait one interval, judge that interval.
 A judgement that fails (or is marginal, or cannot be made: no data is never a pass)
@@ -23,6 +24,7 @@ import json
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -36,6 +38,7 @@ __all__ = [
     "PROMOTED",
     "ROLLED_BACK",
     "HAProxySplitter",
+    "ProxySplitter",
     "RolloutPlan",
     "RolloutResult",
     "RolloutStep",
@@ -180,6 +183,51 @@ class WebhookSplitter(Splitter):
     def describe(self) -> str:
         """``webhook <url>``."""
         return f"webhook {self.url}"
+
+
+class ProxySplitter(Splitter):
+    """redline's own fault proxy (``redline proxy``) as a weighted balancer.
+
+    Sets the proxy's split through its Toxiproxy-style API (redline's ``split``
+    extension): ``100 - percent`` to ``stable``, ``percent`` to ``canary``. In HTTP mode
+    the proxy draws an upstream per request; in TCP mode, per connection.
+    """
+
+    def __init__(
+        self, api: str, proxy: str, stable: str, canary: str, *, timeout_s: float = 10.0
+    ) -> None:
+        """Drive proxy ``proxy`` of the API at ``api`` between two ``host:port`` upstreams."""
+        self.api = api.rstrip("/")
+        self.proxy = proxy
+        self.stable = stable
+        self.canary = canary
+        self.timeout_s = timeout_s
+
+    def set_canary_weight(self, percent: float) -> None:
+        """POST the split to ``/proxies/<name>``."""
+        share = min(max(percent, 0.0), 100.0)
+        split = [
+            {"upstream": self.stable, "weight": 100 - share},
+            {"upstream": self.canary, "weight": share},
+        ]
+        request = urllib.request.Request(
+            f"{self.api}/proxies/{urllib.parse.quote(self.proxy)}",
+            data=json.dumps({"split": split}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s):  # the user's proxy
+                return
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:200]
+            raise SplitterError(f"proxy {self.api}: answered {exc.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise SplitterError(f"proxy {self.api}: {getattr(exc, 'reason', exc)}") from None
+
+    def describe(self) -> str:
+        """``redline proxy <api> <name>``."""
+        return f"redline proxy {self.api} {self.proxy} ({self.stable} / {self.canary})"
 
 
 @dataclass(frozen=True)
