@@ -36,15 +36,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def service(median_s: float, seed: int) -> Any:
+def service(median_s: float, seed: int, errors: float = 0.0) -> Any:
     rng = random.Random(seed)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await asyncio.sleep(median_s * rng.lognormvariate(0, 0.3))
-        await send({"type": "http.response.start", "status": 200, "headers": []})
+        status = 500 if rng.random() < errors else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
     return RuntimeMetrics(app, lag_interval_s=1.0)
+
+
+OPENSLO = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: availability}
+spec:
+  service: shop
+  budgetingMethod: Occurrences
+  indicator:
+    metadata: {name: good-requests}
+    spec:
+      ratioMetric:
+        good:
+          metricSource:
+            type: Prometheus
+            spec: {query: 'sum(rate(http_requests_total{code!~"5.."}[{{.window}}]))'}
+        total:
+          metricSource:
+            type: Prometheus
+            spec: {query: 'sum(rate(http_requests_total[{{.window}}]))'}
+  objectives:
+    - {displayName: availability, target: 0.99}
+"""
 
 
 @pytest.fixture
@@ -96,8 +121,14 @@ def test_a_slow_canary_fails_a_twin_passes_and_a_cohort_with_no_traffic_fails(
     serve: Callable[..., str],
     prometheus_of: Callable[[dict[str, str]], str],
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    apps = {"stable": service(0.008, 1), "canary": service(0.016, 2), "twin": service(0.008, 3)}
+    apps = {
+        "stable": service(0.008, 1),
+        "canary": service(0.016, 2),
+        "twin": service(0.008, 3),
+        "flaky": service(0.008, 4, errors=0.1),
+    }
     try:
         urls = {version: serve(app) for version, app in apps.items()}
         prometheus = prometheus_of(urls)
@@ -115,7 +146,7 @@ def test_a_slow_canary_fails_a_twin_passes_and_a_cohort_with_no_traffic_fails(
             }
             run_plan(plan_from_dict(plan, source="test"))
 
-        with ThreadPoolExecutor(max_workers=3) as pool:
+        with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(load, urls.values()))
         time.sleep(3)  # the last scrapes
     finally:
@@ -139,6 +170,24 @@ def test_a_slow_canary_fails_a_twin_passes_and_a_cohort_with_no_traffic_fails(
     assert code == 1
     assert ghost["requests"]["canary"] == 0
     assert ghost["score"] == 0
+
+    # Judged by an OpenSLO indicator (the service's own good/total queries, scoped to each
+    # cohort): only the errors count, so the slow canary passes and the flaky one fails.
+    slo = tmp_path / "openslo.yaml"
+    slo.write_text(OPENSLO)
+    by_slo = {}
+    for canary in ("canary", "flaky", "ghost"):
+        code = main(["judge", "--baseline", "stable", "--canary", canary, "--slo", str(slo),
+                     *window])  # fmt: skip
+        by_slo[canary] = (code, json.loads(capsys.readouterr().out))
+    assert by_slo["canary"][0] == 0, by_slo["canary"][1]
+    code, flaky = by_slo["flaky"]
+    assert code == 1
+    (errors,) = flaky["metrics"]
+    assert errors["metric"] == "error_ratio"
+    assert errors["classification"] == "high"
+    assert errors["canary"] == pytest.approx(0.1, abs=0.04)
+    assert by_slo["ghost"][1]["requests"]["canary"] == 0
 
     # The hooks answer from the same Prometheus: Argo's web provider and Flagger's rollback.
     def from_prometheus(baseline: str, canary: str) -> Judgement:

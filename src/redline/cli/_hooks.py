@@ -7,6 +7,7 @@ import contextlib
 import threading
 from pathlib import Path
 
+from redline.core import PlanError
 from redline.http import parse_address
 from redline.rollout import HookServer, PrometheusError
 
@@ -16,6 +17,7 @@ from ._judge import (
     add_budget_options,
     add_prometheus_options,
     budget_gate,
+    default_policy,
     prometheus_judge,
     read_policy,
 )
@@ -44,7 +46,7 @@ def add_hooks_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 def hooks_command(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
     """Carry out ``redline hooks`` until Ctrl-C (or ``stop``)."""
     try:
-        policy = read_policy(args.policy)
+        policy = read_policy(args.policy, default_policy(args))
         judged = prometheus_judge(args, policy)
         host, port = parse_address(args.listen, default_host="127.0.0.1")
         budget = budget_gate(args)
@@ -55,7 +57,7 @@ def hooks_command(args: argparse.Namespace, *, stop: threading.Event | None = No
             gate=budget.check if budget is not None else None,
             errors=(PrometheusError, ValueError),
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, PlanError) as exc:
         error(str(exc))
         return _exit.USAGE
     with server:

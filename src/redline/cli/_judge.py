@@ -27,13 +27,14 @@ from rich.table import Table
 
 from redline.analysis import Side, period_seconds
 from redline.core import PlanError, RunError, StoreError, parse_duration
-from redline.plan import load_plan
+from redline.plan import QuerySli, load_plan, load_slo_sources
 from redline.rollout import (
     FAIL,
     PASS,
     BudgetGate,
     Judgement,
     JudgePolicy,
+    MetricPolicy,
     PrometheusCohorts,
     PrometheusError,
     judge,
@@ -51,9 +52,11 @@ __all__ = [
     "add_judge_parser",
     "add_prometheus_options",
     "budget_gate",
+    "default_policy",
     "judgement_table",
     "prometheus_judge",
     "read_policy",
+    "sli_of",
 ]
 
 _STYLE = {"pass": "green", "high": "red", "low": "red", "nodata": "yellow"}
@@ -108,6 +111,46 @@ def add_prometheus_options(
     prom.add_argument(
         "--histogram", default="http_request_duration_seconds", help="the latency histogram"
     )
+    prom.add_argument(
+        "--slo",
+        type=Path,
+        metavar="FILE",
+        help="an OpenSLO file whose indicator (Prometheus good/total or bad/total queries) "
+        "gives the requests and errors, scoped to each cohort",
+    )
+    prom.add_argument("--slo-name", help="which objective of --slo (default: its first)")
+
+
+def sli_of(args: argparse.Namespace) -> tuple[str, str, str] | None:
+    """The ``--slo`` file's indicator as ``(kind, counted, total)``, or None.
+
+    Raises:
+        ValueError: no such file or objective, or one that is not a good/bad over total
+            Prometheus ratio.
+        PlanError: the file is not valid.
+    """
+    if getattr(args, "slo", None) is None:
+        return None
+    found = [e for e in load_slo_sources(args.slo) if isinstance(e, QuerySli)]
+    if args.slo_name:
+        found = [q for q in found if q.name == args.slo_name]
+    if not found:
+        which = f" named {args.slo_name!r}" if args.slo_name else ""
+        raise ValueError(f"{args.slo}: no objective{which} with a Prometheus ratio indicator")
+    sli = found[0]
+    if sli.total is None or sli.kind not in ("good", "bad"):
+        raise ValueError(
+            f"{args.slo}: {sli.name}: a raw ratio carries no counts to compare between "
+            "cohorts; judge needs good/total or bad/total queries"
+        )
+    return sli.kind, sli.counted, sli.total
+
+
+def default_policy(args: argparse.Namespace) -> JudgePolicy:
+    """Without ``--policy``: the default, or with ``--slo`` its indicator alone (critical)."""
+    if getattr(args, "slo", None) is not None:
+        return JudgePolicy(metrics=(MetricPolicy("error_ratio", critical=True),))
+    return JudgePolicy()
 
 
 def prometheus_judge(
@@ -119,6 +162,7 @@ def prometheus_judge(
         ValueError: a bad ``--step`` or ``--since``.
     """
     step_s, since_s = _seconds("--step", args.step), _seconds("--since", args.since)
+    sli = sli_of(args)
 
     def judged(baseline: str, canary: str) -> Judgement:
         source = PrometheusCohorts(
@@ -131,6 +175,7 @@ def prometheus_judge(
             errors=args.errors,
             histogram=args.histogram,
             step_s=step_s,
+            sli=sli,
         )
         end = time.time()
         return judge(*source.cohorts(end - since_s, end), policy)
@@ -168,14 +213,14 @@ def budget_gate(args: argparse.Namespace) -> BudgetGate | None:
     )
 
 
-def read_policy(path: Path | None) -> JudgePolicy:
-    """The policy in ``path`` (YAML or JSON), or the default.
+def read_policy(path: Path | None, default: JudgePolicy | None = None) -> JudgePolicy:
+    """The policy in ``path`` (YAML or JSON), or ``default`` (the default policy).
 
     Raises:
         ValueError: the file cannot be read or holds a bad policy (named by its path).
     """
     if path is None:
-        return JudgePolicy()
+        return default or JudgePolicy()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -243,7 +288,9 @@ def judge_command(args: argparse.Namespace) -> int:
         error("--prometheus and --plan are two sources of the cohorts: give one")
         return _exit.USAGE
     try:
-        policy = read_policy(args.policy)
+        policy = read_policy(args.policy, default_policy(args))
+        if args.slo is not None and not args.prometheus:
+            raise ValueError("--slo: its queries are read from --prometheus")
         if args.prometheus:
             judgement = prometheus_judge(args, policy)(args.baseline, args.canary)
         else:

@@ -39,7 +39,14 @@ from redline.store import open_store
 
 from . import _exit
 from ._console import error, stdout_console
-from ._judge import add_budget_options, add_prometheus_options, budget_gate, read_policy
+from ._judge import (
+    add_budget_options,
+    add_prometheus_options,
+    budget_gate,
+    default_policy,
+    read_policy,
+    sli_of,
+)
 from ._store import add_store_option
 
 __all__ = ["add_rollout_parser"]
@@ -161,6 +168,7 @@ def _judge(
         errors=args.errors,
         histogram=args.histogram,
         step_s=step_s,
+        sli=sli_of(args),
     )
 
     def judged(window_s: float) -> Judgement:
@@ -200,7 +208,7 @@ def rollout_command(args: argparse.Namespace) -> int:
     try:
         splitter = _splitter(args)
         plan = _plan(args)
-        policy = read_policy(args.policy)
+        policy = read_policy(args.policy, default_policy(args))
         judged = _judge(args, plan, policy)
         gate = budget_gate(args)
         store = open_store(args.store)

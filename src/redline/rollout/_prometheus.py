@@ -27,9 +27,11 @@ from redline.analysis import Side
 from redline.core import EndpointInterval, Histogram
 
 from ._judge import cohort_of
+from ._promql import scoped
 
 __all__ = ["PrometheusCohorts", "PrometheusError"]
 
+_WINDOW = "{{.window}}"
 # Points a bucket's count is spread over (more would only cost time).
 _SPREAD = 16
 
@@ -63,6 +65,10 @@ class PrometheusCohorts:
     histogram: str = "http_request_duration_seconds"
     step_s: float = 60.0
     timeout_s: float = 10.0
+    sli: tuple[str, str, str] | None = None
+    """An OpenSLO indicator in place of ``requests``/``errors``: ``(kind, counted, total)``
+    with kind ``good`` or ``bad`` and PromQL with Sloth's ``{{.window}}`` (rates, turned
+    into counts per step) or bare counter selectors; each scoped to the cohort."""
 
     def matcher(self, cohort: str) -> str:
         """The label matchers of one cohort (``cohort`` is ``baseline`` or ``canary``)."""
@@ -72,14 +78,27 @@ class PrometheusCohorts:
         return ",".join(parts)
 
     def queries(self, cohort: str) -> dict[str, str]:
-        """The three range queries of one cohort."""
+        """The range queries of one cohort (counts per step)."""
         m = self.matcher(cohort)
         window = f"[{self.step_s:g}s]"
-        return {
+        out = {
             "requests": f"sum(increase({self.requests}{{{m}}}{window}))",
             "errors": f"sum(increase({self.requests}{{{m},{self.errors}}}{window}))",
             "buckets": f"sum by (le) (increase({self.histogram}_bucket{{{m}}}{window}))",
         }
+        if self.sli is not None:
+            kind, counted, total = self.sli
+            value = self.baseline if cohort == "baseline" else self.canary
+            counts = [self._counts(scoped(q, self.label, value)) for q in (counted, total)]
+            out["requests"] = counts[1]
+            out["errors"] = counts[0] if kind == "bad" else f"({counts[1]}) - ({counts[0]})"
+        return out
+
+    def _counts(self, query: str) -> str:
+        """An SLI query as events per step: a rate times the step, or a counter's increase."""
+        if _WINDOW in query:
+            return f"({query.replace(_WINDOW, f'{self.step_s:g}s')}) * {self.step_s:g}"
+        return f"sum(increase({query}[{self.step_s:g}s]))"
 
     def cohorts(self, start: float, end: float) -> tuple[Side, Side]:
         """The baseline's and the canary's intervals over ``[start, end]`` (Unix seconds).
