@@ -12,7 +12,8 @@ through redline's fault proxy. Then:
    payment fails fast are queued (202) and paid once payments is back; the queue's
    backlog over time (the shop's own gauges), its job latency, and that it drained;
 5. the redline again, with the strategies;
-6. the two fault runs compared, with confidence intervals;
+6. the two fault runs compared, with confidence intervals, and judged as a canary
+   would be (``redline judge``: the strategies against the shop as it is);
 7. the shop's capacity plan: replicas for a sale of 2,000 req/s from its redline (the
    measured capacity's lower bound, an M/M/c queue per replica), with a spare over three
    zones, and what they cost (``redline capacity size``).
@@ -46,7 +47,7 @@ from typing import Any
 
 from rich.console import Console
 
-from redline.analysis import Step, compare_runs
+from redline.analysis import Side, Step, compare_runs
 from redline.capacity import replica_model_from_find, size_fleet
 from redline.core import (
     PlanError,
@@ -60,10 +61,12 @@ from redline.demo import generate
 from redline.faults import FaultProxy
 from redline.plan import Plan, plan_from_dict
 from redline.report import html_report, render_comparison
+from redline.rollout import judge
 from redline.runner import find, run
 
 from . import _exit
 from ._console import error, stdout_console
+from ._judge import judgement_table
 from ._run import console_run, print_outcome
 
 __all__ = ["add_demo_parser"]
@@ -411,6 +414,16 @@ def demo_command(args: argparse.Namespace) -> int:
             comparison = compare_runs([plain], [guarded])
             console.print(render_comparison(comparison))
             document["comparison"] = comparison.to_dict()
+            # As a canary: would the strategies pass a judgement against the shop as it is?
+            judgement = judge(Side.of([plain], "total"), Side.of([guarded], "total"))
+            console.print(judgement_table(judgement))
+            console.print(
+                f"as a canary (redline judge): score {judgement.score:.0f}/100, "
+                f"{judgement.verdict.upper()}",
+                style="green" if judgement.passed else "bold red",
+                highlight=False,
+            )
+            document["judgement"] = judgement.to_dict()
             write["strategies-faults.html"] = html_report(
                 guarded, guarded_verdicts, baseline=plain, comparison=comparison,
                 target=guarded_run.target, baseline_target=plain_run.target,
