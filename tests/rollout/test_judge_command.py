@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import redline
 from redline.cli._main import main
+from redline.plan import plan_from_dict
 from redline.testing import Behaviour, Latency, TestServer
 
 Server = Callable[..., TestServer]
@@ -57,6 +61,8 @@ def test_two_stored_runs_a_slower_canary_fails_and_the_same_run_passes(
     assert p99["low"] > 1  # the interval the classification was read from
     assert judgement["verdict"] == "fail"
     assert judgement["requests"]["canary"] == 2400
+    # These runs did not watch their target: no saturation metric (and no nodata for it).
+    assert [m["metric"] for m in judgement["metrics"]] == ["p50", "p95", "p99", "error_ratio"]
     # The baseline judged against itself: nothing differs, so it passes with 100.
     assert main(["judge", "--baseline", str(base), "--canary", str(base), "--json"]) == 0
     same = json.loads(capsys.readouterr().out)
@@ -145,3 +151,40 @@ def test_a_feature_flag_cohort_is_judged_by_its_header_at_one_url(
     assert p50["ratio"] > 1.5
     # Each request carried one cohort's value, half the plan's rate each.
     assert seen == {"off": 100 * 6, "on": 100 * 6}
+
+
+PLANTED = Path(__file__).parents[1] / "observe" / "planted.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.timeout(300)
+def test_stored_runs_that_watched_their_target_are_judged_on_its_cpu_per_request_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = []
+    for name, path in (("stable", "/flat"), ("canary", "/scan")):
+        port = free_port()
+        plan = {
+            "name": "saturation",
+            "target": f"http://127.0.0.1:{port}",
+            "requests": [{"name": "work", "path": path}],
+            "load": {"rate": "20/s"},
+            "duration": "5s",
+            "workers": 1,
+            "observe": {"serve": {"command": f"{sys.executable} {PLANTED} {port}"}},
+        }
+        out = tmp_path / f"{name}.json"
+        redline.run(plan_from_dict(plan, source="test"), out=out)
+        files.append(out)
+    capsys.readouterr()
+    code = main(["judge", "--baseline", str(files[0]), "--canary", str(files[1]), "--json"])
+    judgement = json.loads(capsys.readouterr().out)
+    assert code == 1
+    cpu = next(m for m in judgement["metrics"] if m["metric"] == "cpu_per_request")
+    assert cpu["classification"] == "high"  # the linear scan burns CPU on every request
+    assert cpu["canary"] > 3 * cpu["baseline"] > 0

@@ -145,9 +145,14 @@ def test_a_slower_canary_is_rolled_back_early_with_its_decision_record(
     assert "failed: p50" in record["measured_effect"]
     assert record["expected_effect"]
     assert record["evidence"]["judgement"]["verdict"] == "fail"
-    assert main(["decisions", "--json"]) == 0
+    page = tmp_path / "decisions.html"
+    assert main(["decisions", "--json", "--html", str(page)]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["decision"] == "rollback"
+    text = page.read_text()
+    assert '<section class="rollback">' in text
+    assert "redline rollout (automatic)" in text
+    assert "p50 *</td><td>high (fails)</td>" in text  # the evidence, metric by metric
 
 
 @pytest.mark.timeout(300)

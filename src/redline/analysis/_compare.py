@@ -362,7 +362,7 @@ class Measured:
 def _needed(metric: str) -> int:
     """Requests a side needs for the metric to be estimable (the rule of evaluate())."""
     if metric not in PERCENTILES:
-        return 1
+        return 1  # a ratio of sums: any traffic estimates it
     q = PERCENTILES[metric] / 100
     return math.ceil((_Z95**2) * q / (1 - q) + 1 / (1 - q))
 
@@ -448,7 +448,9 @@ def _measure(
                 ratio=point[1] / point[0] if point[0] > 0 else math.nan,
                 se=math.sqrt(sum(variances)),
                 df=welch_df(variances, units),
-                enough=requests >= _needed(metric) and requests > 0,
+                enough=requests >= _needed(metric)
+                and requests > 0
+                and (metric != "cpu_per_request" or all(np.isfinite(a.cpu).all() for a in arrays)),
                 errorless=metric == "error_ratio" and all(a.errors.sum() == 0 for a in arrays),
                 needed=_needed(metric),
             )

@@ -9,7 +9,7 @@ consecutive intervals. Resampling keeps time structure: runs are drawn with repl
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,12 +40,22 @@ class Side:
     seconds: tuple[tuple[float, ...], ...]
     scheduled: tuple[tuple[int, ...], ...]
     open_model: bool
+    cpu: tuple[tuple[float, ...], ...] = ()
+    """CPU-seconds the target used in each unit (parallel to ``runs``; NaN: not watched),
+    when the runs watched their target; empty otherwise."""
 
     @classmethod
-    def of(cls, runs: Sequence[RunResult], scope: str) -> Side:
-        parts, seconds, scheduled = [], [], []
-        for run in runs:
-            items, lengths, due = [], [], []
+    def of(
+        cls,
+        runs: Sequence[RunResult],
+        scope: str,
+        *,
+        cpu: Sequence[Mapping[int, float]] | None = None,
+    ) -> Side:
+        """One side from ``runs``; ``cpu``: per run, CPU-seconds by interval index."""
+        parts, seconds, scheduled, used = [], [], [], []
+        for number, run in enumerate(runs):
+            items, lengths, due, spent = [], [], [], []
             measured = run.measured
             # A long run's consecutive intervals are merged into at most MAX_UNITS
             # units: the bootstrap keeps its time structure at a bounded cost.
@@ -55,11 +65,27 @@ class Side:
                 items.append(EndpointInterval.merged(scoped(i, scope) for i in chunk))
                 lengths.append(sum(i.duration_s for i in chunk))
                 due.append(sum(i.generator.scheduled for i in chunk))
+                if cpu is not None:
+                    known = cpu[number]
+                    spent.append(sum(known.get(i.index, math.nan) for i in chunk))
             if items:
                 parts.append(tuple(items))
                 seconds.append(tuple(lengths))
                 scheduled.append(tuple(due))
-        return cls(tuple(parts), tuple(seconds), tuple(scheduled), all(r.open_model for r in runs))
+                used.append(tuple(spent))
+        return cls(
+            tuple(parts),
+            tuple(seconds),
+            tuple(scheduled),
+            all(r.open_model for r in runs),
+            tuple(used) if cpu is not None else (),
+        )
+
+    @property
+    def watched(self) -> bool:
+        """Whether every unit has the target's CPU-seconds."""
+        values = [v for run in self.cpu for v in run]
+        return bool(values) and all(math.isfinite(v) for v in values)
 
     @property
     def units(self) -> int:
@@ -121,11 +147,15 @@ class Arrays:
     seconds: FloatArray
     scheduled: FloatArray
     open_model: bool
+    cpu: FloatArray
 
     @classmethod
     def of(cls, side: Side, union: npt.NDArray[np.int64]) -> Arrays:
         intervals = side.intervals
         return cls(
+            cpu=np.array([c for run in side.cpu for c in run], dtype=np.float64)
+            if side.watched
+            else np.full(len(intervals), np.nan),
             matrix=_matrix(intervals, union),
             requests=np.array([i.requests for i in intervals], dtype=np.float64),
             errors=np.array([i.errors for i in intervals], dtype=np.float64),
@@ -157,6 +187,9 @@ def statistic(
         return _percentile(merged, values, PERCENTILES[metric])
     if metric == "error_ratio":
         return (weighted(data.errors) + 1) / (weighted(data.requests) + 1)
+    if metric == "cpu_per_request":  # the target's saturation, per unit of work
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return weighted(data.cpu) / weighted(data.requests)
     if per_schedule:
         with np.errstate(divide="ignore", invalid="ignore"):
             return weighted(data.requests) / weighted(data.scheduled)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from redline.rollout import (
     judge,
 )
 from redline.runner import ab
-from redline.store import RunStore, open_store
+from redline.store import RunStore, StoredRun, open_store
 
 from . import _exit
 from ._compare import load_runs, needs_store
@@ -252,9 +253,42 @@ def _run_cohorts(args: argparse.Namespace) -> tuple[Side, Side]:
         canary = load_runs(args.canary, store)
         plan = canary[0].result.plan.name if canary else None
         baseline = load_runs(args.baseline, store, plan=plan)
-    return Side.of([r.result for r in baseline], "total"), Side.of(
-        [r.result for r in canary], "total"
+    return _side(baseline), _side(canary)
+
+
+def _side(runs: list[StoredRun]) -> Side:
+    """A cohort of stored runs, with the target's CPU-seconds when every run watched it."""
+    cpu = [_cpu_seconds(run) for run in runs]
+    watched = all(c is not None for c in cpu)
+    return Side.of(
+        [r.result for r in runs],
+        "total",
+        cpu=[c for c in cpu if c is not None] if watched else None,
     )
+
+
+def _cpu_seconds(run: StoredRun) -> dict[int, float] | None:
+    """CPU-seconds of the run's primary watched thing, by interval index."""
+    target = run.target
+    thing = target.primary if target is not None else None
+    if target is None or thing is None:
+        return None
+    lengths = {i.index: i.duration_s for i in run.result.intervals}
+    out = {
+        index: value * lengths[index]
+        for index, value in target.series(thing.name, "cpu_cores")
+        if value is not None and index in lengths
+    }
+    return out or None
+
+
+def with_saturation(policy: JudgePolicy, baseline: Side, canary: Side) -> JudgePolicy:
+    """The default policy plus the target's CPU per request, when both cohorts have it."""
+    if not (baseline.watched and canary.watched):
+        return policy
+    if any(m.metric == "cpu_per_request" for m in policy.metrics):
+        return policy
+    return dataclasses.replace(policy, metrics=(*policy.metrics, MetricPolicy("cpu_per_request")))
 
 
 def _split_cohorts(args: argparse.Namespace) -> tuple[Side, Side]:
@@ -295,6 +329,8 @@ def judge_command(args: argparse.Namespace) -> int:
             judgement = prometheus_judge(args, policy)(args.baseline, args.canary)
         else:
             cohorts = _split_cohorts(args) if args.plan else _run_cohorts(args)
+            if args.policy is None:  # saturation joins the default where it was watched
+                policy = with_saturation(policy, *cohorts)
             judgement = judge(*cohorts, policy)
     except (StoreError, ValueError, PlanError) as exc:
         error(str(exc))
@@ -365,4 +401,6 @@ def _value(metric: str, value: Any) -> str:
         return f"{value:.3%}"
     if metric == "throughput":
         return f"{value:,.1f}/s"
+    if metric == "cpu_per_request":
+        return f"{value * 1000:.3f} CPU-ms"
     return f"{value:.2f} ms"

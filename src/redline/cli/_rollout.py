@@ -19,6 +19,7 @@ from typing import Any
 from redline.core import PlanError, StoreError, parse_duration
 from redline.engine import RunControl
 from redline.plan import load_plan
+from redline.report import decisions_html, write_text
 from redline.rollout import (
     PROMOTED,
     HAProxySplitter,
@@ -91,6 +92,9 @@ def add_rollout_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="send this plan's load (at the splitter's front) for the whole rollout",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--html", type=Path, metavar="FILE", help="write the decision records as an HTML page"
+    )
     add_prometheus_options(parser, required=True, step="")
     add_budget_options(parser)
     add_store_option(parser)
@@ -102,6 +106,7 @@ def add_rollout_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     decisions.add_argument("--subject", help="only this subject's")
     decisions.add_argument("--limit", type=int, default=20)
     decisions.add_argument("--json", action="store_true")
+    decisions.add_argument("--html", type=Path, metavar="FILE", help="write them as an HTML page")
     add_store_option(decisions)
     decisions.set_defaults(handler=decisions_command)
 
@@ -244,6 +249,12 @@ def rollout_command(args: argparse.Namespace) -> int:
     except PlanError as exc:
         error(str(exc))
         return _exit.USAGE
+    if args.html is not None:
+        try:
+            write_text(decisions_html(result.decisions, title=f"rollout of {subject}"), args.html)
+        except OSError as exc:
+            error(f"--html: cannot write {str(args.html)!r}: {exc.strerror}")
+            return _exit.USAGE
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:
@@ -262,6 +273,12 @@ def decisions_command(args: argparse.Namespace) -> int:
     except StoreError as exc:
         error(str(exc))
         return _exit.USAGE
+    if args.html is not None:
+        try:
+            write_text(decisions_html([d.to_dict() for d in found]), args.html)
+        except OSError as exc:
+            error(f"--html: cannot write {str(args.html)!r}: {exc.strerror}")
+            return _exit.USAGE
     if args.json:
         print(json.dumps([d.to_dict() for d in found], indent=1))
         return _exit.OK

@@ -6,6 +6,7 @@ from ._compare import comparison_markdown as comparison_markdown
 from ._compare import render_comparison as render_comparison
 from ._compare import render_phases as render_phases
 from ._dashboard import Dashboard as Dashboard
+from ._decisions import decisions_html as decisions_html
 from ._html import html_report as html_report
 from ._json import write_json as write_json
 from ._json import write_text as write_text
@@ -26,6 +27,7 @@ __all__ = [
     "attribution_line",
     "comparison_junit",
     "comparison_markdown",
+    "decisions_html",
     "grown_functions",
     "html_report",
     "junit_xml",

@@ -64,7 +64,9 @@ class MetricPolicy:
     """How one metric is judged.
 
     Attributes:
-        metric: ``p50``, ``p95``, ``p99``, ``error_ratio`` or ``throughput``.
+        metric: ``p50``, ``p95``, ``p99``, ``error_ratio``, ``throughput``, or
+            ``cpu_per_request`` (the target's CPU-seconds per request: its saturation,
+            when both cohorts' runs watched it).
         bad: the direction that fails: ``increase``, ``decrease`` or ``either``
             (default: ``decrease`` for throughput, ``increase`` for the rest).
         weight: its share of the score.
@@ -91,7 +93,7 @@ class MetricPolicy:
             raise ValueError(f"floor: expected a fraction between 0 and 1, got {self.floor}")
 
 
-_METRICS = ("p50", "p95", "p99", "error_ratio", "throughput")
+_METRICS = ("p50", "p95", "p99", "error_ratio", "throughput", "cpu_per_request")
 
 
 @dataclass(frozen=True)
