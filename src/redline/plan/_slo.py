@@ -472,15 +472,7 @@ def _queried(ratio: _Node) -> bool:
 
 
 def _query_of(ratio: _Node, key: str) -> str:
-    holder = ratio.node(key)
-    if holder is None:
-        ratio.fail("is required", key)
-    holder.check_keys(("metricSource",))
-    source = holder.node("metricSource")
-    if source is None:
-        holder.fail("is required", "metricSource")
-    source.check_keys(("type", "metricSourceRef", "spec"))
-    kind = source.get("type", _text, "")
+    source, kind = _source_of(ratio, key, "")
     if kind.lower() != "prometheus":
         source.fail(f"every source of one ratio must be Prometheus, got {kind!r}", "type")
     spec = source.node("spec")
@@ -517,7 +509,8 @@ def _query_sli(ratio: _Node, item: _Node, name: str) -> QuerySli:
                     counter)  # fmt: skip
 
 
-def _metric_source(node: _Node, key: str) -> _Node:
+def _source_of(node: _Node, key: str, default: str) -> tuple[_Node, str]:
+    """``node.key.metricSource`` (checked) and its ``type``."""
     holder = node.node(key)
     if holder is None:
         node.fail("is required", key)
@@ -526,7 +519,11 @@ def _metric_source(node: _Node, key: str) -> _Node:
     if metric_source is None:
         holder.fail("is required", "metricSource")
     metric_source.check_keys(("type", "metricSourceRef", "spec"))
-    kind = metric_source.get("type", _text, "redline")
+    return metric_source, metric_source.get("type", _text, default)
+
+
+def _metric_source(node: _Node, key: str) -> _Node:
+    metric_source, kind = _source_of(node, key, "redline")
     if kind.lower() != "redline":
         metric_source.fail(
             f'redline judges its own measurements: expected type "redline", got {kind!r}', "type"
