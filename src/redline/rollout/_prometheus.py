@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from redline.analysis import Side
-from redline.core import EndpointInterval, Histogram
+from redline.core import EndpointInterval, Histogram, RedlineError
 
 from ._judge import cohort_of
 from ._promql import scoped
@@ -36,7 +36,7 @@ _WINDOW = "{{.window}}"
 _SPREAD = 16
 
 
-class PrometheusError(RuntimeError):
+class PrometheusError(RedlineError, RuntimeError):
     """Prometheus could not be reached, refused a query, or answered nonsense."""
 
 

@@ -31,6 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from redline.core import RedlineError
+
 from ._judge import PASS, Judgement
 
 __all__ = [
@@ -56,7 +58,7 @@ HELD = "held"
 """A rollout's outcome: the budget gate was closed at the start; nothing was changed."""
 
 
-class SplitterError(RuntimeError):
+class SplitterError(RedlineError, RuntimeError):
     """The traffic splitter refused a change or could not be reached."""
 
 
