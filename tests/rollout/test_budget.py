@@ -8,8 +8,6 @@ writes, held at known values (a budget 30% left burning at 10x; another 90% left
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +32,7 @@ from redline.rollout import (
 )
 
 from .test_judge import cohort, recorded  # noqa: F401 - the fixture, shared
-from .test_judge_prometheus import free_port
+from .test_judge_prometheus import launch_prometheus
 
 RULES = """\
 groups:
@@ -50,32 +48,20 @@ groups:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus is needed: install Debian's prometheus package (.ci/run does)")
     folder = tmp_path_factory.mktemp("prometheus")
     (folder / "rules.yml").write_text(RULES)
     config = folder / "prometheus.yml"
     config.write_text("global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    process, url = launch_prometheus(config, folder / "data")
     try:
         deadline = time.monotonic() + 30
         query = f"{url}/api/v1/query?query=redline:slo_error_ratio:healthy:rate1h"
-        while True:  # ready, and the rules evaluated once
-            try:
-                with urllib.request.urlopen(query, timeout=1) as answer:
-                    if json.loads(answer.read())["data"]["result"]:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("prometheus did not start")
+        while True:  # the rules evaluated once
+            with urllib.request.urlopen(query, timeout=1) as answer:
+                if json.loads(answer.read())["data"]["result"]:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("prometheus did not evaluate its rules")
             time.sleep(0.2)
         yield url
     finally:

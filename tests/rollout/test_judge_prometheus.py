@@ -72,12 +72,34 @@ spec:
 """
 
 
-@pytest.fixture
-def prometheus_of(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], str]]:
-    """``prometheus_of({version: url})``: a Prometheus scraping each URL every second."""
+def launch_prometheus(config: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A throwaway Prometheus with ``config`` on a free loopback port, once it is ready."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus is needed: install Debian's prometheus package (.ci/run does)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                if answer.status == 200:
+                    return process, url
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.terminate()
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def prometheus_of(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], str]]:
+    """``prometheus_of({version: url})``: a Prometheus scraping each URL every second."""
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(targets: dict[str, str]) -> str:
@@ -89,24 +111,9 @@ def prometheus_of(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], str]]:
         )
         config = tmp_path / "prometheus.yml"
         config.write_text(f"global:\n  scrape_interval: 1s\nscrape_configs:\n{jobs}")
-        port = free_port()
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        process, url = launch_prometheus(config, tmp_path / "data")
         processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
-                    if answer.status == 200:
-                        return url
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        return url
 
     try:
         yield start
