@@ -17,6 +17,7 @@ from ._console import error
 from ._control import add_control_parser
 from ._demo import add_demo_parser
 from ._experiment import add_experiment_parser
+from ._faults import add_faults_parser
 from ._find import add_find_parser
 from ._grafana import add_grafana_parser
 from ._history import add_history_parser
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_grafana_parser(subparsers)
     add_proxy_parser(subparsers)
     add_experiment_parser(subparsers)
+    add_faults_parser(subparsers)
     add_demo_parser(subparsers)
     add_testserver_parser(subparsers)
     add_import_parser(subparsers)

@@ -107,6 +107,12 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     )
     parser.add_argument("--out", type=Path, help="write the whole result as JSON to this file")
     parser.add_argument(
+        "--allow-host-faults",
+        action="store_true",
+        help="let the plan's network and disk faults act on the host's own interfaces and "
+        "file systems (by default only on namespaces and file systems a test made)",
+    )
+    parser.add_argument(
         "--junit", type=Path, metavar="FILE", help="write one JUnit test case per objective"
     )
     parser.add_argument(
@@ -188,6 +194,8 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
 
 def _plan_from_args(args: argparse.Namespace) -> Plan:
     plan = with_observe_options(_load(args), args)
+    if getattr(args, "allow_host_faults", False):
+        plan = dataclasses.replace(plan, faults=dataclasses.replace(plan.faults, allow_host=True))
     if args.slo is not None:
         objectives = check_slos(plan, load_slos(args.slo))
         plan = dataclasses.replace(plan, slos=objectives)

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 SCHEMA = "redline.run/1"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The version of the ``redline.run/1`` document this code writes: 1 had no
 ``schema_version`` key; 2 adds it (the same keys otherwise); 3 adds ``target`` (what a
 run saw of its target from inside) and ``traces``; 4 adds request ``phases``; 5 adds a

@@ -91,7 +91,10 @@ class ShapeSummary:
 
 @dataclass(frozen=True)
 class FaultSummary:
-    """One fault of the plan's schedule."""
+    """One fault of the plan's schedule: on a proxy (``toxic``, down) or on the host.
+
+    ``host`` is ``{kind: settings}``, e.g. ``{"process": {"target": "serve", ...}}``.
+    """
 
     name: str
     type: str
@@ -99,6 +102,8 @@ class FaultSummary:
     at_s: float
     for_s: float
     toxic: Mapping[str, Any] | None = field(default=None, metadata=_OMIT)
+    host: Mapping[str, Any] | None = field(default=None, metadata=_OMIT)
+    max_s: float | None = field(default=None, metadata=_OMIT)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,26 @@
         ...  # connect to proxy.listen
 
 ``redline proxy`` serves the same on 127.0.0.1:8474 for Toxiproxy's clients.
+
+Host faults (:func:`host_fault`: processes, cgroups, noisy neighbours, network below L7,
+disks) are recorded in a :class:`Ledger` before they are made, undone by the schedule, by
+a watchdog process after a crash, or by ``redline faults clean``.
 """
 
+from ._cgroups import CGROUP_KNOBS as CGROUP_KNOBS
+from ._cgroups import CgroupHost as CgroupHost
+from ._cgroups import ControlGroup as ControlGroup
 from ._errors import FaultError as FaultError
+from ._host import HOST_FAULT_KINDS as HOST_FAULT_KINDS
+from ._host import HostContext as HostContext
+from ._host import HostFault as HostFault
+from ._host import HostFaultError as HostFaultError
+from ._host import Served as Served
+from ._host import host_fault as host_fault
+from ._host import netem_available as netem_available
+from ._ledger import Ledger as Ledger
+from ._ledger import LedgerEntry as LedgerEntry
+from ._ledger import default_ledger_dir as default_ledger_dir
 from ._proxy import Proxy as Proxy
 from ._proxy import ProxyError as ProxyError
 from ._schedule import FaultSchedule as FaultSchedule
@@ -25,17 +42,30 @@ from ._toxics import ToxicError as ToxicError
 
 __all__ = [
     "API_VERSION",
+    "CGROUP_KNOBS",
+    "HOST_FAULT_KINDS",
     "STREAMS",
     "TOXIC_TYPES",
+    "CgroupHost",
+    "ControlGroup",
     "FaultError",
     "FaultProxy",
     "FaultSchedule",
+    "HostContext",
+    "HostFault",
+    "HostFaultError",
+    "Ledger",
+    "LedgerEntry",
     "LocalProxies",
     "Proxy",
     "ProxyControl",
     "ProxyError",
     "RemoteProxies",
     "ScheduledFault",
+    "Served",
     "Toxic",
     "ToxicError",
+    "default_ledger_dir",
+    "host_fault",
+    "netem_available",
 ]

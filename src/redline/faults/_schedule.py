@@ -1,9 +1,11 @@
 """Faults on schedule: apply each at its time, undo it when its time is up, undo all at the end.
 
 A schedule drives either proxies of this process (a :class:`FaultProxy`) or an external
-proxy through Toxiproxy's API (Toxiproxy itself, or ``redline proxy``). Every fault is
-undone when the schedule stops, whatever happened: a run that ends early or crashes
-leaves no proxy down and no toxic behind.
+proxy through Toxiproxy's API (Toxiproxy itself, or ``redline proxy``), and host faults
+(processes, cgroups, neighbours, network, disks) through a :class:`HostContext`. Every
+fault is undone when the schedule stops, whatever happened: a run that ends early or
+crashes leaves no proxy down, no toxic, no paused process and no cgroup limit behind (and
+what a killed redline leaves, the watchdog undoes).
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ._errors import FaultError
+from ._host import HostContext, HostFault, host_fault
 from ._proxy import ProxyError
 from ._server import FaultProxy
-from ._toxics import Toxic, ToxicError
+from ._toxics import Toxic
 
 __all__ = ["FaultSchedule", "LocalProxies", "ProxyControl", "RemoteProxies", "ScheduledFault"]
 
 
 @dataclass(frozen=True)
 class ScheduledFault:
-    """One fault of a schedule: ``down`` or a toxic on ``proxy``, from ``at_s`` for ``for_s``."""
+    """One fault of a schedule, from ``at_s`` for ``for_s``.
+
+    It is ``down`` or a toxic on ``proxy``, or a host fault.
+    """
 
     name: str
     proxy: str
@@ -34,14 +41,31 @@ class ScheduledFault:
     for_s: float
     down: bool = False
     toxic: Mapping[str, Any] | None = None
+    host: HostFault | None = None
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> ScheduledFault:
-        """From a plan's fault (``FaultSpec.to_dict()``), its toxic checked.
+        """From a plan's fault (``FaultSpec.to_dict()``), its toxic or host fault checked.
 
         Raises:
             ToxicError: the toxic is not a valid one.
+            HostFaultError: the host fault is not a valid one.
         """
+        if data.get("host"):
+            ((kind, spec),) = dict(data["host"]).items()
+            return cls(
+                name=str(data["name"]),
+                proxy=str(data.get("proxy", "")),
+                at_s=float(data["at_s"]),
+                for_s=float(data["for_s"]),
+                host=host_fault(
+                    str(data["name"]),
+                    kind,
+                    spec,
+                    for_s=float(data["for_s"]),
+                    max_s=data.get("max_s"),
+                ),
+            )
         toxic = data.get("toxic")
         if toxic is not None:
             checked = Toxic.from_dict({**toxic, "name": f"redline-{data['name']}"})
@@ -140,15 +164,23 @@ class FaultSchedule:
     """Applies ``faults`` on time from :meth:`start`; :meth:`stop` undoes what is still on.
 
     ``applied`` records, per fault name, when it was actually applied and undone (seconds
-    from the start), and ``errors`` what could not be done.
+    from the start), and ``errors`` what could not be done. Host faults act through
+    ``host`` (the served target, the ledger); :meth:`log` says what each one did.
     """
 
-    def __init__(self, faults: Sequence[ScheduledFault], target: FaultProxy | ProxyControl) -> None:
+    def __init__(
+        self,
+        faults: Sequence[ScheduledFault],
+        target: FaultProxy | ProxyControl | None,
+        *,
+        host: HostContext | None = None,
+    ) -> None:
         """Prepare; nothing happens before :meth:`start`."""
         self.faults = sorted(faults, key=lambda f: f.at_s)
-        self.target: ProxyControl = (
+        self.target: ProxyControl | None = (
             LocalProxies(target) if isinstance(target, FaultProxy) else target
         )
+        self.host = host or HostContext(proxies=self.target)
         self.applied: dict[str, list[float]] = {}
         self.errors: list[str] = []
         self._on: list[ScheduledFault] = []
@@ -181,7 +213,15 @@ class FaultSchedule:
             if apply == (fault in self._on):
                 return
             try:
-                if fault.down:
+                if fault.host is not None:
+                    if apply:
+                        fault.host.apply(self.host)
+                    else:
+                        for problem in fault.host.undo():
+                            self.errors.append(f"undoing {problem}")
+                elif self.target is None:
+                    raise ProxyError("no fault proxies to act on")
+                elif fault.down:
                     self.target.set_enabled(fault.proxy, not apply)
                 elif apply:
                     assert fault.toxic is not None
@@ -189,7 +229,7 @@ class FaultSchedule:
                 else:
                     assert fault.toxic is not None
                     self.target.remove_toxic(fault.proxy, str(fault.toxic["name"]))
-            except (ProxyError, ToxicError, OSError, TimeoutError) as exc:
+            except (FaultError, OSError, TimeoutError, ValueError) as exc:
                 self.errors.append(f"{'applying' if apply else 'undoing'} {fault.name}: {exc}")
                 return
             offset = time.monotonic() - self._started
@@ -206,3 +246,21 @@ class FaultSchedule:
             self._thread.join(timeout=10)
         for fault in list(self._on):
             self._do(fault, apply=False)
+
+    def log(self) -> list[dict[str, Any]]:
+        """Per fault: when it was applied and undone, and for host faults how (``via``)."""
+        out = []
+        for fault in self.faults:
+            times = self.applied.get(fault.name, [])
+            entry: dict[str, Any] = {
+                "name": fault.name,
+                "applied_at_s": round(times[0], 3) if times else None,
+                "undone_at_s": round(times[1], 3) if len(times) > 1 else None,
+            }
+            if fault.host is not None:
+                entry.update(fault.host.to_dict())
+            problems = [e for e in self.errors if f" {fault.name}" in e]
+            if problems:
+                entry["errors"] = problems
+            out.append(entry)
+        return out

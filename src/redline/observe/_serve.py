@@ -65,6 +65,33 @@ class ServedTarget:
         assert self.process is not None
         return self.process.pid
 
+    @property
+    def cgroup(self) -> str | None:
+        """Its own cgroup (``--serve-limit``), if it has one."""
+        return str(self.sandbox.path) if self.sandbox is not None else None
+
+    def restart(self) -> None:
+        """Start it again after it exited (a fault killed it); the old one is reaped.
+
+        Raises:
+            WatchError: it cannot be started.
+        """
+        old = self.process
+        if old is not None:
+            if old.poll() is None:
+                return  # still running: nothing to restart
+            for reader in self._readers:
+                reader.join(timeout=1)
+            for stream in (old.stdout, old.stderr):
+                if stream is not None:
+                    stream.close()
+        self._readers = []
+        self._remove_sandbox()
+        self.sandbox = None
+        self.exited_at = None
+        self.stopped_by_us = False
+        self.start()
+
     def start(self) -> None:
         """Start the command (in its cgroup and on its CPUs, if asked).
 

@@ -8,10 +8,16 @@
         - {name: slow, at: 60s, for: 30s, proxy: payments,
            toxic: {type: latency, attributes: {latency: 300}}}
         - {at: 120s, for: 10s, proxy: payments, down: true}
+        - {name: freeze, at: 4s, for: 2s, process: {target: serve, action: pause}}
+        - {name: squeeze, at: 10s, for: 20s, cgroup: {target: serve, cpu_max: 0.2}}
+        - {name: neighbour, at: 10s, for: 20s, neighbour: {cpu: 1, weight: 100}}
 
 ``at`` counts from the start of the load (warm-up included), as the run's intervals do.
 A toxic is Toxiproxy's JSON form; its type and attributes are checked when the run
-starts its proxies (by ``redline.faults``).
+starts its proxies (by ``redline.faults``). A host fault (``process``, ``cgroup``,
+``neighbour``, ``network``, ``disk``) is one key holding its settings; they too are checked
+by ``redline.faults`` before any load, and ``max`` bounds how long it may stay applied if
+the run hangs (default: its ``for``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,17 @@ from redline.http import parse_address
 
 from ._node import _boolean, _Node, _show, _text
 
-__all__ = ["FaultPlan", "FaultProxySpec", "FaultSpec", "parse_faults", "parse_proxies"]
+__all__ = [
+    "HOST_FAULT_KEYS",
+    "FaultPlan",
+    "FaultProxySpec",
+    "FaultSpec",
+    "parse_faults",
+    "parse_proxies",
+]
+
+HOST_FAULT_KEYS = ("process", "cgroup", "neighbour", "network", "disk")
+"""The keys of a scheduled fault that hold a host fault (beside ``down`` and ``toxic``)."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +56,11 @@ class FaultProxySpec:
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """One scheduled fault: ``down`` (the proxy disabled) or a ``toxic`` added, for a while."""
+    """One scheduled fault, for a while.
+
+    It is ``down`` (the proxy disabled), a ``toxic`` added, or a host fault (``host_kind``
+    with its settings in ``host``).
+    """
 
     name: str
     proxy: str
@@ -48,10 +68,16 @@ class FaultSpec:
     for_s: float
     down: bool = False
     toxic: Mapping[str, Any] = field(default_factory=dict)
+    host_kind: str = ""
+    host: Mapping[str, Any] = field(default_factory=dict)
+    max_s: float | None = None
 
     @property
     def kind(self) -> str:
-        """``down`` or the toxic's type."""
+        """``down``, the toxic's type, or the host fault's kind (``process:pause``)."""
+        if self.host_kind:
+            action = self.host.get("action")
+            return f"{self.host_kind}:{action}" if action else self.host_kind
         return "down" if self.down else str(self.toxic.get("type", ""))
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,7 +89,11 @@ class FaultSpec:
             "at_s": self.at_s,
             "for_s": self.for_s,
         }
-        if not self.down:
+        if self.host_kind:
+            out["host"] = {self.host_kind: dict(self.host)}
+            if self.max_s is not None:
+                out["max_s"] = self.max_s
+        elif not self.down:
             out["toxic"] = dict(self.toxic)
         return out
 
@@ -75,6 +105,7 @@ class FaultPlan:
     proxies: tuple[FaultProxySpec, ...] = ()
     schedule: tuple[FaultSpec, ...] = ()
     api: str | None = None
+    allow_host: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data: ``proxies``, ``schedule`` and ``api``."""
@@ -126,7 +157,15 @@ def parse_faults(root: _Node) -> FaultPlan:
     schedule = []
     for index, (path, value) in enumerate(node.items("schedule")):
         item = _Node(value, path, root.source)
-        item.check_keys(("name", "at", "for", "proxy", "down", "toxic"))
+        item.check_keys(("name", "at", "for", "max", "proxy", "down", "toxic", *HOST_FAULT_KEYS))
+        at = item.get("at", parse_duration)
+        length = item.get("for", parse_duration)
+        if length <= 0:
+            item.fail("must be longer than 0s", "for")
+        hosts = [k for k in HOST_FAULT_KEYS if k in item.value]
+        if hosts:
+            schedule.append(_host_fault(item, hosts, index, at, length))
+            continue
         proxy = item.get("proxy", _text)
         if api is None and proxy not in names:
             item.fail(
@@ -138,10 +177,6 @@ def parse_faults(root: _Node) -> FaultPlan:
             item.fail("give either down: true or a toxic")
         if toxic is not None and (not isinstance(toxic, Mapping) or not toxic.get("type")):
             item.fail("expected a toxic like {type: latency, attributes: {latency: 300}}", "toxic")
-        at = item.get("at", parse_duration)
-        length = item.get("for", parse_duration)
-        if length <= 0:
-            item.fail("must be longer than 0s", "for")
         kind = "down" if down else str(toxic["type"])  # type: ignore[index]
         schedule.append(
             FaultSpec(
@@ -154,3 +189,25 @@ def parse_faults(root: _Node) -> FaultPlan:
             )
         )
     return FaultPlan(proxies=proxies, schedule=tuple(schedule), api=api)
+
+
+def _host_fault(item: _Node, hosts: list[str], index: int, at: float, length: float) -> FaultSpec:
+    """A scheduled host fault; its settings are checked by ``redline.faults`` before load."""
+    if len(hosts) > 1 or "down" in item.value or "toxic" in item.value:
+        item.fail(f"expected one fault per entry, got {', '.join(hosts)} together")
+    kind = hosts[0]
+    settings = item.value[kind]
+    if not isinstance(settings, Mapping):
+        item.fail(f"expected settings like {{target: serve, ...}}, got {_show(settings)}", kind)
+    max_s = item.get("max", parse_duration, None)
+    if max_s is not None and max_s < length:
+        item.fail("must be at least as long as for", "max")
+    return FaultSpec(
+        name=item.get("name", _text, f"{kind}-{index + 1}"),
+        proxy=str(settings.get("proxy", "")),
+        at_s=at,
+        for_s=length,
+        host_kind=kind,
+        host=dict(settings),
+        max_s=max_s,
+    )

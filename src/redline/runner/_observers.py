@@ -9,11 +9,15 @@ from redline.analysis import AbortMonitor, abort_window
 from redline.core import IntervalSnapshot, Objective, PlanError, RunOutcome, RunResult, Verdict
 from redline.engine import RunControl
 from redline.faults import (
+    FaultError,
     FaultProxy,
     FaultSchedule,
+    HostContext,
+    HostFaultError,
     ProxyError,
     RemoteProxies,
     ScheduledFault,
+    Served,
     ToxicError,
 )
 from redline.plan import Plan
@@ -52,15 +56,19 @@ class AbortRules:
 class FaultTimeline:
     """A plan's ``faults:``: its proxies started, its schedule applied from the load's start.
 
-    Enter it to start the proxies (a bad toxic or a proxy that cannot start is a
-    :class:`PlanError` naming the plan's path); leave it to undo every fault still on,
-    however the run ended. :meth:`undo` does that early (before the verdicts are read).
+    Enter it to start the proxies and check the host faults (a bad toxic, a proxy that
+    cannot start, a host fault whose target is not ours or that lacks a permission is a
+    :class:`PlanError` naming the plan's path, before any load); leave it to undo every
+    fault still on, however the run ended. :meth:`undo` does that early (before the
+    verdicts are read); :attr:`log` then says what each fault did.
     """
 
-    def __init__(self, plan: Plan) -> None:
-        """Prepare ``plan``'s faults; nothing happens before the block is entered."""
+    def __init__(self, plan: Plan, *, served: Served | None = None) -> None:
+        """Prepare ``plan``'s faults (``served``: the target of ``target: serve``)."""
         self.plan = plan
+        self.served = served
         self.schedule: FaultSchedule | None = None
+        self.log: list[dict[str, object]] = []
         self._stack = contextlib.ExitStack()
 
     @property
@@ -80,11 +88,13 @@ class FaultTimeline:
                 raise PlanError(
                     str(exc), source=self.plan.source, path=f"faults.schedule[{index}].toxic"
                 ) from None
+            except HostFaultError as exc:
+                raise self._host_error(index, fault.host_kind, exc) from None
         with self._stack:
-            target: FaultProxy | RemoteProxies
+            target: FaultProxy | RemoteProxies | None = None
             if spec.api is not None:
                 target = RemoteProxies(spec.api)
-            else:
+            elif spec.proxies or any(f.host is None for f in faults):
                 target = self._stack.enter_context(FaultProxy(port=None).running())
                 for index, proxy in enumerate(spec.proxies):
                     try:
@@ -97,8 +107,25 @@ class FaultTimeline:
                         ) from None
                     logger.info("fault proxy %s on %s -> %s", made.name, made.listen, made.upstream)
             self.schedule = FaultSchedule(faults, target)
+            self.schedule.host = HostContext(
+                served=self.served, proxies=self.schedule.target, allow_host=spec.allow_host
+            )
+            for index, (fault, scheduled) in enumerate(zip(spec.schedule, faults, strict=True)):
+                if scheduled.host is not None:
+                    try:
+                        scheduled.host.check(self.schedule.host)
+                    except HostFaultError as exc:
+                        raise self._host_error(index, fault.host_kind, exc) from None
+                    except FaultError as exc:
+                        raise PlanError(
+                            str(exc), source=self.plan.source, path=f"faults.schedule[{index}]"
+                        ) from None
             self._stack = self._stack.pop_all()  # keep the proxies running past this block
         return self
+
+    def _host_error(self, index: int, kind: str, exc: HostFaultError) -> PlanError:
+        where = f"faults.schedule[{index}].{kind}" + (f".{exc.key}" if exc.key else "")
+        return PlanError(str(exc), source=self.plan.source, path=where)
 
     def __exit__(self, *exc_info: object) -> None:
         with self._stack:
@@ -119,5 +146,6 @@ class FaultTimeline:
             return
         schedule, self.schedule = self.schedule, None
         schedule.stop()
+        self.log = schedule.log()
         for problem in schedule.errors:
             logger.warning("fault schedule: %s", problem)

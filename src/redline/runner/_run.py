@@ -123,7 +123,7 @@ def run(
     if plan.has_shape:
         fan_out.add(ShapeFollower(plan, control))
     fan_out.add(abort)  # last: every other observer sees the breaching interval
-    with FaultTimeline(plan) as timeline, receiving(plan) as receiver:
+    with FaultTimeline(plan, served=served) as timeline, receiving(plan) as receiver:
         fan_out.add(timeline)
         try:
             result = run_plan(plan, workers=workers, observers=fan_out, control=control)
@@ -136,6 +136,7 @@ def run(
     analysis: dict[str, Any] = shape_analysis(result)
     if plan.faults.schedule:
         analysis["faults"] = [i.to_dict() for i in fault_impacts(result, plan.slos)]
+        analysis["fault_log"] = timeline.log
     target = judged(plan, result, watcher) if watcher is not None else None
     outcome = RunOutcome(result, meta, tuple(verdicts), analysis, target, traces)
     fan_out.on_finish(outcome)
