@@ -25,8 +25,10 @@ def add_faults_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "their redline is gone; these commands show and undo them at once.",
     )
     inner = parser.add_subparsers(metavar="ACTION")
-    for name, text in (("list", "show the faults on record"), ("clean", "undo them")):
-        sub = inner.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+    listing = inner.add_parser("list", help="show the faults on record")
+    clean = inner.add_parser("clean", help="undo them at once")
+    clean.add_argument("ids", nargs="*", metavar="ID", help="only these (default: all)")
+    for name, sub in (("list", listing), ("clean", clean)):
         sub.add_argument(
             "--dir",
             metavar="DIR",
@@ -34,9 +36,12 @@ def add_faults_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         )
         sub.add_argument("--json", action="store_true", help="JSON on stdout")
         sub.set_defaults(handler=faults_command, action=name)
-    if name == "clean":
-        sub.add_argument("ids", nargs="*", metavar="ID", help="only these (default: all)")
-    parser.set_defaults(handler=lambda args: parser.print_help() or _exit.USAGE)
+
+    def usage(_: argparse.Namespace) -> int:
+        parser.print_help()
+        return _exit.USAGE
+
+    parser.set_defaults(handler=usage)
 
 
 def faults_command(args: argparse.Namespace) -> int:
