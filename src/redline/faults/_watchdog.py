@@ -9,11 +9,13 @@ It leaves once the folder has been empty for a while.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -26,8 +28,7 @@ WATCHDOG_ENV = "REDLINE_FAULTS_WATCHDOG"
 """Set to ``0`` to start no watchdog (tests of ``redline faults clean`` do)."""
 
 _PERIOD_S = 0.2
-_STARTED: list[subprocess.Popen[bytes]] = []  # kept: a watchdog outlives its Popen object
-_IDLE_S = 3.0
+_IDLE_S = 10.0
 
 
 def _lock(folder: Path) -> IO[str] | None:
@@ -49,17 +50,29 @@ def ensure_watchdog(folder: Path) -> None:
     if probe is None:
         return  # one holds the lock
     probe.close()
-    _STARTED[:] = [p for p in _STARTED if p.poll() is None]
-    _STARTED.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "redline.faults._watchdog", str(folder)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-        )
+    # the child forks the watchdog and leaves at once; a thread reaps it, so that applying
+    # a fault does not wait for a Python to start
+    child = subprocess.Popen(
+        [sys.executable, "-m", "redline.faults._watchdog", str(folder)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
     )
+    _STARTING.append(child)
+    threading.Thread(target=child.wait, name="redline-watchdog-reaper", daemon=True).start()
+
+
+_STARTING: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _reap() -> None:
+    """Wait for the short-lived starters still on their way out (never the watchdogs)."""
+    for child in _STARTING:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
 
 
 def watch(folder: Path) -> None:
@@ -89,5 +102,7 @@ def watch(folder: Path) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - run as its own process
-    with contextlib.suppress(KeyboardInterrupt):
-        watch(Path(sys.argv[1]))
+    if os.fork() == 0:  # the watchdog proper, adopted by init once its parent leaves
+        with contextlib.suppress(KeyboardInterrupt):
+            watch(Path(sys.argv[1]))
+    os._exit(0)
