@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from redline.cli._main import main
@@ -127,3 +132,42 @@ def test_a_bad_experiment_exits_2_naming_the_path(
     err = capsys.readouterr().err
     assert str(experiment) in err
     assert message in err
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(os.geteuid() != 0, reason="host faults are applied as root here")
+def test_a_host_fault_in_the_method_is_judged_and_undone_at_the_end(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "redline", "testserver", "--port", str(port), "--latency", "2ms"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        experiment = files(
+            tmp_path,
+            f"http://127.0.0.1:{port}",
+            f'  - {{name: freeze, for: 60s, process: {{target: "pid:{server.pid}", '
+            "action: pause}}\n"
+            "  - pause: 1s",
+            proxies="proxies: []",
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # it answers before the hypothesis is probed
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
+                break
+            time.sleep(0.1)
+        journal = tmp_path / "journal.json"
+        code = main(["experiment", str(experiment), "--out", str(journal)])
+        document = json.loads(journal.read_text())
+        assert code == 1, document
+        assert document["status"] == "deviated"  # frozen during the probe after the method
+        assert document["before"]["holds"] is True
+        fault = document["method"][0]
+        assert fault["action"] == "fault"
+        assert fault["ok"] is True
+        assert fault["detail"] == "SIGSTOP"
+        assert psutil.Process(server.pid).status() != psutil.STATUS_STOPPED  # undone at the end
+    finally:
+        server.kill()
+        server.wait()

@@ -14,10 +14,14 @@
       - down: payments
       - up: payments
       - remove: {proxy: payments, name: latency_downstream}
+      - {name: freeze, for: 5s, process: {target: "pid:4242", action: pause}}
     rollbacks:
       - reset                                  # every proxy up, every toxic gone
 
-Paths in ``plan`` are relative to the experiment file.
+Paths in ``plan`` are relative to the experiment file. A host fault (``process``,
+``cgroup``, ``neighbour``, ``network``, ``disk``, as in a plan's ``faults.schedule``) is
+applied where it stands in the method, stays on for its ``for`` (``at`` delays it) while
+the method goes on, and is undone then, or by the rollbacks' end at the latest.
 """
 
 from __future__ import annotations
@@ -31,23 +35,26 @@ import yaml
 
 from redline.core import Objective, PlanError, parse_duration
 
-from ._faults import FaultProxySpec, parse_proxies
+from ._faults import HOST_FAULT_KEYS, FaultProxySpec, parse_proxies
 from ._node import _Node, _show, _text
 from ._slo import slos_from_data
 
 __all__ = ["ACTIONS", "Action", "Experiment", "load_experiment"]
 
 ACTIONS = ("toxic", "remove", "down", "up", "reset", "load", "pause")
-"""The kinds of action an experiment's method and rollbacks may hold."""
+"""The kinds of action an experiment's method and rollbacks may hold, beside host faults
+(an :class:`Action` of kind ``fault``, written as in a plan's schedule)."""
 
 
 @dataclass(frozen=True)
 class Action:
     """One step of a method or of the rollbacks.
 
-    ``kind`` is one of :data:`ACTIONS`; ``proxy`` names the proxy acted on; ``toxic`` is a
-    toxic's JSON form (``toxic``), ``name`` a toxic's name (``remove``); ``plan`` and
-    ``seconds`` say what load to run (``load``) or how long to wait (``pause``).
+    ``kind`` is one of :data:`ACTIONS` or ``fault`` (a host fault: ``host_kind`` with its
+    settings ``host``, on for ``seconds`` from ``delay`` after its turn); ``proxy`` names
+    the proxy acted on; ``toxic`` is a toxic's JSON form (``toxic``), ``name`` a toxic's
+    name (``remove``) or a fault's; ``plan`` and ``seconds`` say what load to run
+    (``load``) or how long to wait (``pause``).
     """
 
     kind: str
@@ -56,9 +63,14 @@ class Action:
     name: str = ""
     plan: Path | None = None
     seconds: float = 0.0
+    host_kind: str = ""
+    host: Mapping[str, Any] = field(default_factory=dict)
+    delay: float = 0.0
 
     def describe(self) -> str:
         """One line for people."""
+        if self.kind == "fault":
+            return f"{self.host_kind} fault {self.name} for {self.seconds:g}s"
         if self.kind == "toxic":
             return f"toxic {self.toxic.get('type')} on {self.proxy}"
         if self.kind == "remove":
@@ -146,6 +158,10 @@ def _actions(
             out.append(Action("reset"))
             continue
         item = _Node(value, path, root.source)
+        hosts = [k for k in HOST_FAULT_KEYS if isinstance(item.value, Mapping) and k in item.value]
+        if hosts:
+            out.append(_host_action(item, hosts, len(out)))
+            continue
         if len(item.value) != 1:
             item.fail(f"expected one action of {', '.join(ACTIONS)}, got {len(item.value)} keys")
         kind = next(iter(item.value))
@@ -185,3 +201,24 @@ def _action(item: _Node, kind: str, base: Path, known: set[str], api: str | None
     if not toxic.get("type"):
         body.fail("is required: the toxic's type, like latency", "type")
     return Action(kind, proxy=proxy_named(body.value.get("proxy"), f"{kind}.proxy"), toxic=toxic)
+
+
+def _host_action(item: _Node, hosts: list[str], index: int) -> Action:
+    item.check_keys(("name", "at", "for", *HOST_FAULT_KEYS))
+    if len(hosts) > 1:
+        item.fail(f"expected one fault per entry, got {', '.join(hosts)} together")
+    kind = hosts[0]
+    settings = item.value[kind]
+    if not isinstance(settings, Mapping):
+        item.fail(f"expected settings like {{target: pid:N, ...}}, got {_show(settings)}", kind)
+    length = item.get("for", parse_duration)
+    if length <= 0:
+        item.fail("must be longer than 0s", "for")
+    return Action(
+        "fault",
+        name=item.get("name", _text, f"{kind}-{index + 1}"),
+        seconds=length,
+        delay=item.get("at", parse_duration, 0.0),
+        host_kind=kind,
+        host=dict(settings),
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,16 @@ from typing import Any, Literal
 from redline.analysis import evaluate, step_holds
 from redline.core import Objective, PlanError, RunError, Verdict
 from redline.engine import RunControl
-from redline.faults import FaultProxy, LocalProxies, ProxyControl, ProxyError, RemoteProxies
+from redline.faults import (
+    FaultError,
+    FaultProxy,
+    HostContext,
+    HostFault,
+    LocalProxies,
+    ProxyControl,
+    RemoteProxies,
+    host_fault,
+)
 from redline.plan import Action, Experiment, load_experiment, load_plan
 
 from ._run import async_form, run
@@ -121,6 +131,8 @@ class _Steps:
                 path="steady-state",
             )
         self.objectives = tuple(objectives)
+        self.host_faults: list[tuple[HostFault, threading.Timer]] = []
+        self._lock = threading.Lock()
 
     def probe(self, when: Literal["before", "after"]) -> Probe:
         plan = load_plan(self.spec.plan, overrides={"duration": f"{self.spec.probe_s}s"})
@@ -143,6 +155,8 @@ class _Steps:
                 control.reset()
             elif action.kind == "pause":
                 self.control.wait(action.seconds)  # a stop (Ctrl-C) ends the pause
+            elif action.kind == "fault":
+                entry.update(self._fault(control, action))
             else:
                 assert action.plan is not None
                 plan = load_plan(action.plan, overrides={"duration": f"{action.seconds}s"})
@@ -151,11 +165,40 @@ class _Steps:
                 entry["requests"] = result.total().requests
                 entry["error_rate"] = result.total().error_rate
             entry["ok"] = True
-        except (ProxyError, RunError, PlanError, ValueError) as exc:
+        except (FaultError, RunError, PlanError, ValueError, OSError) as exc:
             entry["ok"] = False
             entry["error"] = str(exc)
         entry["seconds"] = round(time.monotonic() - started, 3)
         return entry
+
+    def _fault(self, control: ProxyControl, action: Action) -> dict[str, Any]:
+        """Apply a host fault now (or ``delay`` from now); undo it ``seconds`` later."""
+        fault = host_fault(
+            action.name, action.host_kind, action.host, for_s=action.seconds + action.delay
+        )
+        context = HostContext(proxies=control)
+        fault.check(context)  # its target and permissions, before anything is done
+        if action.delay:
+            self.control.wait(action.delay)
+        fault.apply(context)
+        timer = threading.Timer(action.seconds, self._undo, args=(fault,))
+        timer.daemon = True
+        with self._lock:
+            self.host_faults.append((fault, timer))
+        timer.start()
+        return {"via": fault.via, "detail": fault.detail}
+
+    def _undo(self, fault: HostFault) -> None:
+        for problem in fault.undo():
+            logger.warning("experiment: %s", problem)
+
+    def undo_faults(self) -> None:
+        """Undo every host fault still on (the end of the experiment, whatever happened)."""
+        with self._lock:
+            pending, self.host_faults = self.host_faults, []
+        for fault, timer in pending:
+            timer.cancel()
+            self._undo(fault)
 
 
 def experiment(
@@ -221,8 +264,10 @@ def experiment(
             journal.status = "failed"
             journal.error = str(exc)
         finally:
+            steps.undo_faults()
             for action in spec.rollbacks:
                 act("rollbacks", proxies, action)
+            steps.undo_faults()  # a rollback may have made one too
     return journal
 
 
