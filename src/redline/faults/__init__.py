@@ -15,7 +15,16 @@ a watchdog process after a crash, or by ``redline faults clean``.
 from ._cgroups import CGROUP_KNOBS as CGROUP_KNOBS
 from ._cgroups import CgroupHost as CgroupHost
 from ._cgroups import ControlGroup as ControlGroup
+from ._dns import DNS_FAULTS as DNS_FAULTS
+from ._dns import DnsServer as DnsServer
+from ._dns import resolv_conf_argv as resolv_conf_argv
 from ._errors import FaultError as FaultError
+from ._failover import FailoverReport as FailoverReport
+from ._failover import WriteChecker as WriteChecker
+from ._failover import WriteStore as WriteStore
+from ._failover import measure_failover as measure_failover
+from ._failover import postgres_store as postgres_store
+from ._failover import redis_sentinel_store as redis_sentinel_store
 from ._host import HOST_FAULT_KINDS as HOST_FAULT_KINDS
 from ._host import HostContext as HostContext
 from ._host import HostFault as HostFault
@@ -43,11 +52,14 @@ from ._toxics import ToxicError as ToxicError
 __all__ = [
     "API_VERSION",
     "CGROUP_KNOBS",
+    "DNS_FAULTS",
     "HOST_FAULT_KINDS",
     "STREAMS",
     "TOXIC_TYPES",
     "CgroupHost",
     "ControlGroup",
+    "DnsServer",
+    "FailoverReport",
     "FaultError",
     "FaultProxy",
     "FaultSchedule",
@@ -65,7 +77,13 @@ __all__ = [
     "Served",
     "Toxic",
     "ToxicError",
+    "WriteChecker",
+    "WriteStore",
     "default_ledger_dir",
     "host_fault",
+    "measure_failover",
     "netem_available",
+    "postgres_store",
+    "redis_sentinel_store",
+    "resolv_conf_argv",
 ]

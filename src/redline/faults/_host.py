@@ -28,6 +28,7 @@ import psutil
 from redline.core import parse_duration, parse_size
 
 from ._cgroups import CGROUP_KNOBS, CgroupHost, ControlGroup, device_of
+from ._dns import DNS_FAULTS, DnsServer
 from ._errors import FaultError
 from ._ledger import Ledger, LedgerEntry, process_started
 from ._stress import stressor_argv
@@ -43,7 +44,7 @@ __all__ = [
     "netem_available",
 ]
 
-HOST_FAULT_KINDS = ("process", "cgroup", "neighbour", "network", "disk")
+HOST_FAULT_KINDS = ("process", "cgroup", "neighbour", "network", "disk", "dns")
 """The keys of a scheduled fault that name a host fault (beside ``down`` and ``toxic``)."""
 
 PROCESS_ACTIONS = ("kill", "term", "pause", "restart")
@@ -87,6 +88,7 @@ class HostContext:
     allow_host: bool = False
     ledger: Ledger = field(default_factory=Ledger)
     cgroups: CgroupHost = field(default_factory=CgroupHost)
+    dns: DnsServer | None = None
 
 
 @dataclass
@@ -864,12 +866,60 @@ def _fill(filler: Path, *, keep: int) -> int:
     return filler.stat().st_size
 
 
+class DnsFault(HostFault):
+    """The target's lookups of a name fail or wait, on the run's DNS server (``faults.dns``).
+
+    ``{name, servfail: true | nxdomain: true | drop: true | delay: 2s}``; ``name`` ``*``
+    (the default) is every name.
+    """
+
+    kind = "dns"
+
+    def parse(self) -> None:
+        """One mode, and the name."""
+        _keys(self.spec, ("name", *DNS_FAULTS))
+        modes = [m for m in DNS_FAULTS if m in self.spec]
+        if len(modes) != 1:
+            raise HostFaultError(f"expected one of {', '.join(DNS_FAULTS)}")
+        self.mode = modes[0]
+        self.delay_s = 0.0
+        if self.mode == "delay":
+            try:
+                self.delay_s = parse_duration(self.spec["delay"])
+            except ValueError as exc:
+                raise HostFaultError(str(exc), key="delay") from None
+        self.host_name = str(self.spec.get("name", "*"))
+
+    def check(self, ctx: HostContext) -> None:
+        """A DNS server must run (the plan's ``faults.dns``)."""
+        if ctx.dns is None:
+            raise HostFaultError("no DNS server: give faults.dns {records: {...}} in the plan")
+        if self.host_name != "*" and self.host_name.lower() not in ctx.dns.records:
+            raise HostFaultError(f"the DNS server has no record for {self.host_name!r}", key="name")
+
+    def apply(self, ctx: HostContext) -> None:
+        """Switch the server's answers for the name (nothing on the host changes)."""
+        assert ctx.dns is not None
+        self._ctx = ctx
+        ctx.dns.set_fault(self.host_name, self.mode, delay_s=self.delay_s)
+        self.via = f"redline's DNS server on {ctx.dns.address}"
+        self.detail = f"{self.mode} {self.delay_s:g}s" if self.mode == "delay" else self.mode
+
+    def undo(self) -> list[str]:
+        """Answer normally again."""
+        if self._ctx is not None and self._ctx.dns is not None:
+            self._ctx.dns.clear_fault(self.host_name)
+        self._ctx = None
+        return []
+
+
 _KINDS: dict[str, Callable[..., HostFault]] = {
     "process": ProcessFault,
     "cgroup": CgroupFault,
     "neighbour": NeighbourFault,
     "network": NetworkFault,
     "disk": DiskFault,
+    "dns": DnsFault,
 }
 
 

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from redline.core import ServedProcess
@@ -58,6 +58,7 @@ class ServedTarget:
         self._readers: list[threading.Thread] = []
         self.exited_at: float | None = None  # monotonic, when it was seen to have exited
         self.stopped_by_us = False
+        self.dns: Any = None  # the run's DNS server it resolves through (faults.dns), if any
 
     @property
     def pid(self) -> int:

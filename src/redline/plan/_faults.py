@@ -22,6 +22,7 @@ the run hangs (default: its ``for``).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +41,7 @@ __all__ = [
     "parse_proxies",
 ]
 
-HOST_FAULT_KEYS = ("process", "cgroup", "neighbour", "network", "disk")
+HOST_FAULT_KEYS = ("process", "cgroup", "neighbour", "network", "disk", "dns")
 """The keys of a scheduled fault that hold a host fault (beside ``down`` and ``toxic``)."""
 
 
@@ -106,6 +107,7 @@ class FaultPlan:
     schedule: tuple[FaultSpec, ...] = ()
     api: str | None = None
     allow_host: bool = False
+    dns: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data: ``proxies``, ``schedule`` and ``api``."""
@@ -150,7 +152,19 @@ def parse_faults(root: _Node) -> FaultPlan:
     node = root.node("faults")
     if node is None:
         return FaultPlan()
-    node.check_keys(("proxies", "schedule", "api"))
+    node.check_keys(("proxies", "schedule", "api", "dns"))
+    dns = node.node("dns")
+    if dns is not None:
+        dns.check_keys(("records",))
+        records = dns.value.get("records")
+        if not isinstance(records, Mapping) or not records:
+            dns.fail("expected the names it answers for: {payments.test: 127.0.0.1}", "records")
+        for name, value in records.items():
+            for address in [value] if isinstance(value, str) else list(value):
+                try:
+                    ipaddress.ip_address(str(address))
+                except ValueError:
+                    dns.fail(f"expected an IP address, got {_show(address)}", f"records.{name}")
     proxies = parse_proxies(node)
     names = [p.name for p in proxies]
     api = node.get("api", _text, None)
@@ -188,7 +202,12 @@ def parse_faults(root: _Node) -> FaultPlan:
                 toxic=dict(toxic) if toxic is not None else {},
             )
         )
-    return FaultPlan(proxies=proxies, schedule=tuple(schedule), api=api)
+    return FaultPlan(
+        proxies=proxies,
+        schedule=tuple(schedule),
+        api=api,
+        dns=dict(dns.value) if dns is not None else None,
+    )
 
 
 def _host_fault(item: _Node, hosts: list[str], index: int, at: float, length: float) -> FaultSpec:

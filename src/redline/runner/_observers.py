@@ -9,6 +9,7 @@ from redline.analysis import AbortMonitor, abort_window
 from redline.core import IntervalSnapshot, Objective, PlanError, RunOutcome, RunResult, Verdict
 from redline.engine import RunControl
 from redline.faults import (
+    DnsServer,
     FaultError,
     FaultProxy,
     FaultSchedule,
@@ -73,8 +74,9 @@ class FaultTimeline:
 
     @property
     def active(self) -> bool:
-        """Whether the plan has any faults or proxies."""
-        return bool(self.plan.faults.schedule or self.plan.faults.proxies)
+        """Whether the plan has any faults, proxies or a DNS server."""
+        faults = self.plan.faults
+        return bool(faults.schedule or faults.proxies or faults.dns)
 
     def __enter__(self) -> FaultTimeline:
         if not self.active:
@@ -107,8 +109,14 @@ class FaultTimeline:
                         ) from None
                     logger.info("fault proxy %s on %s -> %s", made.name, made.listen, made.upstream)
             self.schedule = FaultSchedule(faults, target)
+            dns = getattr(self.served, "dns", None)
+            if dns is None and spec.dns is not None:  # nothing served: a server of its own
+                dns = self._stack.enter_context(DnsServer(spec.dns["records"]))
             self.schedule.host = HostContext(
-                served=self.served, proxies=self.schedule.target, allow_host=spec.allow_host
+                served=self.served,
+                proxies=self.schedule.target,
+                allow_host=spec.allow_host,
+                dns=dns,
             )
             for index, (fault, scheduled) in enumerate(zip(spec.schedule, faults, strict=True)):
                 if scheduled.host is not None:

@@ -8,12 +8,15 @@ and watches every step; ``run`` does both for its one run.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 
 from redline.analysis import judge_target
 from redline.core import RunResult, TargetReport
+from redline.faults import DnsServer, resolv_conf_argv
 from redline.observe import (
     CgroupSampler,
     HostSampler,
@@ -42,20 +45,29 @@ def serving(plan: Plan) -> Iterator[ServedTarget | None]:
     if spec is None:
         yield None
         return
-    served = ServedTarget(
-        spec.argv,
-        command=spec.command,
-        cpus=spec.cpu_list,
-        cpu_limit=spec.cpu_limit,
-        memory_limit=spec.memory_limit,
-        grace_s=spec.grace_s,
-    )
-    served.start()
-    try:
-        served.wait_ready(plan.target, timeout_s=spec.ready_timeout_s)
-        yield served
-    finally:
-        served.stop()
+    with contextlib.ExitStack() as stack:
+        argv = list(spec.argv)
+        dns = None
+        if plan.faults.dns is not None:
+            # the target resolves through the run's DNS server, which its dns: faults switch
+            dns = stack.enter_context(DnsServer(plan.faults.dns["records"]))
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="redline-")))
+            argv = resolv_conf_argv(argv, dns, folder)
+        served = ServedTarget(
+            argv,
+            command=spec.command,
+            cpus=spec.cpu_list,
+            cpu_limit=spec.cpu_limit,
+            memory_limit=spec.memory_limit,
+            grace_s=spec.grace_s,
+        )
+        served.dns = dns
+        served.start()
+        try:
+            served.wait_ready(plan.target, timeout_s=spec.ready_timeout_s)
+            yield served
+        finally:
+            served.stop()
 
 
 def _sampler(kind: str, value: str) -> Sampler:
