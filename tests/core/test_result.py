@@ -8,6 +8,7 @@ import pytest
 
 from redline.core import (
     PHASES,
+    SCHEMA_VERSION,
     EndpointInterval,
     GeneratorHost,
     GeneratorInterval,
@@ -130,7 +131,7 @@ def test_phases_merge_exactly_and_round_trip_through_json() -> None:
         intervals=(interval(1, {"a": first}), interval(2, {"a": second, "b": endpoint([9])})),
     )
     data = json.loads(result.to_json())
-    assert data["schema_version"] == 5
+    assert data["schema_version"] == SCHEMA_VERSION
     wait = data["summary"]["total"]["phases"]["wait"]
     assert set(wait) >= {"p50", "p90", "p95", "p99", "p999", "max", "mean"}
     assert wait["p50"] == pytest.approx(40.0, rel=0.001)

@@ -59,9 +59,13 @@ def test_a_paused_target_shows_in_latency_and_is_resumed(tmp_path: Path) -> None
             "    - {name: freeze, at: 3s, for: 2s, process: {target: serve, action: pause}}",
         )
     )
-    out = tmp_path / "run.json"
-    done = run(plan, out, tmp_path)
+    out, html = tmp_path / "run.json", tmp_path / "run.html"
+    done = run(plan, out, tmp_path, "--html", str(html))
     assert done.returncode == 1, done.stdout + done.stderr  # the freeze broke p99
+    assert "fault freeze: SIGSTOP, via signals to the group of pid" in done.stdout
+    page = html.read_text()
+    assert '"kind":"fault","label":"freeze"' in page  # the window shaded on the time charts
+    assert '"faults":[{"name":"freeze","kind":"process:pause"' in page  # detection, recovery
     document = json.loads(out.read_text())
     (log,) = document["analysis"]["fault_log"]
     assert log["kind"] == "process"

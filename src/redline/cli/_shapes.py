@@ -27,3 +27,11 @@ def report_analysis(console: Console, analysis: Mapping[str, Any]) -> None:
         )
     for impact in analysis.get("faults", ()):
         console.print(impact["reason"], highlight=False)
+    for entry in analysis.get("fault_log", ()):
+        if entry.get("via") or entry.get("errors"):
+            how = f"fault {entry['name']}: {entry.get('detail') or entry.get('kind', '')}"
+            if entry.get("via"):
+                how += f", via {entry['via']}"
+            for problem in entry.get("errors", ()):
+                how += f"; {problem}"
+            console.print(how, highlight=False)

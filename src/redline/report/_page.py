@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from redline.analysis import Comparison
+from redline.analysis import Comparison, fault_impacts
 from redline.core import (
     EndpointInterval,
     EndpointSummary,
@@ -110,6 +110,7 @@ def page_data(
         ],
         "tracebacks": list(result.tracebacks),
         "notes": list(result.notes),
+        "faults": _faults(result),
         "live": dict(live) if live is not None else None,
     }
     if baseline is not None:
@@ -498,3 +499,25 @@ def _comparison(comparison: Comparison) -> dict[str, Any]:
         ],
         "phases": [p.to_dict() for p in comparison.phases],
     }
+
+
+def _faults(result: RunResult) -> list[dict[str, Any]]:
+    """Each scheduled fault: what it was, and what it did (detection, recovery, budget)."""
+    faults = {f.name: f for f in result.plan.faults}
+    out = []
+    for impact in fault_impacts(result, result.plan.objectives):
+        fault = faults.get(impact.name)
+        settings = (fault.host or fault.toxic or {}) if fault is not None else {}
+        out.append(
+            {
+                "name": impact.name,
+                "kind": impact.kind,
+                "start_s": impact.start_s,
+                "end_s": impact.end_s,
+                "settings": dict(settings),
+                "detected_after_s": impact.detected_after_s,
+                "recovered_after_s": impact.recovered_after_s,
+                "budget": dict(impact.budget_consumed),
+            }
+        )
+    return out

@@ -324,6 +324,17 @@ function detailTables(data) {
           numberCell(r.count, fmtCount(r.count)), numberCell(r.failures, fmtCount(r.failures)),
           numberCell(r.p50, fmtMs(r.p50)), numberCell(r.p99, fmtMs(r.p99)), numberCell(r.max, fmtMs(r.max))))))));
   }
+  if ((data.faults || []).length) {
+    const secs = (v) => (v === null || v === undefined ? "-" : `${v.toFixed(1)} s`);
+    out.push(section("Faults: time to detect (an objective breached) and to recover (3 intervals clean)",
+      h("table", { id: "faults" },
+        h("thead", {}, h("tr", {}, ["fault", "kind", "window", "settings", "detected after", "recovered after", "error budget spent"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, data.faults.map((r) => h("tr", { class: r.detected_after_s !== null && r.recovered_after_s === null ? "bad" : null },
+          h("td", {}, r.name), h("td", {}, r.kind), h("td", {}, `${fmtTime(r.start_s)} - ${fmtTime(r.end_s)}`),
+          h("td", {}, JSON.stringify(r.settings)),
+          h("td", {}, secs(r.detected_after_s)), h("td", {}, secs(r.recovered_after_s)),
+          h("td", {}, Object.entries(r.budget).map(([k, v]) => `${k}: ${(v * 100).toFixed(0)}%`).join(", ") || "-")))))));
+  }
   if (data.checks.length) {
     out.push(section("Checks, most failures first",
       h("table", { id: "checks" },
