@@ -16,7 +16,10 @@ through redline's fault proxy. Then:
    would be (``redline judge``: the strategies against the shop as it is);
 7. the shop's capacity plan: replicas for a sale of 2,000 req/s from its redline (the
    measured capacity's lower bound, an M/M/c queue per replica), with a spare over three
-   zones, and what they cost (``redline capacity size``).
+   zones, and what they cost (``redline capacity size``);
+8. (the full demo, as root) a CPU-hungry neighbour on the shop's core, twice: both at the
+   default ``cpu.weight``, then the shop's cgroup at 1000: its p99 each time, in one
+   report (``neighbour.html``).
 
 Each search watches the shop's process (its CPU, memory, threads per step), and after each
 one a short profiled run at the redline says where the shop's time goes: its bottleneck
@@ -431,6 +434,10 @@ def demo_command(args: argparse.Namespace) -> int:
 
             console.rule("7. the shop's capacity plan, for a sale of 2,000 req/s")
             document["capacity"] = _capacity(document["redline"]["strategies"], console)
+
+            if not args.quick:
+                console.rule(f"8. a noisy neighbour on the shop's core at {rate:.0f} req/s")
+                document["neighbour"] = _neighbour(services, rate, console, write)
     except (RunError, PlanError, RuntimeError) as exc:
         error(f"the demo could not be carried out: {exc}")
         document["ended"] = f"failed: {exc}"
@@ -450,6 +457,48 @@ def demo_command(args: argparse.Namespace) -> int:
 
 PEAK_RPS = 2000.0
 """The demo's forecast: the shop's next sale, in requests per second."""
+
+
+def _neighbour(
+    services: dict[str, Any], rate: float, console: Console, write: dict[str, str]
+) -> dict[str, Any] | None:
+    """The shop beside a CPU-hungry neighbour, unprotected and with cpu.weight 1000."""
+    if os.geteuid() != 0:
+        console.print("skipped: a neighbour in a cgroup of its own needs root", highlight=False)
+        return None
+    pid = services["pid"]["shop"]
+    runs: dict[str, RunOutcome] = {}
+    for kind, weight in (("unprotected", 100), ("protected", 1000)):
+        schedule = [
+            {"name": "qos", "at": "0s", "for": "60s",
+             "cgroup": {"target": f"pid:{pid}", "cpu_weight": weight}},
+            {"name": "neighbour", "at": "0s", "for": "60s",
+             "neighbour": {"cpu": 1, "weight": 100, "target": f"pid:{pid}"}},
+        ]  # fmt: skip
+        plan = _plan(services["shop"], {"rate": f"{rate:.0f}/s"}, 8, quick=False,
+                     faults={"schedule": schedule})  # fmt: skip
+        try:
+            runs[kind] = _outcome(plan, console)
+        except PlanError as exc:  # no cgroups here: say so, the demo goes on
+            console.print(f"skipped: {exc}", style="yellow", highlight=False)
+            return None
+    plain, guarded = runs["unprotected"].result, runs["protected"].result
+    write["neighbour.html"] = html_report(
+        guarded, runs["protected"].verdicts, baseline=plain,
+        comparison=compare_runs([plain], [guarded]),
+    )  # fmt: skip
+    found: dict[str, Any] = {
+        "rate": rate,
+        "unprotected": _errors(plain),
+        "protected": _errors(guarded),
+    }
+    console.print(
+        f"beside a CPU-hungry neighbour: p99 {found['unprotected']['p99_ms']:,.0f} ms with "
+        f"both at the default cpu.weight, {found['protected']['p99_ms']:,.0f} ms with the "
+        "shop's cgroup at cpu.weight 1000",
+        highlight=False,
+    )
+    return found
 
 
 def _capacity(found: dict[str, Any], console: Console) -> dict[str, Any] | None:
@@ -505,9 +554,20 @@ def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
         f"checkout's p99 goes to: {_p99(document, 'baseline')} as it is, "
         f"{_p99(document, 'strategies')} with the strategies\n"
         f"capacity for a sale of {PEAK_RPS:,.0f} req/s: {_replicas(document)}\n"
+        f"{_neighbour_line(document)}"
         f"reports: {', '.join(document['reports'])}; every number: {out / 'demo.json'} "
         f"({document['seconds']:.0f} s)",
         highlight=False,
+    )
+
+
+def _neighbour_line(document: dict[str, Any]) -> str:
+    found = document.get("neighbour")
+    if not found:
+        return ""
+    return (
+        f"beside a noisy neighbour: p99 {found['unprotected']['p99_ms']:,.0f} ms unprotected, "
+        f"{found['protected']['p99_ms']:,.0f} ms with cpu.weight 1000\n"
     )
 
 
