@@ -593,6 +593,8 @@ class NetworkFault(HostFault):
 
     def check(self, ctx: HostContext) -> None:
         """Namespaces exist; the host's interfaces only with allow_host; netem or a proxy."""
+        if os.geteuid() != 0:
+            raise HostFaultError("network faults need root (ip and tc: CAP_NET_ADMIN)")
         have = set(_netns_list())
         for ns in self._namespaces():
             if ns is None:
