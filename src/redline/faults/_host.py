@@ -288,6 +288,8 @@ class ProcessFault(HostFault):
             return
         self._restarted.set()
         if self._served and self._ctx.served is not None:
+            if not self._ctx.ledger.claim(self._entry):
+                return  # the watchdog started it again already
             self._ctx.served.restart()
             self._ctx.ledger.close(self._entry)  # its spawn step is done another way
         else:

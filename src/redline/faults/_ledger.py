@@ -163,11 +163,32 @@ class Ledger:
             with contextlib.suppress(FileNotFoundError):
                 entry.path.unlink()
 
+    def claim(self, entry: LedgerEntry) -> bool:
+        """Take ``entry`` for undoing (atomically): ``False`` when another undoer has it.
+
+        The watchdog, ``redline faults clean`` and the run itself may reach for one entry
+        at the same moment; the rename lets exactly one of them undo it.
+        """
+        if entry.path is None or entry.path.suffix == _CLAIMED:
+            return True
+        claimed = entry.path.with_suffix(_CLAIMED)
+        try:
+            os.rename(entry.path, claimed)
+        except FileNotFoundError:
+            return False
+        entry.path = claimed
+        return True
+
     def entries(self) -> Iterator[LedgerEntry]:
-        """Every entry on file (a file that cannot be read is skipped)."""
+        """Every entry on file, and any claimed but left half-undone by a crash.
+
+        A file that cannot be read is skipped.
+        """
         if not self.folder.is_dir():
             return
-        for path in sorted(self.folder.glob("*.json")):
+        stale = time.time() - _STALE_CLAIM_S
+        claimed = [p for p in self.folder.glob(f"*{_CLAIMED}") if _mtime(p) < stale]
+        for path in sorted([*self.folder.glob("*.json"), *claimed]):
             try:
                 data = json.loads(path.read_text())
                 yield LedgerEntry(
@@ -184,7 +205,12 @@ class Ledger:
                 continue
 
     def undo(self, entry: LedgerEntry) -> list[str]:
-        """Carry out ``entry``'s undo steps, last recorded first; drop it; the problems."""
+        """Carry out ``entry``'s undo steps, last recorded first; drop it; the problems.
+
+        Nothing is done if another undoer has claimed it (it is being, or was, undone).
+        """
+        if not self.claim(entry):
+            return []
         problems = []
         for step in reversed(entry.steps):
             problem = undo_step(step)
@@ -202,6 +228,17 @@ class Ledger:
             problems += self.undo(entry)
             done.append(entry)
         return done, problems
+
+
+_CLAIMED = ".undoing"
+_STALE_CLAIM_S = 60.0  # a claim this old belongs to an undoer that died half-way
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
 
 
 def undo_step(step: Mapping[str, Any]) -> str | None:
