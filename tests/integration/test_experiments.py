@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,8 +158,8 @@ def test_a_host_fault_in_the_method_is_judged_and_undone_at_the_end(tmp_path: Pa
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
                 break
             time.sleep(0.1)
-        journal = tmp_path / "journal.json"
-        code = main(["experiment", str(experiment), "--out", str(journal)])
+        journal, page = tmp_path / "journal.json", tmp_path / "experiment.html"
+        code = main(["experiment", str(experiment), "--out", str(journal), "--html", str(page)])
         document = json.loads(journal.read_text())
         assert code == 1, document
         assert document["status"] == "deviated"  # frozen during the probe after the method
@@ -168,6 +169,11 @@ def test_a_host_fault_in_the_method_is_judged_and_undone_at_the_end(tmp_path: Pa
         assert fault["ok"] is True
         assert fault["detail"] == "SIGSTOP"
         assert psutil.Process(server.pid).status() != psutil.STATUS_STOPPED  # undone at the end
+        report = page.read_text()
+        assert "Steady state before the method: holds" in report
+        assert "Steady state after the method: does not hold" in report
+        assert re.search(r"process fault freeze for 60s: [0-9.]+ s \+ 60\.0 s", report)  # a bar
+        assert 'class="status">deviated' in report
     finally:
         server.kill()
         server.wait()

@@ -18,6 +18,7 @@ from typing import Any
 from redline.core import PlanError
 from redline.faults import ProxyError
 from redline.plan import load_experiment
+from redline.report import experiment_html
 from redline.runner import Probe, experiment
 
 from . import _exit
@@ -38,6 +39,13 @@ def add_experiment_parser(subparsers: argparse._SubParsersAction[argparse.Argume
     )
     parser.add_argument("file", type=Path, help="the experiment (YAML)")
     parser.add_argument("--out", type=Path, help="write the journal (JSON) here")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write the experiment's report: the hypothesis before and after, the method "
+        "on a timeline, the rollbacks",
+    )
     add_cluster_option(parser)
     parser.set_defaults(handler=experiment_command)
 
@@ -88,5 +96,8 @@ def experiment_command(args: argparse.Namespace) -> int:
     }.get(journal.status, _exit.FAILED)
     if args.out is not None:
         written = emit(json.dumps(journal.to_dict(), indent=1) + "\n", args.out)
+        code = code if written == _exit.OK else written
+    if args.html is not None:
+        written = emit(experiment_html(journal.to_dict()), args.html)
         code = code if written == _exit.OK else written
     return code

@@ -7,6 +7,7 @@ from ._compare import render_comparison as render_comparison
 from ._compare import render_phases as render_phases
 from ._dashboard import Dashboard as Dashboard
 from ._decisions import decisions_html as decisions_html
+from ._experiment import experiment_html as experiment_html
 from ._html import html_report as html_report
 from ._json import write_json as write_json
 from ._json import write_text as write_text
@@ -28,6 +29,7 @@ __all__ = [
     "comparison_junit",
     "comparison_markdown",
     "decisions_html",
+    "experiment_html",
     "grown_functions",
     "html_report",
     "junit_xml",

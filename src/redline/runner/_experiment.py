@@ -132,6 +132,7 @@ class _Steps:
             )
         self.objectives = tuple(objectives)
         self.host_faults: list[tuple[HostFault, threading.Timer]] = []
+        self.started = time.monotonic()
         self._lock = threading.Lock()
 
     def probe(self, when: Literal["before", "after"]) -> Probe:
@@ -143,7 +144,11 @@ class _Steps:
 
     def act(self, control: ProxyControl, action: Action) -> dict[str, Any]:
         started = time.monotonic()
-        entry: dict[str, Any] = {"action": action.kind, "what": action.describe()}
+        entry: dict[str, Any] = {
+            "action": action.kind,
+            "what": action.describe(),
+            "at_s": round(started - self.started, 3),
+        }
         try:
             if action.kind == "toxic":
                 control.add_toxic(action.proxy, action.toxic)
@@ -186,7 +191,7 @@ class _Steps:
         with self._lock:
             self.host_faults.append((fault, timer))
         timer.start()
-        return {"via": fault.via, "detail": fault.detail}
+        return {"via": fault.via, "detail": fault.detail, "for_s": action.seconds}
 
     def _undo(self, fault: HostFault) -> None:
         for problem in fault.undo():
