@@ -222,14 +222,19 @@ def test_a_cpu_neighbour_runs_in_its_own_cgroup_and_leaves_nothing(ledger: Ledge
     assert not psutil.pid_exists(process.pid) or psutil.Process(process.pid).status() == "zombie"
 
 
+def pausing(pid: int, ledger: Ledger, *, at_s: float, for_s: float) -> FaultSchedule:
+    """A schedule of one fault: ``pid`` paused from ``at_s`` for ``for_s``."""
+    pause = ScheduledFault.of(
+        {"name": "freeze", "proxy": "", "at_s": at_s, "for_s": for_s,
+         "host": {"process": {"target": f"pid:{pid}", "action": "pause"}}}
+    )  # fmt: skip
+    return FaultSchedule([pause], None, host=HostContext(ledger=ledger))
+
+
 def test_a_schedule_applies_and_undoes_host_faults_on_time(
     sleeper: subprocess.Popen[bytes], ledger: Ledger
 ) -> None:
-    pause = ScheduledFault.of(
-        {"name": "freeze", "proxy": "", "at_s": 0.3, "for_s": 0.6,
-         "host": {"process": {"target": f"pid:{sleeper.pid}", "action": "pause"}}}
-    )  # fmt: skip
-    schedule = FaultSchedule([pause], None, host=HostContext(ledger=ledger))
+    schedule = pausing(sleeper.pid, ledger, at_s=0.3, for_s=0.6)
     seen = []
     schedule.start()
     for _ in range(15):
@@ -248,11 +253,7 @@ def test_a_schedule_applies_and_undoes_host_faults_on_time(
 def test_a_schedule_stopped_early_undoes_what_is_on(
     sleeper: subprocess.Popen[bytes], ledger: Ledger
 ) -> None:
-    pause = ScheduledFault.of(
-        {"name": "freeze", "proxy": "", "at_s": 0.0, "for_s": 60,
-         "host": {"process": {"target": f"pid:{sleeper.pid}", "action": "pause"}}}
-    )  # fmt: skip
-    schedule = FaultSchedule([pause], None, host=HostContext(ledger=ledger))
+    schedule = pausing(sleeper.pid, ledger, at_s=0.0, for_s=60)
     schedule.start()
     deadline = time.monotonic() + 5
     while state(sleeper.pid) != psutil.STATUS_STOPPED and time.monotonic() < deadline:
