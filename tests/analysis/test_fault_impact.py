@@ -63,3 +63,15 @@ def test_no_recovery_before_the_end_is_not_a_recovery() -> None:
 
 def test_runs_without_faults_have_no_impacts() -> None:
     assert fault_impacts(run_with([0] * 5, []), [parse_objective("p99 < 1s")]) == []
+
+
+def test_a_fault_still_on_at_the_end_is_not_called_unrecovered() -> None:
+    lasting = {**OUTAGE, "at_s": 0.0, "for_s": 60.0}  # a neighbour kept on for the whole run
+    objectives = [parse_objective("error_rate < 1%")]
+    (impact,) = fault_impacts(run_with([0] * 10, [lasting]), objectives)
+    assert impact.ran_to_end
+    assert "on until the end of the run" in impact.reason
+    assert "not recovered" not in impact.reason
+    (ended,) = fault_impacts(run_with([0, 0, 0, 100, 100, 100, 50, 50, 0, 0], [OUTAGE]), objectives)
+    assert not ended.ran_to_end
+    assert "not recovered by the end of the run" in ended.reason

@@ -36,6 +36,7 @@ class FaultImpact:
     detected_after_s: float | None
     recovered_after_s: float | None
     budget_consumed: Mapping[str, float] = field(default_factory=dict)
+    ran_to_end: bool = False
 
     @property
     def reason(self) -> str:
@@ -46,11 +47,12 @@ class FaultImpact:
             if self.detected_after_s is None
             else f"detected after {self.detected_after_s:.0f} s"
         )
-        recovered = (
-            "not recovered by the end of the run"
-            if self.recovered_after_s is None
-            else f"recovered {self.recovered_after_s:.0f} s after it ended"
-        )
+        if self.ran_to_end:
+            recovered = "on until the end of the run"
+        elif self.recovered_after_s is None:
+            recovered = "not recovered by the end of the run"
+        else:
+            recovered = f"recovered {self.recovered_after_s:.0f} s after it ended"
         spent = ", ".join(f"{v:.0%} of {k}'s budget" for k, v in self.budget_consumed.items())
         return head + ", ".join(p for p in (detected, recovered, spent) if p)
 
@@ -64,6 +66,7 @@ class FaultImpact:
             "detected_after_s": self.detected_after_s,
             "recovered_after_s": self.recovered_after_s,
             "budget_consumed": dict(self.budget_consumed),
+            "ran_to_end": self.ran_to_end,
             "reason": self.reason,
         }
 
@@ -122,6 +125,7 @@ def fault_impacts(
     out = []
     intervals = result.intervals
     measured = result.measured
+    run_end = max((i.start_s + i.duration_s for i in intervals), default=0.0)
     for fault in result.plan.faults:
         start = fault.at_s
         end = start + fault.for_s
@@ -156,6 +160,7 @@ def fault_impacts(
                 detected_after_s=detected,
                 recovered_after_s=recovered,
                 budget_consumed=budget,
+                ran_to_end=bool(intervals) and end >= run_end - 1e-9,
             )
         )
     return out
