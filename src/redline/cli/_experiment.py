@@ -46,6 +46,12 @@ def add_experiment_parser(subparsers: argparse._SubParsersAction[argparse.Argume
         help="write the experiment's report: the hypothesis before and after, the method "
         "on a timeline, the rollbacks",
     )
+    parser.add_argument(
+        "--allow-host-faults",
+        action="store_true",
+        help="let the method's network and disk faults act on the host's own interfaces "
+        "and file systems (by default only on namespaces and file systems a test made)",
+    )
     add_cluster_option(parser)
     parser.set_defaults(handler=experiment_command)
 
@@ -77,7 +83,13 @@ def experiment_command(args: argparse.Namespace) -> int:
 
     try:
         with console_run(console, quiet=True) as (control, _):
-            journal = experiment(spec, on_probe=on_probe, on_action=on_action, control=control)
+            journal = experiment(
+                spec,
+                on_probe=on_probe,
+                on_action=on_action,
+                control=control,
+                allow_host_faults=args.allow_host_faults,
+            )
     except PlanError as exc:
         error(str(exc))
         return _exit.USAGE

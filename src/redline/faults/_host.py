@@ -11,6 +11,7 @@ after a crash. Targets are ``serve`` (the process ``--serve`` started), ``pid:N`
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -522,8 +523,13 @@ class NeighbourFault(HostFault):
         return problems
 
 
+@functools.cache
 def netem_available() -> bool:
-    """Whether this kernel has ``sch_netem`` (tried on ``lo`` of a throwaway namespace)."""
+    """Whether this kernel has ``sch_netem`` (tried on ``lo`` of a throwaway namespace).
+
+    Asked once per process: the check and the fault itself both need the answer, and
+    the kernel does not change under a run.
+    """
     name = f"redline-probe-{os.getpid()}"
     if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
         return False

@@ -133,6 +133,7 @@ class _Steps:
         self.objectives = tuple(objectives)
         self.host_faults: list[tuple[HostFault, threading.Timer]] = []
         self.started = time.monotonic()
+        self.allow_host = False
         self._lock = threading.Lock()
 
     def probe(self, when: Literal["before", "after"]) -> Probe:
@@ -181,7 +182,7 @@ class _Steps:
         fault = host_fault(
             action.name, action.host_kind, action.host, for_s=action.seconds + action.delay
         )
-        context = HostContext(proxies=control)
+        context = HostContext(proxies=control, allow_host=self.allow_host)
         fault.check(context)  # its target and permissions, before anything is done
         if action.delay:
             self.control.wait(action.delay)
@@ -212,6 +213,7 @@ def experiment(
     on_probe: Callable[[Probe], None] | None = None,
     on_action: Callable[[str, dict[str, Any]], None] | None = None,
     control: RunControl | None = None,
+    allow_host_faults: bool = False,
 ) -> Journal:
     """Run a chaos experiment and return its journal; the rollbacks always run.
 
@@ -221,6 +223,8 @@ def experiment(
         on_action: called with ``"method"`` or ``"rollbacks"`` and each action's journal
             entry as it ends.
         control: stop the experiment (the current run stops; the rollbacks still run).
+        allow_host_faults: let network and disk faults act on the host's own interfaces
+            and root file system (``--allow-host-faults``).
 
     Returns:
         the journal; its ``status`` says how the experiment ended.
@@ -234,6 +238,7 @@ def experiment(
         spec = load_experiment(spec)
     control = control or RunControl()
     steps = _Steps(spec, control)
+    steps.allow_host = allow_host_faults
     journal = Journal(spec.title, datetime.now(UTC).isoformat(timespec="seconds"))
 
     def probe(when: Literal["before", "after"]) -> Probe:
