@@ -103,6 +103,12 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         "--insecure", action="store_true", help="accept any TLS certificate (https targets)"
     )
     parser.add_argument(
+        "--protocol",
+        choices=("http1", "h2", "h2c"),
+        help="HTTP/1.1, HTTP/2 over TLS (ALPN) or h2c (HTTP/2 over plain TCP); "
+        "overrides the plan's protocol:",
+    )
+    parser.add_argument(
         "--slo", type=Path, metavar="FILE", help="objectives from this file (replace the plan's)"
     )
     parser.add_argument("--out", type=Path, help="write the whole result as JSON to this file")
@@ -214,6 +220,7 @@ def _load(args: argparse.Namespace) -> Plan:
             "vus": args.vus,
             "duration": args.duration,
             "insecure": args.insecure,
+            "protocol": getattr(args, "protocol", None),
             "redact": args.redact,
             "type": args.type,
             "allow": args.allow,
@@ -245,6 +252,7 @@ def _load(args: argparse.Namespace) -> Plan:
         test_type=args.type,
         allow=args.allow,
         block=args.block,
+        protocol=getattr(args, "protocol", None),
     )
 
 

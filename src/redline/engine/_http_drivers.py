@@ -12,7 +12,7 @@ import time
 from collections import deque
 from typing import Any
 
-from redline.http import ClientConnection, ConnectionPool
+from redline.http import ClientConnection, connection_pool
 from redline.plan import ClosedLoad
 
 from ._arrivals import ArrivalPump, abandon_busy
@@ -51,7 +51,7 @@ class _Http:
         self.stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
         # each subclass is the listener of its own pool
-        self.pool = ConnectionPool(self, **pool_options)  # type: ignore[arg-type]
+        self.pool = connection_pool(self, **pool_options)  # type: ignore[arg-type]
 
     def _send(
         self, conn: ClientConnection, endpoint: int, intended: int, data: bytes, now: int

@@ -31,6 +31,7 @@ from redline.core import (
 from redline.http import (
     ClientConnection,
     ConnectionPool,
+    connection_pool,
     encode_multipart,
     encode_request,
     parse_head,
@@ -144,7 +145,7 @@ class _Origin:
         self, runtime: SessionRuntime, pool_options: Mapping[str, Any], host_header: str
     ) -> None:
         self.runtime = runtime
-        self.pool = ConnectionPool(self, capture=True, **pool_options)
+        self.pool: ConnectionPool = connection_pool(self, capture=True, **pool_options)
         self.host_header = host_header
         self.acquirers: deque[asyncio.Future[ClientConnection]] = deque()
 

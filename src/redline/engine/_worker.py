@@ -148,6 +148,8 @@ def pool_options(plan: Plan) -> dict[str, Any]:
         "port": port,
         "tls": tls,
         "max_connections": plan.max_connections,
+        "protocol": plan.protocol,
+        "max_streams": plan.max_streams,
         "connect_timeout": plan.connect_timeout,
         "read_timeout": plan.read_timeout,
         "max_response_size": plan.max_response_size,

@@ -1,7 +1,8 @@
-"""Raw HTTP/1.1: client protocol, connections and pools; the servers' request parser.
+"""Raw HTTP/1.1 and HTTP/2: client protocol, connections and pools; the servers' parser.
 
-Sans-IO encoding and parsing, callback-driven keep-alive connections, the pool the
-engine drives, the one request parser of redline's own servers, and ``parse_address``.
+Sans-IO encoding and parsing, callback-driven keep-alive connections, the pools the
+engine drives (HTTP/2 streams lent as if connections), the one request parser of
+redline's own servers, and ``parse_address``.
 """
 
 from ._connection import PHASE_EVERY as PHASE_EVERY
@@ -11,6 +12,11 @@ from ._connection import ConnectionPool as ConnectionPool
 from ._connection import PoolListener as PoolListener
 from ._connection import classify_os_error as classify_os_error
 from ._connection import permitted as permitted
+from ._h2 import H2_ERRORS as H2_ERRORS
+from ._h2 import H2Connection as H2Connection
+from ._h2 import H2Pool as H2Pool
+from ._h2 import H2Stream as H2Stream
+from ._h2 import connection_pool as connection_pool
 from ._protocol import CapturingResponseParser as CapturingResponseParser
 from ._protocol import ResponseParser as ResponseParser
 from ._protocol import encode_multipart as encode_multipart
@@ -22,16 +28,21 @@ from ._server import is_loopback as is_loopback
 from ._server import parse_address as parse_address
 
 __all__ = [
+    "H2_ERRORS",
     "PHASE_EVERY",
     "REUSED",
     "CapturingResponseParser",
     "ClientConnection",
     "ConnectionPool",
+    "H2Connection",
+    "H2Pool",
+    "H2Stream",
     "PoolListener",
     "Request",
     "RequestParser",
     "ResponseParser",
     "classify_os_error",
+    "connection_pool",
     "encode_multipart",
     "encode_request",
     "is_loopback",

@@ -64,6 +64,7 @@ QUICK_DURATION = "10s"  # a plan made from the command line alone lasts this lon
 
 _TOP_KEYS = (
     "name",
+    "protocol",
     "allow",
     "block",
     "observe",
@@ -146,6 +147,7 @@ def quick_plan(
     test_type: str | None = None,
     allow: Sequence[str] = (),
     block: Sequence[str] = (),
+    protocol: str | None = None,
 ) -> Plan:
     """Build a one-request plan from command-line values (``redline run --url ...``).
 
@@ -185,6 +187,8 @@ def quick_plan(
         data["allow"] = list(allow)
     if block:
         data["block"] = list(block)
+    if protocol:
+        data["protocol"] = protocol
     return plan_from_dict(
         data, source="command line", overrides={"rate": rate, "vus": vus} if rate or vus else None
     )
@@ -268,7 +272,7 @@ def plan_from_dict(
     generator = root.node("generator")
     for node, keys in (
         (timeouts, ("connect", "read")),
-        (limits, ("max_connections", "max_in_flight", "max_response_size")),
+        (limits, ("max_connections", "max_streams", "max_in_flight", "max_response_size")),
         (tls, ("verify",)),
         (generator, ("late_threshold", "late_tolerance", "on_worker_lost")),
     ):
@@ -284,6 +288,8 @@ def plan_from_dict(
         connect_timeout=_setting(timeouts, "connect", _duration_positive, "connect_timeout"),
         read_timeout=_setting(timeouts, "read", _duration_positive, "read_timeout"),
         max_connections=_setting(limits, "max_connections", _positive_int, "max_connections"),
+        protocol=root.get("protocol", _protocol, "http1"),
+        max_streams=_setting(limits, "max_streams", _positive_int, "max_streams"),
         max_in_flight=_setting(limits, "max_in_flight", _positive_int, "max_in_flight"),
         max_response_size=_setting(limits, "max_response_size", parse_size, "max_response_size"),
         verify_tls=_setting(tls, "verify", _boolean, "verify_tls"),
@@ -322,10 +328,18 @@ def plan_from_dict(
             duration=max(w.end for w in parsed),
         )
     plan = dataclasses.replace(plan, slos=check_slos(plan, plan.slos))
-    if not workloads and isinstance(load, ClosedLoad) and load.max_vus > plan.max_connections:
+    _check_protocol(root, plan)
+    if not workloads and isinstance(load, ClosedLoad) and load.max_vus > plan.max_slots:
+        if plan.protocol == "http1":
+            root.fail(
+                f"{load.max_vus} virtual users need as many connections, but "
+                f"limits.max_connections is {plan.max_connections}",
+                "load",
+            )
         root.fail(
-            f"{load.max_vus} virtual users need as many connections, but "
-            f"limits.max_connections is {plan.max_connections}",
+            f"{load.max_vus} virtual users need as many streams, but limits.max_connections "
+            f"({plan.max_connections}) x limits.max_streams ({plan.max_streams}) is "
+            f"{plan.max_slots}",
             "load",
         )
     return plan
@@ -394,6 +408,29 @@ def _address_entries(value: object) -> tuple[str, ...]:
     return tuple(str(item) for item in value)
 
 
+def _protocol(value: object) -> Literal["http1", "h2", "h2c"]:
+    if value not in ("http1", "h2", "h2c"):
+        raise ValueError(f'expected "http1", "h2" or "h2c", got {_show(value)}')
+    return value
+
+
+def _check_protocol(root: _Node, plan: Plan) -> None:
+    """``h2`` is negotiated by ALPN over TLS, ``h2c`` spoken at once over plain TCP."""
+    scheme = plan.origin[0]
+    if plan.protocol == "h2" and scheme != "https":
+        root.fail(
+            f"h2 is negotiated over TLS: the target is {scheme}://, so use https:// "
+            "or protocol: h2c (HTTP/2 over plain TCP, prior knowledge)",
+            "protocol",
+        )
+    if plan.protocol == "h2c" and scheme != "http":
+        root.fail(
+            f"h2c is HTTP/2 over plain TCP: the target is {scheme}://, so use http:// "
+            "or protocol: h2 (negotiated by ALPN over TLS)",
+            "protocol",
+        )
+
+
 def _on_lost(value: object) -> Literal["abort", "continue"]:
     if value not in ("abort", "continue"):
         raise ValueError(f'expected "abort" or "continue", got {_show(value)}')
@@ -429,6 +466,8 @@ def _apply_overrides(
     if overrides.get("redact"):
         own = raw.get("redact")
         raw["redact"] = [*(own if isinstance(own, list) else []), *overrides["redact"]]
+    if overrides.get("protocol"):
+        raw["protocol"] = overrides["protocol"]
     if overrides.get("insecure"):
         tls = raw.get("tls")
         raw["tls"] = {**(tls if isinstance(tls, Mapping) else {}), "verify": False}

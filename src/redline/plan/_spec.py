@@ -274,6 +274,10 @@ class Plan:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_connections: int = 1024
+    protocol: Literal["http1", "h2", "h2c"] = "http1"
+    """How requests go on the wire: HTTP/1.1, HTTP/2 over TLS (ALPN) or h2c (prior knowledge)."""
+    max_streams: int = 100
+    """HTTP/2: concurrent streams per connection (and the server's limit, if lower)."""
     max_in_flight: int = 10_000
     max_response_size: int = 64 * 1024 * 1024
     verify_tls: bool = True
@@ -330,6 +334,16 @@ class Plan:
         ]
 
     @property
+    def max_slots(self) -> int:
+        """Requests one worker's pool may have in flight at once.
+
+        Connections for HTTP/1.1, connections times streams for HTTP/2.
+        """
+        if self.protocol == "http1":
+            return self.max_connections
+        return self.max_connections * self.max_streams
+
+    @property
     def origin(self) -> tuple[str, str, int]:
         """``(scheme, host, port)`` of the target."""
         parts = urlsplit(self.target)
@@ -371,8 +385,10 @@ class Plan:
             **({"workloads": [w.to_dict() for w in self.workloads]} if self.workloads else {}),
             "slo": [o.to_dict() for o in self.slos],
             "timeouts": {"connect": self.connect_timeout, "read": self.read_timeout},
+            **({"protocol": self.protocol} if self.protocol != "http1" else {}),
             "limits": {
                 "max_connections": self.max_connections,
+                **({"max_streams": self.max_streams} if self.protocol != "http1" else {}),
                 "max_in_flight": self.max_in_flight,
                 "max_response_size": self.max_response_size,
             },
