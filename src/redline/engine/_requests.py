@@ -7,7 +7,7 @@ from functools import reduce
 
 from redline.core import DataExhaustedError
 from redline.http import encode_request
-from redline.plan import Plan, RenderContext, RequestSpec
+from redline.plan import Plan, RenderContext, RequestSpec, encode_message
 
 __all__ = ["RequestMix", "host_header", "weighted_cycle"]
 
@@ -68,6 +68,8 @@ class RequestMix:
         ctx = self._ctx
         if spec.multipart:
             body: bytes | None = spec.render_multipart(ctx)
+        elif spec.grpc is not None:
+            body = encode_message(spec.grpc, spec.body.render(ctx) if spec.body else "{}")
         else:
             body = spec.body.render(ctx).encode() if spec.body is not None else None
         return encode_request(

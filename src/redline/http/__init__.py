@@ -12,6 +12,7 @@ from ._connection import ConnectionPool as ConnectionPool
 from ._connection import PoolListener as PoolListener
 from ._connection import classify_os_error as classify_os_error
 from ._connection import permitted as permitted
+from ._h2 import GRPC_STATUS as GRPC_STATUS
 from ._h2 import H2_ERRORS as H2_ERRORS
 from ._h2 import H2Connection as H2Connection
 from ._h2 import H2Pool as H2Pool
@@ -28,6 +29,7 @@ from ._server import is_loopback as is_loopback
 from ._server import parse_address as parse_address
 
 __all__ = [
+    "GRPC_STATUS",
     "H2_ERRORS",
     "PHASE_EVERY",
     "REUSED",

@@ -68,7 +68,7 @@ CONNECTION_WINDOW = 64 * 1024 * 1024
 _frame_head = struct.Struct(">I B I")  # length << 8 | type, flags, stream id
 _u32 = struct.Struct(">I")
 _monotonic_ns = time.monotonic_ns
-_parts_cache: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
+_parts_cache: dict[tuple[bytes, bytes], tuple[bytes, bytes, bool]] = {}
 
 
 def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
@@ -79,8 +79,8 @@ def _name(code: int) -> str:
     return H2_ERRORS.get(code, f"0x{code:x}")
 
 
-def request_block(data: bytes, scheme: bytes) -> tuple[bytes, bytes]:
-    """``(HPACK block, body)`` of an encoded HTTP/1.1 request, remembered by its bytes.
+def request_block(data: bytes, scheme: bytes) -> tuple[bytes, bytes, bool]:
+    """``(HPACK block, body, is gRPC)`` of an HTTP/1.1-encoded request, remembered by its bytes.
 
     Raises:
         ProtocolError: ``data`` is not an HTTP/1.1 request.
@@ -89,7 +89,8 @@ def request_block(data: bytes, scheme: bytes) -> tuple[bytes, bytes]:
     found = _parts_cache.get(key)
     if found is None:
         fields, body = request_parts(data, scheme)
-        found = (encode_block(fields), body)
+        grpc = any(n == b"content-type" and v.startswith(b"application/grpc") for n, v in fields)
+        found = (encode_block(fields), body, grpc)
         if len(_parts_cache) >= 4096:  # dynamic requests: a fresh head each time
             _parts_cache.clear()
         _parts_cache[key] = found
@@ -107,8 +108,8 @@ class H2Stream:
     """
 
     __slots__ = (
-        "alive", "attempts", "body", "busy", "bytes_in", "chunks", "data", "first_ns", "head",
-        "headers", "intended_ns", "link", "pending", "pool", "recv_consumed", "requests",
+        "alive", "attempts", "body", "busy", "bytes_in", "chunks", "data", "first_ns", "grpc",
+        "head", "headers", "intended_ns", "link", "pending", "pool", "recv_consumed", "requests",
         "reusable", "send_window", "sent_ns", "setup", "status", "stream_id", "tag", "token",
         "trailers", "written_ns",
     )  # fmt: skip
@@ -119,6 +120,8 @@ class H2Stream:
         """None while its request waits for another connection (after a GOAWAY)."""
         self.pool = link.pool
         self.data = b""
+        self.grpc = False
+        """Whether the request in flight is a gRPC call (its status is in the trailers)."""
         self.attempts = 0
         self.alive = True
         self.busy = False
@@ -527,7 +530,7 @@ class H2Connection(asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self.pool.resend, slot, "h2_goaway")
             return
         try:
-            block, body = request_block(data, self.scheme)
+            block, body, slot.grpc = request_block(data, self.scheme)
         except ProtocolError:
             asyncio.get_running_loop().call_soon(self.drop, slot, "protocol", False)
             return
@@ -596,6 +599,14 @@ class H2Connection(asyncio.Protocol):
         if slot.chunks is not None:
             slot.head = _head(slot.status, slot.headers, slot.trailers)
             slot.body = b"".join(slot.chunks)
+        if slot.grpc and slot.status == 200:
+            failure = _grpc_failure(slot.trailers or slot.headers)
+            if failure:
+                self._retire(slot)
+                self.pool.listener.request_failed(slot, failure)  # type: ignore[arg-type]
+                if not self.usable and not self.streams:
+                    self.close()
+                return
         if not self.usable or self.slots > self.capacity:
             self._retire(slot)
         self.pool.listener.response_complete(slot, slot.status, slot.bytes_in)  # type: ignore[arg-type]
@@ -683,6 +694,26 @@ class H2Connection(asyncio.Protocol):
         if not self.usable or self.closed:
             return 0
         return self.capacity - self.slots
+
+
+GRPC_STATUS = (
+    "ok", "cancelled", "unknown", "invalid_argument", "deadline_exceeded", "not_found",
+    "already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
+    "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss",
+    "unauthenticated",
+)  # fmt: skip
+"""gRPC status names by code, lower-case (the error classes are ``grpc_`` + these)."""
+
+
+def _grpc_failure(fields: list[tuple[bytes, bytes]]) -> str:
+    """The error class of a gRPC call's status (``""``: OK)."""
+    for name, value in fields:
+        if name == b"grpc-status":
+            if value == b"0":
+                return ""
+            code = int(value) if value.isdigit() else -1
+            return "grpc_" + (GRPC_STATUS[code] if 0 <= code < len(GRPC_STATUS) else "unknown")
+    return "grpc_missing_status"
 
 
 class _ConnectionError(Exception):

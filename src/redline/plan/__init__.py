@@ -7,6 +7,9 @@ from ._experiment import load_experiment as load_experiment
 from ._faults import FaultPlan as FaultPlan
 from ._faults import FaultProxySpec as FaultProxySpec
 from ._faults import FaultSpec as FaultSpec
+from ._grpc import GrpcCall as GrpcCall
+from ._grpc import decode_messages as decode_messages
+from ._grpc import encode_message as encode_message
 from ._importers import dump_plan as dump_plan
 from ._importers import plan_from_access_log as plan_from_access_log
 from ._importers import plan_from_har as plan_from_har
@@ -64,6 +67,7 @@ __all__ = [
     "FaultSpec",
     "FilePart",
     "FlowCheck",
+    "GrpcCall",
     "MissingVariableError",
     "ObservePlan",
     "OpenLoad",
@@ -82,7 +86,9 @@ __all__ = [
     "Workload",
     "check_slos",
     "compile_template",
+    "decode_messages",
     "dump_plan",
+    "encode_message",
     "import_plan_module",
     "load_experiment",
     "load_plan",

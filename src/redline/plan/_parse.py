@@ -27,6 +27,7 @@ from redline.core import (
 
 from ._data import _data_sources
 from ._faults import parse_faults
+from ._grpc import compile_proto, encode_message, find_call
 from ._node import (
     _boolean,
     _duration_positive,
@@ -65,6 +66,7 @@ QUICK_DURATION = "10s"  # a plan made from the command line alone lasts this lon
 _TOP_KEYS = (
     "name",
     "protocol",
+    "grpc",
     "allow",
     "block",
     "observe",
@@ -93,7 +95,7 @@ _TOP_KEYS = (
 )
 _REQUEST_KEYS = (
     "name", "method", "path", "url", "headers", "body", "json", "multipart", "weight", "tags",
-    "redirects",
+    "redirects", "grpc", "message", "metadata", "deadline",
 )  # fmt: skip
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -288,7 +290,7 @@ def plan_from_dict(
         connect_timeout=_setting(timeouts, "connect", _duration_positive, "connect_timeout"),
         read_timeout=_setting(timeouts, "read", _duration_positive, "read_timeout"),
         max_connections=_setting(limits, "max_connections", _positive_int, "max_connections"),
-        protocol=root.get("protocol", _protocol, "http1"),
+        protocol=root.get("protocol", _protocol, _default_protocol(target, requests)),
         max_streams=_setting(limits, "max_streams", _positive_int, "max_streams"),
         max_in_flight=_setting(limits, "max_in_flight", _positive_int, "max_in_flight"),
         max_response_size=_setting(limits, "max_response_size", parse_size, "max_response_size"),
@@ -414,9 +416,18 @@ def _protocol(value: object) -> Literal["http1", "h2", "h2c"]:
     return value
 
 
+def _default_protocol(target: str, requests: Sequence[RequestSpec]) -> str:
+    """HTTP/1.1, but HTTP/2 for a plan with gRPC calls (h2 on https, h2c on http)."""
+    if not any(r.grpc for r in requests):
+        return "http1"
+    return "h2" if target.startswith("https:") else "h2c"
+
+
 def _check_protocol(root: _Node, plan: Plan) -> None:
     """``h2`` is negotiated by ALPN over TLS, ``h2c`` spoken at once over plain TCP."""
     scheme = plan.origin[0]
+    if plan.protocol == "http1" and any(r.grpc for r in plan.requests):
+        root.fail("gRPC runs over HTTP/2: use h2 (https) or h2c (http)", "protocol")
     if plan.protocol == "h2" and scheme != "https":
         root.fail(
             f"h2 is negotiated over TLS: the target is {scheme}://, so use https:// "
@@ -502,9 +513,12 @@ def _requests(
         root.fail("expected at least one request, like [{name: home, path: /}]", "requests")
     specs: list[RequestSpec] = []
     names: set[str] = set()
+    schema = _grpc_schema(root, base_dir or Path.cwd())
     for path, value in entries:
         node = _Node(value, path, root.source)
-        spec = _request(node, target, sources, redactor, env=env, base_dir=base_dir)
+        spec = _request(
+            node, target, sources, redactor, env=env, base_dir=base_dir, grpc_schema=schema
+        )
         if spec.name in names:
             node.fail(f"duplicate request name {_show(spec.name)}: names must be unique", "name")
         names.add(spec.name)
@@ -521,6 +535,7 @@ def _request(
     flow: bool = False,
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
+    grpc_schema: bytes | None = None,
 ) -> RequestSpec:
     """One request: of ``requests``, or a step of a flow (which may extract and check).
 
@@ -528,6 +543,11 @@ def _request(
     are recorded everywhere.
     """
     node.check_keys(_REQUEST_KEYS + (("extract", "check") if flow else ()))
+    if "grpc" in node.value:
+        return _grpc_request(node, target, sources, env, grpc_schema)
+    for key in ("message", "metadata", "deadline"):
+        if key in node.value:
+            node.fail("applies to gRPC calls only (give grpc: package.Service/Method)", key)
     target_parts = urlsplit(target)
     method = node.get("method", _text, "GET").upper()
     if method not in _METHODS:
@@ -601,6 +621,81 @@ def _request(
         redirects=node.get("redirects", _non_negative_int, None),
         multipart=multipart,
         boundary=boundary,
+    )
+
+
+def _grpc_schema(root: _Node, base_dir: Path) -> bytes | None:
+    """The plan's ``grpc: {proto: file.proto, import_paths: [dir]}``, compiled."""
+    section = root.node("grpc")
+    if section is None:
+        return None
+    section.check_keys(("proto", "import_paths"))
+    proto = base_dir / section.get("proto", _text)
+    if not proto.is_file():
+        section.fail(f"no such file {proto}", "proto")
+    imports = [base_dir / p for p in section.get("import_paths", _names, ())]
+    try:
+        return compile_proto(proto, imports)
+    except ValueError as exc:
+        section.fail(str(exc), "proto")
+    raise AssertionError("unreachable")  # pragma: no cover - fail raises
+
+
+def _grpc_request(
+    node: _Node,
+    target: str,
+    sources: Mapping[str, DataSource],
+    env: Mapping[str, str] | None,
+    schema: bytes | None,
+) -> RequestSpec:
+    """``{grpc: package.Service/Method, message: {...}, metadata: {...}, deadline: 1s}``."""
+    if schema is None:
+        node.fail("a gRPC call needs the plan's proto: add grpc: {proto: service.proto}", "grpc")
+        raise AssertionError("unreachable")  # pragma: no cover
+    for key in ("method", "path", "url", "body", "json", "multipart", "headers", "redirects"):
+        if key in node.value:
+            node.fail("a gRPC call sends its message: remove " + key, key)
+    try:
+        call = find_call(schema, node.get("grpc", _text))
+    except ValueError as exc:
+        node.fail(str(exc), "grpc")
+        raise AssertionError("unreachable") from None  # pragma: no cover
+    message = node.value.get("message", {})
+    if not isinstance(message, Mapping):
+        node.fail("expected the message as a mapping of its fields (protobuf's JSON form)",
+                  "message")  # fmt: skip
+    try:
+        body = compile_template(json.dumps(message, separators=(",", ":")), sources, env=env)
+    except ValueError as exc:
+        node.fail(str(exc), "message")
+    if body.static:
+        try:
+            encode_message(call, body.value)
+        except ValueError as exc:
+            node.fail(str(exc), "message")
+    headers = [("content-type", "application/grpc"), ("te", "trailers")]
+    metadata = node.node("metadata")
+    if metadata is not None:
+        for key, value in metadata.value.items():
+            if not isinstance(key, str) or not key or key.lower() != key or ":" in key:
+                metadata.fail(f"expected a lower-case metadata key, got {_show(key)}", str(key))
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                metadata.fail(f"expected a text value, got {_show(value)}", key)
+            headers.append((key, str(value)))
+    deadline = node.get("deadline", _duration_positive, None)
+    if deadline is not None:
+        headers.append(("grpc-timeout", f"{max(1, round(deadline * 1000))}m"))
+    path = "/" + call.method
+    return RequestSpec(
+        name=node.get("name", _text, call.method),
+        method="POST",
+        url=target + path,
+        path=compile_template(path, sources),
+        headers=tuple((k, compile_template(v, sources, env=env)) for k, v in headers),
+        body=body,
+        weight=node.get("weight", _positive_int, 1),
+        tags=_tags(node),
+        grpc=call,
     )
 
 

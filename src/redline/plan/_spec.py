@@ -12,6 +12,7 @@ from redline.core import AddressPolicy, Objective, PlanSummary, Redactor
 from redline.http import encode_multipart
 
 from ._faults import FaultPlan
+from ._grpc import GrpcCall
 from ._node import QUEUE_SCHEMES
 from ._observe import CostSpec, ObservePlan
 from ._template import DataSource, Template
@@ -215,6 +216,8 @@ class RequestSpec:
     """A multipart/form-data body: text fields (templates) and files, in order."""
     boundary: str = ""
     """The multipart body's boundary (its Content-Type header names it)."""
+    grpc: GrpcCall | None = None
+    """A gRPC call: ``body`` is its message as a JSON template, sent as protobuf."""
 
     def tag_values(self) -> dict[str, str]:
         """Its tags and the system tags ``name`` and ``method``."""

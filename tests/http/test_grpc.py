@@ -1,0 +1,136 @@
+"""gRPC calls from a plan against grpcio's own server: unary and server streaming,
+status codes as error classes, deadlines, templates and feeders, plan errors with paths.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from redline.core import PlanError
+from redline.engine import run_plan
+from redline.plan import decode_messages, encode_message, plan_from_dict
+
+HERE = Path(__file__).parent
+PROTO = HERE.parent / "fixtures" / "grpc" / "echo.proto"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def grpc_server() -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "grpcserver.py"), str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _plan(url: str, requests: list[dict[str, Any]], **changes: Any) -> Any:
+    data: dict[str, Any] = {
+        "name": "grpc", "target": url, "grpc": {"proto": str(PROTO)},
+        "requests": requests, "load": {"rate": "100/s"}, "duration": "1s",
+        "workers": 1, "seed": 1,
+    }  # fmt: skip
+    data.update(changes)
+    return plan_from_dict(data, source="grpc.yaml")
+
+
+def test_unary_calls_per_method_over_h2c(grpc_server: str) -> None:
+    plan = _plan(grpc_server, [
+        {"grpc": "echo.Echo/Say", "message": {"text": "hi ${seq(1)}"}, "weight": 3},
+        {"name": "count", "grpc": "echo.Echo/Count", "message": {"upto": 5}},
+    ])  # fmt: skip
+    assert plan.protocol == "h2c"  # gRPC implies HTTP/2
+    result = run_plan(plan)
+    say, count = result.endpoint("echo.Echo/Say"), result.endpoint("count")
+    assert say.requests == 75
+    assert say.status == {200: 75}
+    assert say.errors == 0
+    assert count.status == {200: 25}
+    # five streamed notes a call (a frame each) arrive before its trailers, where Say has one
+    assert count.bytes_in / count.requests > say.bytes_in / say.requests + 4 * 14
+
+
+def test_status_codes_are_error_classes(grpc_server: str) -> None:
+    plan = _plan(grpc_server, [
+        {"name": "ok", "grpc": "echo.Echo/Say", "message": {"text": "x"}},
+        {"name": "unavailable", "grpc": "echo.Echo/Fail", "message": {"code": 14}},
+        {"name": "exhausted", "grpc": "echo.Echo/Fail", "message": {"code": 8, "text": "full"}},
+        {"name": "late", "grpc": "echo.Echo/Slow", "message": {"ms": 300}, "deadline": "50ms"},
+    ], load={"rate": "40/s"})  # fmt: skip
+    result = run_plan(plan)
+    assert result.endpoint("ok").errors == 0
+    assert result.endpoint("unavailable").error_classes == {"grpc_unavailable": 10}
+    assert result.endpoint("exhausted").error_classes == {"grpc_resource_exhausted": 10}
+    assert result.endpoint("late").error_classes == {"grpc_deadline_exceeded": 10}
+
+
+def test_an_unimplemented_method_is_classified(grpc_server: str, tmp_path: Path) -> None:
+    # the same service with one more method the server does not have
+    other = tmp_path / "echo.proto"
+    say = "rpc Say (Note) returns (Note);"
+    other.write_text(PROTO.read_text().replace(say, say + "\n  rpc Shout (Note) returns (Note);"))
+    plan = _plan(grpc_server, [{"grpc": "echo.Echo/Shout", "message": {"text": "x"}}],
+                 grpc={"proto": str(other)}, load={"rate": "20/s"})  # fmt: skip
+    result = run_plan(plan)
+    assert result.total().error_classes == {"grpc_unimplemented": 20}
+
+
+def test_messages_encode_and_decode_through_the_compiled_proto() -> None:
+    plan = _plan("http://127.0.0.1:1", [{"grpc": "echo.Echo/Say", "message": {"text": "a"}}])
+    call = plan.requests[0].grpc
+    assert call is not None
+    assert (call.input_type, call.output_type) == ("echo.Note", "echo.Note")
+    frame = encode_message(call, '{"text": "hello", "n": 7}')
+    assert frame[0] == 0
+    assert int.from_bytes(frame[1:5], "big") == len(frame) - 5
+    assert decode_messages(call, frame + frame) == [{"text": "hello", "n": "7"}] * 2
+
+
+@pytest.mark.parametrize(
+    ("request_", "extra", "where", "expected"),
+    [
+        ({"grpc": "echo.Echo/Shout"}, {}, "requests[0].grpc", "no method 'Shout' in echo.Echo"),
+        ({"grpc": "echo.Nope/Say"}, {}, "requests[0].grpc", "no service 'echo.Nope'"),
+        ({"grpc": "echo.Echo/Say", "message": {"txt": "a"}}, {}, "requests[0].message",
+         "not a echo.Note in JSON"),
+        ({"grpc": "echo.Echo/Say", "path": "/x"}, {}, "requests[0].path", "remove path"),
+        ({"grpc": "echo.Echo/Say"}, {"protocol": "http1"}, "protocol", "gRPC runs over HTTP/2"),
+        ({"path": "/", "message": {"a": 1}}, {}, "requests[0].message", "gRPC calls only"),
+    ],
+)  # fmt: skip
+def test_bad_grpc_entries_name_their_path(
+    request_: dict[str, Any], extra: dict[str, Any], where: str, expected: str
+) -> None:
+    with pytest.raises(PlanError, match=expected) as caught:
+        _plan("http://127.0.0.1:1", [request_], **extra)
+    assert where in str(caught.value)
+    assert "grpc.yaml" in str(caught.value)
+
+
+def test_a_proto_that_does_not_compile_says_where(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.proto"
+    broken.write_text('syntax = "proto3";\nmessage A { strin x = 1; }\n')
+    with pytest.raises(PlanError, match=r"broken.proto:2") as caught:
+        _plan("http://127.0.0.1:1", [{"grpc": "a.B/C"}], grpc={"proto": str(broken)})
+    assert "grpc.proto" in str(caught.value)
