@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 __all__ = ["GrpcCall", "compile_proto", "decode_messages", "encode_message", "find_call"]
 
 
