@@ -134,3 +134,42 @@ def test_a_proto_that_does_not_compile_says_where(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match=r"broken.proto:2") as caught:
         _plan("http://127.0.0.1:1", [{"grpc": "a.B/C"}], grpc={"proto": str(broken)})
     assert "grpc.proto" in str(caught.value)
+
+
+def test_a_python_journey_mixes_grpc_calls_with_http(grpc_server: str, tmp_path: Path) -> None:
+    """``session.grpc`` in a scenario: the reply decoded, statuses raised, per-method names."""
+    plan_file = tmp_path / "journey.py"
+    plan_file.write_text(f"""
+from redline.core import TransportError
+from redline.scenario import scenario
+
+target = {grpc_server!r}
+grpc = {{"proto": {str(PROTO)!r}}}
+load = {{"vus": 2}}
+duration = "1s"
+workers = 1
+
+@scenario
+async def journey(s):
+    note = await s.grpc("echo.Echo/Say", {{"text": "hello"}})
+    s.check("echoed", note["text"] == "hello" and int(note["n"]) > 0)
+    notes = await s.grpc("echo.Echo/Count", {{"upto": 3}}, name="count")
+    s.check("streamed", [n["text"] for n in notes] == ["note 0", "note 1", "note 2"])
+    try:
+        await s.grpc("echo.Echo/Fail", {{"code": 5}})
+    except TransportError as exc:
+        s.check("not found", exc.error_class == "grpc_not_found")
+""")
+    from redline.plan import load_plan
+
+    plan = load_plan(plan_file)
+    assert plan.protocol == "h2c"
+    result = run_plan(plan)
+    checks = result.checks()
+    for name in ("echoed", "streamed", "not found"):
+        passed, failed = checks[name]
+        assert passed > 10
+        assert failed == 0
+    assert result.endpoint("echo.Echo/Fail").error_classes == {
+        "grpc_not_found": result.endpoint("echo.Echo/Fail").requests
+    }

@@ -170,6 +170,7 @@ class _Scenarios:
             tracer=tracer,
             redirects=plan.redirects,
             verify_tls=plan.verify_tls,
+            grpc_schema=plan.grpc_schema,
         )
         self.pool: ConnectionPool = OriginPools(self.runtime)  # type: ignore[assignment]
         self.queue: deque[tuple[int, int, bytes, bool]] = deque()  # never used: tasks wait

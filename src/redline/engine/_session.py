@@ -36,7 +36,14 @@ from redline.http import (
     encode_request,
     parse_head,
 )
-from redline.plan import DataSource, RenderContext
+from redline.plan import (
+    DataSource,
+    GrpcCall,
+    RenderContext,
+    decode_messages,
+    encode_message,
+    find_call,
+)
 
 from ._recorder import EXPECTED, UNEXPECTED, Recorder
 
@@ -240,6 +247,7 @@ class SessionRuntime:
         tracer: Tracer | None = None,
         redirects: int = 0,
         verify_tls: bool = True,
+        grpc_schema: bytes | None = None,
     ) -> None:
         """Create the runtime; ``pool_options`` are :class:`ConnectionPool` arguments.
 
@@ -267,6 +275,8 @@ class SessionRuntime:
         self.tracer = tracer
         self.redirects = redirects
         self.verify_tls = verify_tls
+        self.grpc_schema = grpc_schema
+        self.grpc_calls: dict[str, GrpcCall] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -628,6 +638,51 @@ class Session:
     def delete(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
         """``request("DELETE", path, ...)`` (await it)."""
         return self.request("DELETE", path, **options)
+
+    async def grpc(
+        self,
+        method: str,
+        message: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> Any:
+        """Call a gRPC method of the plan's proto (``grpc: {proto:}``) over HTTP/2.
+
+        Args:
+            method: ``package.Service/Method``.
+            message: the request message in protobuf's JSON form (a dict).
+            name: the endpoint name in results (default: ``method``).
+            metadata: lower-case metadata keys and their values.
+            deadline: seconds (sent as ``grpc-timeout``).
+
+        Returns:
+            the response message as a dict; for a server-streaming method, the list of
+            them.
+
+        Raises:
+            TransportError: the call failed (error class ``grpc_<status>`` when the
+                server ended it with a status other than OK).
+            ValueError: no such method in the proto, or ``message`` does not fit it.
+        """
+        runtime = self._runtime
+        call = runtime.grpc_calls.get(method)
+        if call is None:
+            if runtime.grpc_schema is None:
+                raise ValueError("session.grpc needs the plan's proto: grpc: {proto: x.proto}")
+            call = runtime.grpc_calls[method] = find_call(runtime.grpc_schema, method)
+        payload = encode_message(call, json.dumps(dict(message or {}), separators=(",", ":")))
+        headers = {"content-type": "application/grpc", "te": "trailers", **(metadata or {})}
+        if deadline is not None:
+            headers["grpc-timeout"] = f"{max(1, round(deadline * 1000))}m"
+        response = await self._exchange(
+            "POST", "/" + method, name or method, headers, payload, None, None
+        )
+        messages = decode_messages(call, response.content)
+        if call.server_streaming:
+            return messages
+        return messages[0] if messages else {}
 
     def check(self, name: str, condition: object) -> bool:
         """Count a named check as passed or failed; the scenario goes on either way."""

@@ -10,6 +10,7 @@ from ._faults import FaultSpec as FaultSpec
 from ._grpc import GrpcCall as GrpcCall
 from ._grpc import decode_messages as decode_messages
 from ._grpc import encode_message as encode_message
+from ._grpc import find_call as find_call
 from ._importers import dump_plan as dump_plan
 from ._importers import plan_from_access_log as plan_from_access_log
 from ._importers import plan_from_har as plan_from_har
@@ -89,6 +90,7 @@ __all__ = [
     "decode_messages",
     "dump_plan",
     "encode_message",
+    "find_call",
     "import_plan_module",
     "load_experiment",
     "load_plan",

@@ -290,7 +290,8 @@ def plan_from_dict(
         connect_timeout=_setting(timeouts, "connect", _duration_positive, "connect_timeout"),
         read_timeout=_setting(timeouts, "read", _duration_positive, "read_timeout"),
         max_connections=_setting(limits, "max_connections", _positive_int, "max_connections"),
-        protocol=root.get("protocol", _protocol, _default_protocol(target, requests)),
+        protocol=root.get("protocol", _protocol, _default_protocol(target, requests, raw)),
+        grpc_schema=_grpc_schema(root, base_dir) if functions or scenarios else None,
         max_streams=_setting(limits, "max_streams", _positive_int, "max_streams"),
         max_in_flight=_setting(limits, "max_in_flight", _positive_int, "max_in_flight"),
         max_response_size=_setting(limits, "max_response_size", parse_size, "max_response_size"),
@@ -416,9 +417,9 @@ def _protocol(value: object) -> Literal["http1", "h2", "h2c"]:
     return value
 
 
-def _default_protocol(target: str, requests: Sequence[RequestSpec]) -> str:
-    """HTTP/1.1, but HTTP/2 for a plan with gRPC calls (h2 on https, h2c on http)."""
-    if not any(r.grpc for r in requests):
+def _default_protocol(target: str, requests: Sequence[RequestSpec], raw: Mapping[str, Any]) -> str:
+    """HTTP/1.1, but HTTP/2 for a plan with gRPC calls or a proto (h2 on https, h2c on http)."""
+    if not any(r.grpc for r in requests) and "grpc" not in raw:
         return "http1"
     return "h2" if target.startswith("https:") else "h2c"
 
@@ -513,7 +514,7 @@ def _requests(
         root.fail("expected at least one request, like [{name: home, path: /}]", "requests")
     specs: list[RequestSpec] = []
     names: set[str] = set()
-    schema = _grpc_schema(root, base_dir or Path.cwd())
+    schema = _grpc_schema(root, base_dir or Path.cwd()) if _calls_grpc(entries) else None
     for path, value in entries:
         node = _Node(value, path, root.source)
         spec = _request(
@@ -622,6 +623,10 @@ def _request(
         multipart=multipart,
         boundary=boundary,
     )
+
+
+def _calls_grpc(entries: Sequence[tuple[str, Any]]) -> bool:
+    return any(isinstance(v, Mapping) and "grpc" in v for _, v in entries)
 
 
 def _grpc_schema(root: _Node, base_dir: Path) -> bytes | None:

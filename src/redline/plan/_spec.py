@@ -281,6 +281,8 @@ class Plan:
     """How requests go on the wire: HTTP/1.1, HTTP/2 over TLS (ALPN) or h2c (prior knowledge)."""
     max_streams: int = 100
     """HTTP/2: concurrent streams per connection (and the server's limit, if lower)."""
+    grpc_schema: bytes | None = None
+    """The plan's ``grpc: {proto:}`` compiled (a FileDescriptorSet), for ``session.grpc``."""
     max_in_flight: int = 10_000
     max_response_size: int = 64 * 1024 * 1024
     verify_tls: bool = True
