@@ -138,7 +138,7 @@ def pool_options(plan: Plan) -> dict[str, Any]:
     """:class:`ConnectionPool` arguments (but the listener) for ``plan``'s target."""
     scheme, host, port = plan.origin
     tls = None
-    if scheme == "https":
+    if scheme in ("https", "wss"):
         tls = ssl.create_default_context()
         if not plan.verify_tls:
             tls.check_hostname = False
@@ -250,6 +250,15 @@ def _driver(
     plan = spec.plan
     load = plan.load
     rng = random.Random(spec.seed)
+    if plan.websocket is not None:
+        from ._websocket import WsUsers  # only WebSocket plans need websockets loaded
+
+        assert isinstance(load, ClosedLoad)  # the plan's check
+        return WsUsers(
+            plan=plan, load=load, scale=spec.segment.scale, rng=rng, finished=finished,
+            recorder=recorder, clock=clock, ctx=ctx, drained=drained,
+            tls=pool_options(plan)["tls"],
+        )  # fmt: skip
     if isinstance(load, OpenLoad):
         pump = {
             "plan": plan,
@@ -313,6 +322,7 @@ def worker_main(spec: WorkerSpec, pipe: Connection) -> None:
     # so that each one can flush what it measured.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _raise_open_files()
     try:
         import uvloop
 
@@ -325,6 +335,16 @@ def worker_main(spec: WorkerSpec, pipe: Connection) -> None:
         with contextlib.suppress(OSError):
             pipe.send(("error", traceback.format_exc()))
         raise
+
+
+def _raise_open_files() -> None:
+    """Lift the soft limit of open files to the hard one: each connection is a file."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Worker:

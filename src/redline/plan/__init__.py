@@ -45,6 +45,7 @@ from ._spec import RequestSpec as RequestSpec
 from ._spec import ScenarioSpec as ScenarioSpec
 from ._spec import Stage as Stage
 from ._spec import ThinkStep as ThinkStep
+from ._spec import WebSocketSpec as WebSocketSpec
 from ._spec import Workload as Workload
 from ._template import DataSource as DataSource
 from ._template import MissingVariableError as MissingVariableError
@@ -84,6 +85,7 @@ __all__ = [
     "ThinkStep",
     "TracePlan",
     "WatchSpec",
+    "WebSocketSpec",
     "Workload",
     "check_slos",
     "compile_template",

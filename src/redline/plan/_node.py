@@ -142,12 +142,15 @@ QUEUE_SCHEMES = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671}
 """Targets a Python plan may name when it only publishes to a queue (their default ports)."""
 
 
-def _target(value: object, *, queues: bool = False) -> str:
+def _target(value: object, *, queues: bool = False, websocket: bool = False) -> str:
     text = _text(value)
     parts = urlsplit(text)
     schemes = ("http", "https", *QUEUE_SCHEMES) if queues else ("http", "https")
+    if websocket:
+        schemes = ("ws", "wss", "http", "https")
     if parts.scheme not in schemes or not parts.hostname:
         queue = " (or a queue's redis:// or amqp:// URL)" if queues else ""
+        queue = " (or ws:// or wss://)" if websocket else queue
         raise ValueError(
             f'expected an http:// or https:// URL like "http://127.0.0.1:8080"{queue}, '
             f"got {_show(value)}"

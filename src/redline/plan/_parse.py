@@ -54,6 +54,7 @@ from ._spec import (
     ScenarioSpec,
     Stage,
     ThinkStep,
+    WebSocketSpec,
 )
 from ._template import DataSource, compile_template
 from ._trace import parse_trace
@@ -67,6 +68,7 @@ _TOP_KEYS = (
     "name",
     "protocol",
     "grpc",
+    "websocket",
     "allow",
     "block",
     "observe",
@@ -229,7 +231,10 @@ def plan_from_dict(
 
     functions = tuple(scenarios)  # a Python plan's @scenario functions
     # a Python plan that only publishes to a queue (redline.scenario.Jobs) names the broker
-    target = root.get("target", functools.partial(_target, queues=bool(functions)))
+    websocket = "websocket" in root.value
+    target = root.get(
+        "target", functools.partial(_target, queues=bool(functions), websocket=websocket)
+    )
     redact = root.get("redact", _names, ())
     addresses = AddressPolicy.parse(
         root.get("allow", _address_entries, ()), root.get("block", _address_entries, ())
@@ -255,8 +260,13 @@ def plan_from_dict(
         if scenarios and "requests" in root.value:
             where = "flows" if "flows" in root.value else "scenarios"
             root.fail(f"a plan with {where} sends what they send: remove requests", "requests")
+        if websocket and "requests" in root.value:
+            root.fail("a WebSocket plan sends its websocket: messages: remove requests",
+                      "requests")  # fmt: skip
         requests = (
-            _requests(root, target, by_name, redactor, base_dir=base_dir) if not scenarios else ()
+            _requests(root, target, by_name, redactor, base_dir=base_dir)
+            if not scenarios and not websocket
+            else ()
         )
         load = _load(root)
         given: float | None = root.get("duration", _duration_positive, None)
@@ -292,6 +302,7 @@ def plan_from_dict(
         max_connections=_setting(limits, "max_connections", _positive_int, "max_connections"),
         protocol=root.get("protocol", _protocol, _default_protocol(target, requests, raw)),
         grpc_schema=_grpc_schema(root, base_dir) if functions or scenarios else None,
+        websocket=_websocket(root, by_name) if websocket else None,
         max_streams=_setting(limits, "max_streams", _positive_int, "max_streams"),
         max_in_flight=_setting(limits, "max_in_flight", _positive_int, "max_in_flight"),
         max_response_size=_setting(limits, "max_response_size", parse_size, "max_response_size"),
@@ -622,6 +633,57 @@ def _request(
         redirects=node.get("redirects", _non_negative_int, None),
         multipart=multipart,
         boundary=boundary,
+    )
+
+
+def _websocket(root: _Node, sources: Mapping[str, DataSource]) -> WebSocketSpec:
+    """``websocket: {path, every, message, correlate, name, compression, headers}``."""
+    section = root.node("websocket")
+    assert section is not None
+    section.check_keys(("path", "every", "message", "correlate", "name", "compression",
+                        "headers"))  # fmt: skip
+    if "scenarios" in root.value or "flows" in root.value:
+        root.fail("a WebSocket plan holds connections of its own: remove scenarios", "websocket")
+    if not isinstance(_load(root), ClosedLoad):
+        root.fail("a WebSocket plan holds connections: give load.vus (connections), not rate",
+                  "load")  # fmt: skip
+    path = section.get("path", _text, "/")
+    if not path.startswith("/"):
+        section.fail(f'expected a path starting with "/", got {_show(path)}', "path")
+    message_value = section.value.get("message")
+    message = None
+    if message_value is not None:
+        text = (
+            message_value
+            if isinstance(message_value, str)
+            else json.dumps(message_value, separators=(",", ":"))
+        )
+        try:
+            message = compile_template(text, sources)
+        except ValueError as exc:
+            section.fail(str(exc), "message")
+    every = section.get("every", _duration_positive, None)
+    if every is not None and message is None:
+        section.fail("messages every so often need a message: give message", "every")
+    correlate = section.get("correlate", _text, "echo")
+    if correlate != "echo" and message_value is not None and not isinstance(message_value, Mapping):
+        section.fail(f"correlating by the field {correlate!r} needs a message that is a "
+                     "mapping (JSON)", "correlate")  # fmt: skip
+    if (
+        isinstance(message_value, Mapping)
+        and correlate != "echo"
+        and correlate not in message_value
+    ):
+        section.fail(f"the message has no field {correlate!r} to match replies by", "correlate")
+    headers = section.node("headers")
+    return WebSocketSpec(
+        path=path,
+        every=every,
+        message=message,
+        correlate=correlate,
+        name=section.get("name", _text, "message"),
+        compression=section.get("compression", _boolean, False),
+        headers=tuple((str(k), str(v)) for k, v in headers.value.items()) if headers else (),
     )
 
 

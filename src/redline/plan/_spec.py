@@ -245,6 +245,29 @@ class RequestSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSocketSpec:
+    """A plan's ``websocket:``: connections held open, messages on a schedule, round trips.
+
+    Each virtual user of the (closed) load holds one connection; every ``every`` seconds
+    it sends ``message`` (rendered per message). A reply is matched to its message by
+    ``correlate``: ``echo`` (the reply is the message itself) or a JSON field name (the
+    reply carries the message's value of that field); its round trip is timed from the
+    message's intended send time, so a slow server is not hidden by a late sender.
+    """
+
+    path: str = "/"
+    every: float | None = None
+    """Seconds between one connection's messages; None: connect and hold only."""
+    message: Template | None = None
+    correlate: str = "echo"
+    name: str = "message"
+    """The endpoint of the round trips (the handshakes are ``connect``)."""
+    compression: bool = False
+    """permessage-deflate: off unless asked (about 4x the memory per connection)."""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ThinkStep:
     """A pause in a flow: ``minimum`` seconds, or uniformly up to ``maximum``."""
 
@@ -281,6 +304,8 @@ class Plan:
     """How requests go on the wire: HTTP/1.1, HTTP/2 over TLS (ALPN) or h2c (prior knowledge)."""
     max_streams: int = 100
     """HTTP/2: concurrent streams per connection (and the server's limit, if lower)."""
+    websocket: WebSocketSpec | None = None
+    """A WebSocket plan's connections and messages (instead of requests)."""
     grpc_schema: bytes | None = None
     """The plan's ``grpc: {proto:}`` compiled (a FileDescriptorSet), for ``session.grpc``."""
     max_in_flight: int = 10_000
@@ -353,7 +378,9 @@ class Plan:
         """``(scheme, host, port)`` of the target."""
         parts = urlsplit(self.target)
         scheme = parts.scheme
-        port = parts.port or QUEUE_SCHEMES.get(scheme) or (443 if scheme == "https" else 80)
+        port = (
+            parts.port or QUEUE_SCHEMES.get(scheme) or (443 if scheme in ("https", "wss") else 80)
+        )
         return scheme, parts.hostname or "", port
 
     def redactor(self) -> Redactor:
