@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import psutil
+
 from _common import LOAD_CORE, TARGET_CORE, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
