@@ -6,6 +6,7 @@ throwaway certificate; it is stopped when the module's tests end.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -44,6 +45,11 @@ http {{
         location / {{ default_type text/plain; return 200 "ok\\n"; }}
         location /missing {{ return 404; }}
         location /big {{ alias {dir}/big.bin; }}
+        location /data.json {{
+            alias {dir}/data.json;
+            default_type application/json;
+            gzip on; gzip_types application/json; gzip_min_length 0;
+        }}
     }}
 }}
 """
@@ -66,6 +72,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     cert.private_key_pem.write_to_path(str(home / "key.pem"))
     cert.cert_chain_pems[0].write_to_path(str(home / "cert.pem"))
     (home / "big.bin").write_bytes(b"z" * 3_000_000)
+    (home / "data.json").write_text(json.dumps([{"id": i, "ok": True} for i in range(2000)]))
     ports = {"tls_port": _free_port(), "plain_port": _free_port()}
     user = "user root;" if os.geteuid() == 0 else ""  # workers read the test's own files
     (home / "nginx.conf").write_text(_CONF.format(dir=home, user=user, **ports))
@@ -130,3 +137,16 @@ def test_a_response_bigger_than_the_window_over_tls(nginx: dict[str, Any]) -> No
     big = result.endpoint("big")
     assert big.status == {200: 10}
     assert big.bytes_in >= 10 * 3_000_000
+
+
+def test_nginx_gzip_over_h2_is_decoded_and_counted(nginx: dict[str, Any]) -> None:
+    size = (nginx["home"] / "data.json").stat().st_size
+    result = _run(
+        f"https://127.0.0.1:{nginx['tls_port']}", protocol="h2", tls={"verify": False},
+        requests=[{"name": "data", "path": "/data.json"}], load={"rate": "20/s"},
+        compression={"accept": ["gzip"]},
+    )  # fmt: skip
+    metrics = result.metrics()
+    assert metrics["compression.responses.gzip"].total == 20
+    assert metrics["compression.decoded_bytes"].total == 20 * size
+    assert metrics["compression.wire_bytes"].total < 20 * size / 4

@@ -6,7 +6,7 @@ import math
 from functools import reduce
 
 from redline.core import DataExhaustedError
-from redline.http import encode_request
+from redline.http import encode_body, encode_request
 from redline.plan import Plan, RenderContext, RequestSpec, encode_message
 
 __all__ = ["RequestMix", "host_header", "weighted_cycle"]
@@ -44,7 +44,8 @@ class RequestMix:
     """Picks the next request in weighted order and returns its bytes."""
 
     __slots__ = (
-        "_base", "_ctx", "_cycle", "_host", "_position", "_specs", "_static", "fixed", "names",
+        "_accept", "_base", "_ctx", "_cycle", "_host", "_position", "_request_encoding", "_specs",
+    "_static", "fixed", "names",
     )  # fmt: skip
 
     def __init__(self, plan: Plan, ctx: RenderContext, *, base: int = 0) -> None:
@@ -54,6 +55,9 @@ class RequestMix:
         """
         self._base = base
         self._host = host_header(plan)
+        compression = plan.compression
+        self._accept = ", ".join(compression.accept) if compression else ""
+        self._request_encoding = compression.request if compression else None
         self._specs = plan.requests
         self._ctx = ctx
         self.names = [r.name for r in plan.requests]
@@ -72,12 +76,14 @@ class RequestMix:
             body = encode_message(spec.grpc, spec.body.render(ctx) if spec.body else "{}")
         else:
             body = spec.body.render(ctx).encode() if spec.body is not None else None
+        headers = [(k, v.render(ctx)) for k, v in spec.headers]
+        if self._accept and not any(k.lower() == "accept-encoding" for k, _ in headers):
+            headers.append(("Accept-Encoding", self._accept))
+        if body and self._request_encoding and spec.grpc is None:
+            body = encode_body(self._request_encoding, body)
+            headers.append(("Content-Encoding", self._request_encoding))
         return encode_request(
-            spec.method,
-            spec.path.render(ctx),
-            host=self._host,
-            headers=[(k, v.render(ctx)) for k, v in spec.headers],
-            body=body,
+            spec.method, spec.path.render(ctx), host=self._host, headers=headers, body=body
         )
 
     def next(self) -> tuple[int, bytes | None]:

@@ -149,6 +149,7 @@ def pool_options(plan: Plan) -> dict[str, Any]:
         "tls": tls,
         "max_connections": plan.max_connections,
         "protocol": plan.protocol,
+        "decode": bool(plan.compression and plan.compression.accept),
         "max_streams": plan.max_streams,
         "connect_timeout": plan.connect_timeout,
         "read_timeout": plan.read_timeout,

@@ -12,6 +12,11 @@ from ._connection import ConnectionPool as ConnectionPool
 from ._connection import PoolListener as PoolListener
 from ._connection import classify_os_error as classify_os_error
 from ._connection import permitted as permitted
+from ._encoding import ENCODINGS as ENCODINGS
+from ._encoding import CompressionMeter as CompressionMeter
+from ._encoding import decode_body as decode_body
+from ._encoding import encode_body as encode_body
+from ._encoding import encoding_missing as encoding_missing
 from ._h2 import GRPC_STATUS as GRPC_STATUS
 from ._h2 import H2_ERRORS as H2_ERRORS
 from ._h2 import H2Connection as H2Connection
@@ -29,12 +34,14 @@ from ._server import is_loopback as is_loopback
 from ._server import parse_address as parse_address
 
 __all__ = [
+    "ENCODINGS",
     "GRPC_STATUS",
     "H2_ERRORS",
     "PHASE_EVERY",
     "REUSED",
     "CapturingResponseParser",
     "ClientConnection",
+    "CompressionMeter",
     "ConnectionPool",
     "H2Connection",
     "H2Pool",
@@ -45,8 +52,11 @@ __all__ = [
     "ResponseParser",
     "classify_os_error",
     "connection_pool",
+    "decode_body",
+    "encode_body",
     "encode_multipart",
     "encode_request",
+    "encoding_missing",
     "is_loopback",
     "parse_address",
     "parse_head",

@@ -18,6 +18,7 @@ from typing import Any, Protocol, cast
 
 from redline.core import AddressPolicy, BlockedError, TransportError
 
+from ._encoding import CompressionMeter
 from ._protocol import CapturingResponseParser, ResponseParser
 
 __all__ = [
@@ -188,6 +189,18 @@ class ClientConnection(asyncio.Protocol):
     def _on_captured(self, status: int, keep_alive: bool, head: bytes, body: bytes) -> None:
         self.head = head
         self.body = body
+        meter = self.pool.meter
+        if meter is not None:
+            lowered = head.lower()
+            at = lowered.find(b"\r\ncontent-encoding:")
+            encoding = ""
+            if at >= 0:
+                end = lowered.find(b"\r\n", at + 2)
+                encoding = head[at + 19 : end if end >= 0 else None].decode("latin-1")
+            error = meter.response(encoding, body)
+            if error is not None:
+                self.fail(error)
+                return
         self._on_response(status, keep_alive)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -235,6 +248,7 @@ class ConnectionPool:
         max_connecting: int = 32,
         capture: bool = False,
         policy: AddressPolicy | None = None,
+        decode: bool = False,
     ) -> None:
         """Create an empty pool; connections open on :meth:`grow`.
 
@@ -254,7 +268,9 @@ class ConnectionPool:
         self.read_timeout_ns = int(read_timeout * 1e9)
         self.max_response_size = max_response_size
         self.max_connecting = max_connecting
-        self.capture = capture
+        self.capture = capture or decode
+        self.meter = CompressionMeter() if decode else None
+        """With ``decode``: response bodies are decoded and counted (the compression metrics)."""
         self.policy = policy if policy is not None and policy.active else None
         self.idle: list[ClientConnection] = []
         self.connections: set[ClientConnection] = set()

@@ -38,6 +38,7 @@ from redline.core import AddressPolicy, ProtocolError, TransportError
 
 from ._connection import REUSED, PoolListener, _connected_socket, _literal_address, permitted
 from ._connection import classify_os_error as _classify_os_error
+from ._encoding import CompressionMeter, content_encoding
 from ._hpack import ResponseBlocks, encode_block, request_parts
 
 __all__ = ["H2_ERRORS", "H2Connection", "H2Pool", "H2Stream"]
@@ -599,6 +600,13 @@ class H2Connection(asyncio.Protocol):
         if slot.chunks is not None:
             slot.head = _head(slot.status, slot.headers, slot.trailers)
             slot.body = b"".join(slot.chunks)
+            meter = self.pool.meter
+            if meter is not None:
+                error = meter.response(content_encoding(slot.headers), slot.body)
+                if error is not None:
+                    self._retire(slot)
+                    self.pool.listener.request_failed(slot, error)  # type: ignore[arg-type]
+                    return
         if slot.grpc and slot.status == 200:
             failure = _grpc_failure(slot.trailers or slot.headers)
             if failure:
@@ -758,6 +766,7 @@ class H2Pool:
         capture: bool = False,
         policy: AddressPolicy | None = None,
         max_header_list_size: int = 256 * 1024,
+        decode: bool = False,
     ) -> None:
         """An empty pool; see the class for the arguments."""
         self.listener = listener
@@ -773,7 +782,8 @@ class H2Pool:
         self.read_timeout_ns = int(read_timeout * 1e9)
         self.max_response_size = max_response_size
         self.max_connecting = max_connecting
-        self.capture = capture
+        self.capture = capture or decode
+        self.meter = CompressionMeter() if decode else None
         self.max_header_list_size = max_header_list_size
         self.policy = policy if policy is not None and policy.active else None
         self.idle: list[H2Stream] = []

@@ -36,6 +36,7 @@ from ._slo import load_slo_sources as load_slo_sources
 from ._slo import load_slos as load_slos
 from ._slo import slos_from_data as slos_from_data
 from ._spec import ClosedLoad as ClosedLoad
+from ._spec import CompressionSpec as CompressionSpec
 from ._spec import Extraction as Extraction
 from ._spec import FilePart as FilePart
 from ._spec import FlowCheck as FlowCheck
@@ -60,6 +61,7 @@ __all__ = [
     "TEST_TYPES",
     "Action",
     "ClosedLoad",
+    "CompressionSpec",
     "CostSpec",
     "DataSource",
     "Experiment",

@@ -24,6 +24,7 @@ from redline.core import (
     parse_rate,
     parse_size,
 )
+from redline.http import encoding_missing
 
 from ._data import _data_sources
 from ._faults import parse_faults
@@ -45,6 +46,7 @@ from ._presets import DEFAULT_DURATIONS, shape_load
 from ._slo import check_slos, slos_from_data
 from ._spec import (
     ClosedLoad,
+    CompressionSpec,
     Extraction,
     FilePart,
     FlowCheck,
@@ -67,6 +69,7 @@ QUICK_DURATION = "10s"  # a plan made from the command line alone lasts this lon
 _TOP_KEYS = (
     "name",
     "protocol",
+    "compression",
     "grpc",
     "websocket",
     "allow",
@@ -278,6 +281,7 @@ def plan_from_dict(
         duration = given if given is not None else sum(s.duration for s in load.stages)
         requests, scenarios = _by_session(requests, scenarios, root.get("redirects",
                                           _non_negative_int, 0))  # fmt: skip
+    compression = _compression(root)
     timeouts = root.node("timeouts")
     limits = root.node("limits")
     tls = root.node("tls")
@@ -326,7 +330,8 @@ def plan_from_dict(
         cost=parse_cost(root),
         trace=parse_trace(root),
         addresses=addresses,
-        metrics=metrics,
+        metrics=metrics + (compression.metrics() if compression else ()),
+        compression=compression,
         redirects=root.get("redirects", _non_negative_int, 0),
     )
     if workloads:
@@ -634,6 +639,27 @@ def _request(
         multipart=multipart,
         boundary=boundary,
     )
+
+
+def _compression(root: _Node) -> CompressionSpec | None:
+    """``compression: {accept: [gzip, br, zstd], request: gzip}``."""
+    section = root.node("compression")
+    if section is None:
+        return None
+    section.check_keys(("accept", "request"))
+    accept = section.get("accept", _names, ())
+    for index, name in enumerate(accept):
+        problem = encoding_missing(name)
+        if problem:
+            section.fail(problem, f"accept[{index}]")
+    request = section.get("request", _text, None)
+    if request is not None:
+        problem = encoding_missing(request)
+        if problem:
+            section.fail(problem, "request")
+    if not accept and request is None:
+        section.fail("expected accept: [gzip, br, zstd] and/or request: gzip")
+    return CompressionSpec(accept=tuple(accept), request=request)
 
 
 def _websocket(root: _Node, sources: Mapping[str, DataSource]) -> WebSocketSpec:

@@ -245,6 +245,25 @@ class RequestSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CompressionSpec:
+    """A plan's ``compression:``: encodings asked of the target, and of request bodies."""
+
+    accept: tuple[str, ...] = ()
+    """Sent as Accept-Encoding, in order of preference; responses are decoded and counted."""
+    request: str | None = None
+    """Request bodies are sent in this encoding (with Content-Encoding)."""
+
+    def metrics(self) -> tuple[tuple[str, str], ...]:
+        """The ``compression.*`` metrics a worker records for it."""
+        if not self.accept:
+            return ()
+        names = [("compression.wire_bytes", "counter"), ("compression.decoded_bytes", "counter"),
+                 ("compression.decode_ms", "trend")]  # fmt: skip
+        names += [(f"compression.responses.{e}", "counter") for e in ("identity", *self.accept)]
+        return tuple(names)
+
+
+@dataclass(frozen=True, slots=True)
 class WebSocketSpec:
     """A plan's ``websocket:``: connections held open, messages on a schedule, round trips.
 
@@ -304,6 +323,8 @@ class Plan:
     """How requests go on the wire: HTTP/1.1, HTTP/2 over TLS (ALPN) or h2c (prior knowledge)."""
     max_streams: int = 100
     """HTTP/2: concurrent streams per connection (and the server's limit, if lower)."""
+    compression: CompressionSpec | None = None
+    """What the plan asks of compression (None: nothing is asked)."""
     websocket: WebSocketSpec | None = None
     """A WebSocket plan's connections and messages (instead of requests)."""
     grpc_schema: bytes | None = None
