@@ -103,6 +103,12 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         "--insecure", action="store_true", help="accept any TLS certificate (https targets)"
     )
     parser.add_argument(
+        "--compress",
+        metavar="ENCODINGS",
+        help="ask for compressed responses (e.g. gzip,br,zstd), decode them and say what "
+        "they saved; overrides the plan's compression.accept",
+    )
+    parser.add_argument(
         "--protocol",
         choices=("http1", "h2", "h2c"),
         help="HTTP/1.1, HTTP/2 over TLS (ALPN) or h2c (HTTP/2 over plain TCP); "
@@ -221,6 +227,7 @@ def _load(args: argparse.Namespace) -> Plan:
             "duration": args.duration,
             "insecure": args.insecure,
             "protocol": getattr(args, "protocol", None),
+            "compress": getattr(args, "compress", None),
             "redact": args.redact,
             "type": args.type,
             "allow": args.allow,
@@ -253,6 +260,7 @@ def _load(args: argparse.Namespace) -> Plan:
         allow=args.allow,
         block=args.block,
         protocol=getattr(args, "protocol", None),
+        compress=getattr(args, "compress", None),
     )
 
 

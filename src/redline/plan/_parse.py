@@ -155,6 +155,7 @@ def quick_plan(
     allow: Sequence[str] = (),
     block: Sequence[str] = (),
     protocol: str | None = None,
+    compress: str | None = None,
 ) -> Plan:
     """Build a one-request plan from command-line values (``redline run --url ...``).
 
@@ -196,6 +197,8 @@ def quick_plan(
         data["block"] = list(block)
     if protocol:
         data["protocol"] = protocol
+    if compress:
+        data["compression"] = {"accept": [e.strip() for e in compress.split(",") if e.strip()]}
     return plan_from_dict(
         data, source="command line", overrides={"rate": rate, "vus": vus} if rate or vus else None
     )
@@ -496,6 +499,9 @@ def _apply_overrides(
         raw["redact"] = [*(own if isinstance(own, list) else []), *overrides["redact"]]
     if overrides.get("protocol"):
         raw["protocol"] = overrides["protocol"]
+    if overrides.get("compress"):
+        accept = [e.strip() for e in str(overrides["compress"]).split(",") if e.strip()]
+        raw["compression"] = {**(raw.get("compression") or {}), "accept": accept}
     if overrides.get("insecure"):
         tls = raw.get("tls")
         raw["tls"] = {**(tls if isinstance(tls, Mapping) else {}), "verify": False}

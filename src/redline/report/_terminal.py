@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -11,9 +13,28 @@ from rich.text import Text
 
 from redline.core import EndpointSummary, IntervalSnapshot, RunResult, format_duration
 
-__all__ = ["LiveView", "render_summary"]
+__all__ = ["LiveView", "compression_line", "render_summary"]
 
 _NON_TTY_EVERY = 5  # intervals between progress lines when output is not a terminal
+
+
+def compression_line(metrics: Mapping[str, Any], seconds: float) -> str:
+    """What compression bought: bytes on the wire against decoded, and the decode cost."""
+    wire = metrics["compression.wire_bytes"].total
+    decoded = metrics["compression.decoded_bytes"].total
+    chosen = ", ".join(
+        f"{name.rsplit('.', 1)[1]} {record.total:,.0f}"
+        for name, record in sorted(metrics.items())
+        if name.startswith("compression.responses.") and record.total
+    )
+    text = f"compression {chosen}: {wire:,.0f} body bytes on the wire, {decoded:,.0f} decoded"
+    if wire and decoded > wire:
+        text += f" ({decoded / wire:.1f}x, {1 - wire / decoded:.0%} saved)"
+    trend = metrics.get("compression.decode_ms")
+    if trend is not None and trend.count:
+        shown = trend.summary(seconds=seconds)
+        text += f"; decode p50 {shown['p50']:.3f} / p99 {shown['p99']:.3f} ms per body"
+    return text
 
 
 def _ms(value: float) -> str:
@@ -209,7 +230,12 @@ def render_summary(result: RunResult) -> Group:
         lines.append(
             Text(f"check       {name}: {passes:,} of {total_checks:,} passed", style=style)
         )
-    for name, record in result.metrics().items():
+    metrics = result.metrics()
+    if "compression.wire_bytes" in metrics:
+        lines.append(Text(compression_line(metrics, result.duration_s)))
+    for name, record in metrics.items():
+        if name.startswith("compression."):
+            continue  # said once, above
         shown = record.summary(seconds=result.duration_s)
         kind = shown.pop("kind")
         values = ", ".join(
