@@ -52,6 +52,17 @@ async def serve(port: int, proto: Path) -> None:
             async def Fail(self, request, context):
                 await context.abort(_code(request.code), request.text)
 
+            async def Sum(self, requests, context):
+                total, texts = 0, []
+                async for note in requests:
+                    total += note.n
+                    texts.append(note.text)
+                return pb2.Note(text=" ".join(texts), n=total)  # type: ignore[attr-defined]
+
+            async def Chat(self, requests, context):
+                async for note in requests:
+                    yield pb2.Note(text=note.text.upper(), n=note.n)  # type: ignore[attr-defined]
+
             async def Slow(self, request, context):
                 await asyncio.sleep(request.ms / 1000)
                 return pb2.Note(text="slow")  # type: ignore[attr-defined]

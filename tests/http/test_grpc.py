@@ -173,3 +173,70 @@ async def journey(s):
     assert result.endpoint("echo.Echo/Fail").error_classes == {
         "grpc_not_found": result.endpoint("echo.Echo/Fail").requests
     }
+
+
+def test_grpc_through_the_fault_proxy_shows_its_latency(grpc_server: str, tmp_path: Path) -> None:
+    """The fault proxy passes HTTP/2 through at L4: a latency toxic on schedule shows in
+    the calls' percentiles and in the run's fault impacts."""
+    import json
+
+    port = _free_port()
+    upstream = grpc_server.removeprefix("http://")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""
+name: grpc-faults
+target: http://127.0.0.1:{port}
+grpc: {{proto: {PROTO}}}
+requests: [{{grpc: echo.Echo/Say, message: {{text: hi}}}}]
+load: {{rate: 50/s}}
+duration: 4s
+faults:
+  proxies:
+    - {{name: echo, listen: "127.0.0.1:{port}", upstream: "{upstream}"}}
+  schedule:
+    - {{name: slow, at: 1s, for: 2s, proxy: echo,
+       toxic: {{type: latency, attributes: {{latency: 200}}}}}}
+""")
+    out = tmp_path / "run.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "redline", "run", str(plan), "--quiet", "--no-store",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(out.read_text())
+    say = document["summary"]["endpoints"]["echo.Echo/Say"]
+    assert say["errors"] == 0
+    assert say["requests"] == 200
+    assert say["latency_ms"]["p50"] < 50  # before and after the fault
+    assert say["latency_ms"]["p90"] > 150  # the calls during it ran through the toxic
+    assert say["latency_ms"]["max"] > 200
+    (impact,) = document["analysis"]["faults"]
+    assert impact["name"] == "slow"
+
+
+def test_client_and_bidirectional_streaming_send_every_message(
+    grpc_server: str,
+) -> None:
+    plan = _plan(grpc_server, [
+        {"name": "sum", "grpc": "echo.Echo/Sum",
+         "messages": [{"text": "a", "n": 1}, {"text": "b", "n": "${seq(1)}"}]},
+        {"name": "chat", "grpc": "echo.Echo/Chat", "messages": [{"text": "x"}, {"text": "y"}]},
+    ], load={"rate": "40/s"})  # fmt: skip
+    result = run_plan(plan)
+    assert result.endpoint("sum").status == {200: 20}
+    assert result.endpoint("chat").status == {200: 20}
+    assert result.total().errors == 0
+    call = next(r.grpc for r in plan.requests if r.name == "chat")
+    assert call is not None
+    assert call.client_streaming
+    assert call.server_streaming
+    # what a bidirectional call sends: the messages one frame each
+    frames = encode_message(call, '[{"text": "x"}, {"text": "y"}]')
+    assert decode_messages(call, frames) == [{"text": "x"}, {"text": "y"}]
+
+
+def test_messages_is_for_streaming_methods_only() -> None:
+    with pytest.raises(PlanError, match="takes one message") as caught:
+        _plan("http://127.0.0.1:1", [{"grpc": "echo.Echo/Say", "messages": [{"text": "a"}]}])
+    assert "requests[0].messages" in str(caught.value)

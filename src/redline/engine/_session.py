@@ -14,7 +14,7 @@ import ssl
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from http.cookies import SimpleCookie
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
@@ -642,7 +642,7 @@ class Session:
     async def grpc(
         self,
         method: str,
-        message: Mapping[str, Any] | None = None,
+        message: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         *,
         name: str | None = None,
         metadata: Mapping[str, str] | None = None,
@@ -652,7 +652,9 @@ class Session:
 
         Args:
             method: ``package.Service/Method``.
-            message: the request message in protobuf's JSON form (a dict).
+            message: the request message in protobuf's JSON form (a dict); for a
+                client-streaming or bidirectional method, a list of them (all sent, then
+                the call's end of stream).
             name: the endpoint name in results (default: ``method``).
             metadata: lower-case metadata keys and their values.
             deadline: seconds (sent as ``grpc-timeout``).
@@ -672,7 +674,8 @@ class Session:
             if runtime.grpc_schema is None:
                 raise ValueError("session.grpc needs the plan's proto: grpc: {proto: x.proto}")
             call = runtime.grpc_calls[method] = find_call(runtime.grpc_schema, method)
-        payload = encode_message(call, json.dumps(dict(message or {}), separators=(",", ":")))
+        body = [dict(m) for m in message] if isinstance(message, Sequence) else dict(message or {})
+        payload = encode_message(call, json.dumps(body, separators=(",", ":")))
         headers = {"content-type": "application/grpc", "te": "trailers", **(metadata or {})}
         if deadline is not None:
             headers["grpc-timeout"] = f"{max(1, round(deadline * 1000))}m"

@@ -138,10 +138,20 @@ def _message_class(descriptors: bytes, name: str) -> Any:
 def encode_message(call: GrpcCall, text: str) -> bytes:
     """The gRPC frame of the input message written as JSON ``text`` (protobuf's JSON form).
 
+    For a client-streaming (or bidirectional) method, ``text`` may be a JSON array: its
+    messages, one frame each, all sent before the call's end of stream.
+
     Raises:
         ValueError: ``text`` is not that message in JSON (the field named).
     """
     from google.protobuf import json_format
+
+    if call.client_streaming and text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not a JSON array of {call.input_type}: {exc}") from None
+        return b"".join(encode_message(call, json.dumps(item)) for item in items)
 
     message = _message_class(call.descriptors, call.input_type)()
     try:

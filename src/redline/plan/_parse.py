@@ -100,7 +100,7 @@ _TOP_KEYS = (
 )
 _REQUEST_KEYS = (
     "name", "method", "path", "url", "headers", "body", "json", "multipart", "weight", "tags",
-    "redirects", "grpc", "message", "metadata", "deadline",
+    "redirects", "grpc", "message", "messages", "metadata", "deadline",
 )  # fmt: skip
 _LOAD_KEYS = ("model", "rate", "stages", "start_rate", "arrivals", "vus", "start_vus", "think")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -568,7 +568,7 @@ def _request(
     node.check_keys(_REQUEST_KEYS + (("extract", "check") if flow else ()))
     if "grpc" in node.value:
         return _grpc_request(node, target, sources, env, grpc_schema)
-    for key in ("message", "metadata", "deadline"):
+    for key in ("message", "messages", "metadata", "deadline"):
         if key in node.value:
             node.fail("applies to gRPC calls only (give grpc: package.Service/Method)", key)
     target_parts = urlsplit(target)
@@ -759,19 +759,26 @@ def _grpc_request(
     except ValueError as exc:
         node.fail(str(exc), "grpc")
         raise AssertionError("unreachable") from None  # pragma: no cover
-    message = node.value.get("message", {})
-    if not isinstance(message, Mapping):
-        node.fail("expected the message as a mapping of its fields (protobuf's JSON form)",
-                  "message")  # fmt: skip
+    if "message" in node.value and "messages" in node.value:
+        node.fail("give message or messages, not both")
+    key = "messages" if "messages" in node.value else "message"
+    message = node.value.get(key, {})
+    if key == "messages":
+        if not call.client_streaming:
+            node.fail(f"{call.method} takes one message: give message", "messages")
+        if not isinstance(message, list) or not all(isinstance(m, Mapping) for m in message):
+            node.fail("expected a list of messages (mappings of their fields)", "messages")
+    elif not isinstance(message, Mapping):
+        node.fail("expected the message as a mapping of its fields (protobuf's JSON form)", key)
     try:
         body = compile_template(json.dumps(message, separators=(",", ":")), sources, env=env)
     except ValueError as exc:
-        node.fail(str(exc), "message")
+        node.fail(str(exc), key)
     if body.static:
         try:
             encode_message(call, body.value)
         except ValueError as exc:
-            node.fail(str(exc), "message")
+            node.fail(str(exc), key)
     headers = [("content-type", "application/grpc"), ("te", "trailers")]
     metadata = node.node("metadata")
     if metadata is not None:
