@@ -14,6 +14,8 @@ from h2server import H2Server  # tests/http is on the path (rootdir-less module)
 
 from redline.core import PlanError
 from redline.engine import run_plan
+from redline.http import encode_request
+from redline.http._h2 import request_block
 from redline.plan import plan_from_dict
 
 
@@ -43,6 +45,10 @@ def test_open_model_over_h2c_sends_the_schedule_on_few_connections() -> None:
         assert server.connections <= 2
         gen = result.generator()
         assert (gen.scheduled, gen.sent, gen.dropped) == (800, 800, 0)
+        # bytes out are the HEADERS frames sent, not the request as HTTP/1.1 would be
+        data = encode_request("GET", "/", host=f"127.0.0.1:{server.port}")
+        block, _, _ = request_block(data, b"http")
+        assert total.bytes_out == 800 * (9 + len(block)) < 800 * len(data)
 
 
 def test_closed_model_users_are_streams_within_the_servers_limit() -> None:

@@ -152,6 +152,7 @@ class _Origin:
         self, runtime: SessionRuntime, pool_options: Mapping[str, Any], host_header: str
     ) -> None:
         self.runtime = runtime
+        self.bytes_out = runtime.recorder.bytes_out  # an HTTP/2 pool counts frames in it
         self.pool: ConnectionPool = connection_pool(self, capture=True, **pool_options)
         self.host_header = host_header
         self.acquirers: deque[asyncio.Future[ClientConnection]] = deque()
@@ -255,6 +256,7 @@ class SessionRuntime:
         ``redirects`` is how many redirects a request follows unless it says otherwise.
         """
         self.pool_options = dict(pool_options)
+        self.recorder = recorder  # before the origins: their pools count bytes in it
         self.main = _Origin(self, pool_options, host_header)
         self.pool = self.main.pool
         self.scheme = "https" if pool_options.get("tls") is not None else "http"

@@ -112,7 +112,7 @@ class H2Stream:
         "alive", "attempts", "body", "busy", "bytes_in", "chunks", "data", "first_ns", "grpc",
         "head", "headers", "intended_ns", "link", "pending", "pool", "recv_consumed", "requests",
         "reusable", "send_window", "sent_ns", "setup", "status", "stream_id", "tag", "token",
-        "trailers", "written_ns",
+        "trailers", "wire_out", "written_ns",
     )  # fmt: skip
 
     def __init__(self, link: H2Connection) -> None:
@@ -121,6 +121,8 @@ class H2Stream:
         """None while its request waits for another connection (after a GOAWAY)."""
         self.pool = link.pool
         self.data = b""
+        self.wire_out = 0
+        """Bytes of the request in flight as framed (HEADERS, CONTINUATION, DATA)."""
         self.grpc = False
         """Whether the request in flight is a gRPC call (its status is in the trailers)."""
         self.attempts = 0
@@ -162,6 +164,9 @@ class H2Stream:
         if timed:
             self.first_ns = 0
         self.link.start(self, data)  # type: ignore[union-attr]  # lent slots have a link
+        counted = self.pool.bytes_out
+        if counted is not None:  # the driver counted the request as HTTP/1.1: the frames count
+            counted[tag] += self.wire_out - len(data)
         if timed:
             self.written_ns = _monotonic_ns()
 
@@ -525,6 +530,7 @@ class H2Connection(asyncio.Protocol):
         """Open a stream for ``slot`` and send ``data`` (an HTTP/1.1 request) on it."""
         stream_id = self.next_id
         slot.data = data
+        slot.wire_out = len(data)  # until it is framed
         if not self.usable or stream_id > _MAX_STREAM_ID:  # a GOAWAY came, or ids ran out
             self.usable = False
             self._detach(slot)
@@ -555,6 +561,9 @@ class H2Connection(asyncio.Protocol):
                 piece = block[offset : offset + limit]
                 last = offset + limit >= len(block)
                 out += _frame(_CONT, _END_HEADERS if last else 0, stream_id, piece)
+        heads = 1 + max(0, -(-(len(block) - limit) // limit))
+        frames = -(-len(body) // self.peer_max_frame)
+        slot.wire_out = 9 * (heads + frames) + len(block) + len(body)
         if body:
             slot.pending = memoryview(body)
             self._send_body(slot)
@@ -770,6 +779,8 @@ class H2Pool:
     ) -> None:
         """An empty pool; see the class for the arguments."""
         self.listener = listener
+        self.bytes_out: list[int] | None = getattr(listener, "bytes_out", None)
+        """The driver's bytes-out counters by endpoint, corrected to the frames sent."""
         self.host = host
         self.port = port
         if tls is not None:
