@@ -4,7 +4,6 @@ status codes as error classes, deadlines, templates and feeders, plan errors wit
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import free_port, script_server  # tests/http is on the path
 
 from redline.core import PlanError
 from redline.engine import run_plan
@@ -21,28 +21,10 @@ HERE = Path(__file__).parent
 PROTO = HERE.parent / "fixtures" / "grpc" / "echo.proto"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def grpc_server() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / "grpcserver.py"), str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
+    with script_server(HERE / "grpcserver.py") as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def _plan(url: str, requests: list[dict[str, Any]], **changes: Any) -> Any:
@@ -180,7 +162,7 @@ def test_grpc_through_the_fault_proxy_shows_its_latency(grpc_server: str, tmp_pa
     the calls' percentiles and in the run's fault impacts."""
     import json
 
-    port = _free_port()
+    port = free_port()
     upstream = grpc_server.removeprefix("http://")
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"""

@@ -6,14 +6,13 @@ classified, compression offered only when asked, plan errors with their paths.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import script_server  # tests/http is on the path
 
 from redline.core import PlanError
 from redline.engine import run_plan
@@ -22,28 +21,10 @@ from redline.plan import plan_from_dict
 HERE = Path(__file__).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def ws_server() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / "wsserver.py"), str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
+    with script_server(HERE / "wsserver.py") as port:
         yield f"ws://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def _plan(url: str, websocket: dict[str, Any], **changes: Any) -> Any:

@@ -14,7 +14,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from redline.core import AddressPolicy, BlockedError, TransportError
 
@@ -277,7 +277,6 @@ class ConnectionPool:
         self.connecting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._literal = _literal_address(host, port)
 
     @property
     def size(self) -> int:
@@ -315,35 +314,11 @@ class ConnectionPool:
         self.listener.connection_ready(conn)
 
     async def _connect(self) -> ClientConnection:
-        """Resolve, connect and handshake in steps, timing each (the request phases)."""
-        loop = asyncio.get_running_loop()
-        t0 = time.monotonic_ns()
-        infos: list[_AddrInfo] = (
-            list(await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM))
-            if self._literal is None
-            else [self._literal]
+        """Resolve, connect and handshake, timing each step (the request phases)."""
+        _, conn, setup = await timed_connection(
+            lambda: ClientConnection(self), self.host, self.port, self.tls, self.policy
         )
-        t1 = time.monotonic_ns()
-        if self.policy is not None:  # after resolution: the address is what counts
-            infos = permitted(self.policy, self.host, infos)
-        sock = await _connected_socket(loop, infos)
-        t2 = time.monotonic_ns()
-        try:
-            _, conn = await loop.create_connection(
-                lambda: ClientConnection(self),
-                sock=sock,
-                ssl=self.tls,
-                server_hostname=self.host if self.tls else None,
-            )
-        except BaseException:
-            sock.close()
-            raise
-        t3 = time.monotonic_ns()
-        conn.setup = (
-            0 if self._literal else t1 - t0,
-            t2 - t1,
-            t3 - t2 if self.tls else 0,
-        )
+        conn.setup = setup
         return conn
 
     def forget(self, conn: ClientConnection) -> None:
@@ -380,6 +355,45 @@ class ConnectionPool:
 
 
 _AddrInfo = tuple[Any, ...]  # (family, type, proto, canonname, address), as getaddrinfo
+_P = TypeVar("_P", bound=asyncio.BaseProtocol)
+
+
+async def timed_connection(
+    factory: Callable[[], _P],
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None,
+    policy: AddressPolicy | None,
+) -> tuple[asyncio.Transport, _P, tuple[int, int, int]]:
+    """A connection made in steps: resolve, connect, TLS; and each step's time in ns.
+
+    The times are ``(dns, connect, tls)``: DNS is 0 for an IP literal (no lookup, as k6
+    counts it), TLS 0 without TLS. With ``policy``, the resolved addresses are checked
+    against the plan's ``allow:``/``block:`` lists.
+    """
+    loop = asyncio.get_running_loop()
+    literal = _literal_address(host, port)
+    t0 = time.monotonic_ns()
+    infos: list[_AddrInfo] = (
+        list(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        if literal is None
+        else [literal]
+    )
+    t1 = time.monotonic_ns()
+    if policy is not None:  # after resolution: the address is what counts
+        infos = permitted(policy, host, infos)
+    sock = await _connected_socket(loop, infos)
+    t2 = time.monotonic_ns()
+    try:
+        transport, protocol = await loop.create_connection(
+            factory, sock=sock, ssl=tls, server_hostname=host if tls else None
+        )
+    except BaseException:
+        sock.close()
+        raise
+    t3 = time.monotonic_ns()
+    setup = (0 if literal else t1 - t0, t2 - t1, t3 - t2 if tls else 0)
+    return transport, protocol, setup
 
 
 def permitted(policy: AddressPolicy, host: str, infos: list[_AddrInfo]) -> list[_AddrInfo]:

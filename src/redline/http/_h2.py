@@ -26,7 +26,6 @@ request whose body waited on flow control past the read timeout.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import struct
 import time
@@ -36,7 +35,7 @@ from typing import Any, cast
 
 from redline.core import AddressPolicy, ProtocolError, TransportError
 
-from ._connection import REUSED, PoolListener, _connected_socket, _literal_address, permitted
+from ._connection import REUSED, PoolListener, timed_connection
 from ._connection import classify_os_error as _classify_os_error
 from ._encoding import CompressionMeter, content_encoding
 from ._hpack import ResponseBlocks, encode_block, request_parts
@@ -808,7 +807,6 @@ class H2Pool:
         """Slots whose requests a server refused unprocessed, waiting for a connection."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._literal = _literal_address(host, port)
 
     @property
     def size(self) -> int:
@@ -941,29 +939,9 @@ class H2Pool:
             self._rehome()
 
     async def _connect(self) -> H2Connection:
-        loop = asyncio.get_running_loop()
-        t0 = time.monotonic_ns()
-        infos = (
-            list(await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM))
-            if self._literal is None
-            else [self._literal]
+        transport, link, setup = await timed_connection(
+            lambda: H2Connection(self), self.host, self.port, self.tls, self.policy
         )
-        t1 = time.monotonic_ns()
-        if self.policy is not None:
-            infos = permitted(self.policy, self.host, infos)
-        sock = await _connected_socket(loop, infos)
-        t2 = time.monotonic_ns()
-        try:
-            transport, link = await loop.create_connection(
-                lambda: H2Connection(self),
-                sock=sock,
-                ssl=self.tls,
-                server_hostname=self.host if self.tls else None,
-            )
-        except BaseException:
-            sock.close()
-            raise
-        t3 = time.monotonic_ns()
         if self.tls is not None:
             ssl_object = transport.get_extra_info("ssl_object")
             chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
@@ -975,7 +953,7 @@ class H2Pool:
         except BaseException:
             transport.abort()
             raise
-        link.setup = (0 if self._literal else t1 - t0, t2 - t1, t3 - t2 if self.tls else 0)
+        link.setup = setup  # the wait for the server's SETTINGS is not counted
         return link
 
     def forget(self, slot: H2Stream) -> None:
