@@ -45,6 +45,8 @@ def test_open_model_over_h2c_sends_the_schedule_on_few_connections() -> None:
         assert server.connections <= 2
         gen = result.generator()
         assert (gen.scheduled, gen.sent, gen.dropped) == (800, 800, 0)
+        assert result.plan.protocol == "h2c"  # kept with the run
+        assert result.plan.to_dict()["limits"]["max_streams"] == 100
         # bytes out are the HEADERS frames sent, not the request as HTTP/1.1 would be
         data = encode_request("GET", "/", host=f"127.0.0.1:{server.port}")
         block, _, _ = request_block(data, b"http")

@@ -149,12 +149,15 @@ class PlanSummary:
         scenarios: the plan's scenarios, as plain data.
         objectives: the objectives (``slo`` in JSON).
         timeouts: ``connect`` and ``read`` timeouts in seconds.
-        limits: ``max_connections``, ``max_in_flight``, ``max_response_size``.
+        limits: ``max_connections``, ``max_in_flight``, ``max_response_size`` (and
+            ``max_streams`` for HTTP/2).
         redact: the names whose values are secret.
         shape: the test type, for a shaped load.
         faults: the faults applied on schedule.
         fault_proxies: the proxies the run started.
         workloads: the plan's ``scenarios:`` (k6's), each with its executor.
+        protocol: ``h2`` or ``h2c`` for an HTTP/2 run (``http1``, the default, is not
+            written).
     """
 
     name: str = ""
@@ -173,6 +176,7 @@ class PlanSummary:
     faults: tuple[FaultSummary, ...] = field(default=(), metadata=_OMIT)
     fault_proxies: tuple[ProxySummary, ...] = field(default=(), metadata=_OMIT)
     workloads: tuple[WorkloadSummary, ...] = field(default=(), metadata=_OMIT)
+    protocol: str = field(default="http1", metadata=_OMIT)
 
     @property
     def total_s(self) -> float:
