@@ -57,6 +57,10 @@ def test_replies_are_matched_by_a_field_among_the_servers_own_messages(ws_server
     rpc = result.endpoint("rpc")
     assert rpc.requests >= 380
     assert rpc.errors == 0  # the pushes ({"push": true}) are not mistaken for replies
+    metrics = result.metrics()
+    sent, received = metrics["ws.messages_sent"].total, metrics["ws.messages_received"].total
+    assert sent >= rpc.requests
+    assert received >= 2 * rpc.requests  # a push and a reply for each message
 
 
 def test_a_slow_server_shows_from_the_intended_send_and_the_sender_keeps_time(

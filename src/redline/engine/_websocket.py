@@ -33,6 +33,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from redline.core import Counter
 from redline.http import classify_os_error
 from redline.plan import ClosedLoad, Plan, RenderContext
 
@@ -197,6 +198,9 @@ class WsUsers:
         self.connect_timeout = plan.connect_timeout
         self.read_timeout_ns = int(plan.read_timeout * 1e9)
         self.max_connecting = max_connecting
+        self.sent_count = Counter("ws.messages_sent")
+        self.received_count = Counter("ws.messages_received")
+        """Every message from the server, replies and its own (the message rates)."""
         self.connect_endpoint = recorder.index("connect")
         self.message_endpoint = recorder.index(spec.name)
         self.every_ns = int(spec.every * 1e9) if spec.every else 0
@@ -398,10 +402,12 @@ class WsUsers:
         self.clock.started[now >= self.clock.boundary] += 1
         self.recorder.bytes_out[self.message_endpoint] += len(text)
         conn.send(text)
+        self.sent_count.add(1)
         self._schedule(conn, intended + self.every_ns)
 
     def reply(self, conn: _Connection, data: bytes, text: bool) -> None:
         """A message from the server: the reply to one of ours, or one of its own."""
+        self.received_count.add(1)
         key: str
         if self.field is None:
             key = data.decode("utf-8", "replace")

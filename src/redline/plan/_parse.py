@@ -333,7 +333,9 @@ def plan_from_dict(
         cost=parse_cost(root),
         trace=parse_trace(root),
         addresses=addresses,
-        metrics=metrics + (compression.metrics() if compression else ()),
+        metrics=metrics
+        + (compression.metrics() if compression else ())
+        + (_WS_METRICS if websocket else ()),
         compression=compression,
         redirects=root.get("redirects", _non_negative_int, 0),
     )
@@ -666,6 +668,10 @@ def _compression(root: _Node) -> CompressionSpec | None:
     if not accept and request is None:
         section.fail("expected accept: [gzip, br, zstd] and/or request: gzip")
     return CompressionSpec(accept=tuple(accept), request=request)
+
+
+_WS_METRICS = (("ws.messages_sent", "counter"), ("ws.messages_received", "counter"))
+"""A WebSocket run's message rates: every message sent, every message received."""
 
 
 def _websocket(root: _Node, sources: Mapping[str, DataSource]) -> WebSocketSpec:
