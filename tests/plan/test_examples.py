@@ -16,7 +16,7 @@ EXAMPLES = sorted(
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_plan_is_valid(path: Path) -> None:
     plan = load_plan(path)
-    assert plan.requests or plan.scenarios or plan.workloads
+    assert plan.requests or plan.scenarios or plan.workloads or plan.websocket
     assert plan.duration > 0
 
 
