@@ -85,6 +85,27 @@ def _serve_pinned(argv: Sequence[str], port: int) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def pinned_script(script: Path, what: str) -> Iterator[int]:
+    """``python script PORT`` on the target core until the block ends; yields the port
+    once the script prints ``ready`` (the protocol benchmarks' servers)."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["taskset", "-c", TARGET_CORE, sys.executable, str(script), str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":
+            sys.exit(f"the {what} did not start (pip install -e '.[test]')")
+        yield port
+    finally:
+        server.kill()
+        server.wait(10)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+@contextlib.contextmanager
 def pinned_nginx() -> Iterator[str]:
     """nginx serving a 3-byte response, pinned to the target core."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import TARGET_CORE, free_port, median, run_pinned, table
+from _common import TARGET_CORE, median, pinned_script, run_pinned, table
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "tests" / "http" / "grpcserver.py"
@@ -91,15 +90,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen(
-        ["taskset", "-c", TARGET_CORE, sys.executable, str(SERVER), str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
-            sys.exit("the gRPC server did not start (pip install -e '.[test]')")
+    with pinned_script(SERVER, "gRPC server") as port:
         rows, ratios, server_rates = [], [], []
         for round_ in range(args.repeat):
             theirs, theirs_per_cpu = grpcio_loop(port, args.seconds, args.concurrency)
@@ -124,9 +115,6 @@ def main() -> None:
               f"({held['rps'] / rate - 1:+.2%} of the rate; target within 1%), "
               f"p50 {held['latency_ms']['p50']:.2f} ms, p99 {held['latency_ms']['p99']:.2f} ms "
               f"from the intended start, errors {held['errors']}")  # fmt: skip
-    finally:
-        server.kill()
-        server.wait(10)
 
 
 if __name__ == "__main__":

@@ -24,33 +24,23 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from _common import TARGET_CORE, free_port, median, run_pinned, table, wait_for_port
+from _common import (
+    NGINX_CONF,
+    TARGET_CORE,
+    _serve_pinned,
+    free_port,
+    median,
+    run_pinned,
+    table,
+)
 
-NGINX_H2 = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 120s;
-    http2_max_requests 10000000;
-    http2_max_concurrent_streams 256;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl http2 backlog=4096;
-        ssl_certificate {dir}/cert.pem;
-        ssl_certificate_key {dir}/key.pem;
-        location / {{ default_type text/plain; return 200 "ok\\n"; }}
-    }}
-}}
-"""
+NGINX_H2 = NGINX_CONF.replace(
+    "listen 127.0.0.1:{port} backlog=4096;",
+    "listen 127.0.0.1:{port} ssl http2 backlog=4096;\n"
+    "        ssl_certificate {dir}/cert.pem;\n        ssl_certificate_key {dir}/key.pem;",
+).replace(
+    "keepalive_timeout 120s;", "keepalive_timeout 120s;\n    http2_max_concurrent_streams 256;"
+)
 
 
 @contextlib.contextmanager
@@ -66,16 +56,8 @@ def nginx_h2() -> Iterator[str]:
         port = free_port()
         conf = Path(tmp) / "nginx.conf"
         conf.write_text(NGINX_H2.format(dir=tmp, port=port))
-        process = subprocess.Popen(
-            ["taskset", "-c", TARGET_CORE, nginx, "-c", str(conf), "-p", tmp],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            wait_for_port(port)
-            yield f"https://127.0.0.1:{port}/"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        with _serve_pinned([nginx, "-c", str(conf), "-p", tmp], port) as url:
+            yield url.replace("http://", "https://", 1)
 
 
 def h2load(url: str, seconds: int, connections: int, streams: int) -> dict[str, float]:

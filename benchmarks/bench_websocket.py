@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from _common import LOAD_CORE, TARGET_CORE, free_port
+from _common import LOAD_CORE, TARGET_CORE, pinned_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "tests" / "http" / "wsserver.py"
@@ -80,20 +80,9 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < args.connections + 1000:
         sys.exit(f"the open-files limit ({hard}) is below {args.connections} connections")
-    port = free_port()
-    server = subprocess.Popen(
-        ["taskset", "-c", TARGET_CORE, sys.executable, str(SERVER), str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
-            sys.exit("the WebSocket server did not start")
+    with pinned_script(SERVER, "WebSocket server") as port:
         small, small_rss = run(port, 10, 10, args.every)
         big, big_rss = run(port, args.connections, args.seconds, args.every)
-    finally:
-        server.kill()
-        server.wait(10)
     connect, message = big["connect"], big["message"]
     per_conn = (big_rss - small_rss) / (args.connections - 10)
     print(f"{args.connections:,} connections asked of one worker for {args.seconds} s, "
