@@ -4,7 +4,7 @@ redline's), and a scripted one that answers with whatever frames a test hands it
 Each runs its own event loop in a thread, on 127.0.0.1 and a free port.
 
 Routes of :class:`H2Server`: ``/`` (200, ``hello``), ``/status/N``, ``/delay/MS``,
-``/stall`` (never answers while :attr:`H2Server.stall_open` is set), ``/echo`` (the
+``/stall`` (never answers), ``/echo`` (the
 request body back), ``/bytes/N``, ``/refuse`` (RST_STREAM REFUSED_STREAM), ``/goaway``
 (GOAWAY after this stream: it is answered, later ones are not), ``/trailers`` (with a
 trailer ``x-end: yes``).
@@ -16,8 +16,7 @@ import asyncio
 import contextlib
 import ssl
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import h2.config
 import h2.connection
@@ -153,7 +152,39 @@ class _Protocol(asyncio.Protocol):
             self._respond(stream_id, 404, b"not found")
 
 
-class H2Server:
+class _Threaded:
+    """A server on its own event loop in a thread, on 127.0.0.1 and a free port."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+
+    async def _listen(self) -> asyncio.base_events.Server:
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(self._listen(), self.loop).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def _closing(self) -> None:
+        """On the server's loop, as it closes: drop what is still open (subclasses)."""
+
+    def __exit__(self, *exc: object) -> None:
+        async def _close() -> None:
+            assert self._server is not None
+            self._server.close()
+            self._closing()
+
+        asyncio.run_coroutine_threadsafe(_close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+class H2Server(_Threaded):
     """A threaded HTTP/2 server on h2 (h2c, or h2 over TLS with ``tls``)."""
 
     def __init__(
@@ -164,6 +195,7 @@ class H2Server:
         window: int = 65_535,
         handler: Callable[[_Protocol, int, str, bytes], bool] | None = None,
     ) -> None:
+        super().__init__()
         self.tls = tls
         self.max_streams = max_streams
         self.window = window
@@ -172,46 +204,16 @@ class H2Server:
         self.resets = 0
         self.connections = 0
         self.stalled: list[tuple[_Protocol, int]] = []
-        self.port = 0
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._server: asyncio.base_events.Server | None = None
+
+    async def _listen(self) -> asyncio.base_events.Server:
+        return await self.loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0, ssl=self.tls)
 
     def __enter__(self) -> H2Server:
-        self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(
-            self.loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0, ssl=self.tls),
-            self.loop,
-        ).result(10)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        async def _close() -> None:
-            assert self._server is not None
-            self._server.close()
 
-        asyncio.run_coroutine_threadsafe(_close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the server's loop."""
-        self.loop.call_soon_threadsafe(fn, *args)
-
-    def release_stalled(self) -> None:
-        """Answer every stalled request now."""
-
-        def _release() -> None:
-            stalled, self.stalled = self.stalled, []
-            for protocol, stream_id in stalled:
-                protocol._respond(stream_id, 200, b"released")
-
-        self.call(_release)
-
-
-class ScriptedServer:
+class ScriptedServer(_Threaded):
     """Reads the client's preface, then writes ``script(request_bytes)``'s bytes back.
 
     ``script`` is called with all bytes read so far each time more arrive; what it
@@ -219,11 +221,8 @@ class ScriptedServer:
     """
 
     def __init__(self, script: Callable[[bytes], bytes]) -> None:
+        super().__init__()
         self.script = script
-        self.port = 0
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._server: asyncio.base_events.Server | None = None
         self.writers: list[asyncio.StreamWriter] = []
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -241,29 +240,13 @@ class ScriptedServer:
                     await writer.drain()
         writer.close()
 
+    async def _listen(self) -> asyncio.base_events.Server:
+        return await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
+    def _closing(self) -> None:
+        for writer in self.writers:
+            writer.transport.abort()
+
     def __enter__(self) -> ScriptedServer:
-        self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", 0), self.loop
-        ).result(10)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def _close() -> None:
-            assert self._server is not None
-            self._server.close()
-            for writer in self.writers:
-                writer.transport.abort()
-
-        asyncio.run_coroutine_threadsafe(_close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
-
-
-@contextlib.contextmanager
-def serving(**options: Any) -> Iterator[H2Server]:
-    """An :class:`H2Server` for the length of a ``with`` block."""
-    with H2Server(**options) as server:
-        yield server
