@@ -9,6 +9,16 @@ from ._demand import load_access_log as load_access_log
 from ._demand import load_demand as load_demand
 from ._events import ScalingEvent as ScalingEvent
 from ._events import scaling_events as scaling_events
+from ._fleet import DEFAULT_PRIORITY_CLASSES as DEFAULT_PRIORITY_CLASSES
+from ._fleet import Fleet as Fleet
+from ._fleet import FleetService as FleetService
+from ._fleet import Link as Link
+from ._fleet import NodeType as NodeType
+from ._fleet import fleet_from_dict as fleet_from_dict
+from ._fleet import load_fleet as load_fleet
+from ._hints import priority_classes as priority_classes
+from ._hints import scheduling_manifests as scheduling_manifests
+from ._hints import scheduling_yaml as scheduling_yaml
 from ._hpa import Behavior as Behavior
 from ._hpa import Hpa as Hpa
 from ._hpa import HpaController as HpaController
@@ -22,6 +32,14 @@ from ._manifests import hpa_of_policy as hpa_of_policy
 from ._manifests import load_policies as load_policies
 from ._manifests import parse_quantity_milli as parse_quantity_milli
 from ._manifests import policy_from_manifest as policy_from_manifest
+from ._place import FleetPlan as FleetPlan
+from ._place import PlacedNode as PlacedNode
+from ._place import Placement as Placement
+from ._place import PlacementError as PlacementError
+from ._place import cross_node_rps as cross_node_rps
+from ._place import first_fit_decreasing as first_fit_decreasing
+from ._place import place as place
+from ._place import placement_violations as placement_violations
 from ._policies import HpaPolicy as HpaPolicy
 from ._policies import KedaPolicy as KedaPolicy
 from ._policies import Policy as Policy
@@ -49,15 +67,24 @@ from ._size import replica_model_from_find as replica_model_from_find
 from ._size import size_fleet as size_fleet
 
 __all__ = [
+    "DEFAULT_PRIORITY_CLASSES",
     "Behavior",
     "Candidate",
     "DemandTrace",
+    "Fleet",
     "FleetModel",
+    "FleetPlan",
+    "FleetService",
     "Hpa",
     "HpaController",
     "HpaPolicy",
     "KedaPolicy",
+    "Link",
     "MetricSpec",
+    "NodeType",
+    "PlacedNode",
+    "Placement",
+    "PlacementError",
     "Policy",
     "PredictivePolicy",
     "Recommendation",
@@ -74,23 +101,32 @@ __all__ = [
     "StepPolicy",
     "View",
     "Workload",
+    "cross_node_rps",
     "demand_from_prometheus",
     "erlang_c",
+    "first_fit_decreasing",
     "fit_scaling",
+    "fleet_from_dict",
     "hpa_of_policy",
     "load_access_log",
     "load_demand",
+    "load_fleet",
     "load_policies",
     "manifests",
     "manifests_yaml",
     "mmc_max_rate",
     "mmc_response_quantile",
     "parse_quantity_milli",
+    "place",
+    "placement_violations",
     "policy_from_manifest",
+    "priority_classes",
     "recommend",
     "replay",
     "replica_model_from_find",
     "rightsize",
     "scaling_events",
+    "scheduling_manifests",
+    "scheduling_yaml",
     "size_fleet",
 ]
