@@ -3,6 +3,12 @@
 Reads results, never live engine objects: a capacity plan can be rebuilt from stored runs.
 """
 
+from ._contend import SpikeResult as SpikeResult
+from ._contend import limit_ranges as limit_ranges
+from ._contend import qos_class as qos_class
+from ._contend import quota_check as quota_check
+from ._contend import resource_quotas as resource_quotas
+from ._contend import simulate_spike as simulate_spike
 from ._demand import DemandTrace as DemandTrace
 from ._demand import demand_from_prometheus as demand_from_prometheus
 from ._demand import load_access_log as load_access_log
@@ -39,6 +45,7 @@ from ._place import PlacementError as PlacementError
 from ._place import cross_node_rps as cross_node_rps
 from ._place import first_fit_decreasing as first_fit_decreasing
 from ._place import place as place
+from ._place import placement_from_dict as placement_from_dict
 from ._place import placement_violations as placement_violations
 from ._policies import HpaPolicy as HpaPolicy
 from ._policies import KedaPolicy as KedaPolicy
@@ -97,6 +104,7 @@ __all__ = [
     "ScalingPolicy",
     "ScalingRules",
     "SizePlan",
+    "SpikeResult",
     "Step",
     "StepPolicy",
     "View",
@@ -108,6 +116,7 @@ __all__ = [
     "fit_scaling",
     "fleet_from_dict",
     "hpa_of_policy",
+    "limit_ranges",
     "load_access_log",
     "load_demand",
     "load_fleet",
@@ -118,15 +127,20 @@ __all__ = [
     "mmc_response_quantile",
     "parse_quantity_milli",
     "place",
+    "placement_from_dict",
     "placement_violations",
     "policy_from_manifest",
     "priority_classes",
+    "qos_class",
+    "quota_check",
     "recommend",
     "replay",
     "replica_model_from_find",
+    "resource_quotas",
     "rightsize",
     "scaling_events",
     "scheduling_manifests",
     "scheduling_yaml",
+    "simulate_spike",
     "size_fleet",
 ]

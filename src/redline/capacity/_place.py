@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redline.core import RedlineError
+from redline.core import PlanError, RedlineError
 
 from ._fleet import Fleet, FleetService, NodeType
 
@@ -48,6 +48,7 @@ __all__ = [
     "cross_node_rps",
     "first_fit_decreasing",
     "place",
+    "placement_from_dict",
     "placement_violations",
 ]
 
@@ -667,3 +668,31 @@ def _traffic_step(model: Any, solver: Any, fleet: Fleet, bins: list[_Bin],
         nodes = [_copy(n) for n in blind.nodes]
     return Placement("cp-sat", nodes, status=blind.status, gap=blind.gap,
                      traffic_gap=traffic_gap, cost_bound=blind.cost_bound)  # fmt: skip
+
+
+def placement_from_dict(fleet: Fleet, data: object, *, source: str = "<place.json>") -> Placement:
+    """The placement in a place.json (``nodes``), against the fleet it was made for.
+
+    Raises:
+        PlanError: not a place.json, or it names a node type or service the fleet lacks.
+    """
+    nodes_data = data.get("nodes") if isinstance(data, dict) else None
+    if not isinstance(nodes_data, list):
+        raise PlanError("expected place.json with a list of nodes", source=source, path="nodes")
+    types = {t.name: t for t in fleet.node_types}
+    names = {s.name for s in fleet.services}
+    nodes = []
+    for i, item in enumerate(nodes_data):
+        where = f"nodes[{i}]"
+        if not isinstance(item, dict) or item.get("type") not in types:
+            raise PlanError(f"expected a node of a type in the fleet file ({', '.join(types)})",
+                            source=source, path=f"{where}.type")  # fmt: skip
+        pods: dict[str, int] = defaultdict(int)
+        for name in item.get("services", []):
+            if name not in names:
+                raise PlanError(f"no service named {name!r} in the fleet file", source=source,
+                                path=f"{where}.services")  # fmt: skip
+            pods[name] += 1
+        zone = str(item.get("zone", types[item["type"]].zones[0]))
+        nodes.append(PlacedNode(str(item.get("name", "")), types[item["type"]], zone, dict(pods)))
+    return Placement("place.json", nodes)

@@ -7,17 +7,21 @@ Run one with ``python -m redline.demo shop --port 8000 --payments http://127.0.0
 from ._client import JsonClient as JsonClient
 from ._client import UpstreamError as UpstreamError
 from ._data import generate as generate
+from ._priority import PRIORITIES as PRIORITIES
+from ._priority import priority_app as priority_app
 from ._shop import STRATEGIES as STRATEGIES
 from ._shop import Payments as Payments
 from ._shop import Shop as Shop
 from ._shop import shop_app as shop_app
 
 __all__ = [
+    "PRIORITIES",
     "STRATEGIES",
     "JsonClient",
     "Payments",
     "Shop",
     "UpstreamError",
     "generate",
+    "priority_app",
     "shop_app",
 ]
