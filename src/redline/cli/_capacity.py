@@ -38,6 +38,7 @@ from redline.runner import as_plan, find
 
 from . import _exit
 from ._console import error, stdout_console
+from ._fleet import add_fleet_parsers
 from ._store import add_store_option, reading_store
 
 __all__ = ["add_capacity_parser"]
@@ -185,6 +186,7 @@ def add_capacity_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     made.add_argument("--priority", type=int, default=1000)
     made.add_argument("--out", type=Path, help="write the YAML here (default: print it)")
     made.set_defaults(handler=manifests_command)
+    add_fleet_parsers(commands)
 
 
 def _trace_options(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from ._compare import render_phases as render_phases
 from ._dashboard import Dashboard as Dashboard
 from ._decisions import decisions_html as decisions_html
 from ._experiment import experiment_html as experiment_html
+from ._fleet import fleet_html as fleet_html
 from ._html import html_report as html_report
 from ._json import write_json as write_json
 from ._json import write_text as write_text
@@ -30,6 +31,7 @@ __all__ = [
     "comparison_markdown",
     "decisions_html",
     "experiment_html",
+    "fleet_html",
     "grown_functions",
     "html_report",
     "junit_xml",
