@@ -1,0 +1,210 @@
+"""Placement: published bin-packing optima, the greedy's rules, co-location, the contract."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from redline.capacity import (
+    cross_node_rps,
+    first_fit_decreasing,
+    fleet_from_dict,
+    place,
+    placement_violations,
+    scheduling_manifests,
+)
+from redline.core import PlanError
+
+FALKENAUER = Path(__file__).parent.parent / "fixtures" / "binpacking" / "falkenauer_u120.json"
+
+
+def _bins_fleet(items: list[int], capacity: int):  # type: ignore[no-untyped-def]
+    """A bin-packing instance as a fleet: an item is a replica, its size millicores."""
+    sizes = Counter(items)
+    return fleet_from_dict({
+        "services": [{"name": f"s{v}", "cpu": f"{v}m", "memory": 0, "replicas": n,
+                      "spread": "none"} for v, n in sizes.items()],
+        "node_types": [{"name": "bin", "cpu": f"{capacity}m", "memory": "1Gi",
+                        "price_per_hour": 1}],
+    })  # fmt: skip
+
+
+def _textbook_ffd(items: list[int], capacity: int) -> int:
+    bins: list[int] = []
+    for item in sorted(items, reverse=True):
+        for i, load in enumerate(bins):
+            if load + item <= capacity:
+                bins[i] += item
+                break
+        else:
+            bins.append(item)
+    return len(bins)
+
+
+INSTANCES = json.loads(FALKENAUER.read_text())["instances"]
+
+
+@pytest.mark.parametrize("instance", INSTANCES, ids=[i["name"] for i in INSTANCES])
+def test_falkenauer_optimal_or_within_the_reported_gap_and_never_worse_than_ffd(instance):
+    fleet = _bins_fleet(instance["items"], instance["capacity"])
+    plan = place(fleet, time_limit_s=2.0)
+    nodes, optimum = plan.placement.node_count, instance["optimum"]
+    assert placement_violations(fleet, plan.placement.nodes) == []
+    # the greedy under redline's rules is the textbook first-fit-decreasing
+    assert plan.baseline.node_count == _textbook_ffd(instance["items"], instance["capacity"])
+    assert nodes <= plan.baseline.node_count
+    assert nodes >= optimum  # nothing beats a published optimum
+    assert plan.placement.cost_bound is not None
+    assert plan.placement.cost_bound <= optimum + 1e-9
+    gap = plan.placement.gap
+    assert gap is not None
+    if nodes > optimum:  # not optimal: the gap reported covers the distance
+        assert (nodes - optimum) / nodes <= gap + 1e-9
+        assert plan.placement.status == "feasible"
+    else:
+        assert gap == pytest.approx(0.0, abs=1e-9) or plan.placement.status == "feasible"
+
+
+def _twenty_services(seed: int = 7) -> dict:
+    """Five groups of four services that call each other heavily, and a few light links."""
+    rnd = random.Random(seed)
+    services, traffic = [], []
+    for g in range(5):
+        names = [f"g{g}s{i}" for i in range(4)]
+        services += [{"name": n, "cpu": rnd.choice([0.5, 1, 1.5]),
+                      "memory": f"{rnd.choice([512, 1024, 2048])}Mi",
+                      "replicas": rnd.choice([1, 2, 3])} for n in names]  # fmt: skip
+        traffic += [{"from": a, "to": b, "rps": rnd.randint(200, 1000)}
+                    for a in names for b in names if a < b]  # fmt: skip
+    for _ in range(10):
+        a, b = rnd.sample([s["name"] for s in services], 2)
+        traffic.append({"from": a, "to": b, "rps": rnd.randint(5, 50)})
+    return {"services": services, "traffic": traffic, "headroom": 0.1,
+            "node_types": [{"name": "std-8", "cpu": 8, "memory": "32Gi",
+                            "price_per_hour": 0.38, "zones": ["a", "b", "c"]}]}  # fmt: skip
+
+
+def test_co_location_cuts_cross_node_traffic_at_equal_node_count():
+    fleet = fleet_from_dict(_twenty_services())
+    assert len(fleet.services) == 20
+    plan = place(fleet, time_limit_s=6.0)
+    blind, placed = plan.traffic_blind, plan.placement
+    assert placement_violations(fleet, placed.nodes) == []
+    assert placed.node_count == blind.node_count  # one node type: equal cost, equal count
+    cut = 1 - cross_node_rps(fleet, placed.nodes) / cross_node_rps(fleet, blind.nodes)
+    assert cross_node_rps(fleet, placed.nodes) < cross_node_rps(fleet, blind.nodes)
+    assert cross_node_rps(fleet, placed.nodes) < cross_node_rps(fleet, plan.baseline.nodes)
+    print(f"co-location cut cross-node traffic by {cut:.0%} against traffic-blind placement")
+
+
+def test_cross_node_traffic_is_the_overlap_of_the_two_spreads():
+    fleet = fleet_from_dict({
+        "services": [{"name": "a", "cpu": 1, "memory": "1Gi", "replicas": 2, "spread": "node"},
+                     {"name": "b", "cpu": 1, "memory": "1Gi", "replicas": 1}],
+        "node_types": [{"name": "n", "cpu": 4, "memory": "8Gi", "price_per_hour": 1}],
+        "traffic": [{"from": "a", "to": "b", "rps": 100}],
+    })  # fmt: skip
+    plan = place(fleet, time_limit_s=2.0)
+    # a's two replicas must sit on two nodes; b's one replica beside one of them: half local
+    assert plan.placement.node_count == 2
+    assert cross_node_rps(fleet, plan.placement.nodes) == pytest.approx(50.0)
+
+
+@st.composite
+def _fleets(draw):  # type: ignore[no-untyped-def]
+    zones = draw(st.sampled_from([["a"], ["a", "b"], ["a", "b", "c"]]))
+    services = [
+        {"name": f"s{i}", "cpu": draw(st.sampled_from([0.25, 0.5, 1, 2])),
+         "memory": f"{draw(st.sampled_from([256, 1024, 4096]))}Mi",
+         "replicas": draw(st.integers(1, 4)),
+         "spread": draw(st.sampled_from(["zone", "node", "none"]))}
+        for i in range(draw(st.integers(1, 8)))
+    ]  # fmt: skip
+    names = [s["name"] for s in services]
+    links = draw(st.integers(0, 6))
+    traffic = [{"from": draw(st.sampled_from(names)), "to": draw(st.sampled_from(names)),
+                "rps": draw(st.integers(0, 500))} for _ in range(links)]  # fmt: skip
+    node_types = [
+        {"name": "small", "cpu": 4, "memory": "8Gi", "price_per_hour": 0.2, "zones": zones},
+        {"name": "big", "cpu": 16, "memory": "64Gi", "price_per_hour": 0.75, "zones": zones},
+    ]
+    return {"services": services, "node_types": node_types, "traffic": traffic,
+            "headroom": draw(st.sampled_from([0.0, 0.1, 0.25]))}  # fmt: skip
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_fleets())
+def test_every_placement_keeps_the_rules_and_costs_no_more_than_the_greedy(data):
+    fleet = fleet_from_dict(data)
+    greedy = first_fit_decreasing(fleet)
+    assert placement_violations(fleet, greedy.nodes) == []
+    plan = place(fleet, time_limit_s=0.5, workers=1)
+    assert placement_violations(fleet, plan.placement.nodes) == []
+    assert plan.placement.cost_per_hour <= greedy.cost_per_hour + 1e-9
+    assert cross_node_rps(fleet, plan.placement.nodes) <= (
+        cross_node_rps(fleet, plan.traffic_blind.nodes) + 1e-6
+    )
+
+
+def test_place_json_has_the_contract_keys_and_the_scheduling_rules_validate():
+    fleet = fleet_from_dict(_twenty_services(3))
+    plan = place(fleet, time_limit_s=3.0)
+    document = plan.to_dict()
+    for key in ("node_count", "nodes", "cost_per_hour", "cross_node_rps", "gap", "baseline"):
+        assert key in document
+    assert document["node_count"] == len(document["nodes"])
+    for node in document["nodes"]:
+        assert {"type", "zone", "services"} <= set(node)
+    assert sorted(n for node in document["nodes"] for n in node["services"]) == sorted(
+        s.name for s in fleet.services for _ in range(s.replicas)
+    )
+    for key in ("node_count", "cost_per_hour", "cross_node_rps"):
+        assert key in document["baseline"]
+    documents = scheduling_manifests(fleet, plan.placement)
+    for manifest in documents:
+        kubernetes_validate.validate(manifest, "1.29", strict=True)
+    spread = next(d for d in documents if d["kind"] == "Deployment"
+                  and d["spec"]["replicas"] > 1)  # fmt: skip
+    pod = spread["spec"]["template"]["spec"]
+    assert pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert pod["topologySpreadConstraints"][0]["maxSkew"] == 1
+    placed_types = {n.type.name for n in plan.placement.nodes}
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert set(terms["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]) <= placed_types
+    assert any("podAffinity" in d["spec"]["template"]["spec"]["affinity"]
+               for d in documents if d["kind"] == "Deployment")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "expected"),
+    [
+        (lambda d: d["services"][1].update(memory="lots"), "$.services[1].memory", "quantity"),
+        (lambda d: d["services"][0].update(priority="urgent"), "$.services[0].priority",
+         "unknown priority"),
+        (lambda d: d["traffic"].append({"from": "g0s0", "to": "nowhere", "rps": 1}),
+         "$.traffic[40].to", "no service named 'nowhere'"),
+        (lambda d: d["services"][2].update(cpu=64), "$.services[2]", "fits on no node type"),
+        (lambda d: d.update(node_types=[]), "$.node_types", "at least one node type"),
+        (lambda d: d["services"][3].update(replicas=0), "$.services[3].replicas", "at least 1"),
+    ],
+)  # fmt: skip
+def test_a_bad_fleet_file_names_the_file_and_the_path(tmp_path, change, path, expected):
+    import yaml
+
+    data = _twenty_services()
+    change(data)
+    file = tmp_path / "fleet.yaml"
+    file.write_text(yaml.safe_dump(data))
+    from redline.capacity import load_fleet
+
+    with pytest.raises(PlanError) as raised:
+        load_fleet(file)
+    assert str(raised.value).startswith(f"{file}: {path}: ")
+    assert expected in str(raised.value)
