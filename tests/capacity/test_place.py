@@ -208,3 +208,74 @@ def test_a_bad_fleet_file_names_the_file_and_the_path(tmp_path, change, path, ex
         load_fleet(file)
     assert str(raised.value).startswith(f"{file}: {path}: ")
     assert expected in str(raised.value)
+
+
+def test_services_take_replicas_and_requests_from_size_and_rightsize_outputs(tmp_path):
+    import yaml
+
+    from redline.capacity import ReplicaModel, Rightsize, load_fleet, size_fleet
+
+    model = ReplicaModel(redline_rps=120.0, low_rps=110.0, high_rps=130.0,
+                         saturation_rps=150.0, service_s=0.02, workers=4)  # fmt: skip
+    size = size_fleet(model, 1000.0, slo_p99_ms=250.0, zones=3)
+    right = Rightsize(cpu_request_milli=350, cpu_limit_milli=700,
+                      memory_request_bytes=300 * 2**20, memory_limit_bytes=400 * 2**20,
+                      samples=60, cpu_used_p50_milli=200, cpu_used_max_milli=330,
+                      memory_max_bytes=280 * 2**20, oom_kills=0)  # fmt: skip
+    (tmp_path / "size.json").write_text(json.dumps(size.to_dict()))
+    (tmp_path / "rightsize.json").write_text(json.dumps(right.to_dict()))
+    (tmp_path / "fleet.yaml").write_text(yaml.safe_dump({
+        "services": [{"name": "shop", "size": "size.json", "rightsize": "rightsize.json"},
+                     {"name": "pinned", "size": "size.json", "replicas": 2, "cpu": 1,
+                      "memory": "1Gi"}],
+        "node_types": [{"name": "n", "cpu": 8, "memory": "32Gi", "price_per_hour": 0.4,
+                        "zones": ["a", "b", "c"]}],
+    }))  # fmt: skip
+    fleet = load_fleet(tmp_path / "fleet.yaml")
+    shop, pinned = fleet.services
+    assert shop.replicas == size.replicas
+    assert shop.capacity_rps == pytest.approx(120.0)
+    assert shop.slo == "p99 < 250ms"
+    assert (shop.cpu_milli, shop.cpu_limit_milli) == (350, 700)
+    assert (shop.memory, shop.memory_limit) == (300 * 2**20, 400 * 2**20)
+    assert (pinned.replicas, pinned.cpu_milli) == (2, 1000)  # the file's own fields win
+
+
+def test_traffic_comes_from_a_traced_runs_call_trees(tmp_path):
+    import yaml
+
+    from redline.capacity import load_fleet, traffic_from_run
+
+    def span(span_id: str, parent: str | None, service: str) -> dict:
+        return {"trace_id": "t", "span_id": span_id, "parent_id": parent, "service": service,
+                "name": "x", "start_ns": 0, "end_ns": 1, "error": False}  # fmt: skip
+
+    run = {
+        "summary": {"endpoints": {"checkout": {"rps": 50.0}, "browse": {"rps": 200.0}}},
+        "traces": {"waterfalls": {
+            "checkout": {"spans": [span("1", None, "gateway"), span("2", "1", "orders"),
+                                   span("3", "2", "orders"), span("4", "2", "payments"),
+                                   span("5", "2", "payments"), span("6", "1", "postgres")]},
+            "browse": {"spans": [span("a", None, "gateway"), span("b", "a", "catalog")]},
+        }},
+    }  # fmt: skip
+    links = {(x.source, x.target): x.rps for x in traffic_from_run(run)}
+    assert links == {("gateway", "orders"): 50.0, ("orders", "payments"): 100.0,
+                     ("gateway", "postgres"): 50.0, ("gateway", "catalog"): 200.0}  # fmt: skip
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    service = {"cpu": 0.5, "memory": "512Mi"}
+    (tmp_path / "fleet.yaml").write_text(yaml.safe_dump({
+        "services": [{"name": n, **service} for n in ("gateway", "orders", "payments", "catalog")],
+        "node_types": [{"name": "n", "cpu": 4, "memory": "16Gi", "price_per_hour": 0.2}],
+        "traffic": [{"from": "gateway", "to": "catalog", "rps": 10}],
+        "traffic_from": "run.json",
+    }))  # fmt: skip
+    fleet = load_fleet(tmp_path / "fleet.yaml")
+    # postgres is not in the fleet; a link the file gives wins over the traced one
+    assert {(x.source, x.target): x.rps for x in fleet.traffic} == {
+        ("gateway", "catalog"): 10.0,
+        ("gateway", "orders"): 50.0,
+        ("orders", "payments"): 100.0,
+    }
+    with pytest.raises(ValueError, match="--trace"):
+        traffic_from_run({"summary": {}})

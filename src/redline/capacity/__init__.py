@@ -22,6 +22,7 @@ from ._fleet import Link as Link
 from ._fleet import NodeType as NodeType
 from ._fleet import fleet_from_dict as fleet_from_dict
 from ._fleet import load_fleet as load_fleet
+from ._fleet import traffic_from_run as traffic_from_run
 from ._hints import priority_classes as priority_classes
 from ._hints import scheduling_manifests as scheduling_manifests
 from ._hints import scheduling_yaml as scheduling_yaml
@@ -143,4 +144,5 @@ __all__ = [
     "scheduling_yaml",
     "simulate_spike",
     "size_fleet",
+    "traffic_from_run",
 ]

@@ -17,7 +17,9 @@ it (``fleet.yaml: services[2].memory: expected a Kubernetes quantity ...``).
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ __all__ = [
     "NodeType",
     "fleet_from_dict",
     "load_fleet",
+    "traffic_from_run",
 ]
 
 DEFAULT_PRIORITY_CLASSES: dict[str, int] = {
@@ -216,7 +219,53 @@ def _text(node: _Node, key: str, default: str | None = None) -> str:
     return str(value)
 
 
-def _service(node: _Node, classes: dict[str, int]) -> FleetService:
+def _read_json(node: _Node, key: str, base: Path | None) -> dict[str, Any]:
+    """A JSON document a field names (a path relative to the fleet file)."""
+    value = node.data.get(key)
+    if not isinstance(value, str) or not value:
+        raise node.fail(f"expected a path to a JSON file, got {value!r}", key)
+    path = Path(value) if base is None or Path(value).is_absolute() else base / value
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise node.fail(f"cannot read {path}: {exc.strerror}", key) from None
+    except ValueError:
+        raise node.fail(f"{path} is not valid JSON", key) from None
+    if not isinstance(document, dict):
+        raise node.fail(f"{path}: expected a JSON object", key)
+    return document
+
+
+def _measured(node: _Node, base: Path | None) -> _Node:
+    """The service's mapping with what its ``size`` and ``rightsize`` documents give.
+
+    Fields written in the fleet file win.
+    """
+    filled: dict[str, Any] = {}
+    if node.data.get("size") is not None:
+        size = _read_json(node, "size", base)
+        if not isinstance(size.get("replicas"), int) or not isinstance(size.get("replica"), dict):
+            raise node.fail("expected capacity size --out JSON (replicas, replica)", "size")
+        filled["replicas"] = size["replicas"]
+        filled["capacity_rps"] = size["replica"].get("redline_rps")
+        if size.get("slo_p99_ms"):
+            filled["slo"] = f"p99 < {size['slo_p99_ms']:g}ms"
+    if node.data.get("rightsize") is not None:
+        right = _read_json(node, "rightsize", base)
+        requests, limits = right.get("requests"), right.get("limits")
+        if not isinstance(requests, dict) or not isinstance(limits, dict):
+            raise node.fail("expected capacity rightsize --out JSON (requests, limits)",
+                            "rightsize")  # fmt: skip
+        filled.update(cpu=requests.get("cpu"), memory=requests.get("memory"),
+                      cpu_limit=limits.get("cpu"), memory_limit=limits.get("memory"))  # fmt: skip
+    if not filled:
+        return node
+    merged = {**{k: v for k, v in filled.items() if v is not None}, **node.data}
+    return _Node(merged, node.source, node.path)
+
+
+def _service(node: _Node, classes: dict[str, int], base: Path | None = None) -> FleetService:
+    node = _measured(node, base)
     name = _text(node, "name")
     priority = node.data.get("priority", "medium")
     if isinstance(priority, bool) or not isinstance(priority, str | int):
@@ -281,8 +330,39 @@ def _node_type(node: _Node) -> NodeType:
     )
 
 
-def fleet_from_dict(data: object, *, source: str = "<fleet>") -> Fleet:
+def traffic_from_run(document: Mapping[str, Any]) -> list[Link]:
+    """Requests per second between services, from a traced run's result.
+
+    A run with ``--trace`` keeps each endpoint's traced call tree (its waterfall): every
+    span whose parent belongs to another service counts as one call from that service to
+    the span's, times the endpoint's measured rate. Calls inside one service are not
+    traffic between nodes.
+
+    Raises:
+        ValueError: the document has no traces (the message says so).
+    """
+    waterfalls = (document.get("traces") or {}).get("waterfalls")
+    if not waterfalls:
+        raise ValueError("no traced call trees: run the load test with --trace")
+    endpoints = (document.get("summary") or {}).get("endpoints") or {}
+    rates: dict[tuple[str, str], float] = {}
+    for endpoint, waterfall in waterfalls.items():
+        rate = float((endpoints.get(endpoint) or {}).get("rps") or 0.0)
+        spans = {s["span_id"]: s for s in waterfall.get("spans", [])}
+        for span in spans.values():
+            parent = spans.get(span.get("parent_id") or "")
+            if parent is None or parent["service"] == span["service"]:
+                continue
+            key = (parent["service"], span["service"])
+            rates[key] = rates.get(key, 0.0) + rate
+    return [Link(a, b, round(r, 3)) for (a, b), r in sorted(rates.items()) if r > 0]
+
+
+def fleet_from_dict(data: object, *, source: str = "<fleet>", base: Path | None = None) -> Fleet:
     """A fleet from parsed YAML (see the module).
+
+    ``base`` is where relative paths in it (``size``, ``rightsize``, ``traffic_from``)
+    start (default: the working directory).
 
     Raises:
         PlanError: a missing or malformed field, named by its path.
@@ -295,7 +375,7 @@ def fleet_from_dict(data: object, *, source: str = "<fleet>") -> Fleet:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise declared.fail(f"expected a whole number, got {value!r}", str(key))
             classes[str(key)] = value
-    services = [_service(n, classes) for n in root.items("services")]
+    services = [_service(n, classes, base) for n in root.items("services")]
     if not services:
         raise root.fail("expected at least one service", "services")
     names = [s.name for s in services]
@@ -315,6 +395,18 @@ def fleet_from_dict(data: object, *, source: str = "<fleet>") -> Fleet:
                 raise link.fail(f"no service named {end!r} in services", key)
             ends.append(end)
         links.append(Link(ends[0], ends[1], link.number("rps")))
+    if root.data.get("traffic_from") is not None:
+        run = _read_json(root, "traffic_from", base)
+        try:
+            traced = traffic_from_run(run)
+        except ValueError as exc:
+            raise root.fail(str(exc), "traffic_from") from None
+        given = {(link.source, link.target) for link in links}
+        links += [
+            link for link in traced
+            if link.source in names and link.target in names
+            and (link.source, link.target) not in given
+        ]  # fmt: skip
     headroom = root.number("headroom", 0.0)
     if headroom >= 1:
         raise root.fail(f"expected a share below 1, got {headroom!r}", "headroom")
@@ -378,4 +470,4 @@ def load_fleet(path: str | Path) -> Fleet:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         raise PlanError("not valid YAML", source=source, path=where) from None
-    return fleet_from_dict(data, source=source)
+    return fleet_from_dict(data, source=source, base=Path(path).parent)
