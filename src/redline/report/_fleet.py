@@ -6,48 +6,53 @@ Nodes and their pods, utilisation, the traffic that crosses nodes, and what cont
 from __future__ import annotations
 
 import html
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["fleet_html"]
 
-_NODE_W, _NODE_H, _GAP, _PER_ROW = 150, 130, 12, 6
+_NODE_W, _NODE_H, _GAP, _PER_ROW = 150, 200, 12, 6
+_PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
+            "#ff9da7", "#9c755f", "#bab0ac", "#1f77b4", "#8c564b")  # fmt: skip
 
 
-def _colour(name: str) -> str:
-    return f"hsl({zlib.crc32(name.encode()) % 360}, 55%, 62%)"
+def _colours(place: Mapping[str, Any]) -> dict[str, str]:
+    names = [s["name"] for s in place.get("services", [])]
+    for node in place["nodes"]:
+        names += [n for n in node["services"] if n not in names]
+    return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
 
 
-def _nodes_svg(nodes: list[Mapping[str, Any]]) -> str:
+def _nodes_svg(place: Mapping[str, Any]) -> str:
+    nodes = place["nodes"]
+    colours = _colours(place)
+    cpu_of = {s["name"]: float(s["cpu"]) for s in place.get("services", [])}
     rows = -(-len(nodes) // _PER_ROW) or 1
     width = _PER_ROW * (_NODE_W + _GAP)
-    height = rows * (_NODE_H + _GAP)
+    legend_y = rows * (_NODE_H + _GAP)
+    legend_rows = -(-len(colours) // 6)
+    height = legend_y + 16 * legend_rows + 4
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="nodes and their pods">']  # fmt: skip
+    inner = _NODE_H - 40
     for i, node in enumerate(nodes):
         x = (i % _PER_ROW) * (_NODE_W + _GAP)
         y = (i // _PER_ROW) * (_NODE_H + _GAP)
         parts.append(f'<rect x="{x}" y="{y}" width="{_NODE_W}" height="{_NODE_H}" '
                      'fill="#fff" stroke="#999"/>')  # fmt: skip
         parts.append(f'<text x="{x + 4}" y="{y + 13}">{html.escape(node["name"])}</text>')
-        # the pods, stacked by their CPU request, inside the node's CPU
-        inner = _NODE_H - 40
-        cursor = y + 20 + inner
-        per_pod: dict[str, int] = {}
+        # each pod a block as tall as its CPU request is of the node's CPU
+        cursor = float(y + 20 + inner)
         for name in node["services"]:
-            per_pod[name] = per_pod.get(name, 0) + 1
-        share = node["cpu_utilisation"] / max(len(node["services"]), 1)
-        for name, count in per_pod.items():
-            pod_h = max(inner * share * count, 2)
+            share = cpu_of.get(name, 0.0) / float(node["cpu"]) if node["cpu"] else 0.0
+            pod_h = max(inner * share, 2.0)
             cursor -= pod_h
             parts.append(f'<rect x="{x + 4}" y="{cursor:.1f}" width="{_NODE_W - 40}" '
-                         f'height="{pod_h:.1f}" fill="{_colour(name)}" stroke="#fff">'
-                         f'<title>{html.escape(name)} x{count}</title></rect>')  # fmt: skip
+                         f'height="{pod_h:.1f}" fill="{colours[name]}" stroke="#fff">'
+                         f'<title>{html.escape(name)}</title></rect>')  # fmt: skip
             if pod_h >= 11:
                 parts.append(f'<text x="{x + 7}" y="{cursor + pod_h / 2 + 4:.1f}">'
-                             f'{html.escape(name)}{" x" + str(count) if count > 1 else ""}'
-                             "</text>")  # fmt: skip
+                             f"{html.escape(name)}</text>")  # fmt: skip
         for j, (label, value) in enumerate((("cpu", node["cpu_utilisation"]),
                                             ("mem", node["memory_utilisation"]))):  # fmt: skip
             bx = x + _NODE_W - 30 + j * 13
@@ -59,6 +64,10 @@ def _nodes_svg(nodes: list[Mapping[str, Any]]) -> str:
                          "</rect>")  # fmt: skip
         parts.append(f'<text x="{x + 4}" y="{y + _NODE_H - 6}">cpu {node["cpu_utilisation"]:.0%}'
                      f' mem {node["memory_utilisation"]:.0%}</text>')  # fmt: skip
+    for k, (name, colour) in enumerate(colours.items()):
+        lx, ly = (k % 6) * (_NODE_W + _GAP), legend_y + 16 * (k // 6)
+        parts.append(f'<rect x="{lx}" y="{ly + 2}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{lx + 14}" y="{ly + 11}">{html.escape(name)}</text>')  # fmt: skip
     parts.append("</svg>")
     return "".join(parts)
 
@@ -168,7 +177,7 @@ def fleet_html(place: Mapping[str, Any] | None, contend: Mapping[str, Any] | Non
             "<h2>placement</h2><table><tr><th></th><th>nodes</th><th>cost/h</th>"
             "<th>cross-node req/s</th><th>share</th><th>gap</th></tr>"
             f"{_summary_rows(place)}</table><p>buy: {buy}</p>"
-            f"<h2>nodes and their pods</h2>{_nodes_svg(place['nodes'])}{_links(place)}"
+            f"<h2>nodes and their pods</h2>{_nodes_svg(place)}{_links(place)}"
         )
     if contend is not None:
         body.append(_contend(contend))
