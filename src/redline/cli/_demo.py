@@ -16,7 +16,10 @@ through redline's fault proxy. Then:
    would be (``redline judge``: the strategies against the shop as it is);
 7. the shop's capacity plan: replicas for a sale of 2,000 req/s from its redline (the
    measured capacity's lower bound, an M/M/c queue per replica), with a spare over three
-   zones, and what they cost (``redline capacity size``);
+   zones, and what they cost (``redline capacity size``); then the everyday fleet (the
+   shop, payments and a low-priority reports job) placed on nodes (``capacity place``)
+   and the sale's ramp run through it (``capacity contend --spike``): which pods are
+   preempted and whether the shop keeps its p99 (``fleet.html``);
 8. (the full demo, as root) a CPU-hungry neighbour on the shop's core, twice: both at the
    default ``cpu.weight``, then the shop's cgroup at 1000: its p99 each time, in one
    report (``neighbour.html``).
@@ -48,10 +51,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from redline.analysis import Side, Step, compare_runs
-from redline.capacity import replica_model_from_find, size_fleet
+from redline.capacity import (
+    DemandTrace,
+    PlacedNode,
+    PlacementError,
+    fleet_from_dict,
+    place,
+    replica_model_from_find,
+    simulate_spike,
+    size_fleet,
+)
 from redline.core import (
     PlanError,
     RedlineError,
@@ -63,7 +76,7 @@ from redline.core import (
 from redline.demo import generate
 from redline.faults import FaultProxy
 from redline.plan import Plan, plan_from_dict
-from redline.report import html_report, render_comparison
+from redline.report import fleet_html, html_report, render_comparison
 from redline.rollout import judge
 from redline.runner import find, run
 
@@ -434,6 +447,8 @@ def demo_command(args: argparse.Namespace) -> int:
 
             console.rule("7. the shop's capacity plan, for a sale of 2,000 req/s")
             document["capacity"] = _capacity(document["redline"]["strategies"], console)
+            if document["capacity"]:
+                document["fleet"] = _fleet(document["capacity"], console, write)
 
             if not args.quick:
                 console.rule(f"8. a noisy neighbour on the shop's core at {rate:.0f} req/s")
@@ -525,6 +540,85 @@ def _capacity(found: dict[str, Any], console: Console) -> dict[str, Any] | None:
     return plan.to_dict()
 
 
+def _fleet(
+    capacity: dict[str, Any], console: Console, write: dict[str, str]
+) -> dict[str, Any] | None:
+    """The everyday fleet placed, then the sale's ramp run through it.
+
+    The shop beside payments and a low-priority reports job: who is preempted, and does
+    the shop keep its p99.
+    """
+    replicas = int(capacity["replicas"])
+    everyday = max(3, -(-replicas // 2))
+    slo = f"p99 < {capacity['slo_p99_ms']:g}ms" if capacity.get("slo_p99_ms") else None
+    services: list[dict[str, Any]] = [
+        {"name": "shop", "cpu": 1, "memory": "512Mi", "cpu_limit": 1, "memory_limit": "512Mi",
+         "replicas": everyday, "max_replicas": max(replicas, everyday), "priority": "high",
+         "rps": PEAK_RPS / 2, "capacity_rps": capacity["replica"]["redline_rps"], "slo": slo,
+         "startup_s": 10},
+        {"name": "payments", "cpu": 0.5, "memory": "256Mi", "replicas": 2, "priority": "high"},
+    ]  # fmt: skip
+    node_types = [
+        {"name": n, "cpu": c, "memory": f"{4 * c}Gi", "price_per_hour": 0.0475 * c,
+         "zones": ["a", "b", "c"]} for n, c in (("std-4", 4), ("std-8", 8))
+    ]  # fmt: skip
+    traffic = [{"from": "shop", "to": "payments", "rps": PEAK_RPS / 20}]
+    try:
+        fleet = fleet_from_dict({"services": services, "node_types": node_types,
+                                 "traffic": traffic}, source="the demo's fleet")  # fmt: skip
+        plan = place(fleet, time_limit_s=2.0)
+    except PlacementError as exc:
+        console.print(f"no placement: {exc}", style="yellow", highlight=False)
+        return None
+    placed = plan.to_dict()
+    # the reports jobs (low priority, 1 CPU each) take every CPU the everyday fleet leaves
+    nodes = [PlacedNode(n.name, n.type, n.zone, dict(n.pods)) for n in plan.placement.nodes]
+    jobs = 0
+    for node in nodes:
+        idle = (node.type.cpu_milli - node.used(fleet)[0]) // 1000
+        if idle > 0:
+            node.pods["reports"] = idle
+            jobs += idle
+    reports = {"name": "reports", "cpu": 1, "memory": "1Gi", "replicas": max(jobs, 1),
+               "priority": "low", "spread": "none", "grace_s": 20}  # fmt: skip
+    fleet = fleet_from_dict({"services": [*services, reports], "node_types": node_types},
+                            source="the demo's fleet")  # fmt: skip
+    times = np.arange(0.0, 900.0, 15.0)  # the sale: half the peak, a 5-minute ramp to it
+    ramp = np.interp(times, [0, 120, 420, 600, 900], [1.0, 1.0, 2.0, 2.0, 1.0])
+    sale = DemandTrace(times, ramp, 15.0, "sale")
+    spike = simulate_spike(fleet, nodes, sale)
+    without = simulate_spike(fleet, nodes, sale, preemption=False)
+    shop = next(s for s in spike.services if s["name"] == "shop")
+    buy = ", ".join(f"{b['count']} x {b['type']} in {b['zone']}" for b in placed["node_types"])
+    console.print(
+        f"everyday fleet ({everyday} shops, 2 payments): {buy} at "
+        f"{placed['cost_per_hour']:.2f}/h ({placed['baseline']['cost_per_hour']:.2f}/h "
+        f"first-fit-decreasing), gap {placed['gap']:.0%}; {jobs} reports jobs take the idle "
+        "CPUs; the sale's ramp: "
+        f"{len(spike.preemptions)} reports pod(s) preempted, the shop at "
+        f"{shop['peak_ready']} replicas kept its modelled {slo or 'SLO'}: "
+        f"{'yes' if shop['kept_slo'] else 'no'}",
+        highlight=False,
+    )  # fmt: skip
+    document = {"placement": placed, "spike": spike.to_dict(),
+                "spike_without_preemption": without.to_dict()}  # fmt: skip
+    write["fleet.html"] = fleet_html(placed, {"qos": [], "quotas": [], **document})
+    return document
+
+
+def _fleet_line(document: dict[str, Any]) -> str:
+    fleet = document.get("fleet")
+    if not fleet:
+        return ""
+    shop = next(s for s in fleet["spike"]["services"] if s["name"] == "shop")
+    return (
+        f"its fleet: {fleet['placement']['node_count']} nodes at "
+        f"{fleet['placement']['cost_per_hour']:.2f}/h; in the sale's ramp "
+        f"{len(fleet['spike']['preemptions'])} reports pod(s) preempted, the shop's SLO "
+        f"{'kept' if shop['kept_slo'] else 'missed'}\n"
+    )
+
+
 def _keep(out: Path, document: dict[str, Any], write: dict[str, str], started: float) -> bool:
     """Write the reports made so far and ``demo.json``; whether it could."""
     document["reports"] = [str(out / name) for name in write]
@@ -554,6 +648,7 @@ def _summary(console: Console, document: dict[str, Any], out: Path) -> None:
         f"checkout's p99 goes to: {_p99(document, 'baseline')} as it is, "
         f"{_p99(document, 'strategies')} with the strategies\n"
         f"capacity for a sale of {PEAK_RPS:,.0f} req/s: {_replicas(document)}\n"
+        f"{_fleet_line(document)}"
         f"{_neighbour_line(document)}"
         f"reports: {', '.join(document['reports'])}; every number: {out / 'demo.json'} "
         f"({document['seconds']:.0f} s)",
