@@ -97,7 +97,7 @@ class _Link:
             return
         upstream = await self.upstream_to(self.proxy.pick())
         if upstream is None:
-            self.close()  # as Toxiproxy: the client sees the connection closed
+            await self.close_after_eof()  # as Toxiproxy: the client sees the connection closed
             return
         pumps = [
             asyncio.create_task(self._pump(self.client[0], upstream[1], "upstream")),
@@ -217,6 +217,21 @@ class _Link:
             size = max(1, average + self.proxy.rng.randint(-variation, variation))
             yield data[at : at + size]
             at += size
+
+    async def close_after_eof(self, wait_s: float = 1.0) -> None:
+        """Close the client with a FIN it can read even when it had sent bytes.
+
+        Closing a socket with received bytes unread makes the kernel answer with a reset, so
+        the FIN goes first and what the client sent is read and dropped until it closes too
+        (or ``wait_s`` passes).
+        """
+        reader, writer = self.client
+        with contextlib.suppress(Exception):
+            writer.write_eof()
+            async with asyncio.timeout(wait_s):
+                while await reader.read(65536):
+                    pass
+        self.close()
 
     def close(self) -> None:
         """Close both sides (a FIN each)."""
