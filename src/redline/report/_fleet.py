@@ -141,6 +141,7 @@ def _contend(contend: Mapping[str, Any]) -> str:
             f"{len(spike['preemptions'])} pods preempted; only lower priorities: "
             f"{'yes' if spike['preempted_only_lower'] else 'NO'}; the highest priority kept "
             f"its SLO: {'yes' if spike['top_priority_kept_slo'] else 'NO'}") + "</p>")  # fmt: skip
+        out.append(_timeline_svg(spike))
     measured = contend.get("measured")
     if measured is not None:
         out.append(
@@ -159,6 +160,54 @@ def _contend(contend: Mapping[str, Any]) -> str:
             + "</p>"
         )  # fmt: skip
     return "".join(out)
+
+
+def _timeline_svg(spike: Mapping[str, Any]) -> str:
+    """Ready replicas of each service through the spike, and the preemptions.
+
+    Pending replicas are dashed; each preemption is a red tick on the time axis.
+    """
+    timeline = spike.get("timeline") or []
+    if not timeline:
+        return ""
+    names = [s["name"] for s in spike["services"]]
+    colours = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
+    width, height, left, bottom = 900, 240, 40, 20
+    end = float(timeline[-1]["t"]) or 1.0
+    top = max(max(row[n]["ready"] + row[n]["pending"] for n in names) for row in timeline) or 1
+
+    def x(t: float) -> float:
+        return left + (width - left - 10) * t / end
+
+    def y(v: float) -> float:
+        return height - bottom - (height - bottom - 10) * v / top
+
+    parts = [f'<svg viewBox="0 0 {width} {height + 16 * (-(-len(names) // 6))}" role="img" '
+             'aria-label="replicas through the spike">',
+             f'<text x="2" y="{y(top) + 4:.0f}">{top}</text><text x="2" y="{y(0):.0f}">0</text>',
+             f'<text x="{width - 40}" y="{height - 4}">{end:.0f} s</text>']  # fmt: skip
+    for name in names:
+        for key, dash in (("ready", ""), ("pending", ' stroke-dasharray="4 3"')):
+            if not any(row[name][key] for row in timeline):
+                continue
+            points = " ".join(f"{x(row['t']):.1f},{y(row[name][key]):.1f}" for row in timeline)
+            parts.append(f'<polyline points="{points}" fill="none" stroke="{colours[name]}" '
+                         f'stroke-width="1.5"{dash}><title>{html.escape(name)} {key}</title>'
+                         "</polyline>")  # fmt: skip
+    for eviction in spike.get("preemptions", []):
+        tx = x(float(eviction["t"]))
+        parts.append(f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{height - bottom}" '
+                     f'y2="{height - bottom + 6}" stroke="#c00"><title>'
+                     f'{html.escape(eviction["preemptor"])} preempted '
+                     f'{html.escape(eviction["victim"])}</title></line>')  # fmt: skip
+    for k, name in enumerate(names):
+        lx, ly = (k % 6) * 150, height + 16 * (k // 6)
+        parts.append(f'<rect x="{lx}" y="{ly + 2}" width="10" height="10" '
+                     f'fill="{colours[name]}"/><text x="{lx + 14}" y="{ly + 11}">'
+                     f"{html.escape(name)}</text>")  # fmt: skip
+    parts.append("</svg>")
+    return ("<h3>replicas through the spike (ready solid, pending dashed; red ticks: "
+            "preemptions)</h3>" + "".join(parts))  # fmt: skip
 
 
 def _kept(service: Mapping[str, Any]) -> str:
