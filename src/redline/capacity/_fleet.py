@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from redline.core import PlanError, parse_objective
 
-from ._manifests import _Node, parse_quantity_milli
+from ._manifests import _Node, parse_quantity_milli, yaml_documents
 
 __all__ = [
     "DEFAULT_PRIORITY_CLASSES",
@@ -460,14 +458,8 @@ def load_fleet(path: str | Path) -> Fleet:
         PlanError: the file cannot be read, is not YAML, or a field is wrong.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlanError(f"cannot read the fleet file: {exc.strerror}", source=source) from None
-    try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise PlanError("not valid YAML", source=source, path=where) from None
+    documents = yaml_documents(path, "fleet file")
+    if len(documents) > 1:
+        raise PlanError("expected one YAML document, got several", source=source)
+    data = documents[0] if documents else None
     return fleet_from_dict(data, source=source, base=Path(path).parent)

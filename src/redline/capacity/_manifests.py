@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -124,6 +125,26 @@ class _Node:
         return [_Node(v, self.source, f"{self.path}.{key}[{i}]") for i, v in enumerate(value)]
 
 
+def yaml_documents(path: str | Path, what: str) -> list[Any]:
+    """The documents of a YAML file (``---`` between them), the empty ones left out.
+
+    Raises:
+        PlanError: the file cannot be read (``cannot read the <what>``) or is not YAML
+            (with the line).
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"cannot read the {what}: {exc.strerror}", source=source) from None
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise PlanError("not valid YAML", source=source, path=where) from None
+
+
 def load_policies(path: str | Path, *, capacity_rps: float, startup_s: float) -> list[Policy]:
     """Every policy in a YAML file (one document each; ``---`` between them).
 
@@ -131,16 +152,7 @@ def load_policies(path: str | Path, *, capacity_rps: float, startup_s: float) ->
         PlanError: the file cannot be read, or a manifest is not a policy redline models.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlanError(f"cannot read the policy: {exc.strerror}", source=source) from None
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise PlanError("not valid YAML", source=source, path=where) from None
+    documents = yaml_documents(path, "policy")
     if not documents:
         raise PlanError("no manifest in the file", source=source)
     return [

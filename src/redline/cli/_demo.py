@@ -40,8 +40,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +81,7 @@ from redline.runner import find, run
 from . import _exit
 from ._console import error, stdout_console
 from ._judge import judgement_table
+from ._local import free_port, pinned, wait_for
 from ._run import console_run, print_outcome
 
 __all__ = ["add_demo_parser"]
@@ -109,31 +108,14 @@ def add_demo_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     parser.set_defaults(handler=demo_command)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"a demo service exited ({process.returncode})")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"a demo service did not listen on 127.0.0.1:{port}")
-
-
 @contextlib.contextmanager
 def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
     """Payments, the fault proxy in front of it, and the two shops; all on loopback."""
     db = workdir / "shop.db"
     generate(db, products=2000, reviews_each=12)
-    pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-    ports = {"payments": _free_port(), "via_proxy": _free_port(),
-             "shop": _free_port(), "protected": _free_port(), "otlp": _free_port()}  # fmt: skip
+    pin = pinned()
+    ports = {"payments": free_port(), "via_proxy": free_port(),
+             "shop": free_port(), "protected": free_port(), "otlp": free_port()}  # fmt: skip
     # the services continue redline's traces, exporting spans to the traced runs' receiver
     otlp = ["--otlp", f"http://127.0.0.1:{ports['otlp']}/v1/traces"]
     with contextlib.ExitStack() as stack:
@@ -146,7 +128,7 @@ def _services(workdir: Path, console: Console) -> Iterator[dict[str, Any]]:
             )  # fmt: skip
             stack.callback(process.wait, 10)
             stack.callback(process.terminate)
-            _wait_for(port, process)
+            wait_for(port, process)
             pids[str(port)] = process.pid  # taskset execs python: the same process
 
         start("payments", *otlp, port=ports["payments"])

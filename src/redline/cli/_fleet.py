@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +38,7 @@ from redline.runner import run
 
 from . import _exit
 from ._console import error, stdout_console
+from ._local import free_port, pinned, wait_for
 
 __all__ = ["add_fleet_parsers"]
 
@@ -318,31 +315,16 @@ def _print_spike(console: Console, spike: dict[str, Any], without: dict[str, Any
     )  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _priority_service(capacity: int, work_ms: float) -> Iterator[str]:
-    port = _free_port()
-    pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+    port = free_port()
     process = subprocess.Popen(
-        [*pin, sys.executable, "-m", "redline.demo", "priority", "--port", str(port),
+        [*pinned(), sys.executable, "-m", "redline.demo", "priority", "--port", str(port),
          "--capacity", str(capacity), "--work-ms", str(work_ms)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the priority service exited ({process.returncode})")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the priority service did not listen")
-            time.sleep(0.05)
+        wait_for(port, process)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
