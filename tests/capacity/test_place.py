@@ -279,3 +279,26 @@ def test_traffic_comes_from_a_traced_runs_call_trees(tmp_path):
     }
     with pytest.raises(ValueError, match="--trace"):
         traffic_from_run({"summary": {}})
+
+
+def test_a_service_that_scales_prefers_its_spread_and_one_that_does_not_requires_it():
+    data = _twenty_services(5)
+    data["services"][0].update(replicas=2, max_replicas=6)
+    data["services"][1].update(replicas=2)
+    data["services"][1].pop("max_replicas", None)
+    fleet = fleet_from_dict(data)
+    plan = place(fleet, time_limit_s=2.0)
+    documents = {d["metadata"]["name"]: d for d in scheduling_manifests(fleet, plan.placement)}
+    scaling = documents[fleet.services[0].name]["spec"]["template"]["spec"]
+    fixed = documents[fleet.services[1].name]["spec"]["template"]["spec"]
+    assert (
+        "preferredDuringSchedulingIgnoredDuringExecution"
+        in (scaling["affinity"]["podAntiAffinity"])
+    )
+    assert scaling["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert (
+        "requiredDuringSchedulingIgnoredDuringExecution" in (fixed["affinity"]["podAntiAffinity"])
+    )
+    assert fixed["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
+    for document in documents.values():
+        kubernetes_validate.validate(document, "1.29", strict=True)

@@ -15,7 +15,9 @@
   lowest, then the fewest victims). Victims keep their node for their termination grace
   period; the preemptor starts when they are gone, then serves after its start-up time. A
   victim's Deployment makes a replacement at once, which waits, pending, until there is
-  room. Latency is modelled per replica as an M/M/1 queue whose service rate makes the SLO's
+  room. A spread service that does not scale keeps its required anti-affinity (one
+  replica per node); one that does only prefers it. Latency is modelled per replica as an
+  M/M/1 queue whose service rate makes the SLO's
   percentile exactly the objective at ``capacity_rps``: the modelled percentile is within
   the SLO while each ready replica takes at most its measured capacity.
 """
@@ -321,7 +323,7 @@ class _Sim:
             if service.name not in demand or service.capacity_rps is None:
                 continue
             want = math.ceil(demand[service.name] / (service.capacity_rps * self.target) - 1e-9)
-            top = service.max_replicas or service.replicas * 10
+            top = service.peak_replicas  # without max_replicas it stays where it is
             want = min(max(want, service.replicas), top)
             history = self.recommendations[service.name]
             history.append((now, want))
@@ -347,13 +349,25 @@ class _Sim:
         pending.sort(key=lambda p: (-p.priority, p.created, p.id))
         for pod in pending:
             need = (pod.service.cpu_milli, pod.service.memory)
-            fits = [n for n in range(len(self.nodes))
+            fits = [n for n in self.allowed(pod)
                     if all(f >= r for f, r in zip(self.free(n), need, strict=True))]  # fmt: skip
             if fits:
                 node = max(fits, key=lambda n: (self.free(n)[0], -n))
                 self.bind(pod, node, now, now)
             elif self.preemption and pod.service.preempt:
                 self.preempt(pod, now)
+
+    def allowed(self, pod: _Pod) -> list[int]:
+        """The nodes its required anti-affinity leaves it.
+
+        A spread service that does not scale keeps one replica per node; one that scales
+        only prefers it (see the hints).
+        """
+        nodes = range(len(self.nodes))
+        if not pod.service.one_per_node or pod.service.scales:
+            return list(nodes)
+        taken = {p.node for p in self.pods if p.service is pod.service and not p.gone}
+        return [n for n in nodes if n not in taken]
 
     def bind(self, pod: _Pod, node: int, now: float, start: float) -> None:
         pod.node, pod.bound, pod.start = node, now, start
@@ -362,7 +376,7 @@ class _Sim:
     def preempt(self, pod: _Pod, now: float) -> None:
         need = (pod.service.cpu_milli, pod.service.memory)
         best: tuple[tuple[int, int, int], int, list[_Pod]] | None = None
-        for node in range(len(self.nodes)):
+        for node in self.allowed(pod):
             cpu, memory = self.free(node)
             candidates = sorted(
                 (p for p in self.pods if p.node == node and not p.terminating

@@ -100,8 +100,17 @@ class FleetService:
 
     @property
     def one_per_node(self) -> bool:
-        """Whether replicas must be on different nodes."""
+        """Whether the placed replicas must be on different nodes."""
         return self.spread != "none" and self.replicas > 1
+
+    @property
+    def scales(self) -> bool:
+        """Whether it may grow past ``replicas`` (an autoscaler's ``max_replicas``).
+
+        Its spread is then a preference, so that the replicas it adds are not held to the
+        nodes there are.
+        """
+        return self.peak_replicas > self.replicas
 
 
 @dataclass(frozen=True)

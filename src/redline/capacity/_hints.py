@@ -5,9 +5,10 @@ For each service a Deployment whose pod template carries
 - **node affinity** (required): the node types (``node.kubernetes.io/instance-type``) and
   zones (``topology.kubernetes.io/zone``) the plan put its replicas on;
 - **pod anti-affinity** (required, ``kubernetes.io/hostname``) for a spread service: one
-  replica per node;
-- a **topology spread constraint** across zones (maxSkew 1, DoNotSchedule) for a service
-  spread by zone;
+  replica per node; preferred (weight 100) for a service that scales past its replicas
+  (``max_replicas``), which required anti-affinity would cap at the node count;
+- a **topology spread constraint** across zones (maxSkew 1; DoNotSchedule, or
+  ScheduleAnyway for a service that scales) for a service spread by zone;
 - **pod affinity** (preferred, ``kubernetes.io/hostname``) towards the services it shares
   nodes with and talks to, weighted by the requests between them (1 to 100);
 - its **PriorityClass**, one per priority the fleet uses.
@@ -115,7 +116,11 @@ def _deployment(fleet: Fleet, placement: Placement, service: FleetService) -> di
         ]}}
     }  # fmt: skip
     selector = {"matchLabels": _labels(service)}
-    if service.one_per_node:
+    if service.one_per_node and service.scales:  # required would cap it at the node count
+        affinity["podAntiAffinity"] = {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"labelSelector": selector, "topologyKey": _HOST}}
+        ]}  # fmt: skip
+    elif service.one_per_node:
         affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": selector, "topologyKey": _HOST}
         ]}  # fmt: skip
@@ -130,7 +135,8 @@ def _deployment(fleet: Fleet, placement: Placement, service: FleetService) -> di
     pod["affinity"] = affinity
     if service.spread == "zone" and service.replicas > 1:
         pod["topologySpreadConstraints"] = [{
-            "maxSkew": 1, "topologyKey": _ZONE, "whenUnsatisfiable": "DoNotSchedule",
+            "maxSkew": 1, "topologyKey": _ZONE,
+            "whenUnsatisfiable": "ScheduleAnyway" if service.scales else "DoNotSchedule",
             "labelSelector": selector,
         }]  # fmt: skip
     return deployment
