@@ -1,7 +1,7 @@
 """Fleet placement at scale: 200 services on 50 node types, CP-SAT beside first-fit-decreasing.
 
     python benchmarks/bench_place.py [--services 200] [--node-types 50] [--time-limit 20]
-                                     [--repeat 3]
+                                     [--repeat 3] [--cost-slack 0]
 
 A generated fleet (seeded: the same every run): services of 0.25 to 2 CPUs and 256 MiB to
 4 GiB, 1 to 6 replicas spread across zones, 300 links of 10 to 2,000 req/s; node types of
@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--node-types", type=int, default=50)
     parser.add_argument("--time-limit", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cost-slack", type=float, default=0.0)
     args = parser.parse_args()
     fleet = fleet_from_dict(generated(args.services, args.node_types))
     pods = sum(s.replicas for s in fleet.services)
@@ -70,7 +71,8 @@ def main() -> int:
     rows, seconds = [], []
     for round_ in range(1, args.repeat + 1):
         started = time.perf_counter()
-        plan = place(fleet, time_limit_s=args.time_limit, seed=round_)
+        plan = place(fleet, time_limit_s=args.time_limit, seed=round_,
+                     cost_slack=args.cost_slack)  # fmt: skip
         wall = time.perf_counter() - started
         seconds.append(wall)
         assert not placement_violations(fleet, plan.placement.nodes)

@@ -302,3 +302,18 @@ def test_a_service_that_scales_prefers_its_spread_and_one_that_does_not_requires
     assert fixed["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
     for document in documents.values():
         kubernetes_validate.validate(document, "1.29", strict=True)
+
+
+def test_cost_slack_lets_the_traffic_step_pay_a_bounded_premium():
+    data = _twenty_services(11)
+    data["node_types"].append({"name": "std-4", "cpu": 4, "memory": "16Gi",
+                               "price_per_hour": 0.19, "zones": ["a", "b", "c"]})  # fmt: skip
+    fleet = fleet_from_dict(data)
+    plan = place(fleet, time_limit_s=4.0, cost_slack=0.2)
+    placed, blind = plan.placement, plan.traffic_blind
+    assert placement_violations(fleet, placed.nodes) == []
+    assert placed.cost_per_hour <= blind.cost_per_hour * 1.2 + 1e-9
+    assert cross_node_rps(fleet, placed.nodes) <= cross_node_rps(fleet, blind.nodes)
+    assert placed.gap is not None
+    assert placed.cost_bound is not None
+    assert placed.cost_per_hour * (1 - placed.gap) == pytest.approx(placed.cost_bound, abs=1e-3)

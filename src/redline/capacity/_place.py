@@ -7,17 +7,18 @@ steps, lexicographically:
    allocatable CPU and memory (after headroom), with replicas of a spread service on
    different nodes (pod anti-affinity) and balanced across zones (a topology spread with
    maxSkew 1: each zone holds the floor or the ceiling of replicas / zones);
-2. **traffic**: at that cost, the assignment that keeps the most requests between services
-   on one node. With topology-aware routing a caller's requests stay on its node when a
-   replica of the callee is there, and each callee replica takes an equal share: the share
-   of a link ``a -> b`` that can stay local is ``sum over nodes of min(a's share of replicas
-   on the node, b's share)`` (the overlap of the two spreads), and the rest crosses nodes.
+2. **traffic**: at that cost (or up to ``cost_slack`` dearer), the assignment that keeps
+   the most requests between services on one node. With topology-aware routing a
+   caller's requests stay on its node when a replica of the callee is there, and each
+   callee replica takes an equal share: the share of a link ``a -> b`` that can stay local
+   is ``sum over nodes of min(a's share of replicas on the node, b's share)`` (the overlap
+   of the two spreads), and the rest crosses nodes.
 
 Each step has a time limit and reports the solver's optimality gap. First-fit-decreasing
 (the greedy every team starts with: largest replicas first, each on the first open node it
 fits on, a new node of the most cost-efficient type otherwise) is computed beside it under
-the same rules; its plan is the solver's starting hint, so the solver's answer is never
-worse than it.
+the same rules. The cheapest of the greedy run once with each candidate type preferred is
+the solver's starting hint, so the solver's answer is never dearer than the greedy's.
 
 The solver chooses among a pool of candidate nodes: the node types no other type beats on
 every count (CPU, memory, price, zones), the ``max_types`` most cost-efficient for the
@@ -28,6 +29,7 @@ fill). The gap is the solver's, over that pool.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -365,14 +367,19 @@ def _name_nodes(nodes: list[PlacedNode]) -> list[PlacedNode]:
     return nodes
 
 
-def first_fit_decreasing(fleet: Fleet) -> Placement:
+def first_fit_decreasing(fleet: Fleet, prefer: NodeType | None = None) -> Placement:
     """The greedy baseline under the same rules (see the module).
+
+    New nodes are of the most cost-efficient type a replica fits on (``prefer``: that type
+    first instead).
 
     Raises:
         PlacementError: the greedy cannot place a replica (a node type's ``max_count``).
     """
     started = time.perf_counter()
     ranked = _ranked_types(fleet)
+    if prefer is not None:
+        ranked = [prefer, *(t for t in ranked if t is not prefer)]
     best = ranked[0]
     pods = [(s, i) for s in fleet.services for i in range(s.replicas)]
     pods.sort(key=lambda p: (-_size(fleet, p[0], best), p[0].name, p[1]))
@@ -462,12 +469,14 @@ def _pool(fleet: Fleet, greedy: Placement, max_types: int) -> list[_Bin]:
 
 
 def place(fleet: Fleet, *, time_limit_s: float = 10.0, max_types: int = 4,
-          workers: int = 0, seed: int = 0, log: bool = False) -> FleetPlan:  # fmt: skip
+          workers: int = 0, seed: int = 0, log: bool = False,
+          cost_slack: float = 0.0) -> FleetPlan:  # fmt: skip
     """Place the fleet: the greedy, then CP-SAT's cost step, then its traffic step.
 
     ``time_limit_s`` is split: 60% for the cost step (all of it without traffic), the rest
-    for the traffic step. ``workers``: CP-SAT's search workers (0: one per core); ``log``:
-    CP-SAT's search log on stderr.
+    for the traffic step. ``cost_slack``: how much dearer than the cheapest (0.05: 5%) the
+    traffic step may go to keep more traffic on nodes. ``workers``: CP-SAT's search workers
+    (0: one per core); ``log``: CP-SAT's search log on stderr.
 
     Raises:
         PlacementError: OR-Tools is not installed (``pip install redline[placement]``), or
@@ -482,7 +491,17 @@ def place(fleet: Fleet, *, time_limit_s: float = 10.0, max_types: int = 4,
     started = time.perf_counter()
     greedy = first_fit_decreasing(fleet)
     greedy_valid = not placement_violations(fleet, greedy.nodes)
-    bins = _pool(fleet, greedy, max_types)
+    # the hint: the cheapest of the greedy run with each candidate type preferred
+    hint = greedy
+    for node_type in _ranked_types(fleet)[1:max_types]:
+        with contextlib.suppress(PlacementError):
+            other = first_fit_decreasing(fleet, prefer=node_type)
+            if other.cost_per_hour < hint.cost_per_hour and not placement_violations(
+                fleet, other.nodes
+            ):
+                hint = other
+    hint_valid = greedy_valid or hint is not greedy
+    bins = _pool(fleet, hint, max_types)
     model = cp_model.CpModel()
     used = [model.new_bool_var(f"u{b}") for b in range(len(bins))]
     count: dict[tuple[int, int], Any] = {}
@@ -543,8 +562,8 @@ def place(fleet: Fleet, *, time_limit_s: float = 10.0, max_types: int = 4,
     prices = [round(spot.type.price_per_hour * _PRICE_SCALE) for spot in bins]
     cost = sum(p * u for p, u in zip(prices, used, strict=True))
     model.minimize(cost)
-    if greedy_valid:
-        _hint(model, bins, fleet, greedy, count, used)
+    if hint_valid:
+        _hint(model, bins, fleet, hint, count, used)
     solver = cp_model.CpSolver()
     traffic = [link for link in fleet.traffic if link.rps > 0 and link.source != link.target]
     budget = time_limit_s * (0.6 if traffic else 1.0)
@@ -554,14 +573,14 @@ def place(fleet: Fleet, *, time_limit_s: float = 10.0, max_types: int = 4,
     solver.parameters.log_search_progress = log
     status = solver.status_name(solver.solve(model))
     found = status in ("OPTIMAL", "FEASIBLE")
-    if status == "INFEASIBLE" or not (found or greedy_valid):
+    if status == "INFEASIBLE" or not (found or hint_valid):
         raise PlacementError(f"no placement found within {budget:.0f}s: "
                              f"{status.lower()}")  # fmt: skip
     bound = solver.best_objective_bound
-    if found and not (greedy_valid and solver.objective_value > _scaled(greedy.cost_per_hour)):
+    if found and not (hint_valid and solver.objective_value > _scaled(hint.cost_per_hour)):
         nodes, value = _read(solver, bins, fleet, count, used), solver.objective_value
     else:  # the solver found nothing better than its hint (or lost it in presolve)
-        nodes, value = [_copy(n) for n in greedy.nodes], _scaled(greedy.cost_per_hour)
+        nodes, value = [_copy(n) for n in hint.nodes], _scaled(hint.cost_per_hour)
     gap = _gap(value, bound)
     blind = Placement(
         "traffic-blind", nodes,
@@ -574,7 +593,7 @@ def place(fleet: Fleet, *, time_limit_s: float = 10.0, max_types: int = 4,
                       gap=blind.gap, cost_bound=blind.cost_bound)  # fmt: skip
     if traffic:
         final = _traffic_step(model, solver, fleet, bins, (count, ceiling), used, cost, blind,
-                              traffic,
+                              traffic, cost_slack,
                               max(time_limit_s - (time.perf_counter() - started), 1.0))  # fmt: skip
     final.solve_s = time.perf_counter() - started
     names = list(dict.fromkeys(b.type.name for b in bins))
@@ -631,12 +650,12 @@ def _read(solver: Any, bins: list[_Bin], fleet: Fleet, count: dict[tuple[int, in
 def _traffic_step(model: Any, solver: Any, fleet: Fleet, bins: list[_Bin],
                   variables: tuple[dict[tuple[int, int], Any], dict[tuple[int, int], int]],
                   used: list[Any], cost: Any,
-                  blind: Placement, traffic: list[Any],
+                  blind: Placement, traffic: list[Any], cost_slack: float,
                   time_limit_s: float) -> Placement:  # fmt: skip
     """At the cost found, keep the most traffic on nodes (see the module)."""
     count, ceiling = variables
     index = {s.name: i for i, s in enumerate(fleet.services)}
-    model.add(cost <= round(_scaled(blind.cost_per_hour)))
+    model.add(cost <= round(_scaled(blind.cost_per_hour) * (1.0 + cost_slack)))
     local_terms = []
     for e, link in enumerate(traffic):
         a, b_ = index[link.source], index[link.target]
@@ -666,8 +685,14 @@ def _traffic_step(model: Any, solver: Any, fleet: Fleet, bins: list[_Bin],
     traffic_gap = max(0.0, (bound - value) / bound) if bound > 0 else 0.0
     if cross_node_rps(fleet, nodes) > cross_node_rps(fleet, blind.nodes):
         nodes = [_copy(n) for n in blind.nodes]
-    return Placement("cp-sat", nodes, status=blind.status, gap=blind.gap,
-                     traffic_gap=traffic_gap, cost_bound=blind.cost_bound)  # fmt: skip
+    dearer = sum(n.type.price_per_hour for n in nodes) > blind.cost_per_hour + 1e-9
+    bound = (blind.cost_bound or 0.0) * _PRICE_SCALE
+    return Placement(
+        "cp-sat", nodes, status="feasible" if dearer else blind.status,
+        gap=_gap(_scaled(sum(n.type.price_per_hour for n in nodes)), bound) if dearer
+        else blind.gap,
+        traffic_gap=traffic_gap, cost_bound=blind.cost_bound,
+    )  # fmt: skip
 
 
 def placement_from_dict(fleet: Fleet, data: object, *, source: str = "<place.json>") -> Placement:

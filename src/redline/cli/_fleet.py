@@ -93,6 +93,9 @@ def _solver_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--headroom", type=float, help="share of each node left free (overrides the fleet's)"
     )
+    parser.add_argument("--cost-slack", type=float, default=0.0,
+                        help="how much dearer than the cheapest the plan may go to keep "
+                        "traffic on nodes (0.05: 5%%; default 0)")  # fmt: skip
     parser.add_argument("--max-types", type=int, default=4,
                         help="node types the solver chooses among (default 4)")  # fmt: skip
 
@@ -132,7 +135,12 @@ def place_command(args: argparse.Namespace) -> int:
     console = stdout_console()
     try:
         fleet = _fleet(args)
-        plan = place(fleet, time_limit_s=args.time_limit, max_types=args.max_types)
+        plan = place(
+            fleet,
+            time_limit_s=args.time_limit,
+            max_types=args.max_types,
+            cost_slack=args.cost_slack,
+        )
     except (RedlineError, OSError) as exc:
         error(str(exc))
         return _exit.USAGE if isinstance(exc, PlanError) else _exit.NOT_CARRIED_OUT
@@ -194,7 +202,12 @@ def _print_plan(console: Console, plan: FleetPlan, document: dict[str, Any]) -> 
 
 def _placement(args: argparse.Namespace, fleet: Fleet) -> tuple[Placement, dict[str, Any] | None]:
     if args.placement is None:
-        plan = place(fleet, time_limit_s=args.time_limit, max_types=args.max_types)
+        plan = place(
+            fleet,
+            time_limit_s=args.time_limit,
+            max_types=args.max_types,
+            cost_slack=args.cost_slack,
+        )
         return plan.placement, plan.to_dict()
     source = str(args.placement)
     try:
