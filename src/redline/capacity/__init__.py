@@ -23,6 +23,7 @@ from ._fleet import NodeType as NodeType
 from ._fleet import fleet_from_dict as fleet_from_dict
 from ._fleet import load_fleet as load_fleet
 from ._fleet import traffic_from_run as traffic_from_run
+from ._hints import documents_yaml as documents_yaml
 from ._hints import priority_classes as priority_classes
 from ._hints import scheduling_manifests as scheduling_manifests
 from ._hints import scheduling_yaml as scheduling_yaml
@@ -112,6 +113,7 @@ __all__ = [
     "Workload",
     "cross_node_rps",
     "demand_from_prometheus",
+    "documents_yaml",
     "erlang_c",
     "first_fit_decreasing",
     "fit_scaling",

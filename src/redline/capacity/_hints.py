@@ -28,7 +28,7 @@ from ._fleet import Fleet, FleetService
 from ._k8s import Workload, manifests
 from ._place import Placement
 
-__all__ = ["priority_classes", "scheduling_manifests", "scheduling_yaml"]
+__all__ = ["documents_yaml", "priority_classes", "scheduling_manifests", "scheduling_yaml"]
 
 _ZONE = "topology.kubernetes.io/zone"
 _TYPE = "node.kubernetes.io/instance-type"
@@ -154,6 +154,11 @@ class _Plain(yaml.SafeDumper):
         return True
 
 
+def documents_yaml(documents: list[dict[str, Any]]) -> str:
+    """Manifests as one YAML stream (``---`` between them), shared parts written out."""
+    return yaml.dump_all(documents, Dumper=_Plain, sort_keys=False)
+
+
 def scheduling_yaml(fleet: Fleet, placement: Placement) -> str:
     """The same as one YAML stream."""
-    return yaml.dump_all(scheduling_manifests(fleet, placement), Dumper=_Plain, sort_keys=False)
+    return documents_yaml(scheduling_manifests(fleet, placement))

@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from redline.capacity import (
     Fleet,
-    FleetPlan,
     Placement,
+    documents_yaml,
     limit_ranges,
     load_demand,
     load_fleet,
@@ -123,11 +122,7 @@ def _validated(documents: list[dict[str, Any]]) -> str:
 
 
 def _dump(path: Path, documents: list[dict[str, Any]]) -> None:
-    class Plain(yaml.SafeDumper):
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
-
-    write_text(yaml.dump_all(documents, Dumper=Plain, sort_keys=False), path)
+    write_text(documents_yaml(documents), path)
 
 
 def place_command(args: argparse.Namespace) -> int:
@@ -145,7 +140,7 @@ def place_command(args: argparse.Namespace) -> int:
         error(str(exc))
         return _exit.USAGE if isinstance(exc, PlanError) else _exit.NOT_CARRIED_OUT
     document = plan.to_dict()
-    _print_plan(console, plan, document)
+    _print_plan(console, document)
     try:
         if args.manifests:
             documents = scheduling_manifests(fleet, plan.placement)
@@ -169,7 +164,7 @@ def _bar(share: float, width: int = 20) -> str:
     return "#" * filled + "." * (width - filled)
 
 
-def _print_plan(console: Console, plan: FleetPlan, document: dict[str, Any]) -> None:
+def _print_plan(console: Console, document: dict[str, Any]) -> None:
     table = Table(title="placement", title_justify="left")
     for column in ("", "nodes", "cost/h", "cross-node req/s", "share", "CPU used", "gap"):
         table.add_column(column, justify="left" if not column else "right")
@@ -197,7 +192,6 @@ def _print_plan(console: Console, plan: FleetPlan, document: dict[str, Any]) -> 
             ", ".join(node["services"]),
         )
     console.print(nodes)
-    del plan
 
 
 def _placement(args: argparse.Namespace, fleet: Fleet) -> tuple[Placement, dict[str, Any] | None]:
