@@ -289,6 +289,9 @@ class _Sim:
         self.preemption = preemption
         self.capacity = [(n.type.cpu_milli, n.type.memory) for n in nodes]
         self.pods: list[_Pod] = []
+        self.by_service: dict[str, list[_Pod]] = defaultdict(list)
+        self.on_node: list[list[_Pod]] = [[] for _ in nodes]  # bound and not yet gone
+        self.used = [[0, 0] for _ in nodes]
         self.events: list[tuple[float, int, str, int]] = []
         self.order = itertools.count()
         self.preemptions: list[dict[str, Any]] = []
@@ -297,26 +300,38 @@ class _Sim:
             for name, count in node.pods.items():
                 for _ in range(count):
                     pod = self._new(fleet.service(name), 0.0)
-                    pod.node, pod.bound, pod.start, pod.ready = index, 0.0, 0.0, 0.0
+                    self._place(pod, index)
+                    pod.bound, pod.start, pod.ready = 0.0, 0.0, 0.0
 
     def _new(self, service: FleetService, now: float) -> _Pod:
         pod = _Pod(len(self.pods), service, self.fleet.priority(service), now)
         self.pods.append(pod)
+        self.by_service[service.name].append(pod)
         return pod
+
+    def _place(self, pod: _Pod, node: int) -> None:
+        pod.node = node
+        self.on_node[node].append(pod)
+        self.used[node][0] += pod.service.cpu_milli
+        self.used[node][1] += pod.service.memory
+
+    def release(self, pod: _Pod) -> None:
+        """The pod is gone: its node's resources are free again."""
+        pod.gone = True
+        if pod.node is not None and pod in self.on_node[pod.node]:
+            self.on_node[pod.node].remove(pod)
+            self.used[pod.node][0] -= pod.service.cpu_milli
+            self.used[pod.node][1] -= pod.service.memory
 
     def at(self, time_s: float, kind: str, pod: int = -1) -> None:
         heapq.heappush(self.events, (time_s, next(self.order), kind, pod))
 
     def live(self, service: FleetService) -> list[_Pod]:
-        return [p for p in self.pods if p.service is service and not p.terminating]
+        return [p for p in self.by_service[service.name] if not p.terminating]
 
     def free(self, node: int) -> tuple[int, int]:
         cpu, memory = self.capacity[node]
-        for pod in self.pods:
-            if pod.node == node and not pod.gone:
-                cpu -= pod.service.cpu_milli
-                memory -= pod.service.memory
-        return cpu, memory
+        return cpu - self.used[node][0], memory - self.used[node][1]
 
     def scale(self, now: float, demand: dict[str, float]) -> None:
         for service in self.fleet.services:
@@ -366,11 +381,12 @@ class _Sim:
         nodes = range(len(self.nodes))
         if not pod.service.one_per_node or pod.service.scales:
             return list(nodes)
-        taken = {p.node for p in self.pods if p.service is pod.service and not p.gone}
+        taken = {p.node for p in self.by_service[pod.service.name] if not p.gone}
         return [n for n in nodes if n not in taken]
 
     def bind(self, pod: _Pod, node: int, now: float, start: float) -> None:
-        pod.node, pod.bound, pod.start = node, now, start
+        self._place(pod, node)
+        pod.bound, pod.start = now, start
         self.at(start + pod.service.startup_s, "ready", pod.id)
 
     def preempt(self, pod: _Pod, now: float) -> None:
@@ -379,7 +395,7 @@ class _Sim:
         for node in self.allowed(pod):
             cpu, memory = self.free(node)
             candidates = sorted(
-                (p for p in self.pods if p.node == node and not p.terminating
+                (p for p in self.on_node[node] if not p.terminating
                  and p.priority < pod.priority),
                 key=lambda p: (p.priority, -(p.bound or 0.0)),
             )  # fmt: skip
@@ -465,7 +481,7 @@ def simulate_spike(
             if not pod.terminating:
                 pod.ready = now
         elif kind == "gone":
-            sim.pods[pod_id].gone = True
+            sim.release(sim.pods[pod_id])
         elif kind == "tick":
             demand = demand_at(now)
             row: dict[str, Any] = {"t": round(now, 3)}
