@@ -550,7 +550,7 @@ def _fleet(
                                  "traffic": traffic}, source="the demo's fleet")  # fmt: skip
         plan = place(fleet, time_limit_s=2.0)
     except PlacementError as exc:
-        console.print(f"no placement: {exc}", style="yellow", highlight=False)
+        console.print(f"no placement: {exc}", style="yellow", highlight=False, markup=False)
         return None
     placed = plan.to_dict()
     # the reports jobs (low priority, 1 CPU each) take every CPU the everyday fleet leaves
