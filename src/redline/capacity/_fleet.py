@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +170,11 @@ class Fleet:
         Raises:
             KeyError: no such service.
         """
-        for service in self.services:
-            if service.name == name:
-                return service
-        raise KeyError(name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, FleetService]:
+        return {service.name: service for service in self.services}
 
     def priority(self, service: FleetService) -> int:
         """The PriorityClass value of a service."""

@@ -128,8 +128,9 @@ class Placement:
         """The figures (``node_count``, ``cost_per_hour``, ``cross_node_rps``...)."""
         cross = cross_node_rps(fleet, self.nodes)
         total = fleet.total_rps
-        cpu_used = sum(n.used(fleet)[0] for n in self.nodes)
-        memory_used = sum(n.used(fleet)[1] for n in self.nodes)
+        used = [n.used(fleet) for n in self.nodes]
+        cpu_used = sum(cpu for cpu, _ in used)
+        memory_used = sum(memory for _, memory in used)
         cpu = sum(n.type.cpu_milli for n in self.nodes)
         memory = sum(n.type.memory for n in self.nodes)
         return {
