@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redline.capacity import (
+    PlacedNode,
     cross_node_rps,
     first_fit_decreasing,
     fleet_from_dict,
@@ -20,6 +21,7 @@ from redline.capacity import (
     placement_violations,
     scheduling_manifests,
 )
+from redline.capacity._colocate import colocate
 from redline.core import PlanError
 
 FALKENAUER = Path(__file__).parent.parent / "fixtures" / "binpacking" / "falkenauer_u120.json"
@@ -151,6 +153,64 @@ def test_every_placement_keeps_the_rules_and_costs_no_more_than_the_greedy(data)
     assert cross_node_rps(fleet, plan.placement.nodes) <= (
         cross_node_rps(fleet, plan.traffic_blind.nodes) + 1e-6
     )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_fleets())
+def test_the_local_search_keeps_the_nodes_and_the_rules_and_never_adds_crossing(data):
+    fleet = fleet_from_dict(data)
+    greedy = first_fit_decreasing(fleet).nodes
+    moved = colocate(fleet, greedy, deadline_s=5.0)
+    assert placement_violations(fleet, moved) == []
+    assert [(n.name, n.type.name, n.zone) for n in moved] == [
+        (n.name, n.type.name, n.zone) for n in greedy
+    ]  # the same nodes: the same cost
+    assert all(n.pods for n in moved)
+    assert cross_node_rps(fleet, moved) <= cross_node_rps(fleet, greedy) + 1e-6
+
+
+def test_the_local_search_swaps_replicas_onto_their_callers_nodes():
+    fleet = fleet_from_dict({
+        "services": [{"name": n, "cpu": 1, "memory": "1Gi", "replicas": 2, "spread": "none"}
+                     for n in ("a", "b", "c", "d")],
+        "node_types": [{"name": "n", "cpu": 4, "memory": "8Gi", "price_per_hour": 1}],
+        "traffic": [{"from": "a", "to": "b", "rps": 100}, {"from": "c", "to": "d", "rps": 10}],
+        "headroom": 0,
+    })  # fmt: skip
+    kind = fleet.node_types[0]
+    # full nodes, each caller's replicas apart from its callee's: no move fits, swaps do
+    apart = [PlacedNode("n-1", kind, "a", {"a": 2, "c": 2}),
+             PlacedNode("n-2", kind, "a", {"b": 2, "d": 2})]  # fmt: skip
+    assert placement_violations(fleet, apart) == []
+    assert cross_node_rps(fleet, apart) == pytest.approx(110.0)
+    moved = colocate(fleet, apart, deadline_s=5.0)
+    assert placement_violations(fleet, moved) == []
+    # the optimum: each node holds as much of a as of b, and of c as of d (a first-found
+    # swap once stopped at 10 req/s: a+b together, c and d still apart)
+    assert cross_node_rps(fleet, moved) == pytest.approx(0.0)
+
+
+def test_a_swap_keeps_the_zone_spread_of_a_service_without_links():
+    fleet = fleet_from_dict({
+        "services": [{"name": "p", "cpu": 1, "memory": "1Gi", "replicas": 1, "spread": "none"},
+                     {"name": "q", "cpu": 1, "memory": "1Gi", "replicas": 1, "spread": "none"},
+                     {"name": "x", "cpu": 1, "memory": "1Gi", "replicas": 2},
+                     {"name": "z", "cpu": 1, "memory": "1Gi", "replicas": 2, "spread": "none"}],
+        "node_types": [{"name": "n", "cpu": 2, "memory": "8Gi", "price_per_hour": 1,
+                        "zones": ["a", "b"]}],
+        "traffic": [{"from": "p", "to": "q", "rps": 100}],
+        "headroom": 0,
+    })  # fmt: skip
+    kind = fleet.node_types[0]
+    nodes = [PlacedNode("n-a-1", kind, "a", {"p": 1, "x": 1}),
+             PlacedNode("n-b-1", kind, "b", {"q": 1, "z": 1}),
+             PlacedNode("n-b-2", kind, "b", {"x": 1, "z": 1})]  # fmt: skip
+    assert placement_violations(fleet, nodes) == []
+    moved = colocate(fleet, nodes, deadline_s=5.0)
+    # q onto p's node for x's place would leave x's two replicas in zone b (a search that
+    # checked the spread only of services with links did that); p onto q's node does not
+    assert placement_violations(fleet, moved) == []
+    assert cross_node_rps(fleet, moved) == pytest.approx(0.0)
 
 
 def test_place_json_has_the_contract_keys_and_the_scheduling_rules_validate():

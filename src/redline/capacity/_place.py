@@ -14,6 +14,11 @@ steps, lexicographically:
    is ``sum over nodes of min(a's share of replicas on the node, b's share)`` (the overlap
    of the two spreads), and the rest crosses nodes.
 
+Around the traffic step a local search on the nodes bought (``_colocate``: move or swap
+one replica at a time while that keeps more traffic local) gives the step a better start
+and polishes its answer: on a large fleet the solver's traffic step finds little in the
+seconds it has, and the search is what co-locates there.
+
 Each step has a time limit and reports the solver's optimality gap. First-fit-decreasing
 (the greedy every team starts with: largest replicas first, each on the first open node it
 fits on, a new node of the most cost-efficient type otherwise) is computed beside it under
@@ -35,12 +40,21 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redline.core import PlanError, RedlineError
 
+from ._colocate import colocate
 from ._fleet import Fleet, FleetService, NodeType
+from ._placed import (
+    PlacedNode,
+    cross_node_rps,
+    local_share,
+    placement_violations,
+    service_zones,
+    zone_bounds,
+)
 
 __all__ = [
     "FleetPlan",
@@ -56,37 +70,12 @@ __all__ = [
 
 _PRICE_SCALE = 10_000  # price per hour in units of 1/10,000: integers for the solver
 _TRAFFIC_SCALE = 1_000
+_POLISH_SHARE = 0.1  # of the time limit, for each local search around the traffic step
 _MOST_PER_ZONE = 40  # node types the fleet needs more of than this per zone rank last
 
 
 class PlacementError(RedlineError):
     """No placement exists under the fleet's rules, or the solver is not installed."""
-
-
-@dataclass
-class PlacedNode:
-    """One node to buy and the replicas on it.
-
-    Attributes:
-        name: ``<type>-<zone>-<n>``.
-        type: its node type.
-        zone: its zone.
-        pods: service name to the replicas of it on this node.
-    """
-
-    name: str
-    type: NodeType
-    zone: str
-    pods: dict[str, int] = field(default_factory=dict)
-
-    def used(self, fleet: Fleet) -> tuple[int, int]:
-        """CPU (millicores) and memory (bytes) its replicas request."""
-        cpu = memory = 0
-        for name, count in self.pods.items():
-            service = fleet.service(name)
-            cpu += service.cpu_milli * count
-            memory += service.memory * count
-        return cpu, memory
 
 
 @dataclass
@@ -219,84 +208,15 @@ def _buy_list(nodes: Iterable[PlacedNode]) -> list[dict[str, Any]]:
     return [{"type": t, "zone": z, "count": n} for (t, z), n in sorted(counts.items())]
 
 
-def _shares(fleet: Fleet, nodes: Sequence[PlacedNode], link_end: str) -> list[float]:
-    replicas = fleet.service(link_end).replicas
-    return [node.pods.get(link_end, 0) / replicas for node in nodes]
-
-
-def _local_share(fleet: Fleet, nodes: Sequence[PlacedNode], source: str, target: str) -> float:
-    a, b = _shares(fleet, nodes, source), _shares(fleet, nodes, target)
-    return sum(min(x, y) for x, y in zip(a, b, strict=True))
-
-
-def cross_node_rps(fleet: Fleet, nodes: Sequence[PlacedNode]) -> float:
-    """Requests per second between services that cross nodes (see the module)."""
-    return sum(
-        link.rps * (1.0 - _local_share(fleet, nodes, link.source, link.target))
-        for link in fleet.traffic
-    )
-
-
 def _link_report(fleet: Fleet, nodes: Sequence[PlacedNode]) -> list[dict[str, Any]]:
     out = []
     for link in sorted(fleet.traffic, key=lambda x: -x.rps):
-        local = _local_share(fleet, nodes, link.source, link.target)
+        local = local_share(fleet, nodes, link.source, link.target)
         out.append({
             "from": link.source, "to": link.target, "rps": link.rps,
             "cross_node_rps": round(link.rps * (1 - local), 3),
         })  # fmt: skip
     return out
-
-
-def placement_violations(fleet: Fleet, nodes: Sequence[PlacedNode]) -> list[str]:
-    """Every rule a placement breaks (empty: it is valid). For tests and for the greedy."""
-    problems = []
-    placed: dict[str, int] = defaultdict(int)
-    per_zone: dict[tuple[str, str], int] = defaultdict(int)
-    bought: dict[str, int] = defaultdict(int)
-    for node in nodes:
-        bought[node.type.name] += 1
-        if node.zone not in node.type.zones:
-            problems.append(f"{node.name}: {node.type.name} is not offered in zone {node.zone}")
-        cpu, memory = node.used(fleet)
-        alloc_cpu, alloc_memory = fleet.allocatable(node.type)
-        if cpu > alloc_cpu or memory > alloc_memory:
-            problems.append(f"{node.name}: requests {cpu}m / {memory} B exceed {alloc_cpu}m / "
-                            f"{alloc_memory} B allocatable")  # fmt: skip
-        for name, count in node.pods.items():
-            placed[name] += count
-            per_zone[name, node.zone] += count
-            if count > 1 and fleet.service(name).one_per_node:
-                problems.append(f"{node.name}: {count} replicas of {name} on one node")
-    for node_type in fleet.node_types:
-        if node_type.max_count is not None and bought[node_type.name] > node_type.max_count:
-            problems.append(f"{bought[node_type.name]} nodes of {node_type.name}, at most "
-                            f"{node_type.max_count} to buy")  # fmt: skip
-    for service in fleet.services:
-        if placed[service.name] != service.replicas:
-            problems.append(f"{service.name}: {placed[service.name]} replicas placed, "
-                            f"{service.replicas} wanted")  # fmt: skip
-        bounds = _zone_bounds(fleet, service)
-        if bounds is not None:
-            low, high = bounds
-            for zone in _service_zones(fleet, service):
-                count = per_zone[service.name, zone]
-                if not low <= count <= high:
-                    problems.append(f"{service.name}: {count} replicas in zone {zone}, "
-                                    f"{low} to {high} to spread evenly")  # fmt: skip
-    return problems
-
-
-def _service_zones(fleet: Fleet, service: FleetService) -> list[str]:
-    zones = {z for t in fleet.node_types if fleet.fits(service, t) for z in t.zones}
-    return [z for z in fleet.zones if z in zones]
-
-
-def _zone_bounds(fleet: Fleet, service: FleetService) -> tuple[int, int] | None:
-    if service.spread != "zone" or service.replicas < 2:
-        return None
-    zones = len(_service_zones(fleet, service))
-    return service.replicas // zones, -(-service.replicas // zones)
 
 
 def _efficiency(fleet: Fleet, node_type: NodeType) -> float:
@@ -391,8 +311,8 @@ def first_fit_decreasing(fleet: Fleet, prefer: NodeType | None = None) -> Placem
     zone_order = {z: i for i, z in enumerate(fleet.zones)}
     for service, _ in pods:
         zones = None
-        if _zone_bounds(fleet, service) is not None:
-            allowed = _service_zones(fleet, service)
+        if zone_bounds(fleet, service) is not None:
+            allowed = service_zones(fleet, service)
             fewest = min(in_zone[service.name, z] for z in allowed)
             zones = [z for z in allowed if in_zone[service.name, z] == fewest]
         spot = None
@@ -474,10 +394,11 @@ def place(fleet: Fleet, *, time_limit_s: float = 10.0, max_types: int = 4,
           cost_slack: float = 0.0) -> FleetPlan:  # fmt: skip
     """Place the fleet: the greedy, then CP-SAT's cost step, then its traffic step.
 
-    ``time_limit_s`` is split: 60% for the cost step (all of it without traffic), the rest
-    for the traffic step. ``cost_slack``: how much dearer than the cheapest (0.05: 5%) the
-    traffic step may go to keep more traffic on nodes. ``workers``: CP-SAT's search workers
-    (0: one per core); ``log``: CP-SAT's search log on stderr.
+    ``time_limit_s`` is split: 60% for the cost step (all of it without traffic), up to
+    10% for each local search around the traffic step, the rest for the traffic step.
+    ``cost_slack``: how much dearer than the cheapest (0.05: 5%) the traffic step may go to
+    keep more traffic on nodes. ``workers``: CP-SAT's search workers (0: one per core);
+    ``log``: CP-SAT's search log on stderr.
 
     Raises:
         PlacementError: OR-Tools is not installed (``pip install redline[placement]``), or
@@ -527,9 +448,9 @@ def place(fleet: Fleet, *, time_limit_s: float = 10.0, max_types: int = 4,
     for s, service in enumerate(fleet.services):
         mine = [count[s, b] for b in range(len(bins)) if (s, b) in count]
         model.add(sum(mine) == service.replicas)
-        bounds = _zone_bounds(fleet, service)
+        bounds = zone_bounds(fleet, service)
         if bounds is not None:
-            for zone in _service_zones(fleet, service):
+            for zone in service_zones(fleet, service):
                 here = [count[s, b] for b in range(len(bins))
                         if (s, b) in count and bins[b].zone == zone]  # fmt: skip
                 model.add_linear_constraint(sum(here), bounds[0], bounds[1])
@@ -593,9 +514,15 @@ def place(fleet: Fleet, *, time_limit_s: float = 10.0, max_types: int = 4,
     final = Placement("cp-sat", [_copy(n) for n in blind.nodes], status=blind.status,
                       gap=blind.gap, cost_bound=blind.cost_bound)  # fmt: skip
     if traffic:
-        final = _traffic_step(model, solver, fleet, bins, (count, ceiling), used, cost, blind,
-                              traffic, cost_slack,
-                              max(time_limit_s - (time.perf_counter() - started), 1.0))  # fmt: skip
+        # a local search on the nodes bought hints the traffic step, and polishes its answer
+        polish = time_limit_s * _POLISH_SHARE
+        final.nodes = _name_nodes(colocate(fleet, final.nodes, deadline_s=polish))
+        left = time_limit_s - (time.perf_counter() - started) - polish
+        final = _traffic_step(model, solver, fleet, bins, (count, ceiling), used, cost, final,
+                              traffic, cost_slack, max(left, 1.0))  # fmt: skip
+        polished = colocate(fleet, final.nodes, deadline_s=polish)
+        if cross_node_rps(fleet, polished) < cross_node_rps(fleet, final.nodes) - 1e-9:
+            final.nodes = _name_nodes(polished)
     final.solve_s = time.perf_counter() - started
     names = list(dict.fromkeys(b.type.name for b in bins))
     return FleetPlan(fleet, final, blind, greedy, names)
@@ -651,12 +578,12 @@ def _read(solver: Any, bins: list[_Bin], fleet: Fleet, count: dict[tuple[int, in
 def _traffic_step(model: Any, solver: Any, fleet: Fleet, bins: list[_Bin],
                   variables: tuple[dict[tuple[int, int], Any], dict[tuple[int, int], int]],
                   used: list[Any], cost: Any,
-                  blind: Placement, traffic: list[Any], cost_slack: float,
+                  start: Placement, traffic: list[Any], cost_slack: float,
                   time_limit_s: float) -> Placement:  # fmt: skip
-    """At the cost found, keep the most traffic on nodes (see the module)."""
+    """From ``start``, at its cost, keep the most traffic on nodes (see the module)."""
     count, ceiling = variables
     index = {s.name: i for i, s in enumerate(fleet.services)}
-    model.add(cost <= round(_scaled(blind.cost_per_hour) * (1.0 + cost_slack)))
+    model.add(cost <= round(_scaled(start.cost_per_hour) * (1.0 + cost_slack)))
     local_terms = []
     for e, link in enumerate(traffic):
         a, b_ = index[link.source], index[link.target]
@@ -673,26 +600,26 @@ def _traffic_step(model: Any, solver: Any, fleet: Fleet, bins: list[_Bin],
             model.add(local <= count[b_, b] * ra)
             local_terms.append(weight * local)
     if not local_terms:
-        return Placement("cp-sat", [_copy(n) for n in blind.nodes], status=blind.status,
-                         gap=blind.gap, cost_bound=blind.cost_bound)  # fmt: skip
+        return Placement("cp-sat", [_copy(n) for n in start.nodes], status=start.status,
+                         gap=start.gap, cost_bound=start.cost_bound)  # fmt: skip
     model.maximize(sum(local_terms))
-    _hint(model, bins, fleet, blind, count, used)
+    _hint(model, bins, fleet, start, count, used)
     solver.parameters.max_time_in_seconds = time_limit_s
     if solver.status_name(solver.solve(model)) not in ("OPTIMAL", "FEASIBLE"):
-        return Placement("cp-sat", [_copy(n) for n in blind.nodes], status=blind.status,
-                         gap=blind.gap, cost_bound=blind.cost_bound)  # fmt: skip
+        return Placement("cp-sat", [_copy(n) for n in start.nodes], status=start.status,
+                         gap=start.gap, cost_bound=start.cost_bound)  # fmt: skip
     nodes = _read(solver, bins, fleet, count, used)
     value, bound = solver.objective_value, solver.best_objective_bound
     traffic_gap = max(0.0, (bound - value) / bound) if bound > 0 else 0.0
-    if cross_node_rps(fleet, nodes) > cross_node_rps(fleet, blind.nodes):
-        nodes = [_copy(n) for n in blind.nodes]
-    dearer = sum(n.type.price_per_hour for n in nodes) > blind.cost_per_hour + 1e-9
-    bound = (blind.cost_bound or 0.0) * _PRICE_SCALE
+    if cross_node_rps(fleet, nodes) > cross_node_rps(fleet, start.nodes):
+        nodes = [_copy(n) for n in start.nodes]
+    dearer = sum(n.type.price_per_hour for n in nodes) > start.cost_per_hour + 1e-9
+    bound = (start.cost_bound or 0.0) * _PRICE_SCALE
     return Placement(
-        "cp-sat", nodes, status="feasible" if dearer else blind.status,
+        "cp-sat", nodes, status="feasible" if dearer else start.status,
         gap=_gap(_scaled(sum(n.type.price_per_hour for n in nodes)), bound) if dearer
-        else blind.gap,
-        traffic_gap=traffic_gap, cost_bound=blind.cost_bound,
+        else start.gap,
+        traffic_gap=traffic_gap, cost_bound=start.cost_bound,
     )  # fmt: skip
 
 
