@@ -84,6 +84,54 @@ def test_a_class_that_may_not_preempt_waits_instead(placed):
     assert priority_classes(never)[0]["preemptionPolicy"] == "Never"
 
 
+def test_a_cluster_autoscaler_brings_the_evicted_work_back_after_the_node_startup(placed):
+    fleet, placement = placed
+    fixed = simulate_spike(fleet, placement.nodes, _spike())
+    grown = simulate_spike(fleet, placement.nodes, _spike(), node_startup_s=90.0)
+    assert fixed.nodes_added is None
+    assert grown.nodes_added, "evicted batch pods pending: the autoscaler must add nodes"
+    assert grown.preempted_only_lower
+    assert grown.top_priority_kept_slo
+    for node in grown.nodes_added:
+        assert node["type"] == "std-4"
+        assert node["zone"] in ("a", "b")
+        # asked for at one of its scans, serving 90 s later
+        assert node["asked_t"] % 10 == pytest.approx(0)
+        assert node["asked_t"] > 0
+        assert node["ready_t"] == pytest.approx(node["asked_t"] + 90.0)
+    zones = [n["zone"] for n in grown.nodes_added]
+    assert abs(zones.count("a") - zones.count("b")) <= 1 + abs(
+        sum(1 for n in placement.nodes if n.zone == "a")
+        - sum(1 for n in placement.nodes if n.zone == "b")
+    )  # the zone with fewest of the type first
+    batch = {s["name"]: s for s in grown.services}["batch"]
+    kept = {s["name"]: s for s in fixed.services}["batch"]
+    # each evicted pod waits for the scan and the node (and its preemptor's grace before
+    # that), not until the spike is over
+    assert batch["still_pending"] == 0 < kept["still_pending"]
+    assert batch["max_wait_s"] <= 10 + 90 + 2  # a scan, the start-up, the ticks between
+    assert batch["max_wait_s"] < kept["max_wait_s"]
+
+
+def test_the_autoscaler_keeps_to_max_count_and_ignores_expendable_pods(placed):
+    _fleet, placement = placed
+    data = {**FLEET, "node_types": [dict(FLEET["node_types"][0])],
+            "priority_classes": {"low": -100}}  # fmt: skip
+    capped = {**data, "node_types": [{**data["node_types"][0],
+                                      "max_count": placement.node_count + 1}]}  # fmt: skip
+    result = simulate_spike(fleet_from_dict(capped), placement.nodes, _spike(),
+                            node_startup_s=30.0)  # fmt: skip
+    # the batch pods are below the cutoff (-10): their replacements ask for nothing
+    assert result.nodes_added == []
+    data["priority_classes"] = {"low": 1_000}
+    capped["priority_classes"] = {"low": 1_000}
+    result = simulate_spike(fleet_from_dict(capped), placement.nodes, _spike(),
+                            node_startup_s=30.0)  # fmt: skip
+    assert len(result.nodes_added or []) == 1  # max_count leaves room for one more
+    with pytest.raises(ValueError, match="node_startup_s"):
+        simulate_spike(fleet_from_dict(data), placement.nodes, _spike(), node_startup_s=-1)
+
+
 @pytest.mark.parametrize(
     ("requests", "limits", "expected"),
     [

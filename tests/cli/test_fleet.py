@@ -65,3 +65,25 @@ def test_a_placement_that_does_not_match_the_fleet_is_refused(tmp_path, capsys):
     assert f"{bad}: nodes[0].type: expected a node of a type in the fleet file" in (
         capsys.readouterr().err
     )
+
+
+def test_contend_with_a_cluster_autoscaler_says_what_it_added(tmp_path, capsys):
+    placed = tmp_path / "place.json"
+    assert main(["capacity", "place", str(EXAMPLES / "fleet.yaml"), "--out", str(placed),
+                 "--time-limit", "2"]) == 0  # fmt: skip
+    out, page = tmp_path / "contend.json", tmp_path / "contend.html"
+    code = main(["capacity", "contend", str(EXAMPLES / "fleet.yaml"), "--placement",
+                 str(placed), "--spike", str(EXAMPLES / "spike.csv"), "--node-startup", "90s",
+                 "--out", str(out), "--html", str(page)])  # fmt: skip
+    assert code == 0
+    document = json.loads(out.read_text())
+    added = document["spike"]["nodes_added"]
+    assert added, "the evicted reports pods wait for nodes: the autoscaler adds some"
+    assert all(n["ready_t"] == n["asked_t"] + 90 for n in added)
+    printed = capsys.readouterr().out
+    assert f"the cluster autoscaler added {len(added)} node" in printed
+    assert added[0]["name"] in page.read_text()
+    assert main(["capacity", "contend", str(EXAMPLES / "fleet.yaml"), "--placement",
+                 str(placed), "--spike", str(EXAMPLES / "spike.csv"),
+                 "--node-startup", "soon"]) == 2  # fmt: skip
+    assert "--node-startup:" in capsys.readouterr().err

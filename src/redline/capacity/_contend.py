@@ -20,6 +20,13 @@
   M/M/1 queue whose service rate makes the SLO's
   percentile exactly the objective at ``capacity_rps``: the modelled percentile is within
   the SLO while each ready replica takes at most its measured capacity.
+- **A cluster autoscaler** in the spike (``node_startup_s``), off unless asked for: every
+  ``scan_s`` (10 s, the Cluster Autoscaler's scan interval) the pods still pending that no
+  node on its way has room for get new nodes, each of the cheapest type a pod fits
+  (within its ``max_count``), in the zone with the fewest of that type, packed first-fit
+  with the other pending pods; a node serves ``node_startup_s`` after it was asked for.
+  Pods below priority -10 do not ask for nodes (the autoscaler's expendable-pods cutoff),
+  and nodes are not taken away again within the spike.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import numpy as np
 from redline.core import parse_objective
 
 from ._demand import DemandTrace
-from ._fleet import Fleet, FleetService
+from ._fleet import Fleet, FleetService, NodeType
 from ._manifests import parse_quantity_milli
 from ._place import PlacedNode
 
@@ -222,12 +229,15 @@ class SpikeResult:
             priorities and the grace period.
         timeline: per tick, per service: demand, ready and pending replicas, modelled
             latency (ms).
+        nodes_added: with a cluster autoscaler, each node it added: when asked for and
+            ready, its name, type, zone and price (``None``: no autoscaler).
     """
 
     duration_s: float
     services: list[dict[str, Any]]
     preemptions: list[dict[str, Any]]
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    nodes_added: list[dict[str, Any]] | None = None
 
     @property
     def preempted_only_lower(self) -> bool:
@@ -251,8 +261,12 @@ class SpikeResult:
             "top_priority_kept_slo": self.top_priority_kept_slo,
             "services": self.services,
             "preemptions": self.preemptions,
+            "nodes_added": self.nodes_added,
             "timeline": self.timeline,
         }
+
+
+_EXPENDABLE_BELOW = -10  # the Cluster Autoscaler's --expendable-pods-priority-cutoff
 
 
 class _Latency:
@@ -276,13 +290,28 @@ class _Latency:
         return 1000 * self.log_tail / (self.mu - rate)
 
 
+@dataclass
+class _Coming:
+    """A node the autoscaler asked for: its type, zone and the room its pods left."""
+
+    type: NodeType
+    zone: str
+    asked: float
+    room: list[int]
+    pods: set[int]
+
+
 class _Sim:
     def __init__(
         self, fleet: Fleet, nodes: list[PlacedNode], *, sync_s: float,
         target_utilisation: float, scale_down_s: float, preemption: bool,
+        node_startup_s: float | None = None,
     ) -> None:  # fmt: skip
         self.fleet = fleet
-        self.nodes = nodes
+        self.nodes = list(nodes)  # the autoscaler's nodes join this copy
+        self.node_startup_s = node_startup_s
+        self.coming: list[_Coming] = []
+        self.added: list[dict[str, Any]] = []
         self.sync_s = sync_s
         self.target = target_utilisation
         self.scale_down_s = scale_down_s
@@ -384,6 +413,68 @@ class _Sim:
         taken = {p.node for p in self.by_service[pod.service.name] if not p.gone}
         return [n for n in nodes if n not in taken]
 
+    def autoscale(self, now: float) -> None:
+        """Ask for nodes for the pending pods no node on its way has room for."""
+        if self.node_startup_s is None:
+            return
+        waiting = {i for spot in self.coming for i in spot.pods}
+        pending = [p for p in self.pods if p.node is None and not p.terminating
+                   and not p.gone and p.id not in waiting
+                   and p.priority >= _EXPENDABLE_BELOW]  # fmt: skip
+        pending.sort(key=lambda p: (-p.priority, p.created, p.id))
+        for pod in pending:
+            need = (pod.service.cpu_milli, pod.service.memory)
+            apart = pod.service.one_per_node and not pod.service.scales  # see allowed()
+            spot = next((c for c in self.coming
+                         if c.room[0] >= need[0] and c.room[1] >= need[1]
+                         and not (apart and any(self.pods[i].service is pod.service
+                                                for i in c.pods))), None)  # fmt: skip
+            if spot is None:
+                spot = self._ask(pod.service, now)
+                if spot is None:
+                    continue
+            spot.room[0] -= need[0]
+            spot.room[1] -= need[1]
+            spot.pods.add(pod.id)
+
+    def _ask(self, service: FleetService, now: float) -> _Coming | None:
+        assert self.node_startup_s is not None
+        have: dict[tuple[str, str], int] = defaultdict(int)
+        for node in self.nodes:
+            have[node.type.name, node.zone] += 1
+        for spot in self.coming:
+            have[spot.type.name, spot.zone] += 1
+        kinds = [
+            t for t in self.fleet.node_types
+            if t.cpu_milli >= service.cpu_milli and t.memory >= service.memory
+            and (t.max_count is None
+                 or sum(have[t.name, z] for z in t.zones) < t.max_count)
+        ]  # fmt: skip
+        if not kinds:
+            return None
+        kind = min(kinds, key=lambda t: (t.price_per_hour, t.name))
+        zone = min(kind.zones, key=lambda z: (have[kind.name, z], kind.zones.index(z)))
+        spot = _Coming(kind, zone, now, [kind.cpu_milli, kind.memory], set())
+        self.coming.append(spot)
+        self.at(now + self.node_startup_s, "node", id(spot))
+        return spot
+
+    def node_ready(self, key: int, now: float) -> None:
+        """A node the autoscaler asked for joins: empty, ready for the pending pods."""
+        spot = next(c for c in self.coming if id(c) == key)
+        self.coming.remove(spot)
+        number = sum(1 for a in self.added if a["type"] == spot.type.name) + 1
+        name = f"{spot.type.name}-{spot.zone}-added-{number}"
+        self.nodes.append(PlacedNode(name, spot.type, spot.zone, {}))
+        self.capacity.append((spot.type.cpu_milli, spot.type.memory))
+        self.on_node.append([])
+        self.used.append([0, 0])
+        self.added.append({
+            "name": name, "type": spot.type.name, "zone": spot.zone,
+            "price_per_hour": spot.type.price_per_hour,
+            "asked_t": round(spot.asked, 3), "ready_t": round(now, 3),
+        })  # fmt: skip
+
     def bind(self, pod: _Pod, node: int, now: float, start: float) -> None:
         self._place(pod, node)
         pod.bound, pod.start = now, start
@@ -437,15 +528,22 @@ def simulate_spike(
     target_utilisation: float = 0.8,
     scale_down_s: float = 300.0,
     preemption: bool = True,
+    node_startup_s: float | None = None,
+    scan_s: float = 10.0,
 ) -> SpikeResult:
     """Run the placed fleet through the trace (see the module).
 
     Each service with ``rps`` sees ``rps x trace(t) / trace(0)`` requests per second.
     ``preemption=False`` runs the same spike with every PriorityClass set to Never preempt:
-    the comparison that shows what preemption buys.
+    the comparison that shows what preemption buys. ``node_startup_s``: a cluster
+    autoscaler adds nodes for pending pods, each serving this long after it was asked for
+    (``None``: the placed nodes are all there is); it looks every ``scan_s``.
     """
+    if node_startup_s is not None and node_startup_s < 0:
+        raise ValueError(f"node_startup_s must be at least 0, got {node_startup_s}")
     sim = _Sim(fleet, nodes, sync_s=sync_s, target_utilisation=target_utilisation,
-               scale_down_s=scale_down_s, preemption=preemption)  # fmt: skip
+               scale_down_s=scale_down_s, preemption=preemption,
+               node_startup_s=node_startup_s)  # fmt: skip
     rates = np.nan_to_num(trace.rates, nan=float(trace.rates[0]))
     base = float(rates[0]) or 1.0
     duration = trace.duration_s
@@ -465,6 +563,10 @@ def simulate_spike(
     while t <= duration:
         sim.at(t, "tick")
         t += tick_s
+    t = scan_s
+    while node_startup_s is not None and t <= duration:
+        sim.at(t, "scan")
+        t += scan_s
     timeline: list[dict[str, Any]] = []
     violations: dict[str, float] = defaultdict(float)
     worst: dict[str, float] = defaultdict(float)
@@ -482,6 +584,11 @@ def simulate_spike(
                 pod.ready = now
         elif kind == "gone":
             sim.release(sim.pods[pod_id])
+        elif kind == "node":
+            sim.node_ready(pod_id, now)
+        elif kind == "scan":
+            sim.schedule(now)  # what fits on the nodes there are asks for none
+            sim.autoscale(now)
         elif kind == "tick":
             demand = demand_at(now)
             row: dict[str, Any] = {"t": round(now, 3)}
@@ -511,6 +618,7 @@ def simulate_spike(
                                    peak_demand, peak_ready, end) for s in fleet.services],
         preemptions=sim.preemptions,
         timeline=timeline,
+        nodes_added=None if node_startup_s is None else sim.added,
     )  # fmt: skip
 
 

@@ -30,7 +30,7 @@ from redline.capacity import (
     scheduling_manifests,
     simulate_spike,
 )
-from redline.core import PlanError, RedlineError, parse_objective
+from redline.core import PlanError, RedlineError, parse_duration, parse_objective
 from redline.plan import plan_from_dict
 from redline.report import fleet_html, write_text
 from redline.runner import run
@@ -75,6 +75,12 @@ def add_fleet_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
                            help="place.json to use (default: place the fleet now)")  # fmt: skip
     _solver_options(contended)
     contended.add_argument("--spike", type=Path, help="a demand trace (time_s,rate) to run")
+    contended.add_argument(
+        "--node-startup", metavar="DURATION",
+        help="with --spike: a cluster autoscaler adds nodes for pending pods, each serving "
+        "this long after it is asked for (e.g. 90s; default: no autoscaler, the placed "
+        "nodes are all there is)",
+    )  # fmt: skip
     contended.add_argument("--measure", action="store_true",
                            help="run the request-level check on this machine (~15 s)")  # fmt: skip
     contended.add_argument("--measure-seconds", type=float, default=10.0, help=argparse.SUPPRESS)
@@ -220,6 +226,10 @@ def contend_command(args: argparse.Namespace) -> int:
         fleet = _fleet(args)
         placement, placed = _placement(args, fleet)
         trace = load_demand(args.spike) if args.spike else None
+        startup = None if args.node_startup is None else parse_duration(args.node_startup)
+    except ValueError as exc:
+        error(f"--node-startup: {exc}")
+        return _exit.USAGE
     except (RedlineError, OSError) as exc:
         error(str(exc))
         return _exit.USAGE if isinstance(exc, PlanError) else _exit.NOT_CARRIED_OUT
@@ -232,8 +242,10 @@ def contend_command(args: argparse.Namespace) -> int:
     }  # fmt: skip
     _print_contend(console, document)
     if trace is not None:
-        with_preemption = simulate_spike(fleet, placement.nodes, trace)
-        without = simulate_spike(fleet, placement.nodes, trace, preemption=False)
+        with_preemption = simulate_spike(fleet, placement.nodes, trace, node_startup_s=startup)
+        without = simulate_spike(
+            fleet, placement.nodes, trace, preemption=False, node_startup_s=startup
+        )
         document["spike"] = with_preemption.to_dict()
         document["spike"]["source"] = trace.source
         document["spike_without_preemption"] = without.to_dict()
@@ -320,6 +332,23 @@ def _print_spike(console: Console, spike: dict[str, Any], without: dict[str, Any
         + ("kept their SLO" if spike["top_priority_kept_slo"] else "MISSED their SLO"),
         highlight=False,
     )  # fmt: skip
+    if spike.get("nodes_added") is not None:
+        console.print(_nodes_added_line(spike["nodes_added"]), highlight=False)
+
+
+def _nodes_added_line(added: list[dict[str, Any]]) -> str:
+    """What the spike's cluster autoscaler bought, in a sentence."""
+    if not added:
+        return "the cluster autoscaler added no nodes"
+    kinds: dict[str, int] = {}
+    for node in added:
+        kinds[node["type"]] = kinds.get(node["type"], 0) + 1
+    bought = ", ".join(f"{n} x {kind}" for kind, n in kinds.items())
+    price = sum(node["price_per_hour"] for node in added)
+    first = min(node["ready_t"] for node in added)
+    nodes = "node" if len(added) == 1 else "nodes"
+    return (f"the cluster autoscaler added {len(added)} {nodes} ({bought}, +{price:.2f}/h), "
+            f"the first ready at t={first:.0f} s")  # fmt: skip
 
 
 @contextlib.contextmanager

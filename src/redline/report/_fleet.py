@@ -141,6 +141,13 @@ def _contend(contend: Mapping[str, Any]) -> str:
             f"{len(spike['preemptions'])} pods preempted; only lower priorities: "
             f"{'yes' if spike['preempted_only_lower'] else 'NO'}; the highest priority kept "
             f"its SLO: {'yes' if spike['top_priority_kept_slo'] else 'NO'}") + "</p>")  # fmt: skip
+        added = spike.get("nodes_added")
+        if added is not None:
+            out.append("<p>" + html.escape(
+                f"the cluster autoscaler added {len(added)} "
+                f"{'node' if len(added) == 1 else 'nodes'}: " + (", ".join(
+                    f"{n['name']} (asked at {n['asked_t']:.0f} s, ready at {n['ready_t']:.0f} s)"
+                    for n in added) or "none")) + "</p>")  # fmt: skip
         out.append(_timeline_svg(spike))
     measured = contend.get("measured")
     if measured is not None:
