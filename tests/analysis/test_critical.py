@@ -141,3 +141,36 @@ def test_the_span_that_got_slower_is_named_per_endpoint() -> None:
     )
     assert slower_spans(base, candidate) == [("checkout", "orders db.query", 20.0, 33.0)]
     assert slower_spans(candidate, base) == []  # nothing grew the other way round
+
+
+def test_calls_per_request_are_the_mean_over_the_sampled_requests() -> None:
+    from redline.analysis._critical import trace_report
+    from redline.core import Exemplar, TraceReport
+    from synthetic import synthetic_run
+
+    def request(n: int, calls: list[str], kept: str) -> tuple[Exemplar, list[Span]]:
+        trace = f"{n:032x}"
+        spans = [Span(trace, f"{n:08x}aaaaaaaa", None, "gateway", "GET /", 0, 10_000_000)]
+        spans += [
+            Span(trace, f"{n:08x}{i + 1:08x}", spans[0].span_id, callee, "call", 0, 1_000_000)
+            for i, callee in enumerate(calls)
+        ]
+        spans.append(
+            Span(trace, f"{n:08x}ffffffff", spans[0].span_id, "gateway", "render", 0, 1)
+        )  # inside one service: not a call between services
+        return Exemplar(trace, "home", 5.0 + n, 200, 0, kept), spans  # type: ignore[arg-type]
+
+    made = [request(n, ["cache"] if n % 2 else ["db", "db"], "sampled") for n in range(10)]
+    made.append(request(99, ["payments"] * 5, "slowest"))  # a slow path, not in the mean
+    exemplars = [e for e, _ in made]
+    spans = {e.trace_id: s for e, s in made}
+    report = trace_report(synthetic_run(1, intervals=3), exemplars, spans)
+    assert report.calls_per_request == {"home": {"gateway -> cache": 0.5, "gateway -> db": 1.0}}
+    back = TraceReport.from_dict(report.to_dict())
+    assert back.calls_per_request == report.calls_per_request
+    # with no sampled request, the mean is over what was kept (here: the slow one)
+    slow_only = trace_report(synthetic_run(1, intervals=3), exemplars[-1:], spans)
+    assert slow_only.calls_per_request == {"home": {"gateway -> payments": 5.0}}
+    # a document from before the field was kept still reads
+    older = {k: v for k, v in report.to_dict().items() if k != "calls_per_request"}
+    assert TraceReport.from_dict(older).calls_per_request == {}

@@ -339,6 +339,14 @@ def test_traffic_comes_from_a_traced_runs_call_trees(tmp_path):
     }
     with pytest.raises(ValueError, match="--trace"):
         traffic_from_run({"summary": {}})
+    # a run that kept the mean calls per request (over its sampled requests) is read from
+    # those, not from its slowest request's path; an endpoint without them from its tree
+    run["traces"]["calls_per_request"] = {
+        "checkout": {"gateway -> orders": 1.0, "orders -> payments": 0.5},
+    }
+    links = {(x.source, x.target): x.rps for x in traffic_from_run(run)}
+    assert links == {("gateway", "orders"): 50.0, ("orders", "payments"): 25.0,
+                     ("gateway", "catalog"): 200.0}  # fmt: skip
 
 
 def test_a_service_that_scales_prefers_its_spread_and_one_that_does_not_requires_it():

@@ -64,6 +64,11 @@ def test_spans_join_the_requests_and_say_where_each_routes_time_goes() -> None:
     assert 4.5 <= checkout[("orders", "cache.get")].ms <= 7.5
     assert traces.spans_per_request["checkout"]["db.query"] == 10
     assert traces.spans_per_request["checkout"]["cache.get"] == 2
+    # one call from service to service each, on every request (a trace whose spans are
+    # still on their way may lack one: the mean, not exactly 1)
+    calls = traces.calls_per_request["checkout"]
+    assert set(calls) == {"gateway -> orders", "orders -> payments"}
+    assert all(0.9 <= n <= 1.0 for n in calls.values()), calls
     assert abs(sum(s.share for s in traces.attribution["checkout"]["p50"]) - 1) < 1e-9
     waterfall = traces.waterfalls["checkout"]
     assert waterfall.spans[0].parent_id is None  # the target's root span first

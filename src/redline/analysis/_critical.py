@@ -31,7 +31,14 @@ from redline.core import (
     Waterfall,
 )
 
-__all__ = ["BANDS", "attribute", "critical_path", "slower_spans", "trace_report"]
+__all__ = [
+    "BANDS",
+    "attribute",
+    "calls_per_request",
+    "critical_path",
+    "slower_spans",
+    "trace_report",
+]
 
 BANDS = {"p50": (40.0, 60.0), "p99": (98.0, 100.0)}
 """The latency bands attributed: percentile ranges of each endpoint's latency."""
@@ -200,6 +207,8 @@ def trace_report(
             name: float(statistics.median(values + [0] * (len(kept) - len(values))))
             for name, values in sorted(counted.items())
         }
+    calls = {endpoint: calls_per_request(kept, spans_by_trace)
+             for endpoint, kept in sorted(by_endpoint.items())}  # fmt: skip
     waterfalls = {}
     for endpoint, kept in by_endpoint.items():
         slowest = max(kept, key=lambda e: e.latency_ms)
@@ -214,7 +223,29 @@ def trace_report(
         exemplars=tuple(sorted(exemplars, key=lambda e: -e.latency_ms)),
         counts=dict(tally),
         waterfalls=waterfalls,
+        calls_per_request={endpoint: c for endpoint, c in calls.items() if c},
     )
+
+
+def calls_per_request(
+    kept: Sequence[Exemplar], spans_by_trace: Mapping[str, Sequence[Span]]
+) -> dict[str, float]:
+    """``"caller -> callee"`` to the mean calls per request among ``kept``'s traces.
+
+    A call is a span whose parent is another service's. The mean is over the requests the
+    random sample kept, unbiased by latency; when it kept none, over all of ``kept`` (the
+    slowest and the failed: a path taken only by slow requests weighs more there).
+    """
+    sampled = [e for e in kept if e.kept == "sampled"] or list(kept)
+    tally: Counter[str] = Counter()
+    for exemplar in sampled:
+        spans = spans_by_trace[exemplar.trace_id]
+        owner = {s.span_id: s.service for s in spans}
+        for span in spans:
+            caller = owner.get(span.parent_id or "")
+            if caller is not None and caller != span.service:
+                tally[f"{caller} -> {span.service}"] += 1
+    return {edge: n / len(sampled) for edge, n in sorted(tally.items())} if sampled else {}
 
 
 def slower_spans(

@@ -342,29 +342,48 @@ def _node_type(node: _Node) -> NodeType:
 def traffic_from_run(document: Mapping[str, Any]) -> list[Link]:
     """Requests per second between services, from a traced run's result.
 
-    A run with ``--trace`` keeps each endpoint's traced call tree (its waterfall): every
-    span whose parent belongs to another service counts as one call from that service to
-    the span's, times the endpoint's measured rate. Calls inside one service are not
-    traffic between nodes.
+    A run with ``--trace`` keeps, per endpoint, the mean calls per request between
+    services over its sampled traced requests (``traces.calls_per_request``): each, times
+    the endpoint's measured rate, is traffic from one service to another. A run document
+    from before that was kept has only each endpoint's slowest call tree (its waterfall),
+    read the same way: one request's path. Calls inside one service are not traffic
+    between nodes.
 
     Raises:
         ValueError: the document has no traces (the message says so).
     """
-    waterfalls = (document.get("traces") or {}).get("waterfalls")
-    if not waterfalls:
+    traces = document.get("traces") or {}
+    calls = traces.get("calls_per_request") or {}
+    waterfalls = traces.get("waterfalls") or {}
+    if not calls and not waterfalls:
         raise ValueError("no traced call trees: run the load test with --trace")
     endpoints = (document.get("summary") or {}).get("endpoints") or {}
     rates: dict[tuple[str, str], float] = {}
-    for endpoint, waterfall in waterfalls.items():
+    for endpoint in dict.fromkeys([*calls, *waterfalls]):
         rate = float((endpoints.get(endpoint) or {}).get("rps") or 0.0)
-        spans = {s["span_id"]: s for s in waterfall.get("spans", [])}
-        for span in spans.values():
-            parent = spans.get(span.get("parent_id") or "")
-            if parent is None or parent["service"] == span["service"]:
-                continue
-            key = (parent["service"], span["service"])
-            rates[key] = rates.get(key, 0.0) + rate
+        for (caller, callee), per_request in _calls(endpoint, calls, waterfalls).items():
+            rates[caller, callee] = rates.get((caller, callee), 0.0) + rate * per_request
     return [Link(a, b, round(r, 3)) for (a, b), r in sorted(rates.items()) if r > 0]
+
+
+def _calls(
+    endpoint: str, calls: Mapping[str, Any], waterfalls: Mapping[str, Any]
+) -> dict[tuple[str, str], float]:
+    """An endpoint's calls per request between services: the mean, else its waterfall's."""
+    if endpoint in calls:
+        out = {}
+        for edge, per_request in calls[endpoint].items():
+            caller, _, callee = str(edge).partition(" -> ")
+            out[caller, callee] = float(per_request)
+        return out
+    spans = {s["span_id"]: s for s in waterfalls[endpoint].get("spans", [])}
+    counted: dict[tuple[str, str], float] = {}
+    for span in spans.values():
+        parent = spans.get(span.get("parent_id") or "")
+        if parent is not None and parent["service"] != span["service"]:
+            key = (parent["service"], span["service"])
+            counted[key] = counted.get(key, 0.0) + 1.0
+    return counted
 
 
 def fleet_from_dict(data: object, *, source: str = "<fleet>", base: Path | None = None) -> Fleet:

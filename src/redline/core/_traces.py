@@ -113,6 +113,10 @@ class TraceReport:
             band (``service span``).
         exemplars: the traced requests kept (their trace ids), slowest first.
         waterfalls: per endpoint, its slowest traced request that has spans.
+        calls_per_request: per endpoint, ``"caller -> callee"`` (a span whose parent is
+            another service's) to the mean number of such calls per request, over the
+            requests the random sample kept (``sampled``), or over every joined request of
+            the endpoint when the sample kept none of them.
         counts: ``received`` spans, ``dropped`` (over the receiver's cap), ``joined``
             traces, ``unjoined`` (traced requests with no spans: the target ignored the
             trace, or did not export it), ``orphans`` (spans whose parent never came),
@@ -125,6 +129,7 @@ class TraceReport:
     exemplars: tuple[Exemplar, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
     waterfalls: Mapping[str, Waterfall] = field(default_factory=dict)
+    calls_per_request: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (docs/result-json.md, ``traces``)."""
