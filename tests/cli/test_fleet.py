@@ -32,14 +32,23 @@ def test_place_writes_place_json_manifests_and_the_page(tmp_path, capsys):
         assert node["name"] in html
 
 
-def test_contend_simulates_the_spike_and_measures_the_priorities(tmp_path, capsys):
+def _contend_spike(tmp_path: Path, *options: str) -> tuple[int, Path, Path, Path]:
+    """Place the example fleet, then run its spike through ``contend`` with ``options``.
+
+    Returns the exit code, place.json, contend.json and the page.
+    """
     placed = tmp_path / "place.json"
     assert main(["capacity", "place", str(EXAMPLES / "fleet.yaml"), "--out", str(placed),
                  "--time-limit", "2"]) == 0  # fmt: skip
     out, page = tmp_path / "contend.json", tmp_path / "contend.html"
     code = main(["capacity", "contend", str(EXAMPLES / "fleet.yaml"), "--placement",
-                 str(placed), "--spike", str(EXAMPLES / "spike.csv"), "--measure",
-                 "--measure-seconds", "6", "--out", str(out), "--html", str(page)])  # fmt: skip
+                 str(placed), "--spike", str(EXAMPLES / "spike.csv"), *options,
+                 "--out", str(out), "--html", str(page)])  # fmt: skip
+    return code, placed, out, page
+
+
+def test_contend_simulates_the_spike_and_measures_the_priorities(tmp_path, capsys):
+    code, _, out, page = _contend_spike(tmp_path, "--measure", "--measure-seconds", "6")
     document = json.loads(out.read_text())
     spike = document["spike"]
     assert spike["preempted_only_lower"]
@@ -68,13 +77,7 @@ def test_a_placement_that_does_not_match_the_fleet_is_refused(tmp_path, capsys):
 
 
 def test_contend_with_a_cluster_autoscaler_says_what_it_added(tmp_path, capsys):
-    placed = tmp_path / "place.json"
-    assert main(["capacity", "place", str(EXAMPLES / "fleet.yaml"), "--out", str(placed),
-                 "--time-limit", "2"]) == 0  # fmt: skip
-    out, page = tmp_path / "contend.json", tmp_path / "contend.html"
-    code = main(["capacity", "contend", str(EXAMPLES / "fleet.yaml"), "--placement",
-                 str(placed), "--spike", str(EXAMPLES / "spike.csv"), "--node-startup", "90s",
-                 "--out", str(out), "--html", str(page)])  # fmt: skip
+    code, placed, out, page = _contend_spike(tmp_path, "--node-startup", "90s")
     assert code == 0
     document = json.loads(out.read_text())
     added = document["spike"]["nodes_added"]
