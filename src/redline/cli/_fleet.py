@@ -223,13 +223,14 @@ def contend_command(args: argparse.Namespace) -> int:
     """Run ``redline capacity contend``."""
     console = stdout_console()
     try:
-        fleet = _fleet(args)
-        placement, placed = _placement(args, fleet)
-        trace = load_demand(args.spike) if args.spike else None
         startup = None if args.node_startup is None else parse_duration(args.node_startup)
     except ValueError as exc:
         error(f"--node-startup: {exc}")
         return _exit.USAGE
+    try:
+        fleet = _fleet(args)
+        placement, placed = _placement(args, fleet)
+        trace = load_demand(args.spike) if args.spike else None
     except (RedlineError, OSError) as exc:
         error(str(exc))
         return _exit.USAGE if isinstance(exc, PlanError) else _exit.NOT_CARRIED_OUT
