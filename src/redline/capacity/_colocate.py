@@ -36,7 +36,6 @@ class _State:
     def __init__(self, fleet: Fleet, nodes: Sequence[PlacedNode]) -> None:
         self.fleet = fleet
         self.nodes = [PlacedNode(n.name, n.type, n.zone, dict(n.pods)) for n in nodes]
-        self.services = {s.name: s for s in fleet.services}
         self.free: list[list[int]] = []
         for node in self.nodes:
             cpu, memory = node.used(fleet)
@@ -57,7 +56,7 @@ class _State:
         self.bounds = {s.name: zone_bounds(fleet, s) for s in fleet.services}
 
     def share(self, name: str, node: int) -> float:
-        return self.nodes[node].pods.get(name, 0) / self.services[name].replicas
+        return self.nodes[node].pods.get(name, 0) / self.fleet.service(name).replicas
 
     def local(self, names: set[str], places: tuple[int, ...]) -> float:
         """The local requests/s of every link of ``names`` at the nodes ``places``."""
@@ -131,17 +130,18 @@ def colocate(fleet: Fleet, nodes: Sequence[PlacedNode], *, deadline_s: float) ->
     """
     stop = time.perf_counter() + deadline_s
     state = _State(fleet, nodes)
+    order = sorted(
+        (link for link in fleet.traffic if link.rps > 0 and link.source != link.target),
+        key=lambda link: -link.rps,
+    )
     improved = True
     while improved and time.perf_counter() < stop:
         improved = False
-        order = sorted(fleet.traffic, key=lambda link: -link.rps)
         for link in order:
-            if link.rps <= 0 or link.source == link.target:
-                continue
             for want, other in ((link.target, link.source), (link.source, link.target)):
                 if time.perf_counter() >= stop:
                     return state.nodes
-                if _bring(state, state.services[want], state.services[other]):
+                if _bring(state, state.fleet.service(want), state.fleet.service(other)):
                     improved = True
     return state.nodes
 
@@ -163,7 +163,7 @@ def _bring(state: _State, want: FleetService, partner: FleetService) -> bool:
             ):
                 continue
             options = [[(want, source, target)]] + [
-                [(want, source, target), (state.services[name], target, source)]
+                [(want, source, target), (state.fleet.service(name), target, source)]
                 for name in sorted(state.nodes[target].pods)
                 if name not in (want.name, partner.name)
             ]
